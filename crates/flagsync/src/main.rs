@@ -1,0 +1,65 @@
+//! The `flagsync` command line. Only this crate prints; library crates return typed errors
+//! that are rendered here with miette.
+
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flagsync",
+    version,
+    about = "Keep feature-flag configuration in git and make the live services match it",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: output::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests offline: structure, values, references, cycles, duplicates.
+    Validate(cmd::validate::Args),
+    /// Read live state and show what apply would change.
+    Plan(cmd::plan::Args),
+    /// Make the live services match the repository.
+    Apply(cmd::apply::Args),
+    /// Offline semantic diff of the desired state between two git revisions.
+    Diff(cmd::diff::Args),
+    /// Write live state as manifests (adopt an existing account).
+    Export(cmd::export::Args),
+    /// Show a rollout's analysis results.
+    Results(cmd::results::Args),
+    /// Run the local emulator of both services.
+    Emulator(cmd::emulator::Args),
+    /// Write the JSON Schemas of every manifest kind and of flagsync.yaml.
+    Schema(cmd::schema::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init(&cli.global);
+    let result = match &cli.command {
+        Command::Validate(args) => cmd::validate::run(args, &cli.global),
+        Command::Plan(args) => cmd::plan::run(args, &cli.global),
+        Command::Apply(args) => cmd::apply::run(args, &cli.global),
+        Command::Diff(args) => cmd::diff::run(args, &cli.global),
+        Command::Export(args) => cmd::export::run(args, &cli.global),
+        Command::Results(args) => cmd::results::run(args, &cli.global),
+        Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
+        Command::Schema(args) => cmd::schema::run(args, &cli.global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            output::print_report(&report);
+            ExitCode::from(1)
+        }
+    }
+}
