@@ -3,6 +3,7 @@
 
 mod cmd;
 mod output;
+mod source;
 
 use std::process::ExitCode;
 
