@@ -4,6 +4,8 @@ use std::path::Path;
 
 use flagsync_source::{DirSource, Source};
 
+// Called by validate, plan and diff as they are wired to it.
+#[allow(dead_code)]
 /// The repository at `dir`, read from disk, or at git revision `rev` when one is given.
 pub fn open(dir: &Path, rev: Option<&str>) -> miette::Result<Box<dyn Source>> {
     match rev {
