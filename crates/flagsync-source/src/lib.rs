@@ -2,8 +2,10 @@
 //! read-only interface so that loading, validation and planning never care which.
 
 mod dir;
+mod git;
 
 pub use dir::DirSource;
+pub use git::{GitSource, GitWorkdirSource};
 
 use std::fmt;
 
@@ -63,6 +65,26 @@ pub enum SourceError {
     BranchUnavailable { branch: String, reason: String },
     #[error("git: {0}")]
     Git(String),
+    #[error("{path} is not inside a git repository")]
+    NotARepository { path: String },
+    #[error("unknown git revision `{rev}` in {repo}: {reason}")]
+    UnknownRevision {
+        rev: String,
+        repo: String,
+        reason: String,
+    },
+    #[error(
+        "git revision `{rev}` is not available in {repo}: the repository is a shallow clone; \
+         fetch more history, e.g. `git fetch --unshallow` (in GitHub Actions: \
+         `actions/checkout` with `fetch-depth: 0`)"
+    )]
+    ShallowClone { rev: String, repo: String },
+    #[error(
+        "environment branch `{branch}` not found in {repo}: neither a local branch `{branch}` \
+         nor a remote-tracking branch `origin/{branch}` exists; fetch it, e.g. \
+         `git fetch origin {branch}:refs/remotes/origin/{branch}`"
+    )]
+    BranchNotFound { branch: String, repo: String },
 }
 
 impl fmt::Display for FileEntry {

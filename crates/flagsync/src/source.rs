@@ -2,16 +2,29 @@
 
 use std::path::Path;
 
-use flagsync_source::{DirSource, Source};
+use flagsync_source::{DirSource, GitSource, GitWorkdirSource, Source, SourceError};
 
 // Called by validate, plan and diff as they are wired to it.
 #[allow(dead_code)]
 /// The repository at `dir`, read from disk, or at git revision `rev` when one is given.
+///
+/// Read from disk inside a git repository, environment branches (`branch: Staging` in
+/// flagsync.yaml) come from that repository, so a checkout of a branch-per-environment
+/// repository validates without `--ref`.
 pub fn open(dir: &Path, rev: Option<&str>) -> miette::Result<Box<dyn Source>> {
-    match rev {
-        None => Ok(Box::new(DirSource::open(dir).map_err(|e| miette::miette!("{e}"))?)),
-        Some(rev) => Err(miette::miette!(
-            "reading git revision `{rev}` is not available in this build yet"
-        )),
-    }
+    let source: Box<dyn Source> = match rev {
+        None => match GitWorkdirSource::open(dir) {
+            Ok(source) => Box::new(source),
+            Err(SourceError::NotARepository { .. }) => {
+                Box::new(DirSource::open(dir).map_err(report)?)
+            }
+            Err(e) => return Err(report(e)),
+        },
+        Some(rev) => Box::new(GitSource::open(dir, rev).map_err(report)?),
+    };
+    Ok(source)
+}
+
+fn report(e: SourceError) -> miette::Report {
+    miette::miette!("{e}")
 }

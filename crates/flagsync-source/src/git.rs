@@ -1,0 +1,475 @@
+//! Git sources: the tree of a revision read straight from the object database (nothing is
+//! checked out), and a working directory whose environments live on other branches.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use git2::{BranchType, ErrorCode, FileMode, ObjectType, Oid, Repository};
+
+use crate::{DirSource, FileEntry, MAX_FILE_BYTES, Source, SourceError, Tree};
+
+/// One opened repository, shared by the trees read from it (the asked revision and the
+/// environment branches). `git2::Repository` is `Send` but not `Sync`, hence the mutex; it
+/// is held only for short object lookups.
+struct Repo {
+    handle: Mutex<Repository>,
+    /// Where the repository is, for messages: its work tree, or the git dir when bare.
+    location: String,
+    /// The source root relative to the work tree (`""` at the top), `/`-separated. Every
+    /// tree read from this repository is that subdirectory of its revision.
+    prefix: String,
+}
+
+impl Repo {
+    fn discover(path: &Path) -> Result<Arc<Self>, SourceError> {
+        let repo = Repository::discover(path).map_err(|e| match e.code() {
+            ErrorCode::NotFound => SourceError::NotARepository {
+                path: path.display().to_string(),
+            },
+            _ => git_error(&e),
+        })?;
+        let location = repo
+            .workdir()
+            .unwrap_or_else(|| repo.path())
+            .display()
+            .to_string();
+        let prefix = match repo.workdir() {
+            Some(workdir) => prefix_within(workdir, path)?,
+            // A bare repository has no work tree for `path` to be a subdirectory of.
+            None => String::new(),
+        };
+        Ok(Arc::new(Self {
+            handle: Mutex::new(repo),
+            location,
+            prefix,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Repository> {
+        // A panic while the lock was held cannot leave the read-only handle inconsistent.
+        self.handle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `path` relative to `workdir`, as `/`-joined UTF-8 components.
+fn prefix_within(workdir: &Path, path: &Path) -> Result<String, SourceError> {
+    let canon = |p: &Path| {
+        p.canonicalize().map_err(|source| SourceError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let workdir = canon(workdir)?;
+    let path = canon(path)?;
+    let Ok(rel) = path.strip_prefix(&workdir) else {
+        // Discovery through GIT_DIR or similar can find a repository whose work tree does
+        // not contain `path`; read the revision from its top then.
+        return Ok(String::new());
+    };
+    let mut parts = Vec::new();
+    for part in rel.components() {
+        let Some(part) = part.as_os_str().to_str() else {
+            return Err(SourceError::NonUtf8Name {
+                path: path.display().to_string(),
+            });
+        };
+        parts.push(part);
+    }
+    Ok(parts.join("/"))
+}
+
+fn git_error(e: &git2::Error) -> SourceError {
+    SourceError::Git(e.message().to_owned())
+}
+
+/// A blob of the indexed tree.
+struct BlobRef {
+    oid: Oid,
+    size: u64,
+}
+
+/// Every blob below the source root, by path, built by one walk of the tree so that a
+/// lookup never resolves a path component by component from the root again.
+struct TreeIndex {
+    blobs: BTreeMap<String, BlobRef>,
+    /// Entries whose names are not UTF-8: (lossy path, parent directory).
+    non_utf8: Vec<(String, String)>,
+}
+
+impl TreeIndex {
+    fn build(repo: &Repository, tree: Oid) -> Result<Self, SourceError> {
+        let odb = repo.odb().map_err(|e| git_error(&e))?;
+        let link = i32::from(FileMode::Link);
+        let mut blobs = BTreeMap::new();
+        let mut non_utf8 = Vec::new();
+        let mut pending = vec![(String::new(), tree)];
+        while let Some((dir, oid)) = pending.pop() {
+            let tree = repo.find_tree(oid).map_err(|e| missing(&e, &dir, oid))?;
+            for entry in tree.iter() {
+                let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
+                    let lossy = String::from_utf8_lossy(entry.name_bytes()).into_owned();
+                    non_utf8.push((join(&dir, &lossy), dir.clone()));
+                    continue;
+                };
+                let path = join(&dir, name);
+                match entry.kind() {
+                    Some(ObjectType::Tree) => pending.push((path, entry.id())),
+                    // Symbolic links and submodules are not regular files: a directory
+                    // source skips them too.
+                    Some(ObjectType::Blob) if entry.filemode() != link => {
+                        let (size, _) = odb
+                            .read_header(entry.id())
+                            .map_err(|e| missing(&e, &path, entry.id()))?;
+                        blobs.insert(
+                            path,
+                            BlobRef {
+                                oid: entry.id(),
+                                size: size as u64,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(Self { blobs, non_utf8 })
+    }
+}
+
+/// An object the tree names but the object database lacks: typical of partial clones
+/// (`--filter=blob:none`), which libgit2 cannot complete without a network.
+fn missing(e: &git2::Error, path: &str, oid: Oid) -> SourceError {
+    if e.code() == ErrorCode::NotFound {
+        SourceError::Git(format!(
+            "object {oid} for `{path}` is missing from the repository (a partial clone? \
+             fetch the full history, e.g. `git fetch --refetch` or clone without `--filter`)"
+        ))
+    } else {
+        git_error(e)
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// A path as the tree index spells it: no empty or `.` components.
+fn normalize(path: &str) -> String {
+    path.split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn is_under(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path == dir
+        || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+}
+
+/// The tree of one git revision, read without checking it out.
+///
+/// When the path it was opened with is a subdirectory of the work tree, the source root is
+/// that subdirectory of the revision, and so it is for [`Source::branch`] trees.
+pub struct GitSource {
+    repo: Arc<Repo>,
+    /// The revision as the user named it (`origin/main`, `HEAD~1`, `Staging`…).
+    label: String,
+    /// The commit (or, for a revision naming a tree, the tree) shown in messages.
+    id: Oid,
+    /// The tree at the source root.
+    tree: Oid,
+    index: OnceLock<Result<TreeIndex, String>>,
+}
+
+impl std::fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSource")
+            .field("repo", &self.repo.location)
+            .field("prefix", &self.repo.prefix)
+            .field("rev", &self.label)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitSource {
+    /// Reads revision `rev` (anything `git rev-parse` accepts: branch, tag, full or short
+    /// sha, `origin/main`, `HEAD~1`) of the repository containing `path`, normal or bare.
+    pub fn open(path: &Path, rev: &str) -> Result<Self, SourceError> {
+        let repo = Repo::discover(path)?;
+        Self::at_revision(repo, rev)
+    }
+
+    fn at_revision(repo: Arc<Repo>, rev: &str) -> Result<Self, SourceError> {
+        let (id, root) = {
+            let handle = repo.lock();
+            let object = handle.revparse_single(rev).map_err(|e| {
+                if handle.is_shallow()
+                    && matches!(e.code(), ErrorCode::NotFound | ErrorCode::Ambiguous)
+                {
+                    SourceError::ShallowClone {
+                        rev: rev.to_owned(),
+                        repo: repo.location.clone(),
+                    }
+                } else {
+                    let reason = match e.code() {
+                        ErrorCode::NotFound => "no branch, tag or commit has that name".to_owned(),
+                        ErrorCode::Ambiguous => {
+                            "the short commit id matches several objects; give more digits"
+                                .to_owned()
+                        }
+                        _ => e.message().to_owned(),
+                    };
+                    SourceError::UnknownRevision {
+                        rev: rev.to_owned(),
+                        repo: repo.location.clone(),
+                        reason,
+                    }
+                }
+            })?;
+            let not_a_tree = |e: git2::Error| SourceError::UnknownRevision {
+                rev: rev.to_owned(),
+                repo: repo.location.clone(),
+                reason: format!("it names no commit or tree ({})", e.message()),
+            };
+            match object.peel_to_commit() {
+                Ok(commit) => (commit.id(), commit.tree_id()),
+                Err(_) => {
+                    let tree = object.peel_to_tree().map_err(not_a_tree)?;
+                    (tree.id(), tree.id())
+                }
+            }
+        };
+        Self::with_root(repo, rev.to_owned(), id, root)
+    }
+
+    /// Descends from the revision's root tree to the source prefix.
+    fn with_root(repo: Arc<Repo>, label: String, id: Oid, root: Oid) -> Result<Self, SourceError> {
+        let tree = if repo.prefix.is_empty() {
+            root
+        } else {
+            let handle = repo.lock();
+            let root_tree = handle.find_tree(root).map_err(|e| git_error(&e))?;
+            let entry = root_tree
+                .get_path(Path::new(&repo.prefix))
+                .ok()
+                .filter(|entry| entry.kind() == Some(ObjectType::Tree));
+            match entry {
+                Some(entry) => entry.id(),
+                None => {
+                    return Err(SourceError::NotFound {
+                        path: format!("{}/", repo.prefix),
+                        tree: describe(&label, id),
+                    });
+                }
+            }
+        };
+        Ok(Self {
+            repo,
+            label,
+            id,
+            tree,
+            index: OnceLock::new(),
+        })
+    }
+
+    /// Another branch of the same repository: local branch `name`, else the
+    /// remote-tracking branch `origin/name` (CI checkouts often have only the latter).
+    fn open_branch(repo: &Arc<Repo>, name: &str) -> Result<Self, SourceError> {
+        let (label, commit, root) = {
+            let handle = repo.lock();
+            let not_found = |e: &git2::Error| {
+                matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec)
+            };
+            let remote_name = format!("origin/{name}");
+            let (label, branch) = match handle.find_branch(name, BranchType::Local) {
+                Ok(branch) => (name.to_owned(), branch),
+                Err(e) if not_found(&e) => {
+                    match handle.find_branch(&remote_name, BranchType::Remote) {
+                        Ok(branch) => (remote_name, branch),
+                        Err(e) if not_found(&e) => {
+                            return Err(SourceError::BranchNotFound {
+                                branch: name.to_owned(),
+                                repo: repo.location.clone(),
+                            });
+                        }
+                        Err(e) => return Err(git_error(&e)),
+                    }
+                }
+                Err(e) => return Err(git_error(&e)),
+            };
+            let commit = branch.get().peel_to_commit().map_err(|e| git_error(&e))?;
+            (label, commit.id(), commit.tree_id())
+        };
+        Self::with_root(Arc::clone(repo), label, commit, root)
+    }
+
+    /// The commit (or tree) id the revision resolved to.
+    pub fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    /// The source root relative to the top of the repository (`""` at the top).
+    pub fn prefix(&self) -> &str {
+        &self.repo.prefix
+    }
+
+    fn index(&self) -> Result<&TreeIndex, SourceError> {
+        self.index
+            .get_or_init(|| {
+                let handle = self.repo.lock();
+                TreeIndex::build(&handle, self.tree).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| SourceError::Git(e.clone()))
+    }
+}
+
+fn describe(label: &str, id: Oid) -> String {
+    let id = id.to_string();
+    format!("{label} ({})", id.get(..7).unwrap_or(&id))
+}
+
+impl Tree for GitSource {
+    fn describe(&self) -> String {
+        describe(&self.label, self.id)
+    }
+
+    fn files_under(&self, dir: &str) -> Result<Vec<FileEntry>, SourceError> {
+        let index = self.index()?;
+        let dir = normalize(dir);
+        if let Some((path, _)) = index.non_utf8.iter().find(|(_, parent)| is_under(parent, &dir)) {
+            return Err(SourceError::NonUtf8Name {
+                path: format!("{path} in {}", self.describe()),
+            });
+        }
+        let start = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        // BTreeMap order is byte order of the paths: the same order as sorting entries.
+        Ok(index
+            .blobs
+            .range(start.clone()..)
+            .take_while(|(path, _)| path.starts_with(&start))
+            .map(|(path, blob)| FileEntry {
+                path: path.clone(),
+                size: blob.size,
+            })
+            .collect())
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
+        let index = self.index()?;
+        let Some(blob) = index.blobs.get(&normalize(path)) else {
+            return Err(SourceError::NotFound {
+                path: path.to_owned(),
+                tree: self.describe(),
+            });
+        };
+        // The size came from the object header: a huge blob is refused unread.
+        if blob.size > MAX_FILE_BYTES {
+            return Err(SourceError::TooLarge {
+                path: path.to_owned(),
+                size: blob.size,
+                max: MAX_FILE_BYTES,
+            });
+        }
+        let handle = self.repo.lock();
+        let found = handle
+            .find_blob(blob.oid)
+            .map_err(|e| missing(&e, path, blob.oid))?;
+        Ok(found.content().to_vec())
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        self.index()
+            .is_ok_and(|index| index.blobs.contains_key(&normalize(path)))
+    }
+}
+
+impl Source for GitSource {
+    fn root(&self) -> &dyn Tree {
+        self
+    }
+
+    fn branch(&self, name: &str) -> Result<Box<dyn Tree>, SourceError> {
+        Ok(Box::new(Self::open_branch(&self.repo, name)?))
+    }
+}
+
+/// A working directory read from disk whose environment branches are read from the git
+/// repository that contains it: `flagsync validate` in a checkout of a branch-per-environment
+/// repository needs no `--ref`.
+pub struct GitWorkdirSource {
+    dir: DirSource,
+    repo: Arc<Repo>,
+}
+
+impl std::fmt::Debug for GitWorkdirSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitWorkdirSource")
+            .field("dir", &self.dir.path())
+            .field("repo", &self.repo.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitWorkdirSource {
+    /// Opens directory `dir`; fails with [`SourceError::NotARepository`] when no git
+    /// repository contains it (callers then fall back to a plain [`DirSource`]).
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, SourceError> {
+        let dir = DirSource::open(dir)?;
+        let repo = Repo::discover(dir.path())?;
+        Ok(Self { dir, repo })
+    }
+
+    /// The directory read as the root tree.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Source for GitWorkdirSource {
+    fn root(&self) -> &dyn Tree {
+        &self.dir
+    }
+
+    fn branch(&self, name: &str) -> Result<Box<dyn Tree>, SourceError> {
+        Ok(Box::new(GitSource::open_branch(&self.repo, name)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_matches_whole_components_only() {
+        assert!(is_under("experiments/a", "experiments"));
+        assert!(is_under("experiments", "experiments"));
+        assert!(is_under("anything", ""));
+        assert!(!is_under("experiments2/a", "experiments"));
+        assert!(!is_under("exp", "experiments"));
+    }
+
+    #[test]
+    fn normalize_drops_empty_and_dot_components() {
+        assert_eq!(normalize("./experiments//a.yml"), "experiments/a.yml");
+        assert_eq!(normalize("/"), "");
+    }
+
+    #[test]
+    fn sources_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<GitSource>();
+        assert_send_sync::<GitWorkdirSource>();
+    }
+}
