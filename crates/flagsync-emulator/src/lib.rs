@@ -1,1 +1,276 @@
-//! flagsync-emulator
+//! A local emulator of the two services flagsync talks to, over real HTTP on one port:
+//!
+//! - CloudBees Feature Management public API under `/public-api/applications/{app}/...`
+//!   (experiments per environment, target groups per application);
+//! - Confidence rollout workflows under `/v1/workflows/rollout/instances...`, and the IAM
+//!   token endpoint `POST /v1/oauth/token`.
+//!
+//! A client only swaps the base URL: [`RunningEmulator::cloudbees_url`] replaces
+//! `https://x-api.rollout.io/public-api`, [`RunningEmulator::confidence_url`] replaces both
+//! `https://api.confidence.dev` and `https://iam.confidence.dev`.
+//!
+//! The real services' quirks are imitated (see `api-notes.md`); everything the public
+//! documentation does not say is decided in [`assumptions`], in one place.
+//!
+//! Control endpoints (no authentication; a loopback tool) live under `/_emulator/`:
+//! `GET /_emulator/health`, `GET /_emulator/counters`, `POST /_emulator/counters/reset`,
+//! `GET|PUT /_emulator/faults`.
+
+pub mod assumptions;
+mod cloudbees;
+mod confidence;
+mod control;
+mod error;
+mod faults;
+mod server;
+mod state;
+mod time;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::faults::Faults;
+
+/// The token [`EmulatorConfig::default`] accepts, so tests need no setup.
+pub const DEFAULT_TOKEN: &str = "emulator-token";
+/// The client credentials [`EmulatorConfig::default`] accepts at `POST /v1/oauth/token`.
+pub const DEFAULT_CLIENT_ID: &str = "emulator-client";
+/// See [`DEFAULT_CLIENT_ID`].
+pub const DEFAULT_CLIENT_SECRET: &str = "emulator-secret";
+/// Largest request body accepted; larger ones are answered 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How the emulator behaves. `Default` accepts the bearer token [`DEFAULT_TOKEN`] and the
+/// client credentials [`DEFAULT_CLIENT_ID`]/[`DEFAULT_CLIENT_SECRET`], keeps state in memory,
+/// completes launches after 200 ms, has no rate limit and injects no faults.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Directory holding the state file; `None` keeps state in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// Bearer tokens accepted on both APIs (besides tokens issued by `/v1/oauth/token`).
+    pub tokens: Vec<String>,
+    /// `(clientId, clientSecret)` pairs accepted by the token endpoint.
+    pub client_credentials: Vec<(String, String)>,
+    /// How long a `:launch` keeps `pendingTransition` before the rollout turns `live`.
+    pub launch_duration: Duration,
+    /// CloudBees rate limit per caller IP; over it the answer is HTTP 555. `None`: no limit.
+    pub cloudbees_requests_per_second: Option<u32>,
+    /// Fault injection.
+    pub faults: Faults,
+    /// Preload the resources the vendor documents (`shared/seeds/`) use in their examples
+    /// (rollouts `brcdajvw7dfuod7cj9iq` and `bnkv2onacdpvxk8cmqbm`, analysis result `abc123`,
+    /// target group `fooGroup` and experiment `acmeFlagControl` of application
+    /// `1a23bcd4e5fg6h7890i123j4`) and accept the documents' example CloudBees token, so
+    /// the documented requests work as written with only the host changed. Existing
+    /// resources of the same names are left alone.
+    pub preload_examples: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            tokens: vec![DEFAULT_TOKEN.to_owned()],
+            client_credentials: vec![(
+                DEFAULT_CLIENT_ID.to_owned(),
+                DEFAULT_CLIENT_SECRET.to_owned(),
+            )],
+            launch_duration: Duration::from_millis(200),
+            cloudbees_requests_per_second: None,
+            faults: Faults::default(),
+            preload_examples: false,
+        }
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot use the state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the state file {path} is not readable emulator state; move it away or fix it")]
+    CorruptState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid emulator configuration: {0}")]
+    InvalidConfig(String),
+    #[error("cannot start the emulator's runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// A running emulator on the caller's tokio runtime. Dropping it without [`shutdown`]
+/// stops accepting connections as soon as the runtime drops the server task.
+///
+/// [`shutdown`]: RunningEmulator::shutdown
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    server: server::ServerHandle,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the emulator on `listen` (port 0 picks a free port) on the current tokio runtime.
+pub async fn start(
+    config: EmulatorConfig,
+    listen: SocketAddr,
+) -> Result<RunningEmulator, EmulatorError> {
+    let (addr, server) = server::start(config, listen).await?;
+    Ok(RunningEmulator { addr, server })
+}
+
+fn base_url_of(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+impl RunningEmulator {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://IP:PORT`.
+    pub fn base_url(&self) -> String {
+        base_url_of(self.addr)
+    }
+    /// Replaces `https://x-api.rollout.io/public-api`.
+    pub fn cloudbees_url(&self) -> String {
+        format!("{}/public-api", self.base_url())
+    }
+    /// Replaces `https://api.confidence.dev` and `https://iam.confidence.dev`.
+    pub fn confidence_url(&self) -> String {
+        self.base_url()
+    }
+    /// Stops accepting, lets in-flight requests finish briefly, and writes the state file.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// An emulator on its own thread and tokio runtime, for tests and synchronous callers.
+/// It stops (and writes its state) when dropped or on [`BackgroundEmulator::shutdown`].
+pub struct BackgroundEmulator {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for BackgroundEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundEmulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the emulator on its own thread and tokio runtime; stops when dropped. For tests and
+/// the CLI's embedded mode from synchronous code. Listens on `127.0.0.1:0`.
+pub fn spawn_background(config: EmulatorConfig) -> Result<BackgroundEmulator, EmulatorError> {
+    spawn_background_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+}
+
+/// Like [`spawn_background`] on a chosen address.
+pub fn spawn_background_on(
+    config: EmulatorConfig,
+    listen: SocketAddr,
+) -> Result<BackgroundEmulator, EmulatorError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("flagsync-emulator")
+        .enable_all()
+        .build()
+        .map_err(EmulatorError::Runtime)?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("flagsync-emulator".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match start(config, listen).await {
+                    Ok(running) => {
+                        let _ = ready_tx.send(Ok(running.addr()));
+                        // Either an explicit stop or the handle being dropped ends it.
+                        let _ = stop_rx.await;
+                        running.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(EmulatorError::Runtime)?;
+    let addr = match ready_rx.recv() {
+        Ok(result) => result?,
+        Err(_) => {
+            let _ = thread.join();
+            return Err(EmulatorError::Runtime(std::io::Error::other(
+                "the emulator thread ended before it was ready",
+            )));
+        }
+    };
+    Ok(BackgroundEmulator {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+impl BackgroundEmulator {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://IP:PORT`.
+    pub fn base_url(&self) -> String {
+        base_url_of(self.addr)
+    }
+    /// Replaces `https://x-api.rollout.io/public-api`.
+    pub fn cloudbees_url(&self) -> String {
+        format!("{}/public-api", self.base_url())
+    }
+    /// Replaces `https://api.confidence.dev` and `https://iam.confidence.dev`.
+    pub fn confidence_url(&self) -> String {
+        self.base_url()
+    }
+    /// Stops the server, writes its state and waits for its thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for BackgroundEmulator {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Shared by every handler.
+pub(crate) type Shared = Arc<state::AppState>;

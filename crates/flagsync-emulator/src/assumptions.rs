@@ -1,0 +1,369 @@
+//! Everything the emulator decides that the vendors do not document, in one place, so it is
+//! easy to find and to change when the real services turn out to differ. `api-notes.md`
+//! marks these *(assumed)*.
+//!
+//! CloudBees:
+//! - The experiment list shows only experiments with a release rule: [`has_release_rule`].
+//! - PUT ignores the experiment `name` (the service creates a flag): the stored name is the
+//!   flag, see [`normalize_experiment`]. PATCH cannot change `flag` (400), and `name` stays
+//!   the flag after a PATCH.
+//! - A JSON Patch `path`/`from` without a leading `/` (the vendor documents' own example:
+//!   `{"op":"add","path":"devPath",...}`) means a member of the top-level object:
+//!   [`normalize_patch_pointer`].
+//! - A failed `test` answers 409 (also a `test` of a path that does not exist: the value
+//!   the client saw is gone); a malformed patch or a missing path 400; nothing changes.
+//! - DELETE removes the experiment; a later GET answers 404 and a later PUT creates it anew.
+//! - Errors are `{"code": <HTTP status>, "message"}`. PUT and PATCH answer 200 with the
+//!   stored object; DELETE answers 204. Unknown applications and environments are empty.
+//! - The 555 answer of the rate limit carries no `Retry-After`.
+//! - An environment literally named `target-groups` is shadowed by the target-group routes.
+//!
+//! Confidence:
+//! - Rollout ids: [`ROLLOUT_ID_LEN`] characters from [`ROLLOUT_ID_ALPHABET`].
+//! - Fields a client cannot set: [`SERVER_MANAGED_FIELDS`] (ignored on create, 400 in an
+//!   update mask).
+//! - List: `pageSize` default [`DEFAULT_PAGE_SIZE`], at most [`MAX_PAGE_SIZE`], in creation
+//!   order; `filter` accepts terms `state:X`, `state=X`, `labels.K:V`, `labels.K=V`
+//!   joined by `AND` (or spaces); anything else is 400. See [`parse_filter`].
+//! - PATCH without `updateMask` updates every field present in the body.
+//! - `:launch` of a rollout that is not a draft, or has a transition under way: 400
+//!   `FAILED_PRECONDITION`. The transition's steps: [`LAUNCH_STEPS`].
+//! - `:updateSegment` applies at once and answers `{}`; a segment without a name gets
+//!   `segments/<id>`.
+//! - Analysis results: see [`analysis_result_id`] and [`analysis_result`].
+//! - `reach` must be a decimal string between 0 and 1 (400 otherwise).
+//! - Issued access tokens live in memory only: after a restart clients fetch a new one.
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::Shared;
+use crate::error::Service;
+use crate::state::StoredRollout;
+
+/// Whether an experiment counts as having "at least one release rule", which decides if
+/// the list endpoint shows it: a non-empty `conditions` or `platforms`, or a `value` that
+/// is a split (`[{option, percentage}]`) or a schedule (`[{from, percentage}]`).
+pub fn has_release_rule(experiment: &Value) -> bool {
+    let non_empty_list = |key: &str| {
+        experiment
+            .get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    let split_or_schedule = experiment
+        .get("value")
+        .and_then(Value::as_array)
+        .is_some_and(|steps| {
+            steps.iter().any(|step| {
+                step.get("percentage").is_some()
+                    && (step.get("option").is_some() || step.get("from").is_some())
+            })
+        });
+    non_empty_list("conditions") || non_empty_list("platforms") || split_or_schedule
+}
+
+/// What PUT stores: the body with `name` replaced by the flag (the service ignores it).
+pub(crate) fn normalize_experiment(mut experiment: Map<String, Value>, flag: &str) -> Value {
+    experiment.insert("name".to_owned(), Value::String(flag.to_owned()));
+    Value::Object(experiment)
+}
+
+/// A pointer without a leading `/` is a top-level member name (the vendor's example).
+pub(crate) fn normalize_patch_pointer(pointer: &str) -> String {
+    if pointer.is_empty() || pointer.starts_with('/') {
+        pointer.to_owned()
+    } else {
+        format!("/{pointer}")
+    }
+}
+
+/// The example token of the CloudBees documents, accepted with `preload_examples`.
+pub const EXAMPLE_CLOUDBEES_TOKEN: &str = "b0c17g9f-79f4-69da-cc45-67db602c10d6";
+/// The application id of the CloudBees documents' examples.
+pub const EXAMPLE_APPLICATION: &str = "1a23bcd4e5fg6h7890i123j4";
+
+pub const ROLLOUT_ID_LEN: usize = 20;
+pub const ROLLOUT_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+pub const ROLLOUT_NAME_PREFIX: &str = "workflows/rollout/instances/";
+pub const SERVER_MANAGED_FIELDS: &[&str] = &[
+    "name",
+    "state",
+    "createTime",
+    "updateTime",
+    "pendingTransition",
+    "stats",
+];
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const MAX_PAGE_SIZE: usize = 1000;
+pub const LAUNCH_STEPS: &[&str] = &[
+    "VALIDATE_CONFIGURATION",
+    "ENABLE_FLAG_RULE",
+    "START_ANALYSIS",
+];
+
+/// One term of a list filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FilterTerm {
+    State(String),
+    Label(String, String),
+}
+
+/// Parses `state:live AND labels.owner=flagsync`. Values may be double-quoted.
+pub(crate) fn parse_filter(filter: &str) -> Result<Vec<FilterTerm>, String> {
+    let mut terms = Vec::new();
+    for raw in filter.split_whitespace() {
+        if raw.eq_ignore_ascii_case("AND") {
+            continue;
+        }
+        let Some(split) = raw.find([':', '=']) else {
+            return Err(format!("unsupported filter term {raw:?}"));
+        };
+        let (key, value) = (&raw[..split], &raw[split + 1..]);
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if value.is_empty() {
+            return Err(format!("filter term {raw:?} has no value"));
+        }
+        if key == "state" {
+            terms.push(FilterTerm::State(value.to_owned()));
+        } else if let Some(label) = key.strip_prefix("labels.").filter(|l| !l.is_empty()) {
+            terms.push(FilterTerm::Label(label.to_owned(), value.to_owned()));
+        } else {
+            return Err(format!(
+                "unsupported filter field {key:?}; supported: state, labels.<key>"
+            ));
+        }
+    }
+    Ok(terms)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The analysis result id a completed launch gets: derived from the rollout id and its
+/// metrics, so the same rollout with the same metrics always has the same result.
+pub fn analysis_result_id(rollout_id: &str, metrics: Option<&Value>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(rollout_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(metrics.map(Value::to_string).unwrap_or_default().as_bytes());
+    hex(&hasher.finalize())[..12].to_owned()
+}
+
+const STATUSES: &[&str] = &[
+    "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE",
+    "METRIC_RESULT_STATUS_NOT_SIGNIFICANT",
+    "METRIC_RESULT_STATUS_SIGNIFICANT_NEGATIVE",
+];
+
+/// The analysis result of a launched rollout: one result per configured metric, its type
+/// from the metric's `metricKind`, a status picked deterministically from a hash of the
+/// rollout id and the metric, and an alpha adjusted for the number of metrics (Bonferroni).
+pub(crate) fn analysis_result(id: &str, result_id: &str, rollout: &Map<String, Value>) -> Value {
+    let metrics: Vec<&Value> = rollout
+        .get("metrics")
+        .and_then(|m| m.get("metrics"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let alpha = 0.05 / metrics.len().max(1) as f64;
+    let results: Vec<Value> = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, metric)| {
+            let metric_name = metric
+                .get("metric")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("metrics/unnamed-{i}"));
+            let kind = metric
+                .get("metricRole")
+                .and_then(|r| r.get("metricKind"))
+                .and_then(Value::as_str)
+                .unwrap_or("SUCCESS");
+            let metric_type = if kind.eq_ignore_ascii_case("GUARDRAIL") {
+                "METRIC_TYPE_GUARDRAIL"
+            } else {
+                "METRIC_TYPE_SUCCESS"
+            };
+            let digest = Sha256::digest(format!("{id}\0{metric_name}").as_bytes());
+            let status = STATUSES[usize::from(digest[0]) % STATUSES.len()];
+            json!({
+                "id": metric_name,
+                "statsSettings": {"method": "METHOD_Z_TEST", "adjustedAlpha": alpha},
+                "result": {"status": {"status": status, "metricType": metric_type}},
+            })
+        })
+        .collect();
+    let info = if results.is_empty() {
+        "No metrics configured"
+    } else {
+        "Analysis completed successfully"
+    };
+    json!({
+        "name": format!("{ROLLOUT_NAME_PREFIX}{id}/analysisResults/{result_id}"),
+        "exposureFilter": "",
+        "annotations": [{"context": "OVERALL", "info": [info]}],
+        "results": results,
+    })
+}
+
+/// Loads the resources the vendor documents use in their examples (see
+/// `EmulatorConfig::preload_examples`); resources that already exist are kept.
+pub(crate) async fn preload_examples(app: &Shared) {
+    let now = crate::time::now_rfc3339();
+    let result = app
+        .store
+        .write(Service::Emulator, |data| {
+            let cb = data
+                .cloudbees
+                .entry(EXAMPLE_APPLICATION.to_owned())
+                .or_default();
+            cb.target_groups
+                .entry("fooGroup".to_owned())
+                .or_insert_with(|| {
+                    json!({
+                        "type": "target-group",
+                        "name": "fooGroup",
+                        "description": "tg desc",
+                        "operator": "or",
+                        "conditions": [{"operator": "is-true", "property": "Foo"}],
+                    })
+                });
+            cb.environments
+                .entry("Production".to_owned())
+                .or_default()
+                .entry("acmeFlagControl".to_owned())
+                .or_insert_with(|| {
+                    json!({
+                        "type": "experiment",
+                        "apiVersion": "1.0",
+                        "flag": "acmeFlagControl",
+                        "name": "acmeFlagControl",
+                        "description": "Applies foo to our Nifty App",
+                        "enabled": true,
+                        "labels": "do-not-merge",
+                        "stickinessProperty": "fixed",
+                    })
+                });
+            let examples = [
+                ("brcdajvw7dfuod7cj9iq", "New Search Feature Rollout", "search-flag"),
+                ("bnkv2onacdpvxk8cmqbm", "Mobile UI Update", "mobile-ui"),
+            ];
+            for (id, display_name, flag) in examples {
+                if data.confidence.rollouts.contains_key(id) {
+                    continue;
+                }
+                let seq = data.confidence.next_seq;
+                data.confidence.next_seq += 1;
+                let resource = json!({
+                    "name": format!("{ROLLOUT_NAME_PREFIX}{id}"),
+                    "displayName": display_name,
+                    "state": "live",
+                    "flags": {"targetingKeySelector": "targeting_key"},
+                    "rollout": {
+                        "flag": format!("flags/{flag}"),
+                        "variant": format!("flags/{flag}/variants/enabled"),
+                        "reach": "0.1",
+                    },
+                    "metrics": {
+                        "assignmentTable": "assignmentTables/my-assignment-table",
+                        "entity": "entities/user",
+                        "bucket": "DAYS",
+                        "metrics": [{
+                            "metric": "metrics/conversion-rate",
+                            "metricRole": {"metricKind": "SUCCESS", "minimumDetectableEffect": 0.01},
+                            "preferredDirection": "INCREASE",
+                        }],
+                    },
+                    "createTime": now,
+                    "updateTime": now,
+                });
+                let Value::Object(resource) = resource else {
+                    continue;
+                };
+                let analysis_result_id = if id == "brcdajvw7dfuod7cj9iq" {
+                    "abc123".to_owned()
+                } else {
+                    analysis_result_id(id, resource.get("metrics"))
+                };
+                data.confidence.rollouts.insert(
+                    id.to_owned(),
+                    StoredRollout {
+                        seq,
+                        resource,
+                        analysis_result_id: Some(analysis_result_id),
+                    },
+                );
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e.message, "could not preload the documents' examples");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_rules() {
+        assert!(!has_release_rule(&json!({"flag": "a", "value": true})));
+        assert!(!has_release_rule(
+            &json!({"flag": "a", "conditions": [], "platforms": []})
+        ));
+        assert!(!has_release_rule(&json!({"flag": "a", "value": []})));
+        assert!(has_release_rule(&json!({"conditions": [{"value": true}]})));
+        assert!(has_release_rule(&json!({"platforms": [{"name": "iOS"}]})));
+        assert!(has_release_rule(
+            &json!({"value": [{"option": true, "percentage": 30}]})
+        ));
+        assert!(has_release_rule(
+            &json!({"value": [{"from": "2024-01-01T00:00:00Z", "percentage": 10, "option": true}]})
+        ));
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(
+            parse_filter("state:live AND labels.owner=\"flagsync\""),
+            Ok(vec![
+                FilterTerm::State("live".into()),
+                FilterTerm::Label("owner".into(), "flagsync".into())
+            ])
+        );
+        assert_eq!(parse_filter(""), Ok(vec![]));
+        assert!(parse_filter("displayName:x").is_err());
+        assert!(parse_filter("state").is_err());
+        assert!(parse_filter("state:").is_err());
+    }
+
+    #[test]
+    fn analysis_is_deterministic_and_follows_metrics() {
+        let rollout = json!({"metrics": {"metrics": [
+            {"metric": "metrics/a", "metricRole": {"metricKind": "SUCCESS"}},
+            {"metric": "metrics/b", "metricRole": {"metricKind": "GUARDRAIL"}},
+        ]}});
+        let Value::Object(rollout) = rollout else {
+            unreachable!()
+        };
+        let a = analysis_result("x", "r", &rollout);
+        assert_eq!(a, analysis_result("x", "r", &rollout));
+        assert_eq!(a["results"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            a["results"][1]["result"]["status"]["metricType"],
+            "METRIC_TYPE_GUARDRAIL"
+        );
+        assert_eq!(a["results"][0]["statsSettings"]["adjustedAlpha"], 0.025);
+        assert_ne!(
+            analysis_result_id("x", rollout.get("metrics")),
+            analysis_result_id("y", rollout.get("metrics"))
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! The emulator's state, and its persistence: one JSON file for everything, replaced
+//! atomically (temporary file, fsync, rename, fsync of the directory) so that a crash at
+//! any moment leaves either the old or the new state, never a broken file.
+//!
+//! Writes are group-committed: a mutating request is answered only after a state file
+//! containing it is durable, and one background writer serves all requests waiting at that
+//! moment with a single file write, so 1,000 quick writes cost far fewer than 1,000 fsyncs.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+
+use crate::error::{ApiError, Service};
+use crate::faults::{Counters, Runtime};
+use crate::{EmulatorConfig, EmulatorError};
+
+pub(crate) const STATE_FILE: &str = "emulator-state.json";
+const FORMAT_VERSION: u32 = 1;
+
+/// Everything that persists.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Data {
+    #[serde(default)]
+    pub format_version: u32,
+    /// Application id to its CloudBees resources.
+    #[serde(default)]
+    pub cloudbees: BTreeMap<String, CloudBeesApp>,
+    #[serde(default)]
+    pub confidence: ConfidenceData,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CloudBeesApp {
+    /// Environment name to flag to experiment object.
+    #[serde(default)]
+    pub environments: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Target group name to target group object.
+    #[serde(default)]
+    pub target_groups: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConfidenceData {
+    /// Creation counter: list order and page tokens.
+    #[serde(default)]
+    pub next_seq: u64,
+    /// Rollout id to rollout.
+    #[serde(default)]
+    pub rollouts: BTreeMap<String, StoredRollout>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredRollout {
+    pub seq: u64,
+    /// The resource as served, minus `stats` (derived on read).
+    pub resource: serde_json::Map<String, Value>,
+    /// Set when a launch completes; names the analysis result.
+    #[serde(default)]
+    pub analysis_result_id: Option<String>,
+}
+
+/// Progress of the background writer, published to waiting requests.
+#[derive(Debug, Clone, Default)]
+struct PersistStatus {
+    /// Highest data version known to be in the state file.
+    durable: u64,
+    /// Highest version whose write was attempted, and the error if that attempt failed.
+    attempted: u64,
+    error: Option<String>,
+}
+
+struct Persister {
+    path: PathBuf,
+    wake: Notify,
+    status: watch::Sender<PersistStatus>,
+}
+
+/// The data behind a lock, plus its version counter and optional persistence.
+pub(crate) struct Store {
+    inner: Mutex<(Data, u64)>,
+    persister: Option<Arc<Persister>>,
+}
+
+impl Store {
+    /// Opens the state in `state_dir` (creating it when missing), or in memory.
+    pub(crate) fn open(state_dir: Option<&Path>) -> Result<Self, EmulatorError> {
+        let Some(dir) = state_dir else {
+            return Ok(Self {
+                inner: Mutex::new((fresh_data(), 0)),
+                persister: None,
+            });
+        };
+        let dir_error = |source| EmulatorError::StateDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(dir_error)?;
+        let path = dir.join(STATE_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Data>(&bytes).map_err(|source| {
+                EmulatorError::CorruptState {
+                    path: path.clone(),
+                    source,
+                }
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh_data(),
+            Err(e) => return Err(dir_error(e)),
+        };
+        // Leftovers of a crash during a write are never read; remove them.
+        remove_temp_files(dir);
+        let (status, _) = watch::channel(PersistStatus::default());
+        Ok(Self {
+            inner: Mutex::new((data, 0)),
+            persister: Some(Arc::new(Persister {
+                path,
+                wake: Notify::new(),
+                status,
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (Data, u64)> {
+        // A panic while holding the lock cannot leave half a mutation: handlers change data
+        // only after validating, so the data is still consistent and we keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the data.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Data) -> T) -> T {
+        f(&self.lock().0)
+    }
+
+    /// Runs a mutation; when it succeeds, answers only once the change is durable.
+    /// `f` must validate before it modifies (all or nothing).
+    pub(crate) async fn write<T>(
+        &self,
+        service: Service,
+        f: impl FnOnce(&mut Data) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let (value, version) = {
+            let mut guard = self.lock();
+            let value = f(&mut guard.0)?;
+            guard.1 += 1;
+            (value, guard.1)
+        };
+        if let Some(persister) = &self.persister {
+            persister.wake.notify_one();
+            wait_durable(persister, version).await.map_err(|e| {
+                ApiError::internal(service, format!("the change could not be persisted: {e}"))
+            })?;
+        }
+        Ok(value)
+    }
+
+    /// Starts the background writer (when persisting). It stops when `stop` turns true,
+    /// after writing what is pending.
+    pub(crate) fn spawn_writer(
+        self: &Arc<Self>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let persister = self.persister.clone()?;
+        let store = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            loop {
+                let stopping = tokio::select! {
+                    _ = persister.wake.notified() => false,
+                    _ = stop.changed() => true,
+                };
+                store.write_pending(&persister).await;
+                if stopping || *stop.borrow() {
+                    break;
+                }
+            }
+        }))
+    }
+
+    async fn write_pending(&self, persister: &Arc<Persister>) {
+        let (bytes, version) = {
+            let guard = self.lock();
+            if guard.1 <= persister.status.borrow().attempted {
+                return;
+            }
+            (serde_json::to_vec_pretty(&guard.0), guard.1)
+        };
+        let result = match bytes {
+            Ok(bytes) => {
+                let path = persister.path.clone();
+                tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = &result {
+            tracing::error!(path = %persister.path.display(), error = %e, "cannot write emulator state");
+        }
+        persister.status.send_modify(|s| {
+            s.attempted = version;
+            match result {
+                Ok(()) => {
+                    s.durable = version;
+                    s.error = None;
+                }
+                Err(e) => s.error = Some(e),
+            }
+        });
+    }
+}
+
+async fn wait_durable(persister: &Persister, version: u64) -> Result<(), String> {
+    let mut rx = persister.status.subscribe();
+    loop {
+        {
+            let s = rx.borrow_and_update();
+            if s.durable >= version {
+                return Ok(());
+            }
+            if s.attempted >= version {
+                if let Some(e) = &s.error {
+                    return Err(e.clone());
+                }
+            }
+        }
+        if rx.changed().await.is_err() {
+            return Err("the emulator is shutting down".to_owned());
+        }
+    }
+}
+
+fn fresh_data() -> Data {
+    Data {
+        format_version: FORMAT_VERSION,
+        ..Data::default()
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+fn remove_temp_files(dir: &Path) {
+    let temp = temp_path(&dir.join(STATE_FILE));
+    if temp.exists() {
+        let _ = std::fs::remove_file(temp);
+    }
+}
+
+/// Temporary file, fsync, rename over the old file, fsync the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temp = temp_path(path);
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temp, path)?;
+    if let Some(dir) = path.parent() {
+        // Makes the rename itself durable; not possible on every platform, hence optional.
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Everything the handlers share.
+pub(crate) struct AppState {
+    pub store: Arc<Store>,
+    configured_tokens: HashSet<String>,
+    /// Issued by `/v1/oauth/token`; in memory only (tokens are never stored on disk), so a
+    /// client re-authenticates after a restart, as it would when a token expires.
+    issued_tokens: Mutex<HashSet<String>>,
+    pub client_credentials: Vec<(String, String)>,
+    runtime: Mutex<Runtime>,
+    rate_windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    counters: Mutex<Counters>,
+    /// Rollout ids and issued tokens; seeded, so runs repeat.
+    id_rng: Mutex<StdRng>,
+    /// Background launch transitions, aborted on shutdown (they resume on restart).
+    pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AppState {
+    pub(crate) fn new(config: &EmulatorConfig, store: Store) -> Self {
+        let mut configured_tokens: HashSet<String> = config
+            .tokens
+            .iter()
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect();
+        if config.preload_examples {
+            configured_tokens.insert(crate::assumptions::EXAMPLE_CLOUDBEES_TOKEN.to_owned());
+        }
+        Self {
+            store: Arc::new(store),
+            configured_tokens,
+            issued_tokens: Mutex::new(HashSet::new()),
+            client_credentials: config.client_credentials.clone(),
+            runtime: Mutex::new(Runtime::new(
+                config.faults.clone(),
+                config.launch_duration,
+                config.cloudbees_requests_per_second,
+            )),
+            rate_windows: Mutex::new(HashMap::new()),
+            counters: Mutex::new(Counters::default()),
+            id_rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed ^ 0x5eed_1d5)),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn runtime(&self) -> MutexGuard<'_, Runtime> {
+        relock(&self.runtime)
+    }
+    pub(crate) fn counters(&self) -> MutexGuard<'_, Counters> {
+        relock(&self.counters)
+    }
+    pub(crate) fn rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+        relock(&self.rate_windows)
+    }
+    pub(crate) fn id_rng(&self) -> MutexGuard<'_, StdRng> {
+        relock(&self.id_rng)
+    }
+
+    pub(crate) fn token_accepted(&self, token: &str) -> bool {
+        self.configured_tokens.contains(token) || relock(&self.issued_tokens).contains(token)
+    }
+
+    pub(crate) fn issue_token(&self, token: String) {
+        relock(&self.issued_tokens).insert(token);
+    }
+}
