@@ -284,9 +284,8 @@ impl GitSource {
     fn open_branch(repo: &Arc<Repo>, name: &str) -> Result<Self, SourceError> {
         let (label, commit, root) = {
             let handle = repo.lock();
-            let not_found = |e: &git2::Error| {
-                matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec)
-            };
+            let not_found =
+                |e: &git2::Error| matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec);
             let remote_name = format!("origin/{name}");
             let (label, branch) = match handle.find_branch(name, BranchType::Local) {
                 Ok(branch) => (name.to_owned(), branch),
@@ -344,7 +343,11 @@ impl Tree for GitSource {
     fn files_under(&self, dir: &str) -> Result<Vec<FileEntry>, SourceError> {
         let index = self.index()?;
         let dir = normalize(dir);
-        if let Some((path, _)) = index.non_utf8.iter().find(|(_, parent)| is_under(parent, &dir)) {
+        if let Some((path, _)) = index
+            .non_utf8
+            .iter()
+            .find(|(_, parent)| is_under(parent, &dir))
+        {
             return Err(SourceError::NonUtf8Name {
                 path: format!("{path} in {}", self.describe()),
             });
