@@ -1,1 +1,43 @@
-//! flagsync-remote
+//! HTTP clients for the two services flagsync manages: CloudBees Feature Management
+//! (experiments and target groups) and Confidence (rollouts).
+//!
+//! This is the only crate (besides the emulator) that speaks HTTP. It owns:
+//! - authentication: [`Secret`] tokens that never print, Confidence client credentials
+//!   exchanged for a cached, refreshed access token;
+//! - pacing: one [`Pacer`] per client, shared by clones and concurrent tasks;
+//! - retries per [`RetryPolicy`]: reads and idempotent writes (GET, PUT, PATCH, DELETE,
+//!   `:updateSegment`) retry on 429, 555, 500/502/503/504, timeouts and broken connections,
+//!   honouring `Retry-After`; creates and `:launch` retry only when the request certainly had
+//!   no effect (429, 555, connection never established) and otherwise report
+//!   [`RemoteError::Ambiguous`];
+//! - URL policy: `https://`, or `http://` to loopback only unless explicitly allowed; every
+//!   name percent-encoded as one path segment;
+//! - [`fetch_live_state`]: the live state in the fewest requests.
+//!
+//! Nothing here prints; requests are traced at `debug` (method, path, status, attempt) and
+//! retries at `warn`, never with a credential.
+
+mod cloudbees;
+mod confidence;
+mod error;
+mod http;
+mod live;
+mod pacer;
+mod retry;
+mod secret;
+mod url;
+
+pub use cloudbees::{
+    CloudBeesClient, CloudBeesSettings, DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND,
+    DEFAULT_CLOUDBEES_URL,
+};
+pub use confidence::{
+    ConfidenceAuth, ConfidenceClient, ConfidenceSettings, DEFAULT_CONFIDENCE_IAM_URL,
+    DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND, DEFAULT_CONFIDENCE_URL,
+};
+pub use error::{FailedStep, RemoteError, Result, Service};
+pub use live::{CloudBeesScope, LiveRequest, LiveSnapshot, fetch_live_state};
+pub use pacer::Pacer;
+pub use retry::{RetryPolicy, parse_retry_after};
+pub use secret::Secret;
+pub use url::{encode_segment, is_loopback_host};

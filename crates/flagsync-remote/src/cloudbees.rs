@@ -1,0 +1,323 @@
+//! CloudBees Feature Management public API client (experiments and target groups).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{RemoteError, Result, Service};
+use crate::http::{Request, Safety, Transport};
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::url::{BaseUrl, encode_segment};
+
+/// The public API's base URL.
+pub const DEFAULT_CLOUDBEES_URL: &str = "https://x-api.rollout.io/public-api";
+
+/// The documented limit: one request per second per caller IP (above it: HTTP 555).
+pub const DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND: f64 = 1.0;
+
+/// How to reach one CloudBees application.
+#[derive(Clone, Debug)]
+pub struct CloudBeesSettings {
+    /// Default [`DEFAULT_CLOUDBEES_URL`].
+    pub base_url: String,
+    /// The application id (`{app}` in every path).
+    pub application: String,
+    /// The API token (`authorization: Bearer …`).
+    pub token: Secret,
+    /// Client-side pacing; default 1.0. `f64::INFINITY` disables pacing (the emulator).
+    pub requests_per_second: f64,
+    pub retry: RetryPolicy,
+    /// Allow plain `http://` to non-loopback hosts. Loopback is always allowed.
+    pub allow_insecure_http: bool,
+    /// Per-request timeout (one attempt). Default 30 s.
+    pub timeout: Duration,
+}
+
+impl CloudBeesSettings {
+    /// Settings with every default: public URL, 1 request/s, default retries, 30 s timeout.
+    pub fn new(application: impl Into<String>, token: Secret) -> Self {
+        Self {
+            base_url: DEFAULT_CLOUDBEES_URL.to_owned(),
+            application: application.into(),
+            token,
+            requests_per_second: DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND,
+            retry: RetryPolicy::default(),
+            allow_insecure_http: false,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A CloudBees client. Cheap to clone; clones share the pacer, so every task of one process
+/// together stays under the configured rate.
+#[derive(Clone, Debug)]
+pub struct CloudBeesClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    base: BaseUrl,
+    application: String,
+    app_segment: String,
+    token: Secret,
+    transport: Transport,
+}
+
+impl CloudBeesClient {
+    /// Checks the settings (URL policy, rate, retry) and builds the client. Sends nothing.
+    pub fn new(settings: CloudBeesSettings) -> Result<Self> {
+        let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
+        let app_segment = encode_segment("application", &settings.application)?;
+        let transport = Transport::new(
+            Service::CloudBees,
+            settings.requests_per_second,
+            settings.retry,
+            settings.timeout,
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                base,
+                application: settings.application,
+                app_segment,
+                token: settings.token,
+                transport,
+            }),
+        })
+    }
+
+    /// The application id this client talks to.
+    pub fn application(&self) -> &str {
+        &self.inner.application
+    }
+
+    // ---- experiments -------------------------------------------------------------------
+
+    /// `GET /applications/{app}/{env}/experiments`. Note: the service lists only flags with
+    /// at least one release rule; a flag missing here may still exist (use
+    /// [`Self::get_experiment`], or [`crate::fetch_live_state`] which does it for you).
+    pub async fn list_experiments(&self, env: &str) -> Result<Vec<Value>> {
+        let url = self.experiments_url(env, None)?;
+        let req = Request::new(
+            Method::GET,
+            url,
+            Safety::Idempotent,
+            format!("experiments of environment {env:?}"),
+        );
+        let value = self.json(&req).await?;
+        expect_array(value, &req)
+    }
+
+    /// `GET …/experiments/{flag}`; `None` on 404.
+    pub async fn get_experiment(&self, env: &str, flag: &str) -> Result<Option<Value>> {
+        let req = Request::new(
+            Method::GET,
+            self.experiments_url(env, Some(flag))?,
+            Safety::Idempotent,
+            experiment_resource(env, flag),
+        );
+        match self.json(&req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT …/experiments`: create, or override the experiment with the same `flag`.
+    pub async fn put_experiment(&self, env: &str, experiment: &Value) -> Result<()> {
+        let flag = experiment
+            .get("flag")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let req = Request::new(
+            Method::PUT,
+            self.experiments_url(env, None)?,
+            Safety::Idempotent,
+            experiment_resource(env, flag),
+        )
+        .json_body(experiment)?;
+        self.send(&req).await.map(drop)
+    }
+
+    /// `PATCH …/experiments/{flag}` with an RFC 6902 patch (a JSON array of operations:
+    /// `&[Value]`, a `Value::Array`, or a `json_patch::Patch`). A failing `test` answers 409:
+    /// [`RemoteError::Conflict`]. A retried PATCH whose first attempt was applied fails its
+    /// `test` the same way; the caller re-reads.
+    pub async fn patch_experiment<P: Serialize + ?Sized>(
+        &self,
+        env: &str,
+        flag: &str,
+        patch: &P,
+    ) -> Result<()> {
+        let req = Request::new(
+            Method::PATCH,
+            self.experiments_url(env, Some(flag))?,
+            Safety::Idempotent,
+            experiment_resource(env, flag),
+        )
+        .json_body(patch)?;
+        self.send(&req).await.map(drop)
+    }
+
+    /// `DELETE …/experiments/{flag}`. Returns `true` when deleted now, `false` when it was
+    /// already absent (404), which also makes a retried DELETE converge.
+    pub async fn delete_experiment(&self, env: &str, flag: &str) -> Result<bool> {
+        let req = Request::new(
+            Method::DELETE,
+            self.experiments_url(env, Some(flag))?,
+            Safety::Idempotent,
+            experiment_resource(env, flag),
+        );
+        absent_is_false(self.send(&req).await)
+    }
+
+    // ---- target groups -----------------------------------------------------------------
+
+    /// `GET /applications/{app}/target-groups` (application-wide).
+    pub async fn list_target_groups(&self) -> Result<Vec<Value>> {
+        let req = Request::new(
+            Method::GET,
+            self.target_groups_url(None)?,
+            Safety::Idempotent,
+            "target groups".to_owned(),
+        );
+        let value = self.json(&req).await?;
+        expect_array(value, &req)
+    }
+
+    /// `GET …/target-groups/{name}`; `None` on 404.
+    pub async fn get_target_group(&self, name: &str) -> Result<Option<Value>> {
+        let req = Request::new(
+            Method::GET,
+            self.target_groups_url(Some(name))?,
+            Safety::Idempotent,
+            target_group_resource(name),
+        );
+        match self.json(&req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT …/target-groups`: create, or override the group with the same `name`.
+    pub async fn put_target_group(&self, group: &Value) -> Result<()> {
+        let name = group.get("name").and_then(Value::as_str).unwrap_or("?");
+        let req = Request::new(
+            Method::PUT,
+            self.target_groups_url(None)?,
+            Safety::Idempotent,
+            target_group_resource(name),
+        )
+        .json_body(group)?;
+        self.send(&req).await.map(drop)
+    }
+
+    /// `PATCH …/target-groups/{name}` (RFC 6902; 409 → [`RemoteError::Conflict`]).
+    pub async fn patch_target_group<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        patch: &P,
+    ) -> Result<()> {
+        let req = Request::new(
+            Method::PATCH,
+            self.target_groups_url(Some(name))?,
+            Safety::Idempotent,
+            target_group_resource(name),
+        )
+        .json_body(patch)?;
+        self.send(&req).await.map(drop)
+    }
+
+    /// `DELETE …/target-groups/{name}`; `false` when it was already absent.
+    pub async fn delete_target_group(&self, name: &str) -> Result<bool> {
+        let req = Request::new(
+            Method::DELETE,
+            self.target_groups_url(Some(name))?,
+            Safety::Idempotent,
+            target_group_resource(name),
+        );
+        absent_is_false(self.send(&req).await)
+    }
+
+    // ---- plumbing ----------------------------------------------------------------------
+
+    fn experiments_url(&self, env: &str, flag: Option<&str>) -> Result<reqwest::Url> {
+        let mut path = format!(
+            "/applications/{}/{}/experiments",
+            self.inner.app_segment,
+            encode_segment("environment", env)?
+        );
+        if let Some(flag) = flag {
+            path.push('/');
+            path.push_str(&encode_segment("flag", flag)?);
+        }
+        self.inner.base.join(&path, &[])
+    }
+
+    fn target_groups_url(&self, name: Option<&str>) -> Result<reqwest::Url> {
+        let mut path = format!("/applications/{}/target-groups", self.inner.app_segment);
+        if let Some(name) = name {
+            path.push('/');
+            path.push_str(&encode_segment("target group", name)?);
+        }
+        self.inner.base.join(&path, &[])
+    }
+
+    async fn send(&self, req: &Request) -> Result<crate::http::Response> {
+        self.inner
+            .transport
+            .send(req, Some(&self.inner.token))
+            .await
+    }
+
+    async fn json(&self, req: &Request) -> Result<Value> {
+        let resp = self.send(req).await?;
+        resp.json(Service::CloudBees, req)
+    }
+}
+
+fn experiment_resource(env: &str, flag: &str) -> String {
+    format!("experiment {flag:?} in environment {env:?}")
+}
+
+fn target_group_resource(name: &str) -> String {
+    format!("target group {name:?}")
+}
+
+fn absent_is_false(r: Result<crate::http::Response>) -> Result<bool> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(RemoteError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn expect_array(value: Value, req: &Request) -> Result<Vec<Value>> {
+    match value {
+        Value::Array(items) => Ok(items),
+        // An empty body means an empty list.
+        Value::Null => Ok(Vec::new()),
+        other => Err(RemoteError::Decode {
+            service: Service::CloudBees,
+            method: req.method.to_string(),
+            path: req.url.path().to_owned(),
+            reason: format!("expected a JSON array, got {}", kind(&other)),
+        }),
+    }
+}
+
+pub(crate) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,639 @@
+//! Confidence rollout workflow API client, with client-credentials authentication.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, Url};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::cloudbees::kind;
+use crate::error::{FailedStep, RemoteError, Result, Service};
+use crate::http::{Request, Response, Safety, Transport};
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::url::{BaseUrl, encode_segment};
+
+/// The rollout API's base URL.
+pub const DEFAULT_CONFIDENCE_URL: &str = "https://api.confidence.dev";
+/// The token endpoint's base URL.
+pub const DEFAULT_CONFIDENCE_IAM_URL: &str = "https://iam.confidence.dev";
+/// The flags admin API's documented limit (no limit is published for workflows).
+pub const DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND: f64 = 50.0;
+
+const ROLLOUTS_PATH: &str = "/v1/workflows/rollout/instances";
+const ROLLOUT_NAME_PREFIX: &str = "workflows/rollout/instances/";
+const PAGE_SIZE: &str = "100";
+/// A server that keeps returning pages is broken; stop instead of looping forever.
+const MAX_PAGES: usize = 10_000;
+
+/// How the client authenticates.
+#[derive(Clone, Debug)]
+pub enum ConfidenceAuth {
+    /// A ready bearer token.
+    Token(Secret),
+    /// Exchange client credentials for a token at `{iam_url}/v1/oauth/token`; the token is
+    /// cached, refreshed before it expires and once more when the API answers 401.
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+/// How to reach Confidence.
+#[derive(Clone, Debug)]
+pub struct ConfidenceSettings {
+    /// Default [`DEFAULT_CONFIDENCE_URL`].
+    pub base_url: String,
+    /// Default [`DEFAULT_CONFIDENCE_IAM_URL`].
+    pub iam_url: String,
+    pub auth: ConfidenceAuth,
+    /// Default 50; `f64::INFINITY` disables pacing.
+    pub requests_per_second: f64,
+    pub retry: RetryPolicy,
+    /// Allow plain `http://` to non-loopback hosts (both URLs). Loopback is always allowed.
+    pub allow_insecure_http: bool,
+    /// Per-request timeout (one attempt). Default 30 s.
+    pub timeout: Duration,
+}
+
+impl ConfidenceSettings {
+    /// Settings with every default for the given authentication.
+    pub fn new(auth: ConfidenceAuth) -> Self {
+        Self {
+            base_url: DEFAULT_CONFIDENCE_URL.to_owned(),
+            iam_url: DEFAULT_CONFIDENCE_IAM_URL.to_owned(),
+            auth,
+            requests_per_second: DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND,
+            retry: RetryPolicy::default(),
+            allow_insecure_http: false,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A Confidence client. Cheap to clone; clones share the pacer and the token cache.
+#[derive(Clone, Debug)]
+pub struct ConfidenceClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    base: BaseUrl,
+    transport: Transport,
+    auth: Auth,
+}
+
+#[derive(Debug)]
+enum Auth {
+    Static(Secret),
+    Credentials(TokenSource),
+}
+
+#[derive(Debug)]
+struct TokenSource {
+    token_url: Url,
+    client_id: String,
+    client_secret: Secret,
+    cached: Mutex<Option<CachedToken>>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedToken {
+    token: Secret,
+    refresh_at: Instant,
+    generation: u64,
+}
+
+impl ConfidenceClient {
+    /// Checks the settings and builds the client. Sends nothing (a token is fetched on the
+    /// first request).
+    pub fn new(settings: ConfidenceSettings) -> Result<Self> {
+        let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
+        let auth = match settings.auth {
+            ConfidenceAuth::Token(t) => Auth::Static(t),
+            ConfidenceAuth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => {
+                let iam = BaseUrl::parse(&settings.iam_url, settings.allow_insecure_http)?;
+                Auth::Credentials(TokenSource {
+                    token_url: iam.join("/v1/oauth/token", &[])?,
+                    client_id,
+                    client_secret,
+                    cached: Mutex::new(None),
+                })
+            }
+        };
+        let transport = Transport::new(
+            Service::Confidence,
+            settings.requests_per_second,
+            settings.retry,
+            settings.timeout,
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                base,
+                transport,
+                auth,
+            }),
+        })
+    }
+
+    /// All rollouts, following `nextPageToken` until it is empty (pages of 100).
+    /// `filter` is passed through (e.g. `state:live`).
+    pub async fn list_rollouts(&self, filter: Option<&str>) -> Result<Vec<Value>> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![("pageSize", PAGE_SIZE)];
+            if !token.is_empty() {
+                query.push(("pageToken", token.as_str()));
+            }
+            if let Some(f) = filter {
+                query.push(("filter", f));
+            }
+            let url = self.inner.base.join(ROLLOUTS_PATH, &query)?;
+            let req = Request::new(Method::GET, url, Safety::Idempotent, "rollouts".to_owned());
+            let page = self.json(&req).await?;
+            let Value::Object(mut page) = page else {
+                if page.is_null() {
+                    return Ok(all);
+                }
+                return Err(decode(
+                    &req,
+                    format!("expected an object, got {}", kind(&page)),
+                ));
+            };
+            match page.remove("rollouts") {
+                Some(Value::Array(items)) => all.extend(items),
+                None | Some(Value::Null) => {}
+                Some(other) => {
+                    return Err(decode(
+                        &req,
+                        format!("`rollouts` is {}, expected an array", kind(&other)),
+                    ));
+                }
+            }
+            let next = match page.remove("nextPageToken") {
+                Some(Value::String(s)) => s,
+                None | Some(Value::Null) => String::new(),
+                Some(other) => {
+                    return Err(decode(
+                        &req,
+                        format!("`nextPageToken` is {}, expected a string", kind(&other)),
+                    ));
+                }
+            };
+            if next.is_empty() {
+                return Ok(all);
+            }
+            if next == token {
+                return Err(decode(
+                    &req,
+                    "the server returned the same page token twice".to_owned(),
+                ));
+            }
+            token = next;
+        }
+        Err(RemoteError::Decode {
+            service: Service::Confidence,
+            method: "GET".to_owned(),
+            path: ROLLOUTS_PATH.to_owned(),
+            reason: format!("more than {MAX_PAGES} pages of rollouts"),
+        })
+    }
+
+    /// One rollout; `None` on 404. `id` is the bare id or the full
+    /// `workflows/rollout/instances/{id}` name.
+    pub async fn get_rollout(&self, id: &str) -> Result<Option<Value>> {
+        let req = Request::new(
+            Method::GET,
+            self.rollout_url(id, "")?,
+            Safety::Idempotent,
+            rollout_resource(id),
+        );
+        match self.json(&req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a rollout (POST; the server assigns the id) and returns it.
+    ///
+    /// Not idempotent, so retried only when the request certainly did not take effect (429 or
+    /// a connection never established). A timeout, a reset or a 5xx answer returns
+    /// [`RemoteError::Ambiguous`]: look the rollout up with [`Self::find_rollouts_by_label`]
+    /// before creating again.
+    pub async fn create_rollout(&self, rollout: &Value) -> Result<Value> {
+        let url = self.inner.base.join(ROLLOUTS_PATH, &[])?;
+        let name = rollout
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or("(unnamed)");
+        let req = Request::new(
+            Method::POST,
+            url,
+            Safety::NonIdempotent,
+            format!("new rollout {name:?}"),
+        )
+        .json_body(rollout)?;
+        let created = self.json(&req).await?;
+        if created.is_object() {
+            Ok(created)
+        } else {
+            // It was created, but we cannot tell which one it is: same situation as a timeout.
+            Err(RemoteError::Ambiguous {
+                service: Service::Confidence,
+                method: "POST".to_owned(),
+                path: req.url.path().to_owned(),
+                reason: format!("the answer was {}, not the created rollout", kind(&created)),
+            })
+        }
+    }
+
+    /// Rollouts whose `labels[key] == value` (lists everything, filters here).
+    pub async fn find_rollouts_by_label(&self, key: &str, value: &str) -> Result<Vec<Value>> {
+        let all = self.list_rollouts(None).await?;
+        Ok(all
+            .into_iter()
+            .filter(|r| {
+                r.get("labels")
+                    .and_then(|l| l.get(key))
+                    .and_then(Value::as_str)
+                    == Some(value)
+            })
+            .collect())
+    }
+
+    /// `PATCH {id}?updateMask=…` with the given body (e.g. `{"rollout": {…}}` and mask
+    /// `rollout`). Returns the answer (the updated rollout, or `null` when empty).
+    pub async fn patch_rollout(&self, id: &str, update_mask: &str, body: &Value) -> Result<Value> {
+        let mut url = self.rollout_url(id, "")?;
+        url.query_pairs_mut().append_pair("updateMask", update_mask);
+        let req = Request::new(Method::PATCH, url, Safety::Idempotent, rollout_resource(id))
+            .json_body(body)?;
+        self.json(&req).await
+    }
+
+    /// `POST {id}:updateSegment` with `{updateMask, segment}`.
+    ///
+    /// Retried like an idempotent write: it sets the segment to the given value, so sending it
+    /// twice has the effect of sending it once.
+    pub async fn update_segment(
+        &self,
+        id: &str,
+        update_mask: &str,
+        segment: &Value,
+    ) -> Result<Value> {
+        let req = Request::new(
+            Method::POST,
+            self.rollout_url(id, ":updateSegment")?,
+            Safety::Idempotent,
+            rollout_resource(id),
+        )
+        .json_body(&json!({ "updateMask": update_mask, "segment": segment }))?;
+        self.json(&req).await
+    }
+
+    /// `POST {id}:launch`. Returns at once; the transition runs in the background (see
+    /// [`Self::wait_for_transition`]). Retried only on 429 or a connection never established;
+    /// any other unclear failure is [`RemoteError::Ambiguous`] (GET the rollout to see whether
+    /// it started).
+    pub async fn launch(&self, id: &str) -> Result<()> {
+        let req = Request::new(
+            Method::POST,
+            self.rollout_url(id, ":launch")?,
+            Safety::NonIdempotent,
+            rollout_resource(id),
+        );
+        self.send(&req).await.map(drop)
+    }
+
+    /// Polls the rollout with backoff until `pendingTransition` is gone, and returns it.
+    ///
+    /// Failed steps (while pending or after) give [`RemoteError::TransitionFailed`]; a
+    /// rollout that disappears gives [`RemoteError::NotFound`]; `deadline` (measured from the
+    /// call) passing gives [`RemoteError::DeadlineExceeded`].
+    pub async fn wait_for_transition(&self, id: &str, deadline: Duration) -> Result<Value> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut polls: u32 = 0;
+        loop {
+            polls += 1;
+            let rollout = self
+                .get_rollout(id)
+                .await?
+                .ok_or_else(|| RemoteError::NotFound {
+                    resource: rollout_resource(id),
+                })?;
+            let pending = rollout.get("pendingTransition").filter(|p| !p.is_null());
+            let failed = failed_steps(pending);
+            if !failed.is_empty() {
+                return Err(RemoteError::TransitionFailed {
+                    rollout: bare_id(id).to_owned(),
+                    steps: failed,
+                });
+            }
+            if pending.is_none() {
+                return Ok(rollout);
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= deadline {
+                return Err(RemoteError::DeadlineExceeded {
+                    operation: format!(
+                        "waiting for rollout {} to finish its transition",
+                        bare_id(id)
+                    ),
+                    attempts: polls,
+                    elapsed,
+                    last: None,
+                });
+            }
+            tracing::debug!(rollout = bare_id(id), polls, "transition pending");
+            tokio::time::sleep(delay.min(deadline - elapsed)).await;
+            delay = (delay * 3 / 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// An analysis result by its full name
+    /// (`workflows/rollout/instances/{id}/analysisResults/{r}`, as found in a rollout's
+    /// `stats`). 404 is [`RemoteError::NotFound`].
+    pub async fn get_analysis_result(&self, name: &str) -> Result<Value> {
+        let name = name.trim_start_matches('/');
+        let parts: Vec<&str> = name.split('/').collect();
+        let shape_ok = parts.len() == 6
+            && parts[..3] == ["workflows", "rollout", "instances"]
+            && parts[4] == "analysisResults";
+        if !shape_ok {
+            return Err(RemoteError::InvalidName {
+                what: "analysis result",
+                name: name.to_owned(),
+                reason: "expected workflows/rollout/instances/{id}/analysisResults/{result}",
+            });
+        }
+        let path = format!(
+            "{ROLLOUTS_PATH}/{}/analysisResults/{}",
+            encode_segment("rollout", parts[3])?,
+            encode_segment("analysis result", parts[5])?
+        );
+        let req = Request::new(
+            Method::GET,
+            self.inner.base.join(&path, &[])?,
+            Safety::Idempotent,
+            format!("analysis result {name:?}"),
+        );
+        self.json(&req).await
+    }
+
+    // ---- plumbing ----------------------------------------------------------------------
+
+    fn rollout_url(&self, id: &str, action: &str) -> Result<Url> {
+        let path = format!(
+            "{ROLLOUTS_PATH}/{}{action}",
+            encode_segment("rollout", bare_id(id))?
+        );
+        self.inner.base.join(&path, &[])
+    }
+
+    async fn json(&self, req: &Request) -> Result<Value> {
+        let resp = self.send(req).await?;
+        resp.json(Service::Confidence, req)
+    }
+
+    /// Sends with the current bearer token; with client credentials, a 401 refreshes the
+    /// token once and sends again (a rejected token means the request was not acted on).
+    async fn send(&self, req: &Request) -> Result<Response> {
+        let transport = &self.inner.transport;
+        match &self.inner.auth {
+            Auth::Static(token) => transport.send(req, Some(token)).await,
+            Auth::Credentials(source) => {
+                let cached = source.token(transport).await?;
+                match transport.send(req, Some(&cached.token)).await {
+                    Err(RemoteError::Unauthorized { status: 401, .. }) => {
+                        tracing::debug!("access token rejected; fetching a new one");
+                        source.invalidate(cached.generation).await;
+                        let fresh = source.token(transport).await?;
+                        transport.send(req, Some(&fresh.token)).await
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+}
+
+impl TokenSource {
+    /// The cached token, or a new one when none is cached or it is due for refresh. The lock is
+    /// held while fetching, so concurrent tasks wait for a single token request.
+    async fn token(&self, transport: &Transport) -> Result<CachedToken> {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref()
+            && Instant::now() < c.refresh_at
+        {
+            return Ok(c.clone());
+        }
+        let generation = cached.as_ref().map_or(0, |c| c.generation + 1);
+        let (token, lifetime) = self.fetch(transport).await?;
+        // Refresh a tenth of the lifetime early (at most five minutes), so a token never
+        // expires between the check and the request.
+        let margin = (lifetime / 10).min(Duration::from_secs(300));
+        let fresh = CachedToken {
+            token,
+            refresh_at: Instant::now() + lifetime.saturating_sub(margin),
+            generation,
+        };
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn invalidate(&self, generation: u64) {
+        let mut cached = self.cached.lock().await;
+        // Another task may already have replaced the rejected token.
+        if let Some(c) = cached.as_mut()
+            && c.generation == generation
+        {
+            c.refresh_at = Instant::now();
+        }
+    }
+
+    async fn fetch(&self, transport: &Transport) -> Result<(Secret, Duration)> {
+        let body = json!({
+            "grantType": "client_credentials",
+            "clientId": self.client_id,
+            "clientSecret": self.client_secret.expose(),
+        });
+        // Asking twice for a token is harmless, so the token request retries like a read.
+        let req = Request::new(
+            Method::POST,
+            self.token_url.clone(),
+            Safety::Idempotent,
+            "access token".to_owned(),
+        )
+        .json_body(&body)?;
+        let resp = transport.send(&req, None).await.map_err(|e| match e {
+            // The IAM endpoint answers 400/404 for unknown clients on some deployments.
+            RemoteError::NotFound { .. } => RemoteError::Unauthorized {
+                service: Service::Confidence,
+                status: 404,
+                method: "POST".to_owned(),
+                path: req.url.path().to_owned(),
+                message: Some("token endpoint not found".to_owned()),
+            },
+            other => other,
+        })?;
+        let value = resp
+            .json(Service::Confidence, &req)
+            .map_err(|_| decode(&req, "the token answer is not JSON".to_owned()))?;
+        let token = value
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| decode(&req, "no `accessToken` in the token answer".to_owned()))?;
+        let lifetime = value
+            .get("expiresIn")
+            .and_then(parse_expires_in)
+            // Unknown lifetime: assume short and let a 401 refresh it if needed.
+            .unwrap_or(Duration::from_secs(300));
+        Ok((Secret::new(token), lifetime))
+    }
+}
+
+/// `expiresIn`: seconds as a string (`"86400"`), a number, or a protobuf duration (`"86400s"`).
+fn parse_expires_in(v: &Value) -> Option<Duration> {
+    let secs = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().trim_end_matches('s').parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn failed_steps(pending: Option<&Value>) -> Vec<FailedStep> {
+    let Some(steps) = pending
+        .and_then(|p| p.get("failedSteps"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    steps
+        .iter()
+        .map(|s| FailedStep {
+            action_step: s
+                .get("actionStep")
+                .map(|a| match a {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_else(|| "unknown step".to_owned()),
+            messages: s
+                .get("failuresMessages")
+                .or_else(|| s.get("failureMessages"))
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn bare_id(id: &str) -> &str {
+    id.strip_prefix(ROLLOUT_NAME_PREFIX).unwrap_or(id)
+}
+
+fn rollout_resource(id: &str) -> String {
+    format!("rollout {:?}", bare_id(id))
+}
+
+fn decode(req: &Request, reason: String) -> RemoteError {
+    RemoteError::Decode {
+        service: Service::Confidence,
+        method: req.method.to_string(),
+        path: req.url.path().to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_forms() {
+        assert_eq!(
+            parse_expires_in(&json!("86400")),
+            Some(Duration::from_secs(86400))
+        );
+        assert_eq!(
+            parse_expires_in(&json!("3600s")),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(parse_expires_in(&json!(60)), Some(Duration::from_secs(60)));
+        assert_eq!(parse_expires_in(&json!("0")), None);
+        assert_eq!(parse_expires_in(&json!("soon")), None);
+        assert_eq!(parse_expires_in(&json!(null)), None);
+    }
+
+    #[test]
+    fn failed_steps_are_read() {
+        let pending = json!({
+            "transitionAction": "launch",
+            "failedSteps": [
+                {"actionStep": "VALIDATE", "failuresMessages": ["no metrics", "no flag"]},
+                {"failuresMessages": []}
+            ]
+        });
+        let steps = failed_steps(Some(&pending));
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].action_step, "VALIDATE");
+        assert_eq!(steps[0].messages, vec!["no metrics", "no flag"]);
+        assert_eq!(steps[1].action_step, "unknown step");
+        assert!(failed_steps(Some(&json!({"failedSteps": []}))).is_empty());
+        assert!(failed_steps(None).is_empty());
+    }
+
+    #[test]
+    fn ids_and_names() {
+        assert_eq!(bare_id("workflows/rollout/instances/abc"), "abc");
+        assert_eq!(bare_id("abc"), "abc");
+        let c = ConfidenceClient::new(ConfidenceSettings {
+            base_url: "http://127.0.0.1:1".to_owned(),
+            ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new("t")))
+        })
+        .unwrap();
+        assert_eq!(
+            c.rollout_url("workflows/rollout/instances/abc", ":launch")
+                .unwrap()
+                .path(),
+            "/v1/workflows/rollout/instances/abc:launch"
+        );
+        assert_eq!(
+            c.rollout_url("a/b", "").unwrap().path(),
+            "/v1/workflows/rollout/instances/a%2Fb"
+        );
+    }
+
+    #[test]
+    fn insecure_iam_url_is_refused() {
+        let err = ConfidenceClient::new(ConfidenceSettings {
+            base_url: "http://127.0.0.1:1".to_owned(),
+            iam_url: "http://iam.example.com".to_owned(),
+            ..ConfidenceSettings::new(ConfidenceAuth::ClientCredentials {
+                client_id: "id".to_owned(),
+                client_secret: Secret::new("s"),
+            })
+        })
+        .unwrap_err();
+        assert!(matches!(err, RemoteError::InsecureUrl { .. }), "{err}");
+    }
+}

@@ -1,0 +1,212 @@
+//! The one error type of this crate.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which remote service an error came from, so the binary can name the right environment
+/// variable or setting in its hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// CloudBees Feature Management public API.
+    CloudBees,
+    /// Confidence rollout workflow API (including its IAM token endpoint).
+    Confidence,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::CloudBees => "CloudBees",
+            Service::Confidence => "Confidence",
+        })
+    }
+}
+
+/// One failed step of a rollout transition (`pendingTransition.failedSteps[]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedStep {
+    /// `actionStep` as reported by the service.
+    pub action_step: String,
+    /// `failuresMessages[]`.
+    pub messages: Vec<String>,
+}
+
+impl fmt::Display for FailedStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.messages.is_empty() {
+            write!(f, "{}", self.action_step)
+        } else {
+            write!(f, "{}: {}", self.action_step, self.messages.join("; "))
+        }
+    }
+}
+
+/// Everything that can go wrong talking to a remote service.
+///
+/// Paths in errors are URL paths without the query string and with names percent-encoded as
+/// sent; no variant ever carries a credential.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// The service answered with an unexpected HTTP status.
+    #[error("{service} {method} {path}: HTTP {status}{}", describe(.code, .message))]
+    Http {
+        service: Service,
+        status: u16,
+        method: String,
+        path: String,
+        /// `code` from the error body `{code, message}`, when present.
+        code: Option<i64>,
+        /// `message` from the error body (or its first bytes when it is not JSON).
+        message: Option<String>,
+    },
+
+    /// 409: a JSON Patch `test` failed, or the resource changed concurrently. Re-read and plan
+    /// again.
+    #[error("conflict on {resource}: {message}")]
+    Conflict { resource: String, message: String },
+
+    /// 404 on an operation that needs the resource to exist.
+    #[error("{resource} not found")]
+    NotFound { resource: String },
+
+    /// A non-idempotent request (a rollout create, a launch) failed in a way that leaves
+    /// open whether the server acted on it. Do not resend blindly: look the resource up first
+    /// (for rollouts: [`crate::ConfidenceClient::find_rollouts_by_label`]).
+    #[error(
+        "{service} {method} {path}: outcome unknown, the request may have reached the server ({reason})"
+    )]
+    Ambiguous {
+        service: Service,
+        method: String,
+        path: String,
+        reason: String,
+    },
+
+    /// 401 or 403: the credentials were rejected.
+    #[error("{service} rejected the credentials (HTTP {status} on {method} {path}){}", describe(&None, .message))]
+    Unauthorized {
+        service: Service,
+        status: u16,
+        method: String,
+        path: String,
+        message: Option<String>,
+    },
+
+    /// No answer within the request timeout.
+    #[error("{service} {method} {path}: timed out")]
+    Timeout {
+        service: Service,
+        method: String,
+        path: String,
+    },
+
+    /// The connection failed (refused, reset, TLS, DNS).
+    #[error("{service} {method} {path}: {reason}")]
+    Transport {
+        service: Service,
+        method: String,
+        path: String,
+        reason: String,
+    },
+
+    /// A 2xx answer whose body is not what the API documents.
+    #[error("{service} {method} {path}: unexpected response: {reason}")]
+    Decode {
+        service: Service,
+        method: String,
+        path: String,
+        reason: String,
+    },
+
+    /// A plain `http://` URL to a host that is not loopback, without `allow_insecure_http`.
+    #[error(
+        "refusing plain http:// to non-loopback host {host}: use https, or allow insecure HTTP explicitly"
+    )]
+    InsecureUrl { host: String },
+
+    /// A base URL that cannot be used.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    /// A name that cannot be addressed in a URL path (`.` or `..`), or a resource name of the
+    /// wrong shape.
+    #[error("cannot address {what} {name:?}: {reason}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: &'static str,
+    },
+
+    /// Settings that cannot work (for example a request rate of zero).
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidSettings {
+        setting: &'static str,
+        reason: String,
+    },
+
+    /// A rollout action finished with failed steps.
+    #[error("rollout {rollout}: transition failed: {}", join_steps(.steps))]
+    TransitionFailed {
+        rollout: String,
+        steps: Vec<FailedStep>,
+    },
+
+    /// The retry or wait deadline passed before the operation succeeded.
+    #[error("{operation}: gave up after {attempts} attempt(s) in {elapsed:?}{}", last_error(.last))]
+    DeadlineExceeded {
+        operation: String,
+        attempts: u32,
+        elapsed: Duration,
+        /// The last failure seen before giving up, if any.
+        last: Option<Box<RemoteError>>,
+    },
+}
+
+impl RemoteError {
+    /// The HTTP status behind this error, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RemoteError::Http { status, .. } | RemoteError::Unauthorized { status, .. } => {
+                Some(*status)
+            }
+            RemoteError::Conflict { .. } => Some(409),
+            RemoteError::NotFound { .. } => Some(404),
+            _ => None,
+        }
+    }
+
+    /// True for errors that say nothing certain about whether a write happened.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, RemoteError::Ambiguous { .. })
+    }
+}
+
+fn describe(code: &Option<i64>, message: &Option<String>) -> String {
+    match (code, message) {
+        (_, Some(m)) if !m.is_empty() => format!(": {m}"),
+        (Some(c), _) => format!(" (code {c})"),
+        _ => String::new(),
+    }
+}
+
+fn join_steps(steps: &[FailedStep]) -> String {
+    if steps.is_empty() {
+        return "no step details".to_owned();
+    }
+    steps
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn last_error(last: &Option<Box<RemoteError>>) -> String {
+    match last {
+        Some(e) => format!("; last error: {e}"),
+        None => String::new(),
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = RemoteError> = std::result::Result<T, E>;

@@ -1,0 +1,474 @@
+//! The request loop shared by both clients: pacing, authentication, retries, error mapping.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::error::{RemoteError, Result, Service};
+use crate::pacer::Pacer;
+use crate::retry::{RetryPolicy, parse_retry_after};
+use crate::secret::Secret;
+
+/// CloudBees' answer when its one-request-per-second limit is exceeded.
+pub(crate) const STATUS_RATE_LIMITED_CLOUDBEES: u16 = 555;
+
+/// Whether a request may be sent again after a failure whose effect is unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Safety {
+    /// Sending it twice has the effect of sending it once (GET, PUT, PATCH with `test`
+    /// guards, DELETE, setting a segment): retried on 429/555/5xx/timeouts/resets.
+    Idempotent,
+    /// A create or an action: retried only when it certainly did not take effect (429, 555,
+    /// connection never established). Any other failure is [`RemoteError::Ambiguous`].
+    NonIdempotent,
+}
+
+/// One logical request (possibly sent several times).
+pub(crate) struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<Vec<u8>>,
+    pub safety: Safety,
+    /// Human description of the target for `Conflict`/`NotFound` (e.g. `experiment "x" in
+    /// Production`).
+    pub resource: String,
+}
+
+impl Request {
+    pub(crate) fn new(method: Method, url: Url, safety: Safety, resource: String) -> Self {
+        Self {
+            method,
+            url,
+            body: None,
+            safety,
+            resource,
+        }
+    }
+
+    pub(crate) fn json_body<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self> {
+        let bytes = serde_json::to_vec(body).map_err(|e| RemoteError::InvalidSettings {
+            setting: "request body",
+            reason: e.to_string(),
+        })?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+}
+
+/// A successful (2xx) answer.
+pub(crate) struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// How one attempt failed, and whether another attempt may help.
+struct Failure {
+    error: RemoteError,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+/// reqwest client + pacer + retry policy for one service.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    pub service: Service,
+    http: reqwest::Client,
+    pacer: Pacer,
+    retry: RetryPolicy,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        service: Service,
+        requests_per_second: f64,
+        retry: RetryPolicy,
+        timeout: Duration,
+    ) -> Result<Self> {
+        if retry.max_attempts == 0 {
+            return Err(RemoteError::InvalidSettings {
+                setting: "retry.max_attempts",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        let pacer = Pacer::new(requests_per_second)?;
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            // A redirect could carry the Authorization header somewhere unexpected.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("flagsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RemoteError::InvalidSettings {
+                setting: "http client",
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            service,
+            http,
+            pacer,
+            retry,
+        })
+    }
+
+    /// Sends `req` with `bearer`, retrying per the policy and the request's safety.
+    pub(crate) async fn send(&self, req: &Request, bearer: Option<&Secret>) -> Result<Response> {
+        let span = tracing::debug_span!(
+            "remote_request",
+            service = %self.service,
+            method = %req.method,
+            path = %req.url.path(),
+        );
+        self.send_inner(req, bearer).instrument(span).await
+    }
+
+    async fn send_inner(&self, req: &Request, bearer: Option<&Secret>) -> Result<Response> {
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.pacer.acquire().await;
+            let failure = match self.attempt(req, bearer, attempt).await {
+                Ok(resp) => return Ok(resp),
+                Err(f) => f,
+            };
+            if !failure.retryable || attempt >= self.retry.max_attempts {
+                return Err(failure.error);
+            }
+            let delay = self.retry.delay(attempt - 1, failure.retry_after);
+            if let Some(deadline) = self.retry.deadline
+                && started.elapsed() + delay > deadline
+            {
+                return Err(RemoteError::DeadlineExceeded {
+                    operation: format!("{} {} {}", self.service, req.method, req.url.path()),
+                    attempts: attempt,
+                    elapsed: started.elapsed(),
+                    last: Some(Box::new(failure.error)),
+                });
+            }
+            if failure.retry_after.is_some() {
+                // The server asked everyone to wait: hold the whole client, not just this task.
+                self.pacer.hold_until(Instant::now() + delay);
+            }
+            tracing::warn!(
+                attempt,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %failure.error,
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &Request,
+        bearer: Option<&Secret>,
+        attempt: u32,
+    ) -> std::result::Result<Response, Failure> {
+        let mut builder = self
+            .http
+            .request(req.method.clone(), req.url.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Failure {
+                        error: RemoteError::InvalidSettings {
+                            setting: "token",
+                            reason: "contains characters not allowed in an HTTP header".to_owned(),
+                        },
+                        retryable: false,
+                        retry_after: None,
+                    }
+                })?;
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = &req.body {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(attempt, error = %error_chain(&e), "request failed");
+                return Err(self.transport_failure(req, e));
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        tracing::debug!(attempt, status = status.as_u16(), "response");
+        let body = match response.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) => return Err(self.transport_failure(req, e)),
+        };
+        if status.is_success() {
+            return Ok(Response {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        Err(self.status_failure(req, status, retry_after, &body, bearer))
+    }
+
+    fn transport_failure(&self, req: &Request, e: reqwest::Error) -> Failure {
+        let method = req.method.to_string();
+        let path = req.url.path().to_owned();
+        let reason = error_chain(&e);
+        // A connection that was never established carried no request: always safe to resend.
+        if e.is_connect() {
+            return Failure {
+                error: RemoteError::Transport {
+                    service: self.service,
+                    method,
+                    path,
+                    reason,
+                },
+                retryable: true,
+                retry_after: None,
+            };
+        }
+        match req.safety {
+            Safety::Idempotent => Failure {
+                error: if e.is_timeout() {
+                    RemoteError::Timeout {
+                        service: self.service,
+                        method,
+                        path,
+                    }
+                } else {
+                    RemoteError::Transport {
+                        service: self.service,
+                        method,
+                        path,
+                        reason,
+                    }
+                },
+                retryable: true,
+                retry_after: None,
+            },
+            Safety::NonIdempotent => Failure {
+                error: RemoteError::Ambiguous {
+                    service: self.service,
+                    method,
+                    path,
+                    reason: if e.is_timeout() {
+                        "timed out".to_owned()
+                    } else {
+                        reason
+                    },
+                },
+                retryable: false,
+                retry_after: None,
+            },
+        }
+    }
+
+    fn status_failure(
+        &self,
+        req: &Request,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: &[u8],
+        bearer: Option<&Secret>,
+    ) -> Failure {
+        let (code, message) = parse_error_body(body, bearer);
+        let method = req.method.to_string();
+        let path = req.url.path().to_owned();
+        let s = status.as_u16();
+        let definite = |error| Failure {
+            error,
+            retryable: false,
+            retry_after: None,
+        };
+        match s {
+            401 | 403 => definite(RemoteError::Unauthorized {
+                service: self.service,
+                status: s,
+                method,
+                path,
+                message,
+            }),
+            404 => definite(RemoteError::NotFound {
+                resource: req.resource.clone(),
+            }),
+            409 => definite(RemoteError::Conflict {
+                resource: req.resource.clone(),
+                message: message.unwrap_or_else(|| "HTTP 409".to_owned()),
+            }),
+            // Rate limited: the server refused before doing anything, so even creates retry.
+            429 | STATUS_RATE_LIMITED_CLOUDBEES => Failure {
+                error: RemoteError::Http {
+                    service: self.service,
+                    status: s,
+                    method,
+                    path,
+                    code,
+                    message,
+                },
+                retryable: true,
+                retry_after,
+            },
+            500 | 502 | 503 | 504 => match req.safety {
+                Safety::Idempotent => Failure {
+                    error: RemoteError::Http {
+                        service: self.service,
+                        status: s,
+                        method,
+                        path,
+                        code,
+                        message,
+                    },
+                    retryable: true,
+                    retry_after,
+                },
+                // The server may have acted before failing.
+                Safety::NonIdempotent => definite(RemoteError::Ambiguous {
+                    service: self.service,
+                    method,
+                    path,
+                    reason: format!(
+                        "HTTP {s}{}",
+                        message.map(|m| format!(": {m}")).unwrap_or_default()
+                    ),
+                }),
+            },
+            _ => definite(RemoteError::Http {
+                service: self.service,
+                status: s,
+                method,
+                path,
+                code,
+                message,
+            }),
+        }
+    }
+}
+
+/// The error and its sources, without the URL (query strings stay out of messages).
+fn error_chain(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_owned());
+    } else if e.is_connect() {
+        parts.push("could not connect".to_owned());
+    } else if e.is_body() {
+        parts.push("error reading the response body".to_owned());
+    } else {
+        parts.push("request failed".to_owned());
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Parses `{code, message}` (both services, `code` a number or string); otherwise the start of
+/// the body as text. Any echo of the credential is scrubbed.
+pub(crate) fn parse_error_body(
+    body: &[u8],
+    bearer: Option<&Secret>,
+) -> (Option<i64>, Option<String>) {
+    const MAX: usize = 500;
+    let scrub = |s: &str| match bearer {
+        Some(b) => b.scrub(s),
+        None => s.to_owned(),
+    };
+    if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) {
+        let code = obj.get("code").and_then(|c| match c {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        });
+        let message = obj
+            .get("message")
+            .or_else(|| obj.get("error"))
+            .and_then(Value::as_str)
+            .map(|m| truncate(&scrub(m), MAX));
+        return (code, message);
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        (None, None)
+    } else {
+        (None, Some(truncate(&scrub(text), MAX)))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+impl Response {
+    /// The body as JSON; an empty body is `null`.
+    pub(crate) fn json(&self, service: Service, req: &Request) -> Result<Value> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| RemoteError::Decode {
+            service,
+            method: req.method.to_string(),
+            path: req.url.path().to_owned(),
+            reason: format!("invalid JSON (HTTP {}): {e}", self.status),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies() {
+        assert_eq!(
+            parse_error_body(br#"{"code": 9, "message": "test failed at /value"}"#, None),
+            (Some(9), Some("test failed at /value".to_owned()))
+        );
+        assert_eq!(
+            parse_error_body(br#"{"code": "16", "message": "bad"}"#, None),
+            (Some(16), Some("bad".to_owned()))
+        );
+        assert_eq!(parse_error_body(b"", None), (None, None));
+        assert_eq!(
+            parse_error_body(b"upstream exploded", None),
+            (None, Some("upstream exploded".to_owned()))
+        );
+        let long = "é".repeat(400);
+        let (_, m) = parse_error_body(long.as_bytes(), None);
+        assert!(m.unwrap().len() <= 504);
+    }
+
+    #[test]
+    fn error_bodies_never_echo_the_token() {
+        let token = Secret::new("tok-0123456789");
+        let (_, m) = parse_error_body(
+            br#"{"code":16,"message":"token tok-0123456789 is unknown"}"#,
+            Some(&token),
+        );
+        assert_eq!(m.as_deref(), Some("token [redacted] is unknown"));
+    }
+}

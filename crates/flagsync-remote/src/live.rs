@@ -1,0 +1,159 @@
+//! Reading the whole live state with as few requests as the APIs allow.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use crate::cloudbees::CloudBeesClient;
+use crate::confidence::ConfidenceClient;
+use crate::error::{RemoteError, Result};
+
+/// What to read from CloudBees.
+#[derive(Clone, Copy, Debug)]
+pub struct CloudBeesScope<'a> {
+    pub client: &'a CloudBeesClient,
+    /// Environments to list. Environments that appear only as keys of `desired_flags` are
+    /// listed too.
+    pub environments: &'a [String],
+    /// Per environment, the flags the desired state declares. The experiments list hides flags
+    /// without release rules, so each of these that the list does not show gets one GET of its
+    /// own (a 404 there means truly absent).
+    pub desired_flags: &'a BTreeMap<String, Vec<String>>,
+}
+
+/// What [`fetch_live_state`] should read; `None` skips a service.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LiveRequest<'a> {
+    pub cloudbees: Option<CloudBeesScope<'a>>,
+    pub confidence: Option<&'a ConfidenceClient>,
+}
+
+/// The live state as the services return it (raw JSON; normalizing is the planner's job).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LiveSnapshot {
+    /// All target groups of the application (empty when CloudBees was not read).
+    pub target_groups: Vec<Value>,
+    /// Per environment name: its experiments, those from the list first, then the hidden
+    /// desired ones found by GET. Every requested environment has an entry.
+    pub experiments: BTreeMap<String, Vec<Value>>,
+    /// All rollouts (every page; empty when Confidence was not read).
+    pub rollouts: Vec<Value>,
+}
+
+enum Piece {
+    TargetGroups(Vec<Value>),
+    Experiments(String, Vec<Value>),
+    Hidden(String, Option<Value>),
+    Rollouts(Vec<Value>),
+}
+
+/// Reads everything the planner needs.
+///
+/// Requests: one experiments list per environment, one target-group list, every page of
+/// rollouts, then one GET per desired experiment that its environment's list did not show.
+/// Everything runs concurrently; each client's pacer keeps its service under its rate. The
+/// first error cancels the rest and is returned.
+pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> {
+    let mut snapshot = LiveSnapshot::default();
+    let mut tasks: JoinSet<Result<Piece>> = JoinSet::new();
+
+    let mut envs: BTreeSet<String> = BTreeSet::new();
+    if let Some(scope) = request.cloudbees {
+        envs.extend(scope.environments.iter().cloned());
+        envs.extend(scope.desired_flags.keys().cloned());
+        let client = scope.client.clone();
+        tasks.spawn(async move { Ok(Piece::TargetGroups(client.list_target_groups().await?)) });
+        for env in &envs {
+            let client = scope.client.clone();
+            let env = env.clone();
+            tasks.spawn(async move {
+                let list = client.list_experiments(&env).await?;
+                Ok(Piece::Experiments(env, list))
+            });
+        }
+    }
+    if let Some(confidence) = request.confidence {
+        let client = confidence.clone();
+        tasks.spawn(async move { Ok(Piece::Rollouts(client.list_rollouts(None).await?)) });
+    }
+
+    collect(&mut tasks, &mut snapshot).await?;
+
+    if let Some(scope) = request.cloudbees {
+        for (env, flags) in scope.desired_flags {
+            let listed: BTreeSet<&str> = snapshot
+                .experiments
+                .get(env)
+                .map(|exps| {
+                    exps.iter()
+                        .filter_map(|e| e.get("flag").and_then(Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut asked: BTreeSet<&str> = BTreeSet::new();
+            for flag in flags {
+                if listed.contains(flag.as_str()) || !asked.insert(flag.as_str()) {
+                    continue;
+                }
+                let client = scope.client.clone();
+                let env = env.clone();
+                let flag = flag.clone();
+                tasks.spawn(async move {
+                    let found = client.get_experiment(&env, &flag).await?;
+                    Ok(Piece::Hidden(env, found))
+                });
+            }
+        }
+        // Keep the answers in request order so the snapshot does not depend on timing.
+        let mut hidden: Vec<(String, Value)> = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match join(joined)? {
+                Piece::Hidden(env, Some(exp)) => hidden.push((env, exp)),
+                Piece::Hidden(_, None) => {}
+                other => store(&mut snapshot, other),
+            }
+        }
+        hidden.sort_by(|a, b| (a.0.as_str(), flag_of(&a.1)).cmp(&(b.0.as_str(), flag_of(&b.1))));
+        for (env, exp) in hidden {
+            snapshot.experiments.entry(env).or_default().push(exp);
+        }
+    }
+    Ok(snapshot)
+}
+
+fn flag_of(v: &Value) -> &str {
+    v.get("flag").and_then(Value::as_str).unwrap_or_default()
+}
+
+async fn collect(tasks: &mut JoinSet<Result<Piece>>, snapshot: &mut LiveSnapshot) -> Result<()> {
+    while let Some(joined) = tasks.join_next().await {
+        let piece = join(joined)?;
+        store(snapshot, piece);
+    }
+    Ok(())
+}
+
+fn join(joined: std::result::Result<Result<Piece>, tokio::task::JoinError>) -> Result<Piece> {
+    match joined {
+        Ok(r) => r,
+        // A panicking task is a bug in this crate; report it rather than propagate the panic.
+        Err(e) => Err(RemoteError::InvalidSettings {
+            setting: "live state reader",
+            reason: format!("a reader task failed: {e}"),
+        }),
+    }
+}
+
+fn store(snapshot: &mut LiveSnapshot, piece: Piece) {
+    match piece {
+        Piece::TargetGroups(groups) => snapshot.target_groups = groups,
+        Piece::Experiments(env, list) => {
+            snapshot.experiments.insert(env, list);
+        }
+        Piece::Rollouts(rollouts) => snapshot.rollouts = rollouts,
+        Piece::Hidden(env, Some(exp)) => snapshot.experiments.entry(env).or_default().push(exp),
+        Piece::Hidden(_, None) => {}
+    }
+}
