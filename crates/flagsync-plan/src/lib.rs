@@ -4,7 +4,19 @@
 //! and pull-request comments. No I/O happens here: no network, no files, no clock.
 
 pub mod canonical;
+mod dag;
 pub mod diff;
+mod error;
+mod model;
+mod planner;
+pub mod rollout;
 
 pub use canonical::fingerprint;
-pub use diff::{PatchOp, diff};
+pub use diff::{PatchOp, diff, to_json_patch};
+pub use error::PlanError;
+pub use model::{
+    Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, ManagedScope, Operation, Origin,
+    Plan, PlanOptions, Provider, ResourceKey, Summary, TargetFilter,
+};
+pub use planner::plan;
+pub use rollout::{RolloutStep, RolloutSteps, rollout_steps};

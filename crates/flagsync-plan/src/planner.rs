@@ -1,0 +1,234 @@
+//! `plan()`: desired and live models in, a [`Plan`] out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::canonical::fingerprint;
+use crate::dag::topo_indices;
+use crate::diff::diff;
+use crate::error::PlanError;
+use crate::model::{
+    Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, Operation, Plan, PlanOptions,
+    ResourceKey, Summary,
+};
+use crate::rollout::rollout_steps;
+
+/// Compares the desired model with the live one and returns the actions that make live
+/// match, ordered so that everything runs after what it depends on:
+///
+/// - creates and updates run referenced-first (a target group before what uses it, a
+///   flag's experiment before the experiments whose conditions depend on it);
+/// - deletes run in reverse: a resource is deleted after the deletes of what referenced it
+///   and after the updates that stop referencing it;
+/// - deletes appear only with `options.prune`, and only inside `options.scope`;
+/// - with `options.targets`, only matching actions are kept, plus (as Terraform does) every
+///   action they depend on, transitively, so the partial plan can run on its own.
+pub fn plan(
+    desired: &[DesiredResource],
+    live: &[LiveResource],
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let mut desired_by_key: BTreeMap<&ResourceKey, &DesiredResource> = BTreeMap::new();
+    for resource in desired {
+        if desired_by_key.insert(&resource.key, resource).is_some() {
+            return Err(PlanError::DuplicateDesired {
+                key: resource.key.to_string(),
+            });
+        }
+    }
+    let mut live_by_key: BTreeMap<&ResourceKey, &LiveResource> = BTreeMap::new();
+    for resource in live {
+        if let Some(previous) = live_by_key.insert(&resource.key, resource) {
+            // Typically two rollouts with one flagsync id, left by an interrupted create.
+            let ids: Vec<&str> = [previous, resource]
+                .iter()
+                .map(|r| r.remote_id.as_deref().unwrap_or("?"))
+                .collect();
+            return Err(PlanError::DuplicateLive {
+                key: resource.key.to_string(),
+                remote_ids: ids.join(", "),
+            });
+        }
+    }
+
+    let targeted = |key: &ResourceKey| {
+        options.targets.is_empty() || options.targets.iter().any(|t| t.matches(key))
+    };
+
+    let mut actions: Vec<Action> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    let mut no_op = 0usize;
+
+    for (key, want) in &desired_by_key {
+        let id = key.to_string();
+        let current = live_by_key.get(key);
+        let patch = match current {
+            Some(have) => diff(&have.body, &want.body),
+            None => Vec::new(),
+        };
+        if current.is_some() && patch.is_empty() {
+            if targeted(key) {
+                no_op += 1;
+            }
+            continue;
+        }
+        let (steps, unsupported) = if key.kind == Kind::Rollout {
+            let s = rollout_steps(current.map(|c| &c.body), &want.body);
+            (s.steps, s.unsupported)
+        } else {
+            (Vec::new(), None)
+        };
+        if let Some(reason) = &unsupported {
+            warnings.push(format!("{id}: {reason}"));
+        }
+        actions.push(Action {
+            id,
+            key: (*key).clone(),
+            operation: if current.is_some() {
+                Operation::Update
+            } else {
+                Operation::Create
+            },
+            patch,
+            desired: Some(want.body.clone()),
+            live: current.map(|c| c.body.clone()),
+            live_fingerprint: current.map(|c| fingerprint(&c.body)),
+            remote_id: current.and_then(|c| c.remote_id.clone()),
+            depends_on: Vec::new(),
+            steps,
+            unsupported,
+            origin: want.origin.clone(),
+        });
+    }
+
+    if options.prune {
+        for (key, have) in &live_by_key {
+            if desired_by_key.contains_key(key) || !options.scope.contains(key) {
+                continue;
+            }
+            actions.push(Action {
+                id: key.to_string(),
+                key: (*key).clone(),
+                operation: Operation::Delete,
+                patch: Vec::new(),
+                desired: None,
+                live: Some(have.body.clone()),
+                live_fingerprint: Some(fingerprint(&have.body)),
+                remote_id: have.remote_id.clone(),
+                depends_on: Vec::new(),
+                steps: Vec::new(),
+                unsupported: None,
+                origin: None,
+            });
+        }
+    }
+
+    link_dependencies(&mut actions, &desired_by_key, &live_by_key);
+
+    if !options.targets.is_empty() {
+        for filter in &options.targets {
+            let known = desired_by_key.keys().chain(live_by_key.keys());
+            if !known.into_iter().any(|k| filter.matches(k)) {
+                warnings.push(format!("--target {filter} matches no resource"));
+            }
+        }
+        actions = keep_targeted(actions, &targeted);
+    }
+
+    let order = topo_indices(&actions)?;
+    let mut slots: Vec<Option<Action>> = actions.into_iter().map(Some).collect();
+    let actions: Vec<Action> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+
+    let count = |op: Operation| actions.iter().filter(|a| a.operation == op).count();
+    let summary = Summary {
+        create: count(Operation::Create),
+        update: count(Operation::Update),
+        delete: count(Operation::Delete),
+        no_op,
+    };
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        actions,
+        summary,
+        warnings,
+    })
+}
+
+fn link_dependencies(
+    actions: &mut [Action],
+    desired: &BTreeMap<&ResourceKey, &DesiredResource>,
+    live: &BTreeMap<&ResourceKey, &LiveResource>,
+) {
+    let op_of: HashMap<ResourceKey, (Operation, String)> = actions
+        .iter()
+        .map(|a| (a.key.clone(), (a.operation, a.id.clone())))
+        .collect();
+    // For each key, the actions whose live object references it: they must stop
+    // referencing it (update) or be gone (delete) before it is deleted.
+    let mut live_referrers: HashMap<&ResourceKey, Vec<String>> = HashMap::new();
+    for action in actions.iter() {
+        if action.operation == Operation::Create {
+            continue;
+        }
+        if let Some(have) = live.get(&action.key) {
+            for target in &have.references {
+                live_referrers
+                    .entry(target)
+                    .or_default()
+                    .push(action.id.clone());
+            }
+        }
+    }
+    for action in actions.iter_mut() {
+        let mut deps: BTreeSet<String> = BTreeSet::new();
+        match action.operation {
+            Operation::Create | Operation::Update => {
+                if let Some(want) = desired.get(&action.key) {
+                    for target in &want.references {
+                        if let Some((op, id)) = op_of.get(target)
+                            && *op != Operation::Delete
+                        {
+                            deps.insert(id.clone());
+                        }
+                    }
+                }
+            }
+            Operation::Delete => {
+                if let Some(referrers) = live_referrers.get(&action.key) {
+                    deps.extend(referrers.iter().cloned());
+                }
+            }
+        }
+        action.depends_on = deps.into_iter().collect();
+    }
+}
+
+/// Keeps the actions matching a filter plus, transitively, what they depend on.
+fn keep_targeted(actions: Vec<Action>, targeted: &dyn Fn(&ResourceKey) -> bool) -> Vec<Action> {
+    let index: HashMap<&str, usize> = actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    let mut keep = vec![false; actions.len()];
+    let mut stack: Vec<usize> = actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| targeted(&a.key))
+        .map(|(i, _)| i)
+        .collect();
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut keep[i], true) {
+            continue;
+        }
+        for dep in &actions[i].depends_on {
+            if let Some(&d) = index.get(dep.as_str()) {
+                stack.push(d);
+            }
+        }
+    }
+    actions
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(a, k)| k.then_some(a))
+        .collect()
+}
