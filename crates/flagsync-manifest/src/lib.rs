@@ -1,1 +1,19 @@
-//! flagsync-manifest
+//! Manifest kinds, YAML loading with spans, validation and diagnostics.
+//!
+//! [`load`] reads a repository from a [`flagsync_source::Source`] into a [`Repository`]
+//! (configuration, target groups, experiments per environment, rollouts), checks every
+//! manifest on its own and across files, and returns every problem as a [`Diagnostic`] that
+//! points at `file:line:col`. It never stops at the first problem and never fails.
+
+mod diagnostic;
+mod load;
+pub mod model;
+mod rules;
+mod yaml;
+
+pub use diagnostic::{Diagnostic, Severity, did_you_mean};
+pub use load::{
+    CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository, load,
+};
+pub use rules::{is_valid_rollout_id, is_valid_semver};
+pub use yaml::{MAX_DEPTH, MAX_NODES};

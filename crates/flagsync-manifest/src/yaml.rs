@@ -1,0 +1,352 @@
+//! YAML reading in two passes over each file: a light tree of nodes with byte spans (from the
+//! parser events of serde-saphyr's parser crate), used to find the manifest kind, catch
+//! duplicate keys and limits, and map a path in the typed model back to the text; then
+//! serde-saphyr itself for the typed model.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::granit_parser::{Event, Parser};
+
+use crate::diagnostic::{FileDiagnostics, Severity, did_you_mean};
+use crate::model::PathSeg;
+
+/// Deeper nesting than this is refused: no manifest needs it, and it bounds stack and time.
+pub const MAX_DEPTH: usize = 48;
+/// More nodes than this in one file are refused (a manifest has tens to hundreds).
+pub const MAX_NODES: usize = 200_000;
+/// Alias expansions replay events; this bounds what an alias bomb can cost.
+const MAX_REPLAYED_EVENTS: usize = 100_000;
+
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Scalar { text: String },
+    Seq(Vec<usize>),
+    Map(Vec<(usize, usize)>),
+    Alias,
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) kind: Kind,
+    pub(crate) span: Range<usize>,
+}
+
+/// The node tree of one YAML document. Nodes live in one vector (children by index), so a
+/// deep document is never dropped recursively.
+#[derive(Debug, Default)]
+pub(crate) struct SpanTree {
+    nodes: Vec<Node>,
+    root: Option<usize>,
+    /// Some mapping repeats a key (already reported).
+    pub(crate) duplicates: bool,
+}
+
+enum Frame {
+    Seq(usize, Vec<usize>),
+    Map {
+        node: usize,
+        entries: Vec<(usize, usize)>,
+        key: Option<usize>,
+        seen: HashSet<String>,
+    },
+}
+
+impl SpanTree {
+    /// Parses `text`. Problems go to `diags`; `Err(())` means the tree is unusable (syntax
+    /// error, limit exceeded, several documents) and the file must not be read further.
+    /// Duplicate keys are reported but the tree is still returned; the caller then skips
+    /// typed reading, which would only report the first of them again.
+    pub(crate) fn parse(text: &str, diags: &mut FileDiagnostics<'_>) -> Result<SpanTree, ()> {
+        let mut tree = SpanTree::default();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut documents = 0usize;
+        let mut failed = false;
+        for item in Parser::new_from_str(text) {
+            let (event, span) = match item {
+                Ok(x) => x,
+                Err(e) => {
+                    let m = e.marker();
+                    let at = m.byte_offset().unwrap_or(m.index());
+                    diags.push(
+                        Severity::Error,
+                        "yaml-syntax",
+                        at..at,
+                        format!("invalid YAML: {}", e.info()),
+                        None,
+                    );
+                    return Err(());
+                }
+            };
+            let start = span.start.byte_offset().unwrap_or(span.start.index());
+            let end = span
+                .end
+                .byte_offset()
+                .unwrap_or(span.end.index())
+                .max(start);
+            let new_node = match event {
+                Event::DocumentStart(..) => {
+                    documents += 1;
+                    if documents > 1 {
+                        diags.push(
+                            Severity::Error,
+                            "multiple-documents",
+                            start..end,
+                            "a manifest file holds one YAML document; this is a second one",
+                            Some("put each manifest in its own file".into()),
+                        );
+                        return Err(());
+                    }
+                    None
+                }
+                Event::Scalar(value, _, _, _) => Some(Node {
+                    kind: Kind::Scalar {
+                        text: value.into_owned(),
+                    },
+                    span: start..end,
+                }),
+                Event::Alias(_) | Event::UnresolvedAlias(_) => Some(Node {
+                    kind: Kind::Alias,
+                    span: start..end,
+                }),
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    if stack.len() >= MAX_DEPTH {
+                        diags.push(
+                            Severity::Error,
+                            "yaml-too-deep",
+                            start..end,
+                            format!("YAML nested deeper than {MAX_DEPTH} levels"),
+                            None,
+                        );
+                        return Err(());
+                    }
+                    let node = tree.nodes.len();
+                    let is_seq = matches!(event, Event::SequenceStart(..));
+                    tree.nodes.push(Node {
+                        kind: Kind::Alias,
+                        span: start..end,
+                    });
+                    stack.push(if is_seq {
+                        Frame::Seq(node, Vec::new())
+                    } else {
+                        Frame::Map {
+                            node,
+                            entries: Vec::new(),
+                            key: None,
+                            seen: HashSet::new(),
+                        }
+                    });
+                    continue;
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let Some(frame) = stack.pop() else { continue };
+                    let (node, kind) = match frame {
+                        Frame::Seq(node, items) => (node, Kind::Seq(items)),
+                        Frame::Map { node, entries, .. } => (node, Kind::Map(entries)),
+                    };
+                    tree.nodes[node].kind = kind;
+                    let s = &mut tree.nodes[node].span;
+                    s.end = end.max(s.start);
+                    tree.attach(&mut stack, node, diags, &mut failed);
+                    continue;
+                }
+                _ => None,
+            };
+            if let Some(n) = new_node {
+                if tree.nodes.len() >= MAX_NODES {
+                    diags.push(
+                        Severity::Error,
+                        "yaml-too-large",
+                        start..end,
+                        format!("more than {MAX_NODES} YAML nodes in one file"),
+                        None,
+                    );
+                    return Err(());
+                }
+                let id = tree.nodes.len();
+                tree.nodes.push(n);
+                tree.attach(&mut stack, id, diags, &mut failed);
+            }
+        }
+        // Duplicate keys: the tree is fine for pointing at things, but the file is wrong.
+        tree.duplicates = failed;
+        Ok(tree)
+    }
+
+    fn attach(
+        &mut self,
+        stack: &mut [Frame],
+        id: usize,
+        diags: &mut FileDiagnostics<'_>,
+        failed: &mut bool,
+    ) {
+        match stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(id);
+                }
+            }
+            Some(Frame::Seq(_, items)) => items.push(id),
+            Some(Frame::Map {
+                entries, key, seen, ..
+            }) => match key.take() {
+                None => {
+                    if let Kind::Scalar { text, .. } = &self.nodes[id].kind
+                        && !seen.insert(text.clone())
+                    {
+                        *failed = true;
+                        diags.push(
+                            Severity::Error,
+                            "duplicate-key",
+                            self.nodes[id].span.clone(),
+                            format!("duplicate key `{text}`: a later value would silently replace an earlier one"),
+                            Some("remove one of them".into()),
+                        );
+                    }
+                    *key = Some(id);
+                }
+                Some(k) => entries.push((k, id)),
+            },
+        }
+    }
+
+    pub(crate) fn root(&self) -> Option<&Node> {
+        self.root.and_then(|r| self.nodes.get(r))
+    }
+
+    /// The value of `key` in a top-level mapping, with the span of that value.
+    pub(crate) fn top_scalar(&self, key: &str) -> Option<(&str, Range<usize>)> {
+        let Kind::Map(entries) = &self.root()?.kind else {
+            return None;
+        };
+        entries.iter().find_map(|(k, v)| {
+            let Kind::Scalar { text, .. } = &self.nodes[*k].kind else {
+                return None;
+            };
+            if text != key {
+                return None;
+            }
+            match &self.nodes[*v].kind {
+                Kind::Scalar { text, .. } => Some((text.as_str(), self.nodes[*v].span.clone())),
+                _ => Some(("", self.nodes[*v].span.clone())),
+            }
+        })
+    }
+
+    /// The span of the node at `path`, or of the deepest node on the way when the path goes
+    /// further than the document (a missing field points at its parent). With `key` set, a
+    /// final mapping step points at the key rather than at its value.
+    pub(crate) fn span_of(&self, path: &[PathSeg], key: bool) -> Range<usize> {
+        let Some(mut cur) = self.root else {
+            return 0..0;
+        };
+        let last = path.len().saturating_sub(1);
+        for (i, seg) in path.iter().enumerate() {
+            let next = match (&self.nodes[cur].kind, seg) {
+                (Kind::Seq(items), PathSeg::Index(n)) => items.get(*n).copied(),
+                (Kind::Map(entries), PathSeg::Key(name)) => entries
+                    .iter()
+                    .find(|(k, _)| {
+                        matches!(&self.nodes[*k].kind, Kind::Scalar { text, .. } if text == name.as_ref())
+                    })
+                    .map(|(k, v)| if key && i == last { *k } else { *v }),
+                _ => None,
+            };
+            match next {
+                Some(n) => cur = n,
+                None => break,
+            }
+        }
+        self.nodes[cur].span.clone()
+    }
+}
+
+fn saphyr_options() -> serde_saphyr::Options {
+    let mut limits = serde_saphyr::options::AliasLimits::default();
+    limits.max_total_replayed_events = MAX_REPLAYED_EVENTS;
+    limits.max_alias_expansions_per_anchor = 1_000;
+    serde_saphyr::options! {
+        strict_booleans: true,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        alias_limits: limits,
+        with_snippet: false,
+    }
+}
+
+/// Reads `text` as `T` with serde-saphyr. A failure becomes one diagnostic (serde stops at
+/// the first structural error of a document; other files and the semantic checks go on).
+pub(crate) fn typed<T: DeserializeOwned>(text: &str, diags: &mut FileDiagnostics<'_>) -> Option<T> {
+    match serde_saphyr::from_str_with_options::<T>(text, saphyr_options()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let (span, full) = match e.location() {
+                Some(loc) => {
+                    let s = loc.span();
+                    let start = s.byte_offset().unwrap_or(s.offset()) as usize;
+                    let len = s.byte_len().unwrap_or(s.len()) as usize;
+                    (start..start + len, e.to_string())
+                }
+                None => (0..0, e.to_string()),
+            };
+            let message = match full.rfind(" at line ") {
+                Some(i) => full[..i].to_owned(),
+                None => full,
+            };
+            let (code, help) = classify(&message);
+            diags.push(Severity::Error, code, span, message, help);
+            None
+        }
+    }
+}
+
+/// A stable code and a hint for a serde or serde-saphyr error message.
+fn classify(message: &str) -> (&'static str, Option<String>) {
+    let quoted = || {
+        let a = message.find('`')?;
+        let b = message[a + 1..].find('`')?;
+        Some(&message[a + 1..a + 1 + b])
+    };
+    let expected: Vec<&str> = message
+        .split_once("expected one of ")
+        .or_else(|| message.split_once("expected "))
+        .map(|(_, rest)| {
+            rest.split(", ")
+                .flat_map(|p| p.split(" or "))
+                .map(|p| p.trim().trim_matches('`'))
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let suggest = |code: &'static str| {
+        let help = quoted().and_then(|w| did_you_mean(w, expected.iter().copied()));
+        let help = match help {
+            Some(s) => Some(format!("did you mean `{s}`?")),
+            None if !expected.is_empty() => {
+                Some(format!("expected one of: {}", expected.join(", ")))
+            }
+            None => None,
+        };
+        (code, help)
+    };
+    if message.starts_with("unknown field") {
+        suggest("unknown-field")
+    } else if message.starts_with("unknown variant") {
+        suggest("unknown-variant")
+    } else if message.starts_with("missing field") {
+        ("missing-field", None)
+    } else if message.starts_with("duplicate mapping key") {
+        ("duplicate-key", None)
+    } else if message.contains("alias") || message.contains("budget") || message.contains("limit") {
+        ("yaml-limit", None)
+    } else if message.contains("schedule steps") {
+        ("invalid-value", None)
+    } else if message.starts_with("invalid boolean") {
+        (
+            "invalid-type",
+            Some("booleans are `true` or `false`; quote the word to keep it as text".into()),
+        )
+    } else {
+        ("invalid-type", None)
+    }
+}
