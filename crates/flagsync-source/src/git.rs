@@ -10,10 +10,12 @@ use git2::{BranchType, ErrorCode, FileMode, ObjectType, Oid, Repository};
 use crate::{DirSource, FileEntry, MAX_FILE_BYTES, Source, SourceError, Tree};
 
 /// One opened repository, shared by the trees read from it (the asked revision and the
-/// environment branches). `git2::Repository` is `Send` but not `Sync`, hence the mutex; it
-/// is held only for short object lookups.
+/// environment branches). `git2::Repository` is `Send` but not `Sync`: each read borrows a
+/// handle from a small pool, opening another when all are busy, so that the loader's
+/// threads inflate objects in parallel instead of queueing on one handle.
 struct Repo {
-    handle: Mutex<Repository>,
+    git_dir: PathBuf,
+    idle: Mutex<Vec<Repository>>,
     /// Where the repository is, for messages: its work tree, or the git dir when bare.
     location: String,
     /// The source root relative to the work tree (`""` at the top), `/`-separated. Every
@@ -29,26 +31,47 @@ impl Repo {
             },
             _ => git_error(&e),
         })?;
+        // libgit2 spells directories with a trailing slash; messages read better without.
         let location = repo
             .workdir()
             .unwrap_or_else(|| repo.path())
             .display()
             .to_string();
+        let location = match location.trim_end_matches(['/', '\\']) {
+            "" => location,
+            trimmed => trimmed.to_owned(),
+        };
         let prefix = match repo.workdir() {
             Some(workdir) => prefix_within(workdir, path)?,
             // A bare repository has no work tree for `path` to be a subdirectory of.
             None => String::new(),
         };
         Ok(Arc::new(Self {
-            handle: Mutex::new(repo),
+            git_dir: repo.path().to_path_buf(),
+            idle: Mutex::new(vec![repo]),
             location,
             prefix,
         }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Repository> {
-        // A panic while the lock was held cannot leave the read-only handle inconsistent.
-        self.handle.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` with a handle of its own.
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&Repository) -> Result<R, SourceError>,
+    ) -> Result<R, SourceError> {
+        let pooled = self.pool().pop();
+        let handle = match pooled {
+            Some(handle) => handle,
+            None => Repository::open(&self.git_dir).map_err(|e| git_error(&e))?,
+        };
+        let out = f(&handle);
+        self.pool().push(handle);
+        out
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Vec<Repository>> {
+        // A panic while the lock was held cannot leave a list of handles inconsistent.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -207,8 +230,7 @@ impl GitSource {
     }
 
     fn at_revision(repo: Arc<Repo>, rev: &str) -> Result<Self, SourceError> {
-        let (id, root) = {
-            let handle = repo.lock();
+        let (id, root) = repo.with(|handle| {
             let object = handle.revparse_single(rev).map_err(|e| {
                 if handle.is_shallow()
                     && matches!(e.code(), ErrorCode::NotFound | ErrorCode::Ambiguous)
@@ -233,19 +255,22 @@ impl GitSource {
                     }
                 }
             })?;
-            let not_a_tree = |e: git2::Error| SourceError::UnknownRevision {
+            let not_a_tree = |_| SourceError::UnknownRevision {
                 rev: rev.to_owned(),
                 repo: repo.location.clone(),
-                reason: format!("it names no commit or tree ({})", e.message()),
+                reason: format!(
+                    "it names a {}, not a commit or a tree",
+                    object.kind().map_or("object", |kind| kind.str())
+                ),
             };
             match object.peel_to_commit() {
-                Ok(commit) => (commit.id(), commit.tree_id()),
+                Ok(commit) => Ok((commit.id(), commit.tree_id())),
                 Err(_) => {
                     let tree = object.peel_to_tree().map_err(not_a_tree)?;
-                    (tree.id(), tree.id())
+                    Ok((tree.id(), tree.id()))
                 }
             }
-        };
+        })?;
         Self::with_root(repo, rev.to_owned(), id, root)
     }
 
@@ -254,21 +279,18 @@ impl GitSource {
         let tree = if repo.prefix.is_empty() {
             root
         } else {
-            let handle = repo.lock();
-            let root_tree = handle.find_tree(root).map_err(|e| git_error(&e))?;
-            let entry = root_tree
-                .get_path(Path::new(&repo.prefix))
-                .ok()
-                .filter(|entry| entry.kind() == Some(ObjectType::Tree));
-            match entry {
-                Some(entry) => entry.id(),
-                None => {
-                    return Err(SourceError::NotFound {
-                        path: format!("{}/", repo.prefix),
-                        tree: describe(&label, id),
-                    });
-                }
-            }
+            let subtree = repo.with(|handle| {
+                let root_tree = handle.find_tree(root).map_err(|e| git_error(&e))?;
+                Ok(root_tree
+                    .get_path(Path::new(&repo.prefix))
+                    .ok()
+                    .filter(|entry| entry.kind() == Some(ObjectType::Tree))
+                    .map(|entry| entry.id()))
+            })?;
+            subtree.ok_or_else(|| SourceError::NotFound {
+                path: format!("{}/", repo.prefix),
+                tree: describe(&label, id),
+            })?
         };
         Ok(Self {
             repo,
@@ -282,8 +304,7 @@ impl GitSource {
     /// Another branch of the same repository: local branch `name`, else the
     /// remote-tracking branch `origin/name` (CI checkouts often have only the latter).
     fn open_branch(repo: &Arc<Repo>, name: &str) -> Result<Self, SourceError> {
-        let (label, commit, root) = {
-            let handle = repo.lock();
+        let (label, commit, root) = repo.with(|handle| {
             let not_found =
                 |e: &git2::Error| matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec);
             let remote_name = format!("origin/{name}");
@@ -304,8 +325,8 @@ impl GitSource {
                 Err(e) => return Err(git_error(&e)),
             };
             let commit = branch.get().peel_to_commit().map_err(|e| git_error(&e))?;
-            (label, commit.id(), commit.tree_id())
-        };
+            Ok((label, commit.id(), commit.tree_id()))
+        })?;
         Self::with_root(Arc::clone(repo), label, commit, root)
     }
 
@@ -322,8 +343,13 @@ impl GitSource {
     fn index(&self) -> Result<&TreeIndex, SourceError> {
         self.index
             .get_or_init(|| {
-                let handle = self.repo.lock();
-                TreeIndex::build(&handle, self.tree).map_err(|e| e.to_string())
+                self.repo
+                    .with(|handle| TreeIndex::build(handle, self.tree))
+                    // Kept as text (SourceError is not Clone) and returned as Git again.
+                    .map_err(|e| match e {
+                        SourceError::Git(message) => message,
+                        other => other.to_string(),
+                    })
             })
             .as_ref()
             .map_err(|e| SourceError::Git(e.clone()))
@@ -385,11 +411,12 @@ impl Tree for GitSource {
                 max: MAX_FILE_BYTES,
             });
         }
-        let handle = self.repo.lock();
-        let found = handle
-            .find_blob(blob.oid)
-            .map_err(|e| missing(&e, path, blob.oid))?;
-        Ok(found.content().to_vec())
+        self.repo.with(|handle| {
+            let found = handle
+                .find_blob(blob.oid)
+                .map_err(|e| missing(&e, path, blob.oid))?;
+            Ok(found.content().to_vec())
+        })
     }
 
     fn is_file(&self, path: &str) -> bool {

@@ -418,3 +418,28 @@ fn non_utf8_names_and_symlinks() {
     );
     assert!(!src.is_file("target_groups/link.yml"));
 }
+
+#[test]
+fn partial_clone_names_the_missing_objects() {
+    let fx = fixture();
+    git(&fx.root, &["config", "uploadpack.allowFilter", "true"]);
+    let parent = fx.root.parent().unwrap();
+    let url = format!("file://{}", fx.root.display());
+    git(
+        parent,
+        &[
+            "clone",
+            "-q",
+            "--filter=blob:none",
+            "--no-checkout",
+            &url,
+            "partial",
+        ],
+    );
+    // Commits and trees are there, blobs are not, and libgit2 cannot fetch them.
+    let src = GitSource::open(&parent.join("partial"), "HEAD~1").unwrap();
+    let err = src.files_under("experiments").unwrap_err();
+    assert!(matches!(err, SourceError::Git(_)), "{err:?}");
+    assert!(err.to_string().contains("partial clone"), "{err}");
+    assert!(!err.to_string().starts_with("git: git:"), "{err}");
+}
