@@ -33,10 +33,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         bytes as f64 / (1024.0 * 1024.0)
     );
 
-    let dir = measure(runs, || read_all(&DirSource::open(root)?))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let dir = measure(runs, || read_all(&DirSource::open(root)?, 1))?;
     report("DirSource (disk, warm cache)", dir);
-    let loose = measure(runs, || read_all(&GitSource::open(root, "HEAD")?))?;
+    let dir = measure(runs, || read_all(&DirSource::open(root)?, threads))?;
+    report(&format!("DirSource, {threads} threads"), dir);
+    let loose = measure(runs, || read_all(&GitSource::open(root, "HEAD")?, 1))?;
     report("GitSource HEAD (loose objects)", loose);
+    let loose = measure(runs, || read_all(&GitSource::open(root, "HEAD")?, threads))?;
+    report(&format!("GitSource loose, {threads} threads"), loose);
 
     let packed = Command::new("git")
         .current_dir(root)
@@ -44,8 +49,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .status();
     match packed {
         Ok(status) if status.success() => {
-            let packed = measure(runs, || read_all(&GitSource::open(root, "HEAD")?))?;
+            let packed = measure(runs, || read_all(&GitSource::open(root, "HEAD")?, 1))?;
             report("GitSource HEAD (packed, git gc)", packed);
+            let packed = measure(runs, || read_all(&GitSource::open(root, "HEAD")?, threads))?;
+            report(&format!("GitSource packed, {threads} threads"), packed);
         }
         _ => println!("git CLI unavailable: packed case skipped"),
     }
@@ -98,13 +105,28 @@ fn commit(root: &Path) -> Result<(), git2::Error> {
     Ok(())
 }
 
-/// Lists the whole tree and reads every file, the way a loader does.
-fn read_all(tree: &dyn Tree) -> Result<u64, Box<dyn Error>> {
-    let mut bytes = 0;
-    for file in tree.files_under("")? {
-        bytes += tree.read(&file.path)?.len() as u64;
-    }
-    Ok(bytes)
+/// Lists the whole tree and reads every file, on `threads` threads in contiguous chunks the
+/// way the manifest loader does.
+fn read_all(tree: &dyn Tree, threads: usize) -> Result<u64, Box<dyn Error>> {
+    let files = tree.files_under("")?;
+    let chunk = files.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|file| tree.read(&file.path).map(|bytes| bytes.len() as u64))
+                        .sum::<Result<u64, _>>()
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for worker in workers {
+            total += worker.join().map_err(|_| "reader thread panicked")??;
+        }
+        Ok(total)
+    })
 }
 
 fn measure(
