@@ -29,6 +29,11 @@ impl Repo {
             ErrorCode::NotFound => SourceError::NotARepository {
                 path: path.display().to_string(),
             },
+            // Typical of CI containers whose checkout belongs to another user.
+            ErrorCode::Owner => SourceError::Git(format!(
+                "{}; if you trust this checkout: `git config --global --add safe.directory <path>`",
+                e.message()
+            )),
             _ => git_error(&e),
         })?;
         // libgit2 spells directories with a trailing slash; messages read better without.
