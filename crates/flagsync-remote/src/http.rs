@@ -150,7 +150,7 @@ impl Transport {
                 delay = delay.max(RATE_LIMIT_MIN_WAIT);
             }
             if let Some(deadline) = self.retry.deadline
-                && started.elapsed() + delay > deadline
+                && started.elapsed().saturating_add(delay) > deadline
             {
                 return Err(RemoteError::DeadlineExceeded {
                     operation: format!("{} {} {}", self.service, req.method, req.url.path()),
@@ -161,7 +161,9 @@ impl Transport {
             }
             if failure.retry_after.is_some() || failure.rate_limited {
                 // The server asked everyone to wait: hold the whole client, not just this task.
-                self.pacer.hold_until(Instant::now() + delay);
+                if let Some(until) = Instant::now().checked_add(delay) {
+                    self.pacer.hold_until(until);
+                }
             }
             tracing::warn!(
                 attempt,
@@ -235,6 +237,20 @@ impl Transport {
         let method = req.method.to_string();
         let path = req.url.path().to_owned();
         let reason = error_chain(&e);
+        // A request that could not even be built was never sent, and will not get better.
+        if e.is_builder() {
+            return Failure {
+                error: RemoteError::Transport {
+                    service: self.service,
+                    method,
+                    path,
+                    reason,
+                },
+                retryable: false,
+                retry_after: None,
+                rate_limited: false,
+            };
+        }
         // A connection that was never established carried no request: always safe to resend.
         if e.is_connect() {
             return Failure {

@@ -745,3 +745,76 @@ async fn plain_http_to_a_remote_host_is_refused() {
     .unwrap_err();
     assert!(matches!(err, RemoteError::InsecureUrl { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_create_answered_5xx_is_ambiguous_and_sent_once_past_rate_limits() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let cf = confidence(&emu);
+    set_faults(&emu, json!({"errorRate": 1.0, "seed": 3})).await;
+    let err = cf.create_rollout(&rollout_body("never")).await.unwrap_err();
+    set_faults(&emu, json!({"errorRate": 0.0})).await;
+    assert!(err.is_ambiguous(), "{err:?}");
+    let c = counters(&emu).await;
+    let route = &c["routes"]["POST /v1/workflows/rollout/instances"];
+    // Only 429 answers were retried; the first 5xx ended it.
+    let fivexx = route["classes"]["5xx"].as_u64().unwrap_or(0);
+    let rate_limited = route["statuses"]["429"].as_u64().unwrap_or(0);
+    assert_eq!(fivexx, 1, "{c:#}");
+    assert_eq!(route["count"].as_u64().unwrap(), rate_limited + 1, "{c:#}");
+}
+
+#[tokio::test]
+async fn reads_give_up_after_max_attempts_with_the_last_answer() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let cb = CloudBeesClient::new(CloudBeesSettings {
+        base_url: emu.cloudbees_url(),
+        requests_per_second: f64::INFINITY,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            ..fast_retry()
+        },
+        ..CloudBeesSettings::new(APP, Secret::new(TOKEN))
+    })
+    .unwrap();
+    set_faults(&emu, json!({"errorRate": 1.0, "seed": 11})).await;
+    let err = cb.list_target_groups().await.unwrap_err();
+    assert!(
+        matches!(err.status(), Some(500 | 503 | 429)),
+        "expected the last injected status, got {err:?}"
+    );
+    assert_eq!(count(&counters(&emu).await, LIST_GROUPS), 3);
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_transport_error_for_reads() {
+    // Bind a port, then free it: nothing listens there any more.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cb = CloudBeesClient::new(CloudBeesSettings {
+        base_url: format!("http://127.0.0.1:{port}/public-api"),
+        requests_per_second: f64::INFINITY,
+        retry: RetryPolicy {
+            max_attempts: 2,
+            ..fast_retry()
+        },
+        ..CloudBeesSettings::new(APP, Secret::new(TOKEN))
+    })
+    .unwrap();
+    let err = cb.list_experiments("Production").await.unwrap_err();
+    assert!(matches!(err, RemoteError::Transport { .. }), "{err:?}");
+    // For a create too: a connection never established sent nothing, so it is not ambiguous.
+    let cf = ConfidenceClient::new(ConfidenceSettings {
+        base_url: format!("http://127.0.0.1:{port}"),
+        requests_per_second: f64::INFINITY,
+        retry: RetryPolicy {
+            max_attempts: 2,
+            ..fast_retry()
+        },
+        ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(TOKEN)))
+    })
+    .unwrap();
+    let err = cf.create_rollout(&rollout_body("x")).await.unwrap_err();
+    assert!(matches!(err, RemoteError::Transport { .. }), "{err:?}");
+}
