@@ -9,6 +9,7 @@ pub mod diff;
 mod error;
 mod model;
 mod planner;
+pub mod render;
 pub mod rollout;
 
 pub use canonical::fingerprint;
@@ -19,4 +20,5 @@ pub use model::{
     Plan, PlanOptions, Provider, ResourceKey, Summary, TargetFilter,
 };
 pub use planner::plan;
+pub use render::{HumanOptions, render_human, render_json, render_markdown};
 pub use rollout::{RolloutStep, RolloutSteps, rollout_steps};

@@ -1,0 +1,126 @@
+//! Terminal output: one block per action, then warnings and the summary line.
+
+use std::fmt::Write as _;
+
+use console::Style;
+
+use super::{DiffLine, action_diff};
+use crate::model::{Action, Operation, Plan};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HumanOptions {
+    /// ANSI colours (the binary decides from `--color`, `NO_COLOR` and the terminal).
+    pub color: bool,
+}
+
+struct Palette {
+    create: Style,
+    update: Style,
+    delete: Style,
+    context: Style,
+    warning: Style,
+    bold: Style,
+}
+
+impl Palette {
+    fn new(color: bool) -> Self {
+        // `force_styling` because the caller already decided; console would otherwise
+        // look at the terminal itself.
+        let style = |s: Style| {
+            if color {
+                s.force_styling(true)
+            } else {
+                Style::new()
+            }
+        };
+        Palette {
+            create: style(Style::new().green()),
+            update: style(Style::new().yellow()),
+            delete: style(Style::new().red()),
+            context: style(Style::new().dim()),
+            warning: style(Style::new().yellow().bold()),
+            bold: style(Style::new().bold()),
+        }
+    }
+
+    fn for_operation(&self, op: Operation) -> &Style {
+        match op {
+            Operation::Create => &self.create,
+            Operation::Update => &self.update,
+            Operation::Delete => &self.delete,
+        }
+    }
+}
+
+/// The plan for a terminal. Ends with `Plan: N to create, M to update, K to delete.` or
+/// `No changes. Live state matches the repository.`
+pub fn render_human(plan: &Plan, options: &HumanOptions) -> String {
+    let p = Palette::new(options.color);
+    let mut out = String::new();
+    for action in &plan.actions {
+        render_action(action, &p, &mut out);
+        out.push('\n');
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "{}", p.warning.apply_to("Warnings:"));
+        for warning in &plan.warnings {
+            let _ = writeln!(out, "  {} {warning}", p.warning.apply_to("!"));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", p.bold.apply_to(plan.summary.line()));
+    out
+}
+
+fn render_action(action: &Action, p: &Palette, out: &mut String) {
+    let style = p.for_operation(action.operation);
+    let mut header = format!(
+        "{} {} {}",
+        action.operation.symbol(),
+        action.operation,
+        action.id
+    );
+    if let Some(id) = &action.remote_id {
+        let _ = write!(header, " (id {id})");
+    }
+    let _ = writeln!(out, "{}", style.apply_to(header));
+    if let Some(origin) = &action.origin {
+        let _ = writeln!(
+            out,
+            "    {}",
+            p.context
+                .apply_to(format!("# {}:{}", origin.file, origin.line))
+        );
+    }
+    for line in action_diff(action) {
+        let text = match &line {
+            DiffLine::Context(t) => p.context.apply_to(format!("      {t}")).to_string(),
+            DiffLine::Added(t) => p.create.apply_to(format!("    + {t}")).to_string(),
+            DiffLine::Removed(t) => p.delete.apply_to(format!("    - {t}")).to_string(),
+            DiffLine::Gap => p.context.apply_to("      ...").to_string(),
+        };
+        out.push_str(&text);
+        out.push('\n');
+    }
+    if !action.steps.is_empty() {
+        let _ = writeln!(out, "    steps:");
+        for (i, step) in action.steps.iter().enumerate() {
+            let _ = writeln!(out, "      {}. {}", i + 1, step.describe());
+        }
+    }
+    if let Some(reason) = &action.unsupported {
+        let _ = writeln!(
+            out,
+            "    {} {reason}",
+            p.warning.apply_to("! not possible:")
+        );
+    }
+    if !action.depends_on.is_empty() {
+        let _ = writeln!(
+            out,
+            "    {}",
+            p.context
+                .apply_to(format!("after: {}", action.depends_on.join(", ")))
+        );
+    }
+}

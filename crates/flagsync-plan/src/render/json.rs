@@ -1,0 +1,74 @@
+//! `--format json`: a stable, versioned view of the plan for machines.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::diff::PatchOp;
+use crate::model::{Kind, Operation, Plan, Provider, Summary};
+use crate::rollout::RolloutStep;
+
+/// Field order is the declaration order; every field is always present (null or empty
+/// when it does not apply) so consumers need no guessing.
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: u32,
+    summary: &'a Summary,
+    warnings: &'a [String],
+    actions: Vec<JsonAction<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonAction<'a> {
+    id: &'a str,
+    kind: Kind,
+    provider: Provider,
+    environment: Option<&'a str>,
+    name: &'a str,
+    operation: Operation,
+    depends_on: &'a [String],
+    live_fingerprint: Option<&'a str>,
+    remote_id: Option<&'a str>,
+    /// RFC 6902 operations (updates).
+    patch: &'a [PatchOp],
+    /// The full body to create (creates only; updates are described by `patch`).
+    desired: Option<&'a Value>,
+    steps: &'a [RolloutStep],
+    unsupported: Option<&'a str>,
+}
+
+/// The plan as pretty-printed JSON, `format_version` first.
+pub fn render_json(plan: &Plan) -> String {
+    let view = JsonPlan {
+        format_version: plan.format_version,
+        summary: &plan.summary,
+        warnings: &plan.warnings,
+        actions: plan
+            .actions
+            .iter()
+            .map(|a| JsonAction {
+                id: &a.id,
+                kind: a.key.kind,
+                provider: a.key.provider(),
+                environment: a.key.env.as_deref(),
+                name: &a.key.name,
+                operation: a.operation,
+                depends_on: &a.depends_on,
+                live_fingerprint: a.live_fingerprint.as_deref(),
+                remote_id: a.remote_id.as_deref(),
+                patch: &a.patch,
+                desired: match a.operation {
+                    Operation::Create => a.desired.as_ref(),
+                    _ => None,
+                },
+                steps: &a.steps,
+                unsupported: a.unsupported.as_deref(),
+            })
+            .collect(),
+    };
+    // Serializing plain data into a String cannot fail; fall back to a valid document
+    // rather than panic if it ever did.
+    serde_json::to_string_pretty(&view).unwrap_or_else(|e| {
+        serde_json::json!({"format_version": plan.format_version, "error": e.to_string()})
+            .to_string()
+    })
+}

@@ -1,0 +1,172 @@
+//! A small YAML-like printer for canonical bodies. Its only readers are humans reviewing a
+//! change, so it favours one fact per line (which diffs well) over YAML completeness; it
+//! quotes any string a YAML reader could mistake for something else.
+
+use serde_json::Value;
+
+/// Renders `value` as YAML-like text, one line per scalar, ending with a newline.
+pub fn to_yamlish(value: &Value) -> String {
+    let mut lines = Vec::new();
+    match value {
+        Value::Object(map) if !map.is_empty() => object_lines(value, 0, &mut lines),
+        Value::Array(items) if !items.is_empty() => array_lines(items, 0, &mut lines),
+        scalar => lines.push(inline(scalar)),
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+fn is_block(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => !map.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        _ => false,
+    }
+}
+
+fn object_lines(value: &Value, indent: usize, out: &mut Vec<String>) {
+    let Value::Object(map) = value else {
+        return;
+    };
+    let pad = " ".repeat(indent);
+    for (key, item) in map {
+        let key = quote_key(key);
+        match item {
+            Value::Object(_) if is_block(item) => {
+                out.push(format!("{pad}{key}:"));
+                object_lines(item, indent + 2, out);
+            }
+            Value::Array(items) if is_block(item) => {
+                out.push(format!("{pad}{key}:"));
+                array_lines(items, indent + 2, out);
+            }
+            scalar => out.push(format!("{pad}{key}: {}", inline(scalar))),
+        }
+    }
+}
+
+fn array_lines(items: &[Value], indent: usize, out: &mut Vec<String>) {
+    let pad = " ".repeat(indent);
+    for item in items {
+        if !is_block(item) {
+            out.push(format!("{pad}- {}", inline(item)));
+            continue;
+        }
+        // Render the item two columns in, then put the dash on its first line.
+        let start = out.len();
+        match item {
+            Value::Object(_) => object_lines(item, indent + 2, out),
+            Value::Array(inner) => array_lines(inner, indent + 2, out),
+            _ => {}
+        }
+        if let Some(first) = out.get_mut(start) {
+            let rest = first.get(indent + 2..).unwrap_or("").to_owned();
+            *first = format!("{pad}- {rest}");
+        }
+    }
+}
+
+fn inline(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote_string(s),
+        Value::Array(_) => "[]".to_owned(),
+        Value::Object(_) => "{}".to_owned(),
+    }
+}
+
+fn json_quoted(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+fn quote_key(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ' '))
+        && !key.starts_with(['-', ' '])
+        && !key.ends_with(' ');
+    if plain {
+        key.to_owned()
+    } else {
+        json_quoted(key)
+    }
+}
+
+fn quote_string(s: &str) -> String {
+    let looks_like_other_type = matches!(
+        s.to_ascii_lowercase().as_str(),
+        "true" | "false" | "null" | "~" | "yes" | "no" | "on" | "off" | "y" | "n"
+    ) || s.parse::<f64>().is_ok();
+    let needs_quotes = s.is_empty()
+        || looks_like_other_type
+        || s.starts_with(|c: char| c.is_whitespace() || "-?:,[]{}#&*!|>'\"%@`".contains(c))
+        || s.ends_with(char::is_whitespace)
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.chars().any(char::is_control);
+    if needs_quotes {
+        json_quoted(s)
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_nested_structures() {
+        let v = json!({
+            "flag": "default.myName",
+            "enabled": true,
+            "labels": ["a", "true"],
+            "conditions": [
+                {"group": {"name": ["Beta Users"], "operator": "or"}, "value": true},
+                {"value": false}
+            ],
+            "empty": {},
+            "none": [],
+            "weird key: x": "a: b",
+            "n": 1.5
+        });
+        let expected = "\
+flag: default.myName
+enabled: true
+labels:
+  - a
+  - \"true\"
+conditions:
+  - group:
+      name:
+        - Beta Users
+      operator: or
+    value: true
+  - value: false
+empty: {}
+none: []
+\"weird key: x\": \"a: b\"
+n: 1.5
+";
+        assert_eq!(to_yamlish(&v), expected);
+    }
+
+    #[test]
+    fn scalars_and_nested_arrays() {
+        assert_eq!(to_yamlish(&json!("")), "\"\"\n");
+        assert_eq!(
+            to_yamlish(&json!([[1, 2], "- x"])),
+            "- - 1\n  - 2\n- \"- x\"\n"
+        );
+        assert_eq!(
+            to_yamlish(&json!({"s": "line\nbreak"})),
+            "s: \"line\\nbreak\"\n"
+        );
+    }
+}

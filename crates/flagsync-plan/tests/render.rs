@@ -1,0 +1,260 @@
+//! Snapshots of the three renderings of a representative plan, and the markdown budget.
+
+use flagsync_plan::{
+    DesiredResource, HumanOptions, LiveResource, ManagedScope, Origin, Plan, PlanOptions,
+    ResourceKey, plan, render_human, render_json, render_markdown,
+};
+use serde_json::{Value, json};
+
+fn desired(key: ResourceKey, body: Value, refs: Vec<ResourceKey>, file: &str) -> DesiredResource {
+    DesiredResource {
+        key,
+        body,
+        references: refs,
+        origin: Some(Origin {
+            file: file.to_owned(),
+            line: 1,
+        }),
+    }
+}
+
+fn live(key: ResourceKey, body: Value, refs: Vec<ResourceKey>, id: Option<&str>) -> LiveResource {
+    LiveResource {
+        key,
+        body,
+        remote_id: id.map(str::to_owned),
+        references: refs,
+    }
+}
+
+fn rollout(id: &str, state: &str, reach: &str, targeting: Value) -> Value {
+    json!({
+        "displayName": "New Search Feature Rollout",
+        "state": state,
+        "labels": {"flagsync-id": id},
+        "flags": {"targetingKeySelector": "targeting_key"},
+        "rollout": {
+            "flag": "flags/search-flag",
+            "variant": "flags/search-flag/variants/enabled",
+            "reach": reach
+        },
+        "segment": {"targeting": targeting},
+        "metrics": {"assignmentTable": "assignmentTables/my-assignment-table", "entity": "entities/user", "bucket": "DAYS"}
+    })
+}
+
+/// Creates, updates and deletes across all three kinds, with dependencies between them.
+fn representative_plan() -> Plan {
+    let beta = ResourceKey::target_group("Beta <Users> & *friends*");
+    let old_group = ResourceKey::target_group("Old Group");
+    let checkout = ResourceKey::experiment("Production", "default.checkout");
+    let experiment_body = |value: Value, conditions: Value| {
+        json!({
+            "flag": "default.newCheckout",
+            "name": "default.newCheckout",
+            "description": "",
+            "enabled": true,
+            "labels": ["checkout"],
+            "availableValues": [false, true],
+            "stickinessProperty": "rox.distinct_id",
+            "platforms": [],
+            "conditions": conditions,
+            "value": value
+        })
+    };
+    let new_conditions = json!([
+        {"group": {"name": "Beta <Users> & *friends*"}, "value": true},
+        {"dependency": {"flag": "default.checkout", "value": "true"}, "value": true},
+        {"version": {"operator": "semver-gte", "semver": "2.0.0"}, "value": true}
+    ]);
+    let old_conditions = json!([
+        {"group": {"name": "Old Group"}, "value": true},
+        {"version": {"operator": "semver-gte", "semver": "1.0.0"}, "value": true}
+    ]);
+    let desired_set = vec![
+        desired(
+            beta.clone(),
+            json!({"name": "Beta <Users> & *friends*", "description": "Opted in", "operator": "or",
+                   "conditions": [{"property": "email", "operator": "regex", "operand": ".*@example\\.com"}]}),
+            vec![],
+            "target_groups/Beta Users.yml",
+        ),
+        desired(
+            ResourceKey::experiment("Production", "default.newCheckout"),
+            experiment_body(json!([{"option": true, "percentage": 20}]), new_conditions),
+            vec![beta, checkout.clone()],
+            "environments/Production/default.newCheckout.yml",
+        ),
+        desired(
+            checkout.clone(),
+            json!({"flag": "default.checkout", "enabled": true, "value": true}),
+            vec![],
+            "environments/Production/default.checkout.yml",
+        ),
+        desired(
+            ResourceKey::rollout("new-search"),
+            rollout(
+                "new-search",
+                "live",
+                "0.5",
+                json!({
+                    "criteria": {"country": {"attribute": {"attributeName": "country", "eqRule": {"value": {"stringValue": "SE"}}}}},
+                    "expression": {"ref": "country"}
+                }),
+            ),
+            vec![],
+            "rollouts/new-search.yml",
+        ),
+    ];
+    let live_set = vec![
+        live(
+            ResourceKey::experiment("Production", "default.newCheckout"),
+            experiment_body(json!(false), old_conditions),
+            vec![old_group.clone()],
+            None,
+        ),
+        live(
+            old_group,
+            json!({"name": "Old Group", "description": "", "operator": "and", "conditions": []}),
+            vec![],
+            None,
+        ),
+        live(
+            ResourceKey::experiment("Production", "default.retired"),
+            json!({"flag": "default.retired", "enabled": false, "value": false}),
+            vec![],
+            None,
+        ),
+        live(
+            ResourceKey::rollout("new-search"),
+            rollout("new-search", "draft", "0.1", json!({})),
+            vec![],
+            Some("brcdajvw7dfuod7cj9iq"),
+        ),
+        live(
+            ResourceKey::rollout("old-promo"),
+            rollout("old-promo", "live", "1", json!({})),
+            vec![],
+            Some("bnkv2onacdpvxk8cmqbm"),
+        ),
+    ];
+    let options = PlanOptions {
+        prune: true,
+        targets: vec![],
+        scope: ManagedScope {
+            target_groups: true,
+            experiment_envs: vec!["Production".into()],
+            rollouts: true,
+        },
+    };
+    plan(&desired_set, &live_set, &options).expect("plans")
+}
+
+#[test]
+fn human_snapshot() {
+    let p = representative_plan();
+    let text = render_human(&p, &HumanOptions { color: false });
+    assert!(text.ends_with("Plan: 2 to create, 2 to update, 3 to delete.\n"));
+    assert!(!text.contains('\u{1b}'));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn human_colour_is_only_on_when_asked() {
+    let p = representative_plan();
+    assert!(render_human(&p, &HumanOptions { color: true }).contains("\u{1b}["));
+}
+
+#[test]
+fn human_no_changes() {
+    let empty = plan(&[], &[], &PlanOptions::default()).expect("plans");
+    assert_eq!(
+        render_human(&empty, &HumanOptions::default()),
+        "No changes. Live state matches the repository.\n"
+    );
+}
+
+#[test]
+fn json_snapshot() {
+    let p = representative_plan();
+    let text = render_json(&p);
+    let parsed: Value = serde_json::from_str(&text).expect("valid json");
+    assert_eq!(parsed["format_version"], json!(1));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn markdown_snapshot() {
+    let p = representative_plan();
+    let text = render_markdown(&p, 65_536);
+    assert!(text.starts_with("Plan: 2 to create, 2 to update, 3 to delete.\n"));
+    // Deletions are called out before any folded section.
+    let warning = text.find("[!WARNING]").expect("deletion warning");
+    assert!(warning < text.find("<details>").expect("sections"));
+    // Names are escaped outside code blocks (inside them, text is shown literally).
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("<details>") || l.starts_with("> "))
+    {
+        assert!(
+            !line.contains("<Users>") && !line.contains("*friends*"),
+            "{line}"
+        );
+    }
+    insta::assert_snapshot!(text);
+}
+
+/// A big plan: many experiments with long bodies.
+fn big_plan(count: usize) -> Plan {
+    let desired: Vec<DesiredResource> = (0..count)
+        .map(|i| {
+            let conditions: Vec<Value> = (0..12)
+                .map(|c| json!({"property": {"name": format!("attribute{c}"), "operator": "in-array",
+                                              "operand": ["alpha", "beta", "gamma", "delta"]}, "value": true}))
+                .collect();
+            desired(
+                ResourceKey::experiment("Production", format!("default.flag{i:04}")),
+                json!({"flag": format!("default.flag{i:04}"), "enabled": true, "conditions": conditions, "value": false}),
+                vec![],
+                "environments/Production/x.yml",
+            )
+        })
+        .collect();
+    plan(&desired, &[], &PlanOptions::default()).expect("plans")
+}
+
+#[test]
+fn markdown_over_budget_is_truncated_with_a_note() {
+    let p = big_plan(300);
+    let full = render_markdown(&p, usize::MAX);
+    assert!(
+        full.chars().count() > 65_536,
+        "the fixture must exceed the budget"
+    );
+
+    let text = render_markdown(&p, 65_536);
+    assert!(text.chars().count() <= 65_536);
+    assert!(text.starts_with("Plan: 300 to create, 0 to update, 0 to delete.\n"));
+    assert!(text.contains("Run `flagsync plan --format human` to see the full plan."));
+    // Whole sections only: every opened fold is closed.
+    assert_eq!(
+        text.matches("<details>").count(),
+        text.matches("</details>").count()
+    );
+    let shown = text.matches("<details>").count();
+    assert!(text.contains(&format!("_{} of 300 actions omitted", 300 - shown)));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn markdown_never_exceeds_any_budget() {
+    let p = big_plan(5);
+    for budget in [0usize, 1, 10, 100, 500, 1_000, 3_000, 10_000] {
+        let text = render_markdown(&p, budget);
+        assert!(
+            text.chars().count() <= budget,
+            "budget {budget}: {}",
+            text.chars().count()
+        );
+    }
+}
