@@ -60,9 +60,6 @@ pub(crate) async fn start(
     }
     let store = Store::open(config.state_dir.as_deref())?;
     let app: Shared = Arc::new(AppState::new(&config, store));
-    if config.preload_examples {
-        crate::assumptions::preload_examples(&app).await;
-    }
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| EmulatorError::Bind {
@@ -77,6 +74,9 @@ pub(crate) async fn start(
         })?;
     let (stop, stop_rx) = watch::channel(false);
     let writer = app.store.spawn_writer(stop_rx.clone());
+    if config.preload_examples {
+        crate::assumptions::preload_examples(&app).await;
+    }
     // Launches interrupted by a restart finish now.
     crate::confidence::resume_transitions(&app);
     let router = router(app.clone());

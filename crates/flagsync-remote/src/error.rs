@@ -152,6 +152,10 @@ pub enum RemoteError {
         steps: Vec<FailedStep>,
     },
 
+    /// A bug in this crate (a reader task panicked); please report it.
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
+
     /// The retry or wait deadline passed before the operation succeeded.
     #[error("{operation}: gave up after {attempts} attempt(s) in {elapsed:?}{}", last_error(.last))]
     DeadlineExceeded {

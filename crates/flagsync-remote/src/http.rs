@@ -65,11 +65,17 @@ pub(crate) struct Response {
     pub body: Vec<u8>,
 }
 
+/// Minimum wait after a rate-limit answer (429/555) without `Retry-After`: CloudBees' limit is
+/// counted per second, so retrying sooner only earns another 555.
+const RATE_LIMIT_MIN_WAIT: Duration = Duration::from_secs(1);
+
 /// How one attempt failed, and whether another attempt may help.
 struct Failure {
     error: RemoteError,
     retryable: bool,
     retry_after: Option<Duration>,
+    /// 429/555: the whole client is over the limit, not just this request.
+    rate_limited: bool,
 }
 
 /// reqwest client + pacer + retry policy for one service.
@@ -139,9 +145,12 @@ impl Transport {
             if !failure.retryable || attempt >= self.retry.max_attempts {
                 return Err(failure.error);
             }
-            let delay = self.retry.delay(attempt - 1, failure.retry_after);
+            let mut delay = self.retry.delay(attempt - 1, failure.retry_after);
+            if failure.rate_limited && failure.retry_after.is_none() {
+                delay = delay.max(RATE_LIMIT_MIN_WAIT);
+            }
             if let Some(deadline) = self.retry.deadline
-                && started.elapsed() + delay > deadline
+                && started.elapsed().saturating_add(delay) > deadline
             {
                 return Err(RemoteError::DeadlineExceeded {
                     operation: format!("{} {} {}", self.service, req.method, req.url.path()),
@@ -150,9 +159,11 @@ impl Transport {
                     last: Some(Box::new(failure.error)),
                 });
             }
-            if failure.retry_after.is_some() {
+            if failure.retry_after.is_some() || failure.rate_limited {
                 // The server asked everyone to wait: hold the whole client, not just this task.
-                self.pacer.hold_until(Instant::now() + delay);
+                if let Some(until) = Instant::now().checked_add(delay) {
+                    self.pacer.hold_until(until);
+                }
             }
             tracing::warn!(
                 attempt,
@@ -184,6 +195,7 @@ impl Transport {
                         },
                         retryable: false,
                         retry_after: None,
+                        rate_limited: false,
                     }
                 })?;
             value.set_sensitive(true);
@@ -225,6 +237,20 @@ impl Transport {
         let method = req.method.to_string();
         let path = req.url.path().to_owned();
         let reason = error_chain(&e);
+        // A request that could not even be built was never sent, and will not get better.
+        if e.is_builder() {
+            return Failure {
+                error: RemoteError::Transport {
+                    service: self.service,
+                    method,
+                    path,
+                    reason,
+                },
+                retryable: false,
+                retry_after: None,
+                rate_limited: false,
+            };
+        }
         // A connection that was never established carried no request: always safe to resend.
         if e.is_connect() {
             return Failure {
@@ -236,6 +262,7 @@ impl Transport {
                 },
                 retryable: true,
                 retry_after: None,
+                rate_limited: false,
             };
         }
         match req.safety {
@@ -256,6 +283,7 @@ impl Transport {
                 },
                 retryable: true,
                 retry_after: None,
+                rate_limited: false,
             },
             Safety::NonIdempotent => Failure {
                 error: RemoteError::Ambiguous {
@@ -270,6 +298,7 @@ impl Transport {
                 },
                 retryable: false,
                 retry_after: None,
+                rate_limited: false,
             },
         }
     }
@@ -290,6 +319,7 @@ impl Transport {
             error,
             retryable: false,
             retry_after: None,
+            rate_limited: false,
         };
         match s {
             401 | 403 => definite(RemoteError::Unauthorized {
@@ -318,6 +348,7 @@ impl Transport {
                 },
                 retryable: true,
                 retry_after,
+                rate_limited: true,
             },
             500 | 502 | 503 | 504 => match req.safety {
                 Safety::Idempotent => Failure {
@@ -331,6 +362,7 @@ impl Transport {
                     },
                     retryable: true,
                     retry_after,
+                    rate_limited: false,
                 },
                 // The server may have acted before failing.
                 Safety::NonIdempotent => definite(RemoteError::Ambiguous {

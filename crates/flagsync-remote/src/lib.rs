@@ -38,6 +38,6 @@ pub use confidence::{
 pub use error::{FailedStep, RemoteError, Result, Service};
 pub use live::{CloudBeesScope, LiveRequest, LiveSnapshot, fetch_live_state};
 pub use pacer::Pacer;
-pub use retry::{RetryPolicy, parse_retry_after};
+pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 pub use secret::Secret;
 pub use url::{encode_segment, is_loopback_host};

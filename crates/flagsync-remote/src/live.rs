@@ -139,9 +139,8 @@ fn join(joined: std::result::Result<Result<Piece>, tokio::task::JoinError>) -> R
     match joined {
         Ok(r) => r,
         // A panicking task is a bug in this crate; report it rather than propagate the panic.
-        Err(e) => Err(RemoteError::InvalidSettings {
-            setting: "live state reader",
-            reason: format!("a reader task failed: {e}"),
+        Err(e) => Err(RemoteError::Internal {
+            reason: format!("a live-state reader task failed: {e}"),
         }),
     }
 }

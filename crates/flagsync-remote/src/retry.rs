@@ -72,15 +72,24 @@ impl RetryPolicy {
     }
 }
 
+/// Longest wait a `Retry-After` can ask for; larger values are clamped (the retry deadline
+/// usually gives up long before).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Parses a `Retry-After` header value: delay-seconds or an HTTP date. A date in the past
-/// means "now". Nonsense yields `None` (the caller falls back to its own backoff).
+/// means "now"; anything beyond [`MAX_RETRY_AFTER`] is clamped to it. Nonsense yields `None`
+/// (the caller falls back to its own backoff).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    parse_retry_after_unclamped(value, now).map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+fn parse_retry_after_unclamped(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if value.is_empty() {
         return None;
     }
     if value.bytes().all(|b| b.is_ascii_digit()) {
-        // Absurdly large numbers saturate; the retry deadline bounds the actual wait.
+        // Absurdly large numbers saturate (and are clamped above).
         let secs = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs));
     }
@@ -89,6 +98,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         if secs.is_finite() && secs >= 0.0 {
             return Duration::try_from_secs_f64(secs).ok();
         }
+        return None;
+    }
+    if value.len() > 64 {
         return None;
     }
     let when = httpdate::parse_http_date(value).ok()?;
@@ -156,7 +168,7 @@ mod tests {
         );
         assert_eq!(
             parse_retry_after("99999999999999999999999", now),
-            Some(Duration::from_secs(u64::MAX))
+            Some(MAX_RETRY_AFTER)
         );
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("", now), None);

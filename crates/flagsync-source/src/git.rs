@@ -25,7 +25,10 @@ struct Repo {
 
 impl Repo {
     fn discover(path: &Path) -> Result<Arc<Self>, SourceError> {
-        let repo = Repository::discover(path).map_err(|e| match e.code() {
+        // The directory may exist only in the revision to read (added on another branch):
+        // discover from its nearest existing ancestor and keep the rest as the prefix.
+        let (existing, missing) = split_existing(path);
+        let repo = Repository::discover(&existing).map_err(|e| match e.code() {
             ErrorCode::NotFound => SourceError::NotARepository {
                 path: path.display().to_string(),
             },
@@ -47,7 +50,16 @@ impl Repo {
             trimmed => trimmed.to_owned(),
         };
         let prefix = match repo.workdir() {
-            Some(workdir) => prefix_within(workdir, path)?,
+            Some(workdir) => {
+                let mut prefix = prefix_within(workdir, &existing)?;
+                for part in missing {
+                    if !prefix.is_empty() {
+                        prefix.push('/');
+                    }
+                    prefix.push_str(&part);
+                }
+                prefix
+            }
             // A bare repository has no work tree for `path` to be a subdirectory of.
             None => String::new(),
         };
@@ -78,6 +90,33 @@ impl Repo {
         // A panic while the lock was held cannot leave a list of handles inconsistent.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The longest existing ancestor of `path` (itself when it exists), and the names below it.
+/// A missing name that is not plain UTF-8 (`..`, invalid bytes) ends the search there, and
+/// discovery then fails on the non-existent path with a clear error.
+fn split_existing(path: &Path) -> (PathBuf, Vec<String>) {
+    let mut existing = path.to_path_buf();
+    let mut missing = Vec::new();
+    while !existing.exists() {
+        let (Some(name), Some(parent)) = (existing.file_name(), existing.parent()) else {
+            break;
+        };
+        let Some(name) = name.to_str() else {
+            break;
+        };
+        missing.push(name.to_owned());
+        existing = if parent.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            parent.to_path_buf()
+        };
+    }
+    if !existing.exists() {
+        return (path.to_path_buf(), Vec::new());
+    }
+    missing.reverse();
+    (existing, missing)
 }
 
 /// `path` relative to `workdir`, as `/`-joined UTF-8 components.
@@ -246,7 +285,13 @@ impl GitSource {
                     }
                 } else {
                     let reason = match e.code() {
-                        ErrorCode::NotFound => "no branch, tag or commit has that name".to_owned(),
+                        ErrorCode::NotFound => match rev.strip_prefix("origin/") {
+                            Some(branch) => format!(
+                                "no such remote-tracking branch; fetch it, e.g. \
+                                 `git fetch origin {branch}:refs/remotes/origin/{branch}`"
+                            ),
+                            None => "no branch, tag or commit has that name".to_owned(),
+                        },
                         ErrorCode::Ambiguous => {
                             "the short commit id matches several objects; give more digits"
                                 .to_owned()

@@ -443,3 +443,33 @@ fn partial_clone_names_the_missing_objects() {
     assert!(err.to_string().contains("partial clone"), "{err}");
     assert!(!err.to_string().starts_with("git: git:"), "{err}");
 }
+
+#[test]
+fn a_directory_that_exists_only_in_the_revision() {
+    let fx = fixture();
+    // The work tree is on Staging, which has no config/ folder; master has one.
+    git(&fx.root, &["switch", "-q", "Staging"]);
+    let config = fx.root.join("config");
+    assert!(!config.exists());
+    let src = GitSource::open(&config, "master").unwrap();
+    assert_eq!(src.prefix(), "config");
+    assert_eq!(paths(&src, ""), ["experiments/c.yml"]);
+    let nested = GitSource::open(&config.join("experiments"), "master").unwrap();
+    assert_eq!(nested.prefix(), "config/experiments");
+    assert_eq!(paths(&nested, ""), ["c.yml"]);
+}
+
+#[test]
+fn missing_remote_tracking_branch_says_how_to_fetch_it() {
+    let fx = fixture();
+    let err = GitSource::open(&fx.root, "origin/main").unwrap_err();
+    assert!(
+        matches!(err, SourceError::UnknownRevision { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("git fetch origin main:refs/remotes/origin/main"),
+        "{err}"
+    );
+}

@@ -1,10 +1,189 @@
+//! `flagsync emulator`: the local emulator of CloudBees Feature Management and Confidence,
+//! served until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use flagsync_emulator::{EmulatorConfig, Faults};
 
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Keep state in this directory (survives restarts); in memory when absent.
+    #[arg(long = "state", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Accept this bearer token (repeatable). Prefer FLAGSYNC_EMULATOR_TOKENS (comma
+    /// separated) to keep tokens off the command line. Without any, the documented default
+    /// token `emulator-token` is accepted.
+    #[arg(long = "token", value_name = "T", hide_env_values = true)]
+    pub tokens: Vec<String>,
+    /// Client credentials the token endpoint accepts, as ID:SECRET (repeatable). Also from
+    /// FLAGSYNC_EMULATOR_CLIENT_CREDENTIALS (comma separated). Default:
+    /// emulator-client:emulator-secret.
+    #[arg(long = "client-credentials", value_name = "ID:SECRET")]
+    pub client_credentials: Vec<String>,
+    /// How long a launch stays pending before the rollout is live, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub launch_ms: u64,
+    /// CloudBees rate limit per caller IP (requests per second); HTTP 555 beyond it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub cloudbees_rps: Option<u32>,
+    /// Latency added to every answer, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Up to this much more random latency, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Share (0 to 1) of requests answered 500, 503 or 429 without being handled.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
+    pub error_rate: f64,
+    /// Share (0 to 1) of requests whose connection is closed without an answer.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
+    pub drop_rate: f64,
+    /// Share (0 to 1) of successful writes applied, then left unanswered (ambiguous failure).
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
+    pub drop_after_write_rate: f64,
+    /// Seed of the fault and id generators, for repeatable runs.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Preload the resources used by the vendor documents' examples, and accept their
+    /// example CloudBees token, so the documented requests work with only the host changed.
+    #[arg(long)]
+    pub examples: bool,
+}
 
-pub fn run(_args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    Err(super::not_yet("emulator"))
+fn parse_share(s: &str) -> Result<f64, String> {
+    let value: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not between 0 and 1"))
+    }
+}
+
+const TOKENS_ENV: &str = "FLAGSYNC_EMULATOR_TOKENS";
+const CREDENTIALS_ENV: &str = "FLAGSYNC_EMULATOR_CLIENT_CREDENTIALS";
+
+fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn config_from(args: &Args) -> miette::Result<(EmulatorConfig, bool)> {
+    let mut tokens: Vec<String> = args
+        .tokens
+        .iter()
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .collect();
+    if let Ok(value) = std::env::var(TOKENS_ENV) {
+        tokens.extend(split_list(&value));
+    }
+    let defaults = EmulatorConfig::default();
+    let default_token = tokens.is_empty();
+    if default_token {
+        tokens = defaults.tokens.clone();
+    }
+    let mut pairs: Vec<String> = args.client_credentials.clone();
+    if let Ok(value) = std::env::var(CREDENTIALS_ENV) {
+        pairs.extend(split_list(&value));
+    }
+    let client_credentials = if pairs.is_empty() {
+        defaults.client_credentials.clone()
+    } else {
+        pairs
+            .iter()
+            .map(|pair| match pair.split_once(':') {
+                Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+                    Ok((id.to_owned(), secret.to_owned()))
+                }
+                // Never echo the value: it holds a secret.
+                _ => Err(miette::miette!(
+                    "client credentials must look like ID:SECRET (one value is malformed)"
+                )),
+            })
+            .collect::<miette::Result<Vec<_>>>()?
+    };
+    let config = EmulatorConfig {
+        state_dir: args.state.clone(),
+        tokens,
+        client_credentials,
+        launch_duration: Duration::from_millis(args.launch_ms),
+        cloudbees_requests_per_second: args.cloudbees_rps,
+        faults: Faults {
+            latency: Duration::from_millis(args.latency_ms),
+            latency_jitter: Duration::from_millis(args.jitter_ms),
+            error_rate: args.error_rate,
+            drop_rate: args.drop_rate,
+            drop_after_write_rate: args.drop_after_write_rate,
+            seed: args.seed,
+        },
+        preload_examples: args.examples,
+    };
+    Ok((config, default_token))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let (config, default_token) = config_from(args)?;
+    let state = config.state_dir.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let emulator = flagsync_emulator::start(config, args.listen)
+            .await
+            .map_err(|e| miette::miette!("{}", error_chain(&e)))?;
+        println!("flagsync emulator listening on {}", emulator.base_url());
+        println!("  CloudBees base URL:   {}", emulator.cloudbees_url());
+        println!(
+            "  Confidence base URL:  {}  (token endpoint: {}/v1/oauth/token)",
+            emulator.confidence_url(),
+            emulator.confidence_url()
+        );
+        println!(
+            "  control:              {}/_emulator/health",
+            emulator.base_url()
+        );
+        match &state {
+            Some(dir) => println!("  state:                {}", dir.display()),
+            None => println!("  state:                in memory (use --state DIR to keep it)"),
+        }
+        if default_token {
+            // The built-in default is public (documented), not a secret; user tokens are
+            // never printed.
+            println!(
+                "  bearer token:         the default `{}` (set --token or {TOKENS_ENV})",
+                flagsync_emulator::DEFAULT_TOKEN
+            );
+        }
+        if args.examples {
+            println!("  examples:             the vendor documents' example resources are loaded");
+        }
+        println!("Press Ctrl-C to stop.");
+        let stopped = tokio::signal::ctrl_c().await;
+        emulator.shutdown().await;
+        stopped.map_err(|e| miette::miette!("cannot wait for Ctrl-C: {e}"))?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
