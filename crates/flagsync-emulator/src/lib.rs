@@ -66,6 +66,10 @@ pub struct EmulatorConfig {
     /// the documented requests work as written with only the host changed. Existing
     /// resources of the same names are left alone.
     pub preload_examples: bool,
+    /// With a state directory: answer a write only once it is durable on disk (slower).
+    /// Default `false`: writes reach the file a few milliseconds after the answer, and a
+    /// clean shutdown writes everything; either way the file is replaced atomically.
+    pub sync_writes: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -81,6 +85,7 @@ impl Default for EmulatorConfig {
             cloudbees_requests_per_second: None,
             faults: Faults::default(),
             preload_examples: false,
+            sync_writes: false,
         }
     }
 }
@@ -113,7 +118,8 @@ pub enum EmulatorError {
 }
 
 /// A running emulator on the caller's tokio runtime. Dropping it without [`shutdown`]
-/// stops accepting connections as soon as the runtime drops the server task.
+/// stops accepting connections; pending state is still written in the background while the
+/// runtime lives. Prefer [`shutdown`], which waits for that.
 ///
 /// [`shutdown`]: RunningEmulator::shutdown
 pub struct RunningEmulator {

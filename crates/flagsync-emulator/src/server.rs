@@ -27,19 +27,29 @@ pub(crate) struct ConnCtx {
 
 pub(crate) struct ServerHandle {
     stop: watch::Sender<bool>,
-    accept: JoinHandle<()>,
+    accept: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
     app: Shared,
 }
 
-impl ServerHandle {
-    pub(crate) async fn shutdown(self) {
+/// Dropped without `shutdown`: stop accepting; the writer still flushes in the background
+/// for as long as the runtime runs.
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
         let _ = self.stop.send(true);
-        let _ = self.accept.await;
+    }
+}
+
+impl ServerHandle {
+    pub(crate) async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
         for task in std::mem::take(&mut *self.app.tasks.lock().unwrap_or_else(|p| p.into_inner())) {
             task.abort();
         }
-        if let Some(writer) = self.writer {
+        if let Some(writer) = self.writer.take() {
             let _ = writer.await;
         }
     }
@@ -58,7 +68,7 @@ pub(crate) async fn start(
             "cloudbees_requests_per_second must be at least 1".to_owned(),
         ));
     }
-    let store = Store::open(config.state_dir.as_deref())?;
+    let store = Store::open(config.state_dir.as_deref(), config.sync_writes)?;
     let app: Shared = Arc::new(AppState::new(&config, store));
     let listener = TcpListener::bind(listen)
         .await
@@ -86,7 +96,7 @@ pub(crate) async fn start(
         addr,
         ServerHandle {
             stop,
-            accept,
+            accept: Some(accept),
             writer,
             app,
         },

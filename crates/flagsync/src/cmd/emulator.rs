@@ -56,6 +56,10 @@ pub struct Args {
     /// example CloudBees token, so the documented requests work with only the host changed.
     #[arg(long)]
     pub examples: bool,
+    /// With --state: answer a write only once it is on disk (slower; default writes within
+    /// milliseconds after answering, and everything on Ctrl-C).
+    #[arg(long)]
+    pub sync_writes: bool,
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -128,6 +132,7 @@ fn config_from(args: &Args) -> miette::Result<(EmulatorConfig, bool)> {
             seed: args.seed,
         },
         preload_examples: args.examples,
+        sync_writes: args.sync_writes,
     };
     Ok((config, default_token))
 }
