@@ -9,6 +9,7 @@ mod diagnostic;
 mod load;
 pub mod model;
 mod rules;
+mod schema;
 mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity, did_you_mean};
@@ -16,4 +17,5 @@ pub use load::{
     CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository, load,
 };
 pub use rules::{is_valid_rollout_id, is_valid_semver};
+pub use schema::schemas;
 pub use yaml::{MAX_DEPTH, MAX_NODES};

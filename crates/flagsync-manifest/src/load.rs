@@ -702,13 +702,23 @@ fn crossref(repo: &mut Repository, sources: &BTreeMap<String, String>, out: &mut
     dedup(
         &mut repo.target_groups,
         |t| t.name.clone(),
-        "target group",
+        ("target group", "name", ""),
         &mut found,
     );
-    dedup(&mut repo.rollouts, |r| r.id.clone(), "rollout", &mut found);
+    dedup(
+        &mut repo.rollouts,
+        |r| r.id.clone(),
+        ("rollout", "id", ""),
+        &mut found,
+    );
     for env in &mut repo.environments {
-        let what = format!("experiment in environment `{}`", env.name);
-        dedup(&mut env.experiments, |e| e.flag.clone(), &what, &mut found);
+        let scope = format!(" for environment `{}`", env.name);
+        dedup(
+            &mut env.experiments,
+            |e| e.flag.clone(),
+            ("flag", "flag", &scope),
+            &mut found,
+        );
     }
 
     let groups: HashSet<&str> = repo
@@ -866,10 +876,11 @@ fn name_path(mut p: Vec<PathSeg>, j: usize, n: usize) -> Vec<PathSeg> {
     p
 }
 
+/// `what` is (the kind of identity, the field holding it, a scope for the message).
 fn dedup<T>(
     items: &mut Vec<Item<T>>,
     key: impl Fn(&T) -> String,
-    what: &str,
+    what: (&str, &'static str, &str),
     found: &mut Vec<CrossFinding>,
 ) {
     let mut first: HashMap<String, String> = HashMap::new();
@@ -888,8 +899,8 @@ fn dedup<T>(
                     severity: Severity::Error,
                     code: "duplicate-identity",
                     file: item.file.clone(),
-                    path: Vec::new(),
-                    message: format!("{what} `{k}` is also declared in {other}"),
+                    path: vec![PathSeg::key(what.1)],
+                    message: format!("{} `{k}` is also declared in {other}{}", what.0, what.2),
                     help: Some(
                         "each identity is declared by exactly one file; remove or rename one"
                             .into(),

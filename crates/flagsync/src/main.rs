@@ -2,6 +2,7 @@
 //! that are rendered here with miette.
 
 mod cmd;
+mod diagnostics;
 mod output;
 mod source;
 

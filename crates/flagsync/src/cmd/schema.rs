@@ -1,10 +1,23 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use miette::IntoDiagnostic;
 
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Where to write the schemas.
+    #[arg(long, default_value = "schemas")]
+    pub out: PathBuf,
+}
 
-pub fn run(_args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    Err(super::not_yet("schema"))
+pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    std::fs::create_dir_all(&args.out).into_diagnostic()?;
+    for (name, json) in flagsync_manifest::schemas() {
+        let path = args.out.join(name);
+        std::fs::write(&path, json).into_diagnostic()?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

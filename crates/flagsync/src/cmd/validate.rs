@@ -1,10 +1,49 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::ValueEnum;
+
+use crate::diagnostics::{self, Summary};
 use crate::output::GlobalArgs;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
 
-pub fn run(_args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    Err(super::not_yet("validate"))
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The repository to check.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Check this git revision of the repository instead of the files on disk.
+    #[arg(long = "ref", value_name = "REV")]
+    pub rev: Option<String>,
+    /// Fail on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+    /// `json` prints a stable document (`format_version` 1) on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let source = crate::source::open(&args.dir, args.rev.as_deref())?;
+    let loaded = flagsync_manifest::load(source.as_ref());
+    let summary = Summary::of(&loaded);
+    match args.format {
+        Format::Human => {
+            diagnostics::print_human(&loaded);
+            println!("{}", summary.line());
+        }
+        Format::Json => println!("{}", diagnostics::json(&loaded, &summary)),
+    }
+    let failed = summary.errors > 0 || (args.strict && summary.warnings > 0);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -1,0 +1,478 @@
+//! Loading repositories: layouts, every rule through real files, and bad input.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use flagsync_manifest::{Diagnostic, Layout, Loaded, Severity, load};
+use flagsync_source::{DirSource, FileEntry, MAX_FILE_BYTES, Source, SourceError, Tree};
+
+/// An in-memory repository, so that many cases run fast without touching the disk.
+#[derive(Default, Clone)]
+struct Mem {
+    files: BTreeMap<String, Vec<u8>>,
+    branches: BTreeMap<String, Mem>,
+}
+
+impl Mem {
+    fn with(mut self, path: &str, text: impl AsRef<[u8]>) -> Self {
+        self.files.insert(path.to_owned(), text.as_ref().to_vec());
+        self
+    }
+}
+
+impl Tree for Mem {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+    fn files_under(&self, dir: &str) -> Result<Vec<FileEntry>, SourceError> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        Ok(self
+            .files
+            .iter()
+            .filter(|(p, _)| dir.is_empty() || p.starts_with(&prefix))
+            .map(|(p, b)| FileEntry {
+                path: p.clone(),
+                size: b.len() as u64,
+            })
+            .collect())
+    }
+    fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
+        let bytes = self.files.get(path).ok_or_else(|| SourceError::NotFound {
+            path: path.into(),
+            tree: "memory".into(),
+        })?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(SourceError::TooLarge {
+                path: path.into(),
+                size: bytes.len() as u64,
+                max: MAX_FILE_BYTES,
+            });
+        }
+        Ok(bytes.clone())
+    }
+    fn is_file(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+}
+
+impl Source for Mem {
+    fn root(&self) -> &dyn Tree {
+        self
+    }
+    fn branch(&self, name: &str) -> Result<Box<dyn Tree>, SourceError> {
+        self.branches
+            .get(name)
+            .map(|m| Box::new(m.clone()) as Box<dyn Tree>)
+            .ok_or_else(|| SourceError::BranchUnavailable {
+                branch: name.into(),
+                reason: "no such branch".into(),
+            })
+    }
+}
+
+fn codes(loaded: &Loaded) -> Vec<&'static str> {
+    loaded.diagnostics.iter().map(|d| d.code).collect()
+}
+
+fn one(path: &str, text: &str) -> Loaded {
+    load(&Mem::default().with(path, text))
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every diagnostic's position is inside its file and agrees with its span.
+fn assert_positions(loaded: &Loaded) {
+    for d in &loaded.diagnostics {
+        assert!(d.line >= 1 && d.column >= 1, "{d:?}");
+        if let Some(text) = loaded.sources.get(&d.file) {
+            assert!(
+                d.span.start <= d.span.end && d.span.end <= text.len(),
+                "{d:?}"
+            );
+            assert!(text.is_char_boundary(d.span.start) && text.is_char_boundary(d.span.end));
+            let before = &text[..d.span.start];
+            assert_eq!(d.line, before.matches('\n').count() + 1, "{d:?}");
+            let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            assert_eq!(d.column, col, "{d:?}");
+        }
+    }
+}
+
+#[test]
+fn quickstart_is_clean_and_complete() {
+    let src = DirSource::open(workspace().join("examples/quickstart")).unwrap();
+    let loaded = load(&src);
+    assert_eq!(loaded.diagnostics, Vec::<Diagnostic>::new());
+    let repo = &loaded.repository;
+    assert_eq!(repo.layout, Layout::Config);
+    let config = repo.config.as_ref().unwrap();
+    assert_eq!(
+        config.emulator.as_ref().unwrap().state,
+        ".flagsync/emulator"
+    );
+    assert_eq!(
+        config.cloudbees.as_ref().unwrap().token_env,
+        "CLOUDBEES_API_TOKEN"
+    );
+    assert_eq!(repo.environments.len(), 2);
+    assert_eq!(repo.environment("Staging").unwrap().experiments.len(), 2);
+    assert_eq!(repo.target_groups.len(), 4);
+    assert_eq!(repo.rollouts.len(), 2);
+    let search = &repo.rollout("new-search").unwrap().value;
+    // `NO` stays a string under strict booleans.
+    let json = serde_json::to_value(search).unwrap();
+    assert_eq!(
+        json["segment"]["targeting"]["criteria"]["country"]["attribute"]["setRule"]["values"][1]["stringValue"],
+        "NO"
+    );
+    assert_eq!(json["rollout"]["reach"], "0.5");
+}
+
+#[test]
+fn broken_reports_every_class_of_mistake() {
+    let src = DirSource::open(workspace().join("examples/broken")).unwrap();
+    let loaded = load(&src);
+    assert_positions(&loaded);
+    let got = codes(&loaded);
+    for code in [
+        "unknown-field",
+        "unknown-variant",
+        "invalid-operand",
+        "invalid-semver",
+        "percentage-range",
+        "reach-range",
+        "schedule-non-boolean",
+        "unknown-target-group",
+        "unknown-dependency",
+        "dependency-cycle",
+        "group-cycle",
+        "duplicate-identity",
+        "unknown-ref",
+        "yaml-syntax",
+        "duplicate-key",
+        "missing-type",
+        "unknown-type",
+        "invalid-type",
+        "empty-file",
+        "invalid-id",
+        "invalid-regex",
+        "value-not-available",
+        "split-under-100",
+    ] {
+        assert!(got.contains(&code), "missing {code} in {got:?}");
+    }
+    // In a flagsync.yaml repository a dangling reference is an error.
+    let d = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unknown-target-group")
+        .unwrap();
+    assert_eq!(d.severity, Severity::Error);
+    assert_eq!(d.help.as_deref(), Some("did you mean `Beta Users`?"));
+    assert_eq!(
+        (d.file.as_str(), d.line, d.column),
+        ("experiments/unknown-group.yml", 5, 13)
+    );
+}
+
+#[test]
+fn legacy_dangling_references_are_warnings() {
+    let loaded = load(
+        &Mem::default()
+            .with("experiments/a.yml", "type: experiment\nflag: a\nconditions:\n  - group:\n      name: Nobody\n    value: true\n  - dependency:\n      flag: gone\n      value: 'x'\n    value: false\n"),
+    );
+    assert_eq!(
+        codes(&loaded),
+        ["unknown-target-group", "unknown-dependency"]
+    );
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .all(|d| d.severity == Severity::Warning)
+    );
+    assert_eq!(loaded.repository.environments[0].name, "Production");
+    assert_eq!(loaded.repository.experiment_count(), 1);
+}
+
+#[test]
+fn branch_environments_read_the_branch_or_report_it() {
+    let config = "cloudbees:\n  application: app\n  environments:\n    Production: { experiments: experiments }\n    Staging: { branch: Staging }\n";
+    let staging = Mem::default().with("experiments/x.yml", "type: experiment\nflag: x\n");
+    let mut mem = Mem::default()
+        .with("flagsync.yaml", config)
+        .with("experiments/y.yml", "type: experiment\nflag: y\n");
+    mem.branches.insert("Staging".into(), staging);
+    let loaded = load(&mem);
+    assert_eq!(loaded.diagnostics, Vec::<Diagnostic>::new());
+    let env = loaded.repository.environment("Staging").unwrap();
+    assert_eq!(env.experiments[0].file, "Staging:experiments/x.yml");
+    assert_eq!(env.branch.as_deref(), Some("Staging"));
+
+    // A plain directory cannot read branches: a diagnostic at the `branch:` line.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("flagsync.yaml"), config).unwrap();
+    std::fs::create_dir(dir.path().join("experiments")).unwrap();
+    std::fs::write(
+        dir.path().join("experiments/y.yml"),
+        "type: experiment\nflag: y\n",
+    )
+    .unwrap();
+    let loaded = load(&DirSource::open(dir.path()).unwrap());
+    assert_eq!(codes(&loaded), ["branch-unavailable"]);
+    let d = &loaded.diagnostics[0];
+    assert_eq!(
+        (d.file.as_str(), d.line, d.column),
+        ("flagsync.yaml", 5, 24)
+    );
+    assert_eq!(
+        loaded
+            .repository
+            .environment("Production")
+            .unwrap()
+            .experiments
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn bad_input_is_a_diagnostic_never_a_panic() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "syntax",
+            b"type: experiment\nflag: [a\n".to_vec(),
+            "yaml-syntax",
+        ),
+        (
+            "dup",
+            b"type: experiment\nflag: a\nflag: b\n".to_vec(),
+            "duplicate-key",
+        ),
+        ("empty", Vec::new(), "empty-file"),
+        ("comments only", b"# nothing\n".to_vec(), "empty-file"),
+        ("scalar", b"just text\n".to_vec(), "invalid-type"),
+        (
+            "non-utf8",
+            b"type: experiment\nflag: \xff\xfe\n".to_vec(),
+            "invalid-utf8",
+        ),
+        ("no type", b"flag: a\n".to_vec(), "missing-type"),
+        (
+            "bad type",
+            b"type: rolout\nid: a\n".to_vec(),
+            "unknown-type",
+        ),
+        (
+            "misplaced",
+            b"type: target-group\nname: g\n".to_vec(),
+            "misplaced-manifest",
+        ),
+        (
+            "two docs",
+            b"type: experiment\nflag: a\n---\ntype: experiment\nflag: b\n".to_vec(),
+            "multiple-documents",
+        ),
+        (
+            "deep",
+            format!(
+                "type: experiment\nflag: a\nvalue: {}{}\n",
+                "[".repeat(200),
+                "]".repeat(200)
+            )
+            .into_bytes(),
+            "yaml-too-deep",
+        ),
+        (
+            "deep map",
+            {
+                let mut s = String::from("type: experiment\nflag: a\ndescription:\n");
+                for i in 0..100 {
+                    s.push_str(&format!("{}k:\n", "  ".repeat(i + 1)));
+                }
+                s.into_bytes()
+            },
+            "yaml-too-deep",
+        ),
+    ];
+    for (name, bytes, code) in cases {
+        let loaded = load(&Mem::default().with("experiments/x.yml", bytes));
+        assert_positions(&loaded);
+        assert!(
+            codes(&loaded).contains(&code),
+            "{name}: {:?}",
+            loaded.diagnostics
+        );
+        assert!(loaded.has_errors(), "{name}");
+    }
+}
+
+#[test]
+fn alias_bomb_is_refused_quickly() {
+    let mut s =
+        String::from("type: experiment\nflag: a\nlabels: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let prev = i - 1;
+        s.push_str(&format!("l{i}: &l{i} [*l{prev}, *l{prev}, *l{prev}, *l{prev}, *l{prev}, *l{prev}, *l{prev}, *l{prev}, *l{prev}, *l{prev}]\n"));
+    }
+    s.push_str("description: *l11\n");
+    let loaded = one("experiments/bomb.yml", &s);
+    assert_positions(&loaded);
+    assert!(loaded.has_errors(), "{:?}", loaded.diagnostics);
+}
+
+#[test]
+fn oversized_file_is_refused() {
+    let big = vec![b'#'; MAX_FILE_BYTES as usize + 1];
+    let loaded = load(
+        &Mem::default()
+            .with("experiments/big.yml", big)
+            .with("experiments/ok.yml", "type: experiment\nflag: ok\n"),
+    );
+    assert_eq!(codes(&loaded), ["file-too-large"]);
+    assert_eq!(loaded.repository.experiment_count(), 1);
+}
+
+#[test]
+fn empty_repository_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    let loaded = load(&DirSource::open(dir.path()).unwrap());
+    assert_eq!(codes(&loaded), ["no-manifests"]);
+}
+
+#[test]
+fn other_extensions_are_ignored_and_names_may_be_unicode() {
+    let loaded = load(
+        &Mem::default()
+            .with(
+                "target_groups/Bêta users & co.yaml",
+                "type: target-group\nname: Bêta users & co\nconditions: []\n",
+            )
+            .with("target_groups/README.md", "not yaml: [")
+            .with(
+                "experiments/archived/old flag.yml",
+                "type: experiment\nflag: old flag\narchived: true\n",
+            ),
+    );
+    assert_eq!(loaded.diagnostics, Vec::<Diagnostic>::new());
+    assert_eq!(
+        loaded.repository.target_groups[0].value.name,
+        "Bêta users & co"
+    );
+    assert_eq!(loaded.repository.experiment_count(), 1);
+}
+
+#[test]
+fn lenient_where_real_files_are() {
+    let loaded = one(
+        "experiments/x.yml",
+        "type: experiment\nversion: 1.0\nflag: x\nlabels: one\nvalue:\n  - option: true\n    percentage: '30'\nconditions:\n  - version:\n      operator: semver-gte\n      semver: 1.1\n    value: true\n  - version:\n      operator: semver-lt\n      semver: null\n  - value: false\n",
+    );
+    assert_eq!(loaded.diagnostics, Vec::<Diagnostic>::new());
+    let e = &loaded.repository.environments[0].experiments[0].value;
+    assert_eq!(e.version.as_deref(), Some("1.0"));
+    assert_eq!(
+        e.conditions[0].version.as_ref().unwrap().semver.as_deref(),
+        Some("1.1")
+    );
+    let json = serde_json::to_value(e).unwrap();
+    assert_eq!(json["labels"], serde_json::json!(["one"]));
+    assert_eq!(json["value"][0]["percentage"], 30);
+}
+
+#[test]
+fn semantic_diagnostics_point_at_the_offending_node() {
+    let text = "type: target-group\nname: g\nconditions:\n  - property: n\n    operator: lt\n    operand: lots\n";
+    let loaded = one("target_groups/g.yml", text);
+    assert_eq!(codes(&loaded), ["invalid-operand"]);
+    let d = &loaded.diagnostics[0];
+    assert_eq!((d.line, d.column), (6, 14));
+    assert_eq!(&text[d.span.clone()], "lots");
+}
+
+#[test]
+fn config_problems_are_reported() {
+    let loaded = load(
+        &Mem::default()
+            .with("flagsync.yaml", "cloudbees:\n  application: app\n  token_env: abc-123-secret\n  environments:\n    Production: {}\n  target_groups: ../elsewhere\nconfidence:\n  token_env: T\n  client_id_env: C\n")
+            .with("experiments/x.yml", "type: experiment\nflag: x\n"),
+    );
+    let got = codes(&loaded);
+    for code in [
+        "invalid-env-name",
+        "invalid-environment",
+        "invalid-path",
+        "invalid-auth",
+    ] {
+        assert!(got.contains(&code), "{code} missing from {got:?}");
+    }
+    // The value that may be a pasted secret is never repeated in a message.
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .all(|d| !d.message.contains("abc-123-secret"))
+    );
+}
+
+#[test]
+fn rollout_rules() {
+    let text = "type: rollout\nid: r\nrollout:\n  flag: flags/f\n  variant: flags/g/variants/on\n  reach: half\nsegment:\n  targeting:\n    criteria:\n      a:\n        attribute:\n          attributeName: x\n          eqRule: { value: { stringValue: s, numberValue: 1 } }\n          setRule: { values: [] }\n      b: {}\n    expression:\n      and:\n        operands: [ { ref: a }, { ref: c } ]\nlabels:\n  flagsync-id: r\ncreateTime: '2024-01-01T00:00:00Z'\n";
+    let loaded = load(
+        &Mem::default()
+            .with(
+                "flagsync.yaml",
+                "confidence:\n  token_env: CONFIDENCE_TOKEN\n",
+            )
+            .with("rollouts/r.yml", text),
+    );
+    let mut got = codes(&loaded);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            "invalid-criterion",
+            "invalid-criterion",
+            "invalid-reach",
+            "invalid-value",
+            "invalid-value",
+            "reserved-label",
+            "server-managed-field",
+            "unknown-ref",
+            "unused-criterion",
+        ]
+    );
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = "type: experiment\nflag: checkout.new\navailableValues: [a, b]\nconditions:\n  - group:\n      name: [G1, G2]\n      operator: nor\n    value: a\n  - version: { operator: semver-gte, semver: '1.2' }\n    property:\n      name: plan\n      operator: in-array\n      operand: [x, 2]\n    value: [ { option: a, percentage: 50 } ]\nplatforms:\n  - name: iOS\n    value: b\nvalue: b\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let loaded = load(&Mem::default().with("experiments/x.yml", bytes));
+            assert_positions(&loaded);
+        }
+
+        #[test]
+        fn mutated_manifests_never_panic(
+            cut in 0usize..VALID.len(),
+            len in 0usize..12,
+            insert in "[ -~\n\t:{}\\[\\]&*!|>'\"#-]{0,8}",
+        ) {
+            let mut bytes = VALID.as_bytes().to_vec();
+            let end = (cut + len).min(bytes.len());
+            bytes.splice(cut..end, insert.bytes());
+            let loaded = load(&Mem::default().with("experiments/x.yml", bytes));
+            assert_positions(&loaded);
+        }
+    }
+}
