@@ -42,6 +42,12 @@ async fn put_faults(
     State(app): State<Shared>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<FaultSettings>, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            Service::Emulator,
+            "fault settings must be a JSON object",
+        ));
+    }
     let update: FaultSettings = serde_json::from_value(body).map_err(|e| {
         ApiError::bad_request(Service::Emulator, format!("invalid fault settings: {e}"))
     })?;

@@ -231,11 +231,16 @@ fn route_label(req: &Request) -> String {
         return format!("{method} (unmatched)");
     };
     let mut label = format!("{method} {template}");
-    if template.ends_with("/instances/{id}") && req.method() == Method::POST {
-        if let Some((_, action)) = req.uri().path().rsplit_once(':') {
-            label.push(':');
-            label.push_str(action);
-        }
+    if template.ends_with("/instances/{id}")
+        && req.method() == Method::POST
+        && let Some((_, action)) = req.uri().path().rsplit_once(':')
+    {
+        // Only known actions get their own label: the suffix is the client's text.
+        label.push(':');
+        label.push_str(match action {
+            "launch" | "updateSegment" | "updatesegment" => action,
+            _ => "other",
+        });
     }
     label
 }

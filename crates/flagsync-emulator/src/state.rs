@@ -246,10 +246,10 @@ async fn wait_durable(persister: &Persister, version: u64) -> Result<(), String>
             if s.durable >= version {
                 return Ok(());
             }
-            if s.attempted >= version {
-                if let Some(e) = &s.error {
-                    return Err(e.clone());
-                }
+            if s.attempted >= version
+                && let Some(e) = &s.error
+            {
+                return Err(e.clone());
             }
         }
         if rx.changed().await.is_err() {
@@ -340,7 +340,7 @@ impl AppState {
             )),
             rate_windows: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
-            id_rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed ^ 0x5eed_1d5)),
+            id_rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed ^ 0x05ee_d1d5)),
             tasks: Mutex::new(Vec::new()),
         }
     }
