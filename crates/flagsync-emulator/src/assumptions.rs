@@ -250,11 +250,14 @@ pub(crate) async fn preload_examples(app: &Shared) {
                         "stickinessProperty": "fixed",
                     })
                 });
+            // The document's flow targets, launches and then reads the results of
+            // `brcdajvw7dfuod7cj9iq`, so it starts as a draft whose launch yields the
+            // document's result id; the other one is live.
             let examples = [
-                ("brcdajvw7dfuod7cj9iq", "New Search Feature Rollout", "search-flag"),
-                ("bnkv2onacdpvxk8cmqbm", "Mobile UI Update", "mobile-ui"),
+                ("brcdajvw7dfuod7cj9iq", "New Search Feature Rollout", "search-flag", "draft"),
+                ("bnkv2onacdpvxk8cmqbm", "Mobile UI Update", "mobile-ui", "live"),
             ];
-            for (id, display_name, flag) in examples {
+            for (id, display_name, flag, state) in examples {
                 if data.confidence.rollouts.contains_key(id) {
                     continue;
                 }
@@ -263,7 +266,7 @@ pub(crate) async fn preload_examples(app: &Shared) {
                 let resource = json!({
                     "name": format!("{ROLLOUT_NAME_PREFIX}{id}"),
                     "displayName": display_name,
-                    "state": "live",
+                    "state": state,
                     "flags": {"targetingKeySelector": "targeting_key"},
                     "rollout": {
                         "flag": format!("flags/{flag}"),

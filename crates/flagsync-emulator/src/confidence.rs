@@ -52,10 +52,19 @@ fn failed_precondition(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(S, message).with_grpc(grpc::FAILED_PRECONDITION)
 }
 
+/// The analysis result id of a rollout that has been launched (a draft has none).
+fn launched_result_id(stored: &StoredRollout) -> Option<&str> {
+    let state = stored.resource.get("state").and_then(Value::as_str);
+    match state {
+        Some("draft") | None => None,
+        Some(_) => stored.analysis_result_id.as_deref(),
+    }
+}
+
 /// The rollout as served: the stored resource plus `stats` once it has been launched.
 fn view(id: &str, stored: &StoredRollout) -> Value {
     let mut resource = stored.resource.clone();
-    if let Some(result_id) = &stored.analysis_result_id {
+    if let Some(result_id) = launched_result_id(stored) {
         resource.insert(
             "stats".to_owned(),
             json!({"analysisResult": format!("{ROLLOUT_NAME_PREFIX}{id}/analysisResults/{result_id}")}),
@@ -511,10 +520,13 @@ fn schedule_completion(app: &Shared, id: String) {
                 stored
                     .resource
                     .insert("updateTime".to_owned(), Value::String(now_rfc3339()));
-                stored.analysis_result_id = Some(assumptions::analysis_result_id(
-                    &id,
-                    stored.resource.get("metrics"),
-                ));
+                // A preloaded example may carry the id its document uses.
+                if stored.analysis_result_id.is_none() {
+                    stored.analysis_result_id = Some(assumptions::analysis_result_id(
+                        &id,
+                        stored.resource.get("metrics"),
+                    ));
+                }
                 Ok(())
             })
             .await;
@@ -609,7 +621,7 @@ async fn get_analysis_result(
     app.store
         .read(|data| {
             let stored = data.confidence.rollouts.get(&id)?;
-            let result_id = stored.analysis_result_id.as_deref()?;
+            let result_id = launched_result_id(stored)?;
             (result_id == result)
                 .then(|| assumptions::analysis_result(&id, result_id, &stored.resource))
         })

@@ -60,7 +60,8 @@ pub struct EmulatorConfig {
     /// Fault injection.
     pub faults: Faults,
     /// Preload the resources the vendor documents (`shared/seeds/`) use in their examples
-    /// (rollouts `brcdajvw7dfuod7cj9iq` and `bnkv2onacdpvxk8cmqbm`, analysis result `abc123`,
+    /// (rollout `brcdajvw7dfuod7cj9iq` as a draft whose launch yields analysis result
+    /// `abc123`, live rollout `bnkv2onacdpvxk8cmqbm`,
     /// target group `fooGroup` and experiment `acmeFlagControl` of application
     /// `1a23bcd4e5fg6h7890i123j4`) and accept the documents' example CloudBees token, so
     /// the documented requests work as written with only the host changed. Existing

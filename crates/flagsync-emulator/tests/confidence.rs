@@ -237,9 +237,10 @@ async fn seed_rollout_requests_work_as_written() {
     emu.shutdown().await;
 }
 
-/// With `preload_examples`, the document's own ids answer (GET, results, list, PATCH).
+/// With `preload_examples`, every request of seed 000 works with the document's own ids,
+/// in the document's order: get, list live, create, target, launch, reach, results.
 #[tokio::test]
-async fn seed_ids_work_with_preloaded_examples() {
+async fn seed_ids_work_in_the_documents_order_with_preloaded_examples() {
     let emu = start(EmulatorConfig {
         preload_examples: true,
         ..config()
@@ -247,46 +248,104 @@ async fn seed_ids_work_with_preloaded_examples() {
     .await;
     let http = client();
     let base = instances(&emu.confidence_url());
-    let got = get(&http, &format!("{base}/brcdajvw7dfuod7cj9iq")).await;
+    let one = format!("{base}/brcdajvw7dfuod7cj9iq");
+
+    let got = get(&http, &one).await;
     assert_eq!(got.status, 200);
-    assert_eq!(got.body["displayName"], "New Search Feature Rollout");
     assert_eq!(
-        got.body["stats"]["analysisResult"],
-        "workflows/rollout/instances/brcdajvw7dfuod7cj9iq/analysisResults/abc123"
+        got.body["name"],
+        "workflows/rollout/instances/brcdajvw7dfuod7cj9iq"
     );
-    let result = get(
-        &http,
-        &format!("{base}/brcdajvw7dfuod7cj9iq/analysisResults/abc123"),
-    )
-    .await;
-    assert_eq!(result.status, 200);
-    assert_eq!(result.body["results"][0]["id"], "metrics/conversion-rate");
+    assert_eq!(got.body["displayName"], "New Search Feature Rollout");
+    assert!(got.body["createTime"].is_string() && got.body["updateTime"].is_string());
+
     let list = get(&http, &format!("{base}?pageSize=50&filter=state:live")).await;
-    let names: Vec<&str> = list.body["rollouts"]
-        .as_array()
-        .expect("rollouts")
-        .iter()
-        .filter_map(|r| r["displayName"].as_str())
-        .collect();
-    assert_eq!(names, ["New Search Feature Rollout", "Mobile UI Update"]);
-    let reach = send(
-        &http,
-        Method::PATCH,
-        &format!("{base}/brcdajvw7dfuod7cj9iq?updateMask=rollout"),
-        Some(TOKEN),
-        Some(SEED_REACH),
-    )
-    .await;
-    assert_eq!(reach.status, 200);
+    assert_eq!(list.status, 200);
+    assert_eq!(
+        list.body["rollouts"][0]["name"],
+        "workflows/rollout/instances/bnkv2onacdpvxk8cmqbm"
+    );
+    assert_eq!(list.body["rollouts"][0]["displayName"], "Mobile UI Update");
+    assert_eq!(list.body["nextPageToken"], "");
+
+    let created = send(&http, Method::POST, &base, Some(TOKEN), Some(SEED_CREATE)).await;
+    assert_eq!(created.status, 200);
+
     let segment = send(
         &http,
         Method::POST,
-        &format!("{base}/brcdajvw7dfuod7cj9iq:updateSegment"),
+        &format!("{one}:updateSegment"),
         Some(TOKEN),
         Some(SEED_SEGMENT),
     )
     .await;
     assert_eq!(segment.status, 200, "{}", segment.text);
+
+    let launch = send(
+        &http,
+        Method::POST,
+        &format!("{one}:launch"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(launch.status, 200, "{}", launch.text);
+    assert_eq!(launch.body, json!({}));
+
+    let reach = send(
+        &http,
+        Method::PATCH,
+        &format!("{one}?updateMask=rollout"),
+        Some(TOKEN),
+        Some(SEED_REACH),
+    )
+    .await;
+    assert_eq!(reach.status, 200);
+    assert_eq!(
+        reach.body["name"],
+        "workflows/rollout/instances/brcdajvw7dfuod7cj9iq"
+    );
+    assert_eq!(reach.body["displayName"], "New Search Feature Rollout");
+
+    let live = wait_live(&http, &one).await;
+    assert_eq!(
+        live["stats"]["analysisResult"],
+        "workflows/rollout/instances/brcdajvw7dfuod7cj9iq/analysisResults/abc123"
+    );
+    let result = get(&http, &format!("{one}/analysisResults/abc123")).await;
+    assert_eq!(result.status, 200, "{}", result.text);
+    assert_eq!(
+        result.body["name"],
+        "workflows/rollout/instances/brcdajvw7dfuod7cj9iq/analysisResults/abc123"
+    );
+    assert_eq!(
+        result.body["annotations"],
+        json!([{"context": "OVERALL", "info": ["Analysis completed successfully"]}])
+    );
+    assert_eq!(result.body["results"][0]["id"], "metrics/conversion-rate");
+    assert_eq!(
+        result.body["results"][0]["statsSettings"],
+        json!({"method": "METHOD_Z_TEST", "adjustedAlpha": 0.05})
+    );
+    assert_eq!(
+        result.body["results"][0]["result"]["status"]["metricType"],
+        "METRIC_TYPE_SUCCESS"
+    );
+    let other = get(&http, &format!("{base}/bnkv2onacdpvxk8cmqbm"))
+        .await
+        .body;
+    let other_result = other["stats"]["analysisResult"]
+        .as_str()
+        .expect("live has stats");
+    assert_eq!(
+        get(
+            &http,
+            &format!("{}/v1/{other_result}", emu.confidence_url())
+        )
+        .await
+        .status,
+        200
+    );
     emu.shutdown().await;
 }
 
