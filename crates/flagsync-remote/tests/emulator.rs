@@ -818,3 +818,74 @@ async fn connection_refused_is_a_transport_error_for_reads() {
     let err = cf.create_rollout(&rollout_body("x")).await.unwrap_err();
     assert!(matches!(err, RemoteError::Transport { .. }), "{err:?}");
 }
+
+/// A `MakeWriter` that keeps everything logged, for the redaction check.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn trace_logs_never_contain_a_credential() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    // Current-thread runtime: every task of this test (emulator included) logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = emulator(EmulatorConfig::default()).await;
+    let wrong = "wrong-token-for-the-logs-1234";
+    let _ = cloudbees_with(&emu, wrong, f64::INFINITY)
+        .list_target_groups()
+        .await
+        .unwrap_err();
+    cloudbees(&emu).list_target_groups().await.unwrap();
+    let cf = confidence_with(
+        &emu,
+        ConfidenceAuth::ClientCredentials {
+            client_id: flagsync_emulator::DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: Secret::new(flagsync_emulator::DEFAULT_CLIENT_SECRET),
+        },
+    );
+    cf.create_rollout(&json!({"displayName": "logged"}))
+        .await
+        .unwrap();
+    set_faults(&emu, json!({"errorRate": 1.0, "seed": 5})).await;
+    let few_retries = ConfidenceClient::new(ConfidenceSettings {
+        base_url: emu.confidence_url(),
+        requests_per_second: f64::INFINITY,
+        retry: RetryPolicy {
+            max_attempts: 2,
+            ..fast_retry()
+        },
+        ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(TOKEN)))
+    })
+    .unwrap();
+    let _ = few_retries.list_rollouts(None).await;
+    set_faults(&emu, json!({"errorRate": 0.0})).await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("remote_request"), "requests are traced");
+    assert!(logs.contains("retrying"), "retries are traced");
+    for secret in [wrong, TOKEN, flagsync_emulator::DEFAULT_CLIENT_SECRET] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}
