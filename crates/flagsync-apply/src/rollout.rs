@@ -1,0 +1,371 @@
+//! Confidence rollout actions: the plan's steps in order, with the non-idempotent calls
+//! (create, launch) made at most once per intent: after an unknown outcome the rollout is
+//! read back before anything is sent again.
+
+use serde_json::{Map, Value};
+
+use flagsync_manifest::model::ROLLOUT_ID_LABEL;
+use flagsync_plan::rollout::{create_body, patch_body, segment_body};
+use flagsync_plan::{Action, Operation, RolloutStep};
+use flagsync_remote::{ConfidenceClient, RemoteError};
+
+use crate::ApplyOptions;
+use crate::execute::{ActionResult, Done, Fail};
+
+const NAME_PREFIX: &str = "workflows/rollout/instances/";
+/// Launch attempts when each one ends with an unknown outcome and a read shows the rollout
+/// still a draft with nothing under way.
+const MAX_LAUNCH_ATTEMPTS: u32 = 3;
+
+pub(crate) async fn run(
+    action: &Action,
+    client: &ConfidenceClient,
+    options: &ApplyOptions,
+) -> ActionResult {
+    if action.operation == Operation::Delete {
+        return Err(Fail::new(
+            "the Confidence API has no call that deletes a rollout; end or remove it in \
+             Confidence, or keep its manifest",
+        ));
+    }
+    let mut run = Run {
+        action,
+        client,
+        options,
+        id: action.remote_id.as_deref().map(bare_id).map(str::to_owned),
+        warnings: Vec::new(),
+    };
+    if let Some(unsupported) = &action.unsupported {
+        run.warnings.push(format!(
+            "not applied (no API call can do it): {unsupported}"
+        ));
+    }
+    match run.steps().await {
+        Ok(()) => Ok(Done {
+            remote_id: run.id,
+            warnings: run.warnings,
+        }),
+        Err(mut fail) => {
+            fail.remote_id = run.id;
+            fail.warnings = run.warnings;
+            Err(fail)
+        }
+    }
+}
+
+struct Run<'a> {
+    action: &'a Action,
+    client: &'a ConfidenceClient,
+    options: &'a ApplyOptions,
+    /// The bare instance id, once known.
+    id: Option<String>,
+    warnings: Vec<String>,
+}
+
+impl Run<'_> {
+    async fn steps(&mut self) -> Result<(), Fail> {
+        for step in &self.action.steps {
+            let what = step.describe();
+            match step {
+                RolloutStep::Create => {
+                    if let Some(id) = &self.id {
+                        return Err(Fail::new(format!(
+                            "the plan creates a rollout that already has an id ({id})"
+                        )));
+                    }
+                    self.id = Some(self.create().await?);
+                }
+                RolloutStep::UpdateSegment { update_mask } => {
+                    let id = self.id()?;
+                    let body = segment_body(self.desired()?, update_mask);
+                    let segment = body.get("segment").cloned().unwrap_or(Value::Null);
+                    self.client
+                        .update_segment(&id, update_mask, &segment)
+                        .await
+                        .map_err(|e| step_failed(&what, e))?;
+                }
+                RolloutStep::PatchRollout { update_mask } => {
+                    let id = self.id()?;
+                    let body = patch_body(self.desired()?, update_mask);
+                    self.client
+                        .patch_rollout(&id, update_mask, &body)
+                        .await
+                        .map_err(|e| step_failed(&what, e))?;
+                }
+                RolloutStep::Launch => self.launch().await?,
+                RolloutStep::WaitForTransition => {
+                    let id = self.id()?;
+                    let rollout = self
+                        .client
+                        .wait_for_transition(&id, self.options.transition_deadline)
+                        .await
+                        .map_err(|e| step_failed(&what, e))?;
+                    // The transition ended without failed steps; check it reached the state
+                    // the plan wants.
+                    let want = self
+                        .action
+                        .desired
+                        .as_ref()
+                        .and_then(|d| d.get("state"))
+                        .and_then(Value::as_str);
+                    let now = rollout.get("state").and_then(Value::as_str);
+                    if let Some(want) = want
+                        && now != Some(want)
+                    {
+                        return Err(Fail::new(format!(
+                            "the transition finished but the rollout is {}, not {want}",
+                            now.unwrap_or("in an unknown state")
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn id(&self) -> Result<String, Fail> {
+        self.id
+            .clone()
+            .ok_or_else(|| Fail::new("the plan gives no remote id for this rollout"))
+    }
+
+    fn desired(&self) -> Result<&Value, Fail> {
+        self.action
+            .desired
+            .as_ref()
+            .filter(|d| d.is_object())
+            .ok_or_else(|| Fail::new("the plan carries no desired rollout body"))
+    }
+
+    /// POSTs the create at most once per attempt, and a further attempt only when a lookup
+    /// by the id label proved the previous one created nothing.
+    async fn create(&self) -> Result<String, Fail> {
+        let label = self.action.key.name.as_str();
+        let body = labelled_create_body(self.desired()?, label)?;
+        let attempts = self.options.max_create_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            match self.client.create_rollout(&body).await {
+                Ok(created) => {
+                    return id_of(&created).ok_or_else(|| {
+                        Fail::new(format!(
+                            "the rollout was created but the answer names no instance; find it \
+                             by its label {ROLLOUT_ID_LABEL}={label} and plan again"
+                        ))
+                    });
+                }
+                Err(e) if e.is_ambiguous() => {
+                    tracing::warn!(
+                        rollout = label,
+                        attempt,
+                        "create outcome unknown; looking the rollout up by its label"
+                    );
+                    let found = self
+                        .client
+                        .find_rollouts_by_label(ROLLOUT_ID_LABEL, label)
+                        .await
+                        .map_err(|lookup| {
+                            Fail::new(format!(
+                                "{e}; looking it up by its label {ROLLOUT_ID_LABEL}={label} then \
+                                 failed too ({lookup}): check Confidence for a rollout with that \
+                                 label before applying again"
+                            ))
+                        })?;
+                    match found.as_slice() {
+                        [] => last = e.to_string(),
+                        [one] => {
+                            return id_of(one).ok_or_else(|| {
+                                Fail::new(format!(
+                                    "a rollout with label {ROLLOUT_ID_LABEL}={label} exists but \
+                                     names no instance"
+                                ))
+                            });
+                        }
+                        several => {
+                            let ids: Vec<String> = several
+                                .iter()
+                                .map(|r| id_of(r).unwrap_or_else(|| "(unnamed)".to_owned()))
+                                .collect();
+                            return Err(Fail::new(format!(
+                                "{} rollouts carry the label {ROLLOUT_ID_LABEL}={label}: {}; \
+                                 delete the extra copies in Confidence, then plan again",
+                                ids.len(),
+                                ids.join(", ")
+                            )));
+                        }
+                    }
+                }
+                Err(e) => return Err(step_failed("create", e)),
+            }
+        }
+        Err(Fail::new(format!(
+            "create: the outcome was unknown {attempts} time(s) and each time no rollout was \
+             found afterwards; last error: {last}"
+        )))
+    }
+
+    /// Launches unless a read shows it already live or launching (an earlier, interrupted
+    /// run); after an unknown outcome, reads again before deciding.
+    async fn launch(&self) -> Result<(), Fail> {
+        let id = self.id()?;
+        let mut last = String::new();
+        for _ in 0..MAX_LAUNCH_ATTEMPTS {
+            let current = self
+                .client
+                .get_rollout(&id)
+                .await
+                .map_err(|e| step_failed(":launch (reading the rollout first)", e))?
+                .ok_or_else(|| Fail::new(format!("rollout {id} no longer exists")))?;
+            match launch_state(&current) {
+                LaunchState::Live | LaunchState::Launching => return Ok(()),
+                LaunchState::Draft => {}
+                LaunchState::Other(what) => {
+                    return Err(Fail::new(format!("cannot launch: the rollout is {what}")));
+                }
+            }
+            match self.client.launch(&id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_ambiguous() => last = e.to_string(),
+                Err(e) => return Err(step_failed(":launch", e)),
+            }
+        }
+        Err(Fail::new(format!(
+            ":launch: the outcome was unknown {MAX_LAUNCH_ATTEMPTS} time(s) and the rollout \
+             stayed a draft; last error: {last}"
+        )))
+    }
+}
+
+/// The create body with the id label set, so an interrupted create can be found again.
+fn labelled_create_body(desired: &Value, label: &str) -> Result<Value, Fail> {
+    let mut body = create_body(desired);
+    let Some(map) = body.as_object_mut() else {
+        return Err(Fail::new("the desired rollout body is not an object"));
+    };
+    let labels = map
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(labels) = labels.as_object_mut() else {
+        return Err(Fail::new("the desired rollout's `labels` is not a map"));
+    };
+    match labels.get(ROLLOUT_ID_LABEL) {
+        None => {
+            labels.insert(ROLLOUT_ID_LABEL.to_owned(), Value::String(label.to_owned()));
+        }
+        Some(Value::String(v)) if v == label => {}
+        Some(other) => {
+            return Err(Fail::new(format!(
+                "the desired rollout's label {ROLLOUT_ID_LABEL} is {other}, but the action is \
+                 for rollout {label:?}"
+            )));
+        }
+    }
+    Ok(body)
+}
+
+enum LaunchState {
+    Draft,
+    Launching,
+    Live,
+    Other(String),
+}
+
+fn launch_state(rollout: &Value) -> LaunchState {
+    let state = rollout.get("state").and_then(Value::as_str).unwrap_or("");
+    if let Some(pending) = rollout.get("pendingTransition").filter(|p| !p.is_null()) {
+        let target = pending
+            .get("targetState")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return if target == "live" {
+            LaunchState::Launching
+        } else {
+            LaunchState::Other(format!("{state} with a transition to {target:?} under way"))
+        };
+    }
+    match state {
+        "live" => LaunchState::Live,
+        "draft" => LaunchState::Draft,
+        other => LaunchState::Other(format!("{other:?}")),
+    }
+}
+
+fn step_failed(step: &str, e: RemoteError) -> Fail {
+    let text = format!("{step}: {e}");
+    if matches!(e, RemoteError::Conflict { .. }) {
+        Fail::conflict(text)
+    } else {
+        Fail::new(text)
+    }
+}
+
+fn bare_id(id: &str) -> &str {
+    id.strip_prefix(NAME_PREFIX).unwrap_or(id)
+}
+
+/// The bare instance id from a rollout's `name`.
+fn id_of(rollout: &Value) -> Option<String> {
+    rollout
+        .get("name")
+        .and_then(Value::as_str)
+        .map(bare_id)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_body_gets_the_label_and_loses_state_and_segment() {
+        let desired =
+            json!({"displayName": "X", "state": "live", "segment": {}, "labels": {"team": "a"}});
+        let body = labelled_create_body(&desired, "x").unwrap();
+        assert_eq!(
+            body,
+            json!({"displayName": "X", "labels": {"team": "a", "flagsync-id": "x"}})
+        );
+        let wrong = json!({"labels": {"flagsync-id": "y"}});
+        assert!(labelled_create_body(&wrong, "x").is_err());
+        assert!(labelled_create_body(&json!({"labels": []}), "x").is_err());
+    }
+
+    #[test]
+    fn launch_states() {
+        assert!(matches!(
+            launch_state(&json!({"state": "draft"})),
+            LaunchState::Draft
+        ));
+        assert!(matches!(
+            launch_state(&json!({"state": "live"})),
+            LaunchState::Live
+        ));
+        assert!(matches!(
+            launch_state(&json!({"state": "draft", "pendingTransition": {"targetState": "live"}})),
+            LaunchState::Launching
+        ));
+        assert!(matches!(
+            launch_state(&json!({"state": "live", "pendingTransition": {"targetState": "ended"}})),
+            LaunchState::Other(_)
+        ));
+        assert!(matches!(
+            launch_state(&json!({"state": "ended"})),
+            LaunchState::Other(_)
+        ));
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(
+            id_of(&json!({"name": "workflows/rollout/instances/abc"})),
+            Some("abc".to_owned())
+        );
+        assert_eq!(
+            id_of(&json!({"name": "workflows/rollout/instances/"})),
+            None
+        );
+        assert_eq!(id_of(&json!({})), None);
+    }
+}
