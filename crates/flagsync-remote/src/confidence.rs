@@ -330,16 +330,15 @@ impl ConfidenceClient {
                 .ok_or_else(|| RemoteError::NotFound {
                     resource: rollout_resource(id),
                 })?;
-            let pending = rollout.get("pendingTransition").filter(|p| !p.is_null());
-            let failed = failed_steps(pending);
-            if !failed.is_empty() {
-                return Err(RemoteError::TransitionFailed {
-                    rollout: bare_id(id).to_owned(),
-                    steps: failed,
-                });
-            }
-            if pending.is_none() {
-                return Ok(rollout);
+            match transition_of(&rollout) {
+                Transition::Done => return Ok(rollout),
+                Transition::Failed(steps) => {
+                    return Err(RemoteError::TransitionFailed {
+                        rollout: bare_id(id).to_owned(),
+                        steps,
+                    });
+                }
+                Transition::Pending => {}
             }
             let elapsed = started.elapsed();
             if elapsed >= deadline {
@@ -440,10 +439,10 @@ impl TokenSource {
         let (token, lifetime) = self.fetch(transport).await?;
         // Refresh a tenth of the lifetime early (at most five minutes), so a token never
         // expires between the check and the request.
-        let margin = (lifetime / 10).min(Duration::from_secs(300));
+        let now = Instant::now();
         let fresh = CachedToken {
             token,
-            refresh_at: Instant::now() + lifetime.saturating_sub(margin),
+            refresh_at: now.checked_add(refresh_after(lifetime)).unwrap_or(now),
             generation,
         };
         *cached = Some(fresh.clone());
@@ -513,6 +512,37 @@ fn parse_expires_in(v: &Value) -> Option<Duration> {
         return None;
     }
     Duration::try_from_secs_f64(secs).ok()
+}
+
+/// How long a token with `lifetime` is used before a new one is fetched: a tenth of the
+/// lifetime early (at most five minutes), so it never expires between the check and the
+/// request; lifetimes over 30 days are treated as 30 days.
+fn refresh_after(lifetime: Duration) -> Duration {
+    let lifetime = lifetime.min(Duration::from_secs(30 * 24 * 60 * 60));
+    let margin = (lifetime / 10).min(Duration::from_secs(300));
+    lifetime.saturating_sub(margin)
+}
+
+/// Where a rollout's asynchronous action stands.
+#[derive(Debug, PartialEq)]
+enum Transition {
+    /// No `pendingTransition`: the action (if any) finished.
+    Done,
+    Pending,
+    /// `failedSteps` present (whether or not the transition is still listed as pending).
+    Failed(Vec<FailedStep>),
+}
+
+fn transition_of(rollout: &Value) -> Transition {
+    let pending = rollout.get("pendingTransition").filter(|p| !p.is_null());
+    let failed = failed_steps(pending);
+    if !failed.is_empty() {
+        Transition::Failed(failed)
+    } else if pending.is_some() {
+        Transition::Pending
+    } else {
+        Transition::Done
+    }
 }
 
 fn failed_steps(pending: Option<&Value>) -> Vec<FailedStep> {
@@ -600,6 +630,53 @@ mod tests {
         assert_eq!(steps[1].action_step, "unknown step");
         assert!(failed_steps(Some(&json!({"failedSteps": []}))).is_empty());
         assert!(failed_steps(None).is_empty());
+    }
+
+    #[test]
+    fn transitions() {
+        assert_eq!(transition_of(&json!({"state": "live"})), Transition::Done);
+        assert_eq!(
+            transition_of(&json!({"pendingTransition": null})),
+            Transition::Done
+        );
+        assert_eq!(
+            transition_of(&json!({"pendingTransition": {
+                "transitionAction": "launch", "targetState": "live",
+                "succeededSteps": [], "failedSteps": [], "unprocessedSteps": ["A"]
+            }})),
+            Transition::Pending
+        );
+        let failed = transition_of(&json!({"pendingTransition": {
+            "failedSteps": [{"actionStep": "START", "failuresMessages": ["flag missing"]}]
+        }}));
+        let Transition::Failed(steps) = failed else {
+            panic!("expected a failure, got {failed:?}");
+        };
+        let err = RemoteError::TransitionFailed {
+            rollout: "abc".to_owned(),
+            steps,
+        };
+        assert_eq!(
+            err.to_string(),
+            "rollout abc: transition failed: START: flag missing"
+        );
+    }
+
+    #[test]
+    fn tokens_are_refreshed_early() {
+        assert_eq!(
+            refresh_after(Duration::from_secs(86400)),
+            Duration::from_secs(86100)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(60)),
+            Duration::from_secs(54)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(u64::MAX)),
+            Duration::from_secs(30 * 24 * 60 * 60 - 300)
+        );
+        assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]
