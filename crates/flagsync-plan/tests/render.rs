@@ -242,8 +242,32 @@ fn markdown_over_budget_is_truncated_with_a_note() {
         text.matches("</details>").count()
     );
     let shown = text.matches("<details>").count();
-    assert!(text.contains(&format!("_{} of 300 actions omitted", 300 - shown)));
+    let listed = text.matches("\n- <code>+ create</code>").count();
+    assert!(shown > 0 && listed > 0, "shown {shown}, listed {listed}");
+    assert!(text.contains(&format!(
+        "_{listed} of 300 actions listed without their diff and {} omitted",
+        300 - shown - listed
+    )));
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn markdown_lists_every_name_when_only_the_diffs_do_not_fit() {
+    let p = big_plan(40);
+    let text = render_markdown(&p, 20_000);
+    assert!(text.chars().count() <= 20_000);
+    let shown = text.matches("<details>").count();
+    assert!(shown < 40);
+    assert!(text.contains(&format!(
+        "_{} of 40 actions listed without their diff to fit",
+        40 - shown
+    )));
+    for i in 0..40 {
+        assert!(
+            text.contains(&format!("default.flag{i:04}")),
+            "flag {i} missing"
+        );
+    }
 }
 
 #[test]

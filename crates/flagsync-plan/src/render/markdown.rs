@@ -53,47 +53,95 @@ pub fn render_markdown(plan: &Plan, budget: usize) -> String {
     }
 
     // Deletions first, then the rest in execution order.
-    let ordered = deletes.iter().copied().chain(
-        plan.actions
-            .iter()
-            .filter(|a| a.operation != Operation::Delete),
-    );
-    let sections: Vec<String> = ordered.map(section).collect();
-
-    let total = sections.len();
-    let note = |omitted: usize| {
-        let noun = if omitted == 1 { "action" } else { "actions" };
-        format!(
-            "\n_{omitted} of {total} {noun} omitted to fit in a GitHub comment. Run \
-             `flagsync plan --format human` to see the full plan._\n"
+    let ordered: Vec<&Action> = deletes
+        .iter()
+        .copied()
+        .chain(
+            plan.actions
+                .iter()
+                .filter(|a| a.operation != Operation::Delete),
         )
-    };
+        .collect();
+    let total = ordered.len();
+    // Reserve room for the closing note: its longest form, with the largest counts.
+    let note_room = note(total, total, total).chars().count();
+
+    let lines: Vec<String> = ordered.iter().map(|a| list_line(a)).collect();
+    // rest_lines[i]: room to list actions i.. by name.
+    let mut rest_lines = vec![0usize; total + 1];
+    for i in (0..total).rev() {
+        rest_lines[i] = rest_lines[i + 1] + lines[i].chars().count();
+    }
+    let heading = "\n**Not shown in full:**\n\n";
+    let heading_room = heading.chars().count();
+
     let mut out = header;
     let mut used = out.chars().count();
-    let mut included = 0;
-    for (i, s) in sections.iter().enumerate() {
+    // Whole sections while they fit, keeping room to list the rest by name (up to a
+    // quarter of the budget) and for the closing note.
+    let mut full = 0;
+    for (i, action) in ordered.iter().enumerate() {
+        let s = section(action);
         let len = s.chars().count();
-        let remaining_after = total - i - 1;
-        let reserve = if remaining_after > 0 {
-            note(remaining_after).chars().count()
-        } else {
+        let reserve = if i + 1 == total {
             0
+        } else {
+            note_room + (heading_room + rest_lines[i + 1]).min(budget / 4)
         };
         if used + len + reserve > budget {
             break;
         }
-        out.push_str(s);
+        out.push_str(&s);
         used += len;
-        included += 1;
+        full += 1;
     }
-    if included < total {
-        out.push_str(&note(total - included));
+    // Then one line per remaining action, so reviewers still see the names when the
+    // diffs do not fit.
+    let mut listed = 0;
+    if full < total {
+        let mut listing = String::from(heading);
+        let mut listing_len = heading_room;
+        for line in &lines[full..] {
+            let len = line.chars().count();
+            if used + listing_len + len + note_room > budget {
+                break;
+            }
+            listing.push_str(line);
+            listing_len += len;
+            listed += 1;
+        }
+        if listed > 0 {
+            out.push_str(&listing);
+        }
+        out.push_str(&note(total, listed, total - full - listed));
     }
     // Only a budget smaller than the header and note gets here; still never exceed it.
     if out.chars().count() > budget {
         out = out.chars().take(budget).collect();
     }
     out
+}
+
+fn list_line(action: &Action) -> String {
+    format!(
+        "- <code>{} {}</code> {}\n",
+        action.operation.symbol(),
+        action.operation,
+        escape(&action.id)
+    )
+}
+
+/// The closing note of a comment that does not show everything.
+fn note(total: usize, listed: usize, omitted: usize) -> String {
+    let what = match (listed, omitted) {
+        (0, n) => format!("{n} of {total} actions omitted"),
+        (l, 0) => format!("{l} of {total} actions listed without their diff"),
+        (l, n) => format!("{l} of {total} actions listed without their diff and {n} omitted"),
+    };
+    format!(
+        "\n_{what} to fit in a GitHub comment. Run `flagsync plan --format human` to see \
+         the full plan._\n"
+    )
 }
 
 fn section(action: &Action) -> String {
