@@ -105,6 +105,16 @@ pub fn plan(
             if desired_by_key.contains_key(key) || !options.scope.contains(key) {
                 continue;
             }
+            // The rollout API documents no delete call: the action is still planned (the
+            // reviewer should see it) but flagged, and the applier reports it unapplied.
+            let unsupported = (key.kind == Kind::Rollout).then(|| {
+                "the Confidence API has no call that deletes a rollout; end or remove it in \
+                 Confidence, or keep its manifest"
+                    .to_owned()
+            });
+            if let Some(reason) = &unsupported {
+                warnings.push(format!("{key}: {reason}"));
+            }
             actions.push(Action {
                 id: key.to_string(),
                 key: (*key).clone(),
@@ -116,7 +126,7 @@ pub fn plan(
                 remote_id: have.remote_id.clone(),
                 depends_on: Vec::new(),
                 steps: Vec::new(),
-                unsupported: None,
+                unsupported,
                 origin: None,
             });
         }

@@ -426,3 +426,27 @@ fn plan_file_round_trips_and_checks_version_and_graph() {
         Err(PlanError::UnsupportedFormatVersion { .. }) | Err(PlanError::InvalidPlan(_))
     ));
 }
+
+#[test]
+fn rollout_deletes_are_planned_but_flagged_as_unsupported() {
+    let live = vec![LiveResource {
+        key: ResourceKey::rollout("old-promo"),
+        body: rollout_body("live", "1"),
+        remote_id: Some("bnkv2onacdpvxk8cmqbm".into()),
+        references: vec![],
+    }];
+    let options = PlanOptions {
+        prune: true,
+        scope: all_scope(),
+        ..PlanOptions::default()
+    };
+    let p = plan(&[], &live, &options).expect("plans");
+    assert_eq!(p.actions[0].operation, Operation::Delete);
+    assert!(
+        p.actions[0]
+            .unsupported
+            .as_deref()
+            .is_some_and(|r| r.contains("no call that deletes"))
+    );
+    assert_eq!(p.warnings.len(), 1);
+}
