@@ -64,7 +64,7 @@ pub fn render_human(plan: &Plan, options: &HumanOptions) -> String {
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", p.warning.apply_to("Warnings:"));
         for warning in &plan.warnings {
-            let _ = writeln!(out, "  {} {warning}", p.warning.apply_to("!"));
+            let _ = writeln!(out, "  {} {}", p.warning.apply_to("!"), printable(warning));
         }
         out.push('\n');
     }
@@ -78,10 +78,10 @@ fn render_action(action: &Action, p: &Palette, out: &mut String) {
         "{} {} {}",
         action.operation.symbol(),
         action.operation,
-        action.id
+        printable(&action.id)
     );
     if let Some(id) = &action.remote_id {
-        let _ = write!(header, " (id {id})");
+        let _ = write!(header, " (id {})", printable(id));
     }
     let _ = writeln!(out, "{}", style.apply_to(header));
     if let Some(origin) = &action.origin {
@@ -89,7 +89,7 @@ fn render_action(action: &Action, p: &Palette, out: &mut String) {
             out,
             "    {}",
             p.context
-                .apply_to(format!("# {}:{}", origin.file, origin.line))
+                .apply_to(format!("# {}:{}", printable(&origin.file), origin.line))
         );
     }
     for line in action_diff(action) {
@@ -111,16 +111,44 @@ fn render_action(action: &Action, p: &Palette, out: &mut String) {
     if let Some(reason) = &action.unsupported {
         let _ = writeln!(
             out,
-            "    {} {reason}",
-            p.warning.apply_to("! not possible:")
+            "    {} {}",
+            p.warning.apply_to("! not possible:"),
+            printable(reason)
         );
     }
     if !action.depends_on.is_empty() {
         let _ = writeln!(
             out,
             "    {}",
-            p.context
-                .apply_to(format!("after: {}", action.depends_on.join(", ")))
+            p.context.apply_to(printable(&format!(
+                "after: {}",
+                action.depends_on.join(", ")
+            )))
         );
+    }
+}
+
+/// Names come from repositories and remote services: control characters (an ANSI escape
+/// in a flag name, say) are shown escaped rather than sent to the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
+        assert_eq!(printable("Beta Users é"), "Beta Users é");
     }
 }
