@@ -8,6 +8,7 @@ mod dag;
 pub mod diff;
 mod error;
 mod model;
+pub mod normalize;
 mod planner;
 pub mod render;
 pub mod rollout;

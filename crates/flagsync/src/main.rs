@@ -4,6 +4,8 @@
 mod cmd;
 mod diagnostics;
 mod output;
+mod pipeline;
+mod remote;
 mod source;
 
 use std::process::ExitCode;

@@ -1,10 +1,113 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::ValueEnum;
+use flagsync_plan::{HumanOptions, Plan, TargetFilter};
+use miette::{IntoDiagnostic, WrapErr};
+
 use crate::output::GlobalArgs;
+use crate::pipeline;
+use crate::remote::{self, RemoteArgs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+    Markdown,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The repository to plan.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Plan this git revision of the repository instead of the files on disk.
+    #[arg(long = "ref", value_name = "REV")]
+    pub rev: Option<String>,
+    /// Save the plan to FILE for `flagsync apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// human (coloured on a terminal), json (versioned) or markdown (a pull-request comment).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Only plan these resources (and what they depend on): KIND/NAME, e.g.
+    /// `target-group/Beta Users`, `experiment/Production/my.flag`, `rollout/new-search`.
+    #[arg(long = "target", value_name = "KIND/NAME")]
+    pub targets: Vec<TargetFilter>,
+    /// Also delete live resources that the repository manages but no longer declares.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
 
-pub fn run(_args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    Err(super::not_yet("plan"))
+pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let plan = compute(
+        &args.dir,
+        args.rev.as_deref(),
+        &args.remote,
+        args.prune,
+        &args.targets,
+    )?;
+    if let Some(out) = &args.out {
+        let text = plan.to_json().map_err(|e| miette::miette!("{e}"))?;
+        std::fs::write(out, text)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
+    }
+    print!("{}", render(&plan, args.format, global));
+    if let Some(out) = &args.out
+        && args.format == Format::Human
+    {
+        println!(
+            "Saved the plan to {}: apply exactly it with `flagsync apply --plan {}`.",
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Loads, validates, reads live state and plans.
+pub fn compute(
+    dir: &std::path::Path,
+    rev: Option<&str>,
+    remote_args: &RemoteArgs,
+    prune: bool,
+    targets: &[TargetFilter],
+) -> miette::Result<Plan> {
+    let loaded = pipeline::load_valid(dir, rev)?;
+    let config = pipeline::config(&loaded)?;
+    let conn = remote::connect(dir, config, remote_args)?;
+    remote::announce_emulator(&conn);
+    let snapshot = pipeline::runtime()?.block_on(pipeline::fetch_live(&conn, &loaded))?;
+    let live = pipeline::live_resources(&snapshot);
+    pipeline::plan(&loaded, &live, prune, targets)
+}
+
+pub fn render(plan: &Plan, format: Format, global: &GlobalArgs) -> String {
+    let mut text = match format {
+        Format::Human => flagsync_plan::render_human(
+            plan,
+            &HumanOptions {
+                color: global.color_stdout(),
+            },
+        ),
+        Format::Json => flagsync_plan::render_json(plan),
+        Format::Markdown => {
+            flagsync_plan::render_markdown(plan, flagsync_plan::render::DEFAULT_MARKDOWN_BUDGET)
+        }
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }

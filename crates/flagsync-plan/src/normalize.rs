@@ -1,0 +1,618 @@
+//! Normalization: one canonical JSON form for the desired model (typed manifests) and for
+//! live state (the services' JSON), so that equal meaning compares equal.
+//!
+//! Both sides go through the same functions: a desired manifest is serialized to the JSON
+//! the service takes and then canonicalized exactly like a live object. The canonical form
+//! fills every default the service applies, unifies equivalent spellings (`labels: x` ==
+//! `labels: [x]`, `value: []` == `value: null`, a quoted number == the number), and drops
+//! what the server manages or ignores (`createTime`, `pendingTransition`, the experiment
+//! `name`, which the service ignores since flags replaced experiments). A plan right after
+//! a successful apply must be empty; a difference here is a bug.
+//!
+//! Defaults that the vendors document differently are decided here, in one place:
+//! - a target group without `operator` combines its conditions with `or` (seed 003, which
+//!   wins over the `and` in api-notes);
+//! - an experiment is `enabled` unless it says otherwise, its `availableValues` default to
+//!   `[false, true]`, its stickiness to `rox.distinct_id`;
+//! - a group condition without `operator` means "any of" (`or`);
+//! - a rollout without `state` is a draft, without `reach` has reach `"0"`, and empty
+//!   targeting matches everyone (no segment).
+
+use std::collections::BTreeMap;
+
+use flagsync_manifest::model::{
+    Experiment, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_ID_LABEL, Rollout, TargetGroup,
+};
+use flagsync_manifest::{Item, Repository};
+use serde_json::{Map, Value, json};
+
+use crate::model::{DesiredResource, LiveResource, ManagedScope, Origin, ResourceKey};
+
+const EXPERIMENT_FIELDS: [&str; 11] = [
+    "type",
+    "flag",
+    "description",
+    "enabled",
+    "labels",
+    "availableValues",
+    "stickinessProperty",
+    "platforms",
+    "conditions",
+    "value",
+    "archived",
+];
+const TARGET_GROUP_FIELDS: [&str; 5] = ["type", "name", "description", "operator", "conditions"];
+const ROLLOUT_FIELDS: [&str; 7] = [
+    "displayName",
+    "state",
+    "labels",
+    "flags",
+    "rollout",
+    "segment",
+    "metrics",
+];
+
+/// Canonical body of an experiment from its manifest.
+pub fn experiment_body(experiment: &Experiment) -> Value {
+    canonical_experiment(&to_json(experiment))
+}
+
+/// Canonical body of a target group from its manifest.
+pub fn target_group_body(group: &TargetGroup) -> Value {
+    canonical_target_group(&to_json(group))
+}
+
+/// Canonical body of a rollout from its manifest, with flagsync's labels added.
+pub fn rollout_body(rollout: &Rollout) -> Value {
+    let mut raw = to_json(rollout);
+    if let Value::Object(map) = &mut raw {
+        let labels = map
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(labels) = labels {
+            labels.insert(ROLLOUT_ID_LABEL.into(), Value::String(rollout.id.clone()));
+            labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
+        }
+        if !map.contains_key("displayName") {
+            map.insert("displayName".into(), Value::String(rollout.id.clone()));
+        }
+    }
+    canonical_rollout(&raw)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    // The manifest types serialize to plain JSON (string keys, finite numbers), so this
+    // cannot fail; an empty object keeps the function total all the same.
+    serde_json::to_value(value).unwrap_or_else(|_| Value::Object(Map::new()))
+}
+
+/// Canonical form of an experiment given as the service's JSON (live) or a serialized
+/// manifest (desired).
+pub fn canonical_experiment(raw: &Value) -> Value {
+    let mut map = project(raw, &EXPERIMENT_FIELDS);
+    // Going through the typed model unifies spellings (quoted numbers, one label as a
+    // string); a live object the model cannot read keeps its projected JSON.
+    if let Ok(typed) = serde_json::from_value::<Experiment>(Value::Object(map.clone()))
+        && let Value::Object(m) = to_json(&typed)
+    {
+        map = m;
+    }
+    map.remove("version");
+    map.remove("apiVersion");
+    map.remove("name");
+    map.insert("type".into(), "experiment".into());
+    default_to(&mut map, "description", || json!(""));
+    default_to(&mut map, "enabled", || json!(true));
+    let labels = string_list(map.remove("labels"), true);
+    map.insert("labels".into(), labels);
+    default_to(&mut map, "availableValues", || json!([false, true]));
+    default_to(&mut map, "stickinessProperty", || json!("rox.distinct_id"));
+    let platforms = match map.remove("platforms") {
+        Some(Value::Array(items)) => items.iter().map(canonical_platform).collect(),
+        _ => Vec::new(),
+    };
+    map.insert("platforms".into(), Value::Array(platforms));
+    let conditions = canonical_conditions(map.remove("conditions"));
+    map.insert("conditions".into(), conditions);
+    let value = canonical_flag_value(map.remove("value"));
+    map.insert("value".into(), value);
+    default_to(&mut map, "archived", || json!(false));
+    Value::Object(sorted(map))
+}
+
+fn canonical_platform(raw: &Value) -> Value {
+    let Value::Object(source) = raw else {
+        return raw.clone();
+    };
+    let mut map = source.clone();
+    if map.get("flag").is_some_and(Value::is_null) {
+        map.remove("flag");
+    }
+    let conditions = canonical_conditions(map.remove("conditions"));
+    map.insert("conditions".into(), conditions);
+    let value = canonical_flag_value(map.remove("value"));
+    map.insert("value".into(), value);
+    Value::Object(sorted(map))
+}
+
+fn canonical_conditions(raw: Option<Value>) -> Value {
+    match raw {
+        Some(Value::Array(items)) => Value::Array(items.iter().map(canonical_condition).collect()),
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+fn canonical_condition(raw: &Value) -> Value {
+    let Value::Object(source) = raw else {
+        return raw.clone();
+    };
+    let mut map = drop_nulls(source);
+    if let Some(Value::Object(group)) = map.get_mut("group") {
+        let names = string_list(group.remove("name"), false);
+        group.insert("name".into(), names);
+        default_to(group, "operator", || json!("or"));
+        *group = sorted(std::mem::take(group));
+    }
+    if let Some(Value::Object(property)) = map.get_mut("property") {
+        *property = drop_nulls(property);
+    }
+    let value = canonical_flag_value(map.remove("value"));
+    map.insert("value".into(), value);
+    Value::Object(sorted(map))
+}
+
+/// `null`, `[]` and an absent value all mean "the default written in code".
+fn canonical_flag_value(raw: Option<Value>) -> Value {
+    match raw {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::Array(items)) if items.is_empty() => Value::Null,
+        Some(Value::Array(items)) => Value::Array(
+            items
+                .into_iter()
+                .map(|step| match step {
+                    Value::Object(m) => Value::Object(sorted(drop_nulls(&m))),
+                    other => other,
+                })
+                .collect(),
+        ),
+        Some(other) => other,
+    }
+}
+
+/// Canonical form of a target group (live JSON or serialized manifest).
+pub fn canonical_target_group(raw: &Value) -> Value {
+    let mut map = project(raw, &TARGET_GROUP_FIELDS);
+    if let Ok(typed) = serde_json::from_value::<TargetGroup>(Value::Object(map.clone()))
+        && let Value::Object(m) = to_json(&typed)
+    {
+        map = m;
+    }
+    map.remove("version");
+    map.remove("apiVersion");
+    map.insert("type".into(), "target-group".into());
+    default_to(&mut map, "description", || json!(""));
+    default_to(&mut map, "operator", || json!("or"));
+    let conditions = match map.remove("conditions") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|c| match c {
+                Value::Object(m) => {
+                    let mut m = drop_nulls(m);
+                    if let Some(Value::Object(group)) = m.get_mut("group") {
+                        let names = string_list(group.remove("name"), false);
+                        group.insert("name".into(), names);
+                        default_to(group, "operator", || json!("any-groups"));
+                        *group = sorted(std::mem::take(group));
+                    }
+                    Value::Object(sorted(m))
+                }
+                other => other.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    map.insert("conditions".into(), Value::Array(conditions));
+    Value::Object(sorted(map))
+}
+
+/// Canonical form of a rollout (live JSON or serialized manifest with labels added).
+pub fn canonical_rollout(raw: &Value) -> Value {
+    let mut map = project(raw, &ROLLOUT_FIELDS);
+    default_to(&mut map, "state", || json!("draft"));
+    if let Some(Value::Object(spec)) = map.get_mut("rollout") {
+        let reach = spec.get("reach").and_then(canonical_reach);
+        spec.insert(
+            "reach".into(),
+            Value::String(reach.unwrap_or_else(|| "0".to_owned())),
+        );
+    }
+    if let Some(Value::Object(segment)) = map.get_mut("segment") {
+        // The server names the segment it creates; it is not part of what a user declares.
+        segment.remove("name");
+    }
+    let mut value = Value::Object(map);
+    prune_empty(&mut value);
+    if let Value::Object(map) = &mut value {
+        // Labels stay even when empty, so that a plan always shows them.
+        if !map.contains_key("labels") {
+            map.insert("labels".into(), Value::Object(Map::new()));
+        }
+        return Value::Object(sorted(std::mem::take(map)));
+    }
+    value
+}
+
+/// `"0.50"`, `0.5` and `".5"` are one reach: the shortest decimal that reads back the same.
+fn canonical_reach(raw: &Value) -> Option<String> {
+    let number = match raw {
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        Value::Number(n) => n.as_f64()?,
+        _ => return None,
+    };
+    if !number.is_finite() {
+        return None;
+    }
+    Some(format!("{number}"))
+}
+
+/// Drops nulls and empty objects and arrays, recursively: the proto JSON of the Confidence
+/// API leaves out what is unset, and a manifest may spell it out.
+fn prune_empty(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for v in map.values_mut() {
+                prune_empty(v);
+            }
+            map.retain(|_, v| !is_empty(v));
+        }
+        Value::Array(items) => {
+            for v in items.iter_mut() {
+                prune_empty(v);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn project(raw: &Value, fields: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Value::Object(map) = raw {
+        for (k, v) in map {
+            if fields.contains(&k.as_str()) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+fn default_to(map: &mut Map<String, Value>, key: &str, default: impl FnOnce() -> Value) {
+    if map.get(key).is_none_or(Value::is_null) {
+        map.insert(key.to_owned(), default());
+    }
+}
+
+fn drop_nulls(map: &Map<String, Value>) -> Map<String, Value> {
+    map.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A string or a list of strings as a list; labels are a set (sorted, deduplicated), group
+/// names keep their order.
+fn string_list(raw: Option<Value>, as_set: bool) -> Value {
+    let mut items: Vec<Value> = match raw {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => vec![other],
+    };
+    if as_set {
+        items.sort_by_key(Value::to_string);
+        items.dedup();
+    }
+    Value::Array(items)
+}
+
+fn sorted(map: Map<String, Value>) -> Map<String, Value> {
+    let ordered: BTreeMap<String, Value> = map.into_iter().collect();
+    ordered.into_iter().collect()
+}
+
+/// The names of the target groups an experiment condition list mentions.
+fn group_names(conditions: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Value::Array(items) = conditions {
+        for condition in items {
+            if let Some(Value::Array(names)) = condition.get("group").and_then(|g| g.get("name")) {
+                out.extend(names.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+        }
+    }
+    out
+}
+
+fn experiment_references(env: &str, body: &Value) -> Vec<ResourceKey> {
+    let mut groups = group_names(&body["conditions"]);
+    let mut flags = Vec::new();
+    let mut collect_dependencies = |conditions: &Value| {
+        if let Value::Array(items) = conditions {
+            for c in items {
+                if let Some(flag) = c
+                    .get("dependency")
+                    .and_then(|d| d.get("flag"))
+                    .and_then(Value::as_str)
+                {
+                    flags.push(flag.to_owned());
+                }
+            }
+        }
+    };
+    collect_dependencies(&body["conditions"]);
+    if let Value::Array(platforms) = &body["platforms"] {
+        for platform in platforms {
+            groups.extend(group_names(&platform["conditions"]));
+            collect_dependencies(&platform["conditions"]);
+        }
+    }
+    let own_flag = body["flag"].as_str().unwrap_or_default();
+    let mut refs: Vec<ResourceKey> = groups.into_iter().map(ResourceKey::target_group).collect();
+    refs.extend(
+        flags
+            .into_iter()
+            .filter(|f| f != own_flag)
+            .map(|f| ResourceKey::experiment(env, f)),
+    );
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+fn target_group_references(body: &Value) -> Vec<ResourceKey> {
+    let own = body["name"].as_str().unwrap_or_default();
+    let mut refs: Vec<ResourceKey> = group_names(&body["conditions"])
+        .into_iter()
+        .filter(|n| n != own)
+        .map(ResourceKey::target_group)
+        .collect();
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+/// The desired resources of a loaded repository, canonical, with their references and the
+/// file and line they were declared at.
+pub fn desired_resources(
+    repository: &Repository,
+    sources: &BTreeMap<String, String>,
+) -> Vec<DesiredResource> {
+    let origin = |file: &str, offset: usize| {
+        let line = sources
+            .get(file)
+            .map(|text| {
+                text.as_bytes()[..offset.min(text.len())]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count()
+                    + 1
+            })
+            .unwrap_or(1);
+        Some(Origin {
+            file: file.to_owned(),
+            line,
+        })
+    };
+    let mut out = Vec::new();
+    for Item { value, file, span } in &repository.target_groups {
+        let body = target_group_body(value);
+        out.push(DesiredResource {
+            key: ResourceKey::target_group(&value.name),
+            references: target_group_references(&body),
+            body,
+            origin: origin(file, span.start),
+        });
+    }
+    for env in &repository.environments {
+        for Item { value, file, span } in &env.experiments {
+            let body = experiment_body(value);
+            out.push(DesiredResource {
+                key: ResourceKey::experiment(&env.name, &value.flag),
+                references: experiment_references(&env.name, &body),
+                body,
+                origin: origin(file, span.start),
+            });
+        }
+    }
+    for Item { value, file, span } in &repository.rollouts {
+        out.push(DesiredResource {
+            key: ResourceKey::rollout(&value.id),
+            references: Vec::new(),
+            body: rollout_body(value),
+            origin: origin(file, span.start),
+        });
+    }
+    out
+}
+
+/// What the repository manages: prune deletes only inside this scope.
+pub fn managed_scope(repository: &Repository) -> ManagedScope {
+    let config = repository.config.as_ref();
+    let cloudbees = config.is_none_or(|c| c.cloudbees.is_some());
+    ManagedScope {
+        target_groups: cloudbees,
+        experiment_envs: if cloudbees {
+            repository
+                .environments
+                .iter()
+                .map(|e| e.name.clone())
+                .collect()
+        } else {
+            Vec::new()
+        },
+        rollouts: config.is_some_and(|c| c.confidence.is_some()),
+    }
+}
+
+/// Live state in canonical form. Rollouts without flagsync's id label are not managed by
+/// any repository and are left out, so nothing can plan to change or delete them.
+pub fn live_resources(
+    target_groups: &[Value],
+    experiments: &BTreeMap<String, Vec<Value>>,
+    rollouts: &[Value],
+) -> Vec<LiveResource> {
+    let mut out = Vec::new();
+    for raw in target_groups {
+        let body = canonical_target_group(raw);
+        let Some(name) = body["name"].as_str() else {
+            continue;
+        };
+        out.push(LiveResource {
+            key: ResourceKey::target_group(name),
+            references: target_group_references(&body),
+            remote_id: None,
+            body,
+        });
+    }
+    for (env, items) in experiments {
+        for raw in items {
+            let body = canonical_experiment(raw);
+            let Some(flag) = body["flag"].as_str() else {
+                continue;
+            };
+            out.push(LiveResource {
+                key: ResourceKey::experiment(env, flag),
+                references: experiment_references(env, &body),
+                remote_id: None,
+                body,
+            });
+        }
+    }
+    for raw in rollouts {
+        let Some(id) = raw
+            .get("labels")
+            .and_then(|l| l.get(ROLLOUT_ID_LABEL))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let remote_id = raw
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| n.rsplit('/').next())
+            .map(str::to_owned);
+        out.push(LiveResource {
+            key: ResourceKey::rollout(id),
+            references: Vec::new(),
+            remote_id,
+            body: canonical_rollout(raw),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn experiment(yaml_json: Value) -> Experiment {
+        serde_json::from_value(yaml_json).unwrap()
+    }
+
+    #[test]
+    fn equivalent_experiment_spellings_compare_equal() {
+        let desired = experiment_body(&experiment(json!({
+            "type": "experiment", "flag": "f", "name": "ignored", "labels": "x",
+            "value": [], "conditions": [{"group": {"name": "Beta"}, "value": true}]
+        })));
+        let live = canonical_experiment(&json!({
+            "flag": "f", "name": "f", "labels": ["x"], "enabled": true, "description": "",
+            "availableValues": [false, true], "stickinessProperty": "rox.distinct_id",
+            "platforms": [], "value": null, "archived": false, "createdAt": "2024-01-01",
+            "conditions": [{"group": {"name": ["Beta"], "operator": "or"}, "value": true}]
+        }));
+        assert_eq!(desired, live);
+    }
+
+    #[test]
+    fn experiment_differences_survive_normalization() {
+        let a = canonical_experiment(&json!({"flag": "f", "value": true}));
+        let b = canonical_experiment(&json!({"flag": "f", "value": false}));
+        assert_ne!(a, b);
+        let c = canonical_experiment(&json!({"flag": "f", "labels": ["a", "b"]}));
+        let d = canonical_experiment(&json!({"flag": "f", "labels": ["b", "a", "a"]}));
+        assert_eq!(c, d, "labels are a set");
+    }
+
+    #[test]
+    fn target_group_operator_defaults_to_or() {
+        let a = canonical_target_group(&json!({"name": "g", "conditions": []}));
+        let b = canonical_target_group(&json!({
+            "type": "target-group", "name": "g", "operator": "or", "description": "",
+            "conditions": []
+        }));
+        assert_eq!(a, b);
+        assert_eq!(a["operator"], "or");
+    }
+
+    #[test]
+    fn live_rollout_drops_server_fields_and_matches_manifest() {
+        let manifest: Rollout = serde_json::from_value(json!({
+            "type": "rollout", "id": "new-search", "displayName": "New Search",
+            "state": "live",
+            "rollout": {"flag": "flags/s", "variant": "flags/s/variants/on", "reach": "0.50"}
+        }))
+        .unwrap();
+        let desired = rollout_body(&manifest);
+        let live_raw = json!({
+            "name": "workflows/rollout/instances/abc123",
+            "displayName": "New Search", "state": "live",
+            "labels": {"flagsync-id": "new-search", "managed-by": "flagsync"},
+            "rollout": {"flag": "flags/s", "variant": "flags/s/variants/on", "reach": "0.5"},
+            "segment": {"name": "segments/xyz"},
+            "createTime": "2024-01-15T10:00:00Z", "updateTime": "2024-01-15T10:00:00Z",
+            "stats": {"analysisResult": "x"}
+        });
+        let live = live_resources(&[], &BTreeMap::new(), &[live_raw]);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].key, ResourceKey::rollout("new-search"));
+        assert_eq!(live[0].remote_id.as_deref(), Some("abc123"));
+        assert_eq!(live[0].body, desired);
+    }
+
+    #[test]
+    fn unlabelled_live_rollouts_are_not_managed() {
+        let live = live_resources(
+            &[],
+            &BTreeMap::new(),
+            &[json!({"name": "workflows/rollout/instances/x", "displayName": "manual"})],
+        );
+        assert!(live.is_empty());
+    }
+
+    #[test]
+    fn references_cover_groups_dependencies_and_platforms() {
+        let body = experiment_body(&experiment(json!({
+            "flag": "f",
+            "conditions": [{"dependency": {"flag": "g", "value": "true"}, "value": true}],
+            "platforms": [{"name": "iOS", "conditions": [{"group": {"name": ["QA", "DJ"]}, "value": true}]}]
+        })));
+        let refs = experiment_references("Production", &body);
+        assert_eq!(
+            refs,
+            vec![
+                ResourceKey::target_group("DJ"),
+                ResourceKey::target_group("QA"),
+                ResourceKey::experiment("Production", "g"),
+            ]
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! The steps plan, apply and export share: load and validate the repository (nothing is sent
+//! anywhere when that fails), read live state, normalize both sides and plan.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use flagsync_manifest::model::Config;
+use flagsync_manifest::{Layout, Loaded};
+use flagsync_plan::normalize;
+use flagsync_plan::{LiveResource, Plan, PlanOptions, TargetFilter};
+use flagsync_remote::{CloudBeesScope, LiveRequest, LiveSnapshot};
+use miette::miette;
+
+use crate::remote::Connection;
+
+/// Loads the repository and stops, after printing every diagnostic, when it has errors.
+/// Warnings are printed and do not stop.
+pub fn load_valid(dir: &Path, rev: Option<&str>) -> miette::Result<Loaded> {
+    let source = crate::source::open(dir, rev)?;
+    let loaded = flagsync_manifest::load(source.as_ref());
+    if !loaded.diagnostics.is_empty() {
+        crate::diagnostics::print_human(&loaded);
+    }
+    if loaded.has_errors() {
+        return Err(miette!(
+            help = "run `flagsync validate` for the full report; nothing was sent to any service",
+            "the repository has {} error(s)",
+            loaded.error_count()
+        ));
+    }
+    Ok(loaded)
+}
+
+/// The configuration, required by every command that talks to a service.
+pub fn config(loaded: &Loaded) -> miette::Result<&Config> {
+    match (&loaded.repository.layout, &loaded.repository.config) {
+        (_, Some(config)) => Ok(config),
+        (Layout::Legacy, None) => Err(miette!(
+            help = "add a flagsync.yaml naming the CloudBees application and the token's environment variable (see examples/quickstart/flagsync.yaml)",
+            "this repository has no flagsync.yaml, so flagsync does not know which application to talk to"
+        )),
+        (Layout::Config, None) => Err(miette!("flagsync.yaml could not be read")),
+    }
+}
+
+/// Live state, read with one list per environment, one for target groups, the pages of
+/// rollouts, and a GET only for desired experiments the lists hide.
+pub async fn fetch_live(conn: &Connection, loaded: &Loaded) -> miette::Result<LiveSnapshot> {
+    let repo = &loaded.repository;
+    let environments: Vec<String> = repo.environments.iter().map(|e| e.name.clone()).collect();
+    let desired_flags: BTreeMap<String, Vec<String>> = repo
+        .environments
+        .iter()
+        .map(|e| {
+            (
+                e.name.clone(),
+                e.experiments.iter().map(|x| x.value.flag.clone()).collect(),
+            )
+        })
+        .collect();
+    let request = LiveRequest {
+        cloudbees: conn.cloudbees.as_ref().map(|client| CloudBeesScope {
+            client,
+            environments: &environments,
+            desired_flags: &desired_flags,
+        }),
+        confidence: conn.confidence.as_ref(),
+    };
+    flagsync_remote::fetch_live_state(request)
+        .await
+        .map_err(|e| miette!("reading live state: {e}"))
+}
+
+/// Live state in canonical form.
+pub fn live_resources(snapshot: &LiveSnapshot) -> Vec<LiveResource> {
+    normalize::live_resources(
+        &snapshot.target_groups,
+        &snapshot.experiments,
+        &snapshot.rollouts,
+    )
+}
+
+/// Plans the repository against live state. Pure: no I/O.
+pub fn plan(
+    loaded: &Loaded,
+    live: &[LiveResource],
+    prune: bool,
+    targets: &[TargetFilter],
+) -> miette::Result<Plan> {
+    let desired = normalize::desired_resources(&loaded.repository, &loaded.sources);
+    let options = PlanOptions {
+        prune,
+        targets: targets.to_vec(),
+        scope: normalize::managed_scope(&loaded.repository),
+    };
+    flagsync_plan::plan(&desired, live, &options).map_err(|e| miette!("planning: {e}"))
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette!("cannot start the async runtime: {e}"))
+}

@@ -1,0 +1,258 @@
+//! Shared by the end-to-end tests: an emulator over loopback HTTP, the `flagsync` binary
+//! pointed at it, and copies of the example repositories.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use flagsync_emulator::{BackgroundEmulator, EmulatorConfig};
+use serde_json::{Value, json};
+
+/// The application id of examples/quickstart/flagsync.yaml.
+pub const APPLICATION: &str = "5f3c2a1b9d8e7f6a5b4c3d2e";
+
+pub struct Emu {
+    pub emulator: BackgroundEmulator,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Emu {
+    pub fn start() -> Self {
+        Self::with_config(EmulatorConfig {
+            launch_duration: Duration::from_millis(20),
+            ..EmulatorConfig::default()
+        })
+    }
+
+    pub fn with_config(config: EmulatorConfig) -> Self {
+        let emulator = flagsync_emulator::spawn_background(config).expect("emulator starts");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Self {
+            emulator,
+            runtime,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `flagsync ARGS... DIR` with credentials and URLs pointing at this emulator.
+    pub fn flagsync(&self, args: &[&str], dir: &Path) -> Output {
+        let mut cmd = Command::cargo_bin("flagsync").unwrap();
+        cmd.args(args)
+            .arg(dir)
+            .env("NO_COLOR", "1")
+            .env("CLOUDBEES_API_TOKEN", flagsync_emulator::DEFAULT_TOKEN)
+            .env("CONFIDENCE_CLIENT_ID", flagsync_emulator::DEFAULT_CLIENT_ID)
+            .env(
+                "CONFIDENCE_CLIENT_SECRET",
+                flagsync_emulator::DEFAULT_CLIENT_SECRET,
+            )
+            .env("FLAGSYNC_CLOUDBEES_URL", self.emulator.cloudbees_url())
+            .env("FLAGSYNC_CONFIDENCE_URL", self.emulator.confidence_url())
+            .env("FLAGSYNC_CONFIDENCE_IAM_URL", self.emulator.base_url())
+            .env_remove("RUST_LOG")
+            .timeout(Duration::from_secs(60));
+        cmd.output().unwrap()
+    }
+
+    pub fn plan_json(&self, dir: &Path) -> Value {
+        let out = self.flagsync(&["plan", "--format", "json"], dir);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("plan --format json is JSON")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.emulator.base_url())
+    }
+
+    pub fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = self.url(path);
+        self.runtime.block_on(async {
+            let mut req = self
+                .http
+                .request(method, url)
+                .bearer_auth(flagsync_emulator::DEFAULT_TOKEN);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let resp = req.send().await.expect("request reaches the emulator");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        self.send(reqwest::Method::GET, path, None).1
+    }
+
+    pub fn patch(&self, path: &str, ops: Value) -> u16 {
+        self.send(reqwest::Method::PATCH, path, Some(ops)).0
+    }
+
+    pub fn counters(&self) -> Value {
+        self.get("/_emulator/counters")
+    }
+
+    pub fn reset_counters(&self) {
+        self.send(reqwest::Method::POST, "/_emulator/counters/reset", None);
+    }
+
+    /// Writes every create of `plan` through the services' APIs, the way a person with curl
+    /// would, without flagsync's applier.
+    pub fn write_through_api(&self, plan: &Value) {
+        let app = APPLICATION;
+        for action in plan["actions"].as_array().unwrap() {
+            assert_eq!(action["operation"], "create");
+            let desired = action["desired"].clone();
+            let (status, created) = match action["kind"].as_str().unwrap() {
+                "target-group" => self.send(
+                    reqwest::Method::PUT,
+                    &format!("/public-api/applications/{app}/target-groups"),
+                    Some(desired),
+                ),
+                "experiment" => {
+                    let env = action["environment"].as_str().unwrap();
+                    self.send(
+                        reqwest::Method::PUT,
+                        &format!("/public-api/applications/{app}/{}/experiments", enc(env)),
+                        Some(desired),
+                    )
+                }
+                "rollout" => {
+                    let mut body = desired.clone();
+                    let obj = body.as_object_mut().unwrap();
+                    obj.remove("state");
+                    let segment = obj.remove("segment");
+                    let (status, created) = self.send(
+                        reqwest::Method::POST,
+                        "/v1/workflows/rollout/instances",
+                        Some(body),
+                    );
+                    assert_eq!(status, 200, "{created}");
+                    let id = created["name"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap();
+                    let base = format!("/v1/workflows/rollout/instances/{id}");
+                    if let Some(segment) = segment {
+                        let (s, v) = self.send(
+                            reqwest::Method::POST,
+                            &format!("{base}:updateSegment"),
+                            Some(json!({"updateMask": "targeting", "segment": segment})),
+                        );
+                        assert_eq!(s, 200, "{v}");
+                    }
+                    if desired["state"] == "live" {
+                        let (s, v) =
+                            self.send(reqwest::Method::POST, &format!("{base}:launch"), None);
+                        assert_eq!(s, 200, "{v}");
+                        for _ in 0..200 {
+                            if self.get(&base)["state"] == "live" {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        assert_eq!(self.get(&base)["state"], "live");
+                    }
+                    (status, created)
+                }
+                other => panic!("unexpected kind {other}"),
+            };
+            assert!((200..300).contains(&status), "{status} {created}");
+        }
+    }
+
+    /// How many experiment creates of `plan` have no release rule, so the list hides them.
+    pub fn hidden_experiments(&self, plan: &Value) -> u64 {
+        plan["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "experiment")
+            .filter(|a| {
+                let d = &a["desired"];
+                let empty = |k: &str| d[k].as_array().is_none_or(|v| v.is_empty());
+                empty("conditions") && empty("platforms") && !d["value"].is_array()
+            })
+            .count() as u64
+    }
+
+    /// The flag of the first enabled experiment the plan creates in `env`.
+    pub fn first_experiment_flag(&self, plan: &Value, env: &str) -> String {
+        plan["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| {
+                a["kind"] == "experiment"
+                    && a["environment"] == env
+                    && a["desired"]["enabled"] == true
+            })
+            .and_then(|a| a["name"].as_str())
+            .expect("an enabled experiment")
+            .to_owned()
+    }
+}
+
+/// Percent-encodes one path segment.
+pub fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// stdout and stderr of a run, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A fresh copy of examples/quickstart in a temporary directory.
+pub fn quickstart_copy() -> tempfile::TempDir {
+    example_copy("quickstart")
+}
+
+pub fn example_copy(name: &str) -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&src, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".flagsync" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
