@@ -45,7 +45,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// How the emulator behaves. `Default` accepts the bearer token [`DEFAULT_TOKEN`] and the
 /// client credentials [`DEFAULT_CLIENT_ID`]/[`DEFAULT_CLIENT_SECRET`], keeps state in memory,
 /// completes launches after 200 ms, has no rate limit and injects no faults.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmulatorConfig {
     /// Directory holding the state file; `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
@@ -71,6 +71,30 @@ pub struct EmulatorConfig {
     /// Default `false`: writes reach the file a few milliseconds after the answer, and a
     /// clean shutdown writes everything; either way the file is replaced atomically.
     pub sync_writes: bool,
+}
+
+/// Tokens and client secrets are redacted: a logged config must not leak them.
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let client_ids: Vec<&str> = self
+            .client_credentials
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        f.debug_struct("EmulatorConfig")
+            .field("state_dir", &self.state_dir)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("client_ids", &client_ids)
+            .field("launch_duration", &self.launch_duration)
+            .field(
+                "cloudbees_requests_per_second",
+                &self.cloudbees_requests_per_second,
+            )
+            .field("faults", &self.faults)
+            .field("preload_examples", &self.preload_examples)
+            .field("sync_writes", &self.sync_writes)
+            .finish()
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -112,6 +136,8 @@ pub enum EmulatorError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("the state file {path} was written by a newer emulator (format {version})")]
+    NewerState { path: PathBuf, version: u32 },
     #[error("invalid emulator configuration: {0}")]
     InvalidConfig(String),
     #[error("cannot start the emulator's runtime")]

@@ -27,6 +27,9 @@ pub(crate) struct ConnCtx {
 
 pub(crate) struct ServerHandle {
     stop: watch::Sender<bool>,
+    /// Stops the state writer; sent only after the last request is done, so that the
+    /// writer's final flush includes every answered write.
+    stop_writer: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
     app: Shared,
@@ -37,6 +40,7 @@ pub(crate) struct ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        let _ = self.stop_writer.send(true);
     }
 }
 
@@ -49,6 +53,7 @@ impl ServerHandle {
         for task in std::mem::take(&mut *self.app.tasks.lock().unwrap_or_else(|p| p.into_inner())) {
             task.abort();
         }
+        let _ = self.stop_writer.send(true);
         if let Some(writer) = self.writer.take() {
             let _ = writer.await;
         }
@@ -83,7 +88,8 @@ pub(crate) async fn start(
             source,
         })?;
     let (stop, stop_rx) = watch::channel(false);
-    let writer = app.store.spawn_writer(stop_rx.clone());
+    let (stop_writer, stop_writer_rx) = watch::channel(false);
+    let writer = app.store.spawn_writer(stop_writer_rx);
     if config.preload_examples {
         crate::assumptions::preload_examples(&app).await;
     }
@@ -96,6 +102,7 @@ pub(crate) async fn start(
         addr,
         ServerHandle {
             stop,
+            stop_writer,
             accept: Some(accept),
             writer,
             app,

@@ -126,6 +126,12 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh_data(),
             Err(e) => return Err(dir_error(e)),
         };
+        if data.format_version > FORMAT_VERSION {
+            return Err(EmulatorError::NewerState {
+                path,
+                version: data.format_version,
+            });
+        }
         // Leftovers of a crash during a write are never read; remove them.
         remove_temp_files(dir);
         let (status, _) = watch::channel(PersistStatus::default());

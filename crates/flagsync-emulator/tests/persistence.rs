@@ -165,6 +165,16 @@ async fn a_crash_leftover_is_ignored_and_a_broken_file_is_refused() {
         "{error:?}"
     );
     assert_eq!(std::fs::read(&state).expect("read"), b"not json");
+
+    // A file from a newer emulator is not silently rewritten in an older format.
+    std::fs::write(&state, br#"{"formatVersion": 99}"#).expect("write");
+    let error = flagsync_emulator::start(persistent(dir.path()), loopback())
+        .await
+        .expect_err("refuses a newer format");
+    assert!(
+        matches!(error, EmulatorError::NewerState { version: 99, .. }),
+        "{error:?}"
+    );
 }
 
 /// 1,000 experiments and 50 rollouts written through a persistent emulator, then read back
@@ -261,4 +271,16 @@ fn background_emulator_serves_and_persists() {
         assert_eq!(get(&client(), &url).await.status, 200);
     });
     emu.shutdown();
+}
+
+#[test]
+fn config_debug_redacts_secrets() {
+    let config = EmulatorConfig {
+        tokens: vec!["tok-very-secret".to_owned()],
+        client_credentials: vec![("client".to_owned(), "secret-very-secret".to_owned())],
+        ..EmulatorConfig::default()
+    };
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("very-secret"), "{shown}");
+    assert!(shown.contains("client"));
 }

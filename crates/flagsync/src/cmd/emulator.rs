@@ -82,15 +82,22 @@ fn split_list(value: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-fn config_from(args: &Args) -> miette::Result<(EmulatorConfig, bool)> {
+/// The configuration from the flags and the two environment variables' values (passed in,
+/// so that tests need not touch the process environment). The flag is `true` when the
+/// built-in default token is in use.
+fn config_from(
+    args: &Args,
+    env_tokens: Option<&str>,
+    env_credentials: Option<&str>,
+) -> miette::Result<(EmulatorConfig, bool)> {
     let mut tokens: Vec<String> = args
         .tokens
         .iter()
         .filter(|t| !t.is_empty())
         .cloned()
         .collect();
-    if let Ok(value) = std::env::var(TOKENS_ENV) {
-        tokens.extend(split_list(&value));
+    if let Some(value) = env_tokens {
+        tokens.extend(split_list(value));
     }
     let defaults = EmulatorConfig::default();
     let default_token = tokens.is_empty();
@@ -98,8 +105,8 @@ fn config_from(args: &Args) -> miette::Result<(EmulatorConfig, bool)> {
         tokens = defaults.tokens.clone();
     }
     let mut pairs: Vec<String> = args.client_credentials.clone();
-    if let Ok(value) = std::env::var(CREDENTIALS_ENV) {
-        pairs.extend(split_list(&value));
+    if let Some(value) = env_credentials {
+        pairs.extend(split_list(value));
     }
     let client_credentials = if pairs.is_empty() {
         defaults.client_credentials.clone()
@@ -149,7 +156,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let (config, default_token) = config_from(args)?;
+    let env_tokens = std::env::var(TOKENS_ENV).ok();
+    let env_credentials = std::env::var(CREDENTIALS_ENV).ok();
+    let (config, default_token) =
+        config_from(args, env_tokens.as_deref(), env_credentials.as_deref())?;
     let state = config.state_dir.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,4 +201,95 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         stopped.map_err(|e| miette::miette!("cannot wait for Ctrl-C: {e}"))?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("emulator").chain(argv.iter().copied()))
+            .map(|cli| cli.args)
+    }
+
+    #[test]
+    fn defaults() {
+        let args = parse(&[]).expect("parses");
+        assert_eq!(args.listen, "127.0.0.1:8787".parse().expect("addr"));
+        let (config, default_token) = config_from(&args, None, None).expect("config");
+        assert!(default_token);
+        assert_eq!(config.tokens, [flagsync_emulator::DEFAULT_TOKEN]);
+        assert_eq!(
+            config.client_credentials,
+            EmulatorConfig::default().client_credentials
+        );
+        assert_eq!(config.faults, Faults::default());
+        assert_eq!(config.launch_duration, Duration::from_millis(200));
+        assert!(config.state_dir.is_none());
+    }
+
+    #[test]
+    fn flags_and_environment() {
+        let args = parse(&[
+            "--state",
+            "/tmp/x",
+            "--token",
+            "a",
+            "--client-credentials",
+            "id:se:cret",
+            "--launch-ms",
+            "5",
+            "--cloudbees-rps",
+            "1",
+            "--latency-ms",
+            "3",
+            "--jitter-ms",
+            "4",
+            "--error-rate",
+            "0.5",
+            "--drop-rate",
+            "0.25",
+            "--drop-after-write-rate",
+            "1",
+            "--seed",
+            "9",
+            "--examples",
+        ])
+        .expect("parses");
+        let (config, default_token) =
+            config_from(&args, Some("b, c,,"), Some("x:y")).expect("config");
+        assert!(!default_token);
+        assert_eq!(config.tokens, ["a", "b", "c"]);
+        assert_eq!(
+            config.client_credentials,
+            [
+                ("id".to_owned(), "se:cret".to_owned()),
+                ("x".to_owned(), "y".to_owned())
+            ]
+        );
+        assert_eq!(config.cloudbees_requests_per_second, Some(1));
+        assert_eq!(config.faults.error_rate, 0.5);
+        assert_eq!(config.faults.drop_rate, 0.25);
+        assert_eq!(config.faults.drop_after_write_rate, 1.0);
+        assert_eq!(config.faults.latency_jitter, Duration::from_millis(4));
+        assert_eq!(config.faults.seed, 9);
+        assert!(config.preload_examples);
+    }
+
+    #[test]
+    fn bad_values_are_refused_without_echoing_secrets() {
+        assert!(parse(&["--error-rate", "1.5"]).is_err());
+        assert!(parse(&["--cloudbees-rps", "0"]).is_err());
+        let args = parse(&["--client-credentials", "only-a-secret-like-value"]).expect("parses");
+        let error = config_from(&args, None, None).expect_err("malformed pair");
+        assert!(!format!("{error:?}").contains("only-a-secret-like-value"));
+    }
 }
