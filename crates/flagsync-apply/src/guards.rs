@@ -142,6 +142,7 @@ mod tests {
 
     fn live(key: ResourceKey, body: Value, remote_id: Option<&str>) -> LiveResource {
         LiveResource {
+            patch_base: None,
             key,
             body,
             remote_id: remote_id.map(str::to_owned),

@@ -23,6 +23,17 @@ pub(crate) async fn run(
     options: &ApplyOptions,
 ) -> ActionResult {
     if action.operation == Operation::Delete {
+        // The planner marks it unsupported (and warns at plan time): like every unsupported
+        // part of a rollout change, it becomes a warning. Without that mark the plan asked for
+        // something impossible: fail.
+        if let Some(unsupported) = &action.unsupported {
+            return Ok(Done {
+                remote_id: action.remote_id.as_deref().map(bare_id).map(str::to_owned),
+                warnings: vec![format!(
+                    "not applied (no API call can do it): {unsupported}"
+                )],
+            });
+        }
         return Err(Fail::new(
             "the Confidence API has no call that deletes a rollout; end or remove it in \
              Confidence, or keep its manifest",
