@@ -180,9 +180,12 @@ async fn resolve_conflict(
             )));
         }
     };
-    if let Some(desired) = &action.desired
-        && already_applied(&current, desired, &action.patch)
-    {
+    let in_place = patch_is_noop(&current, &action.patch)
+        || action
+            .desired
+            .as_ref()
+            .is_some_and(|desired| already_applied(&current, desired, &action.patch));
+    if in_place {
         tracing::debug!(action = %action.id, "the patched values are already in place");
         return Ok(Done::default());
     }
@@ -224,6 +227,35 @@ fn already_applied(current: &Value, desired: &Value, patch: &[PatchOp]) -> bool 
         checked_any = true;
     }
     checked_any
+}
+
+/// Whether applying the patch's changes to `current` would change nothing: every `replace`
+/// and object-member `add` finds its value already there, every object-member `remove` finds
+/// the member gone. Inserting into or removing from an array is not repeatable (it shifts
+/// the elements), so it never counts as in place.
+fn patch_is_noop(current: &Value, patch: &[PatchOp]) -> bool {
+    let parent_is_object = |path: &str| {
+        path.rsplit_once('/')
+            .and_then(|(parent, _)| current.pointer(parent))
+            .is_some_and(Value::is_object)
+    };
+    let mut changes = 0usize;
+    for op in patch {
+        let in_place = match op {
+            PatchOp::Test { .. } => continue,
+            // Earlier operations were all no-ops, so positions have not shifted.
+            PatchOp::Replace { path, value } => current.pointer(path) == Some(value),
+            PatchOp::Add { path, value } => {
+                parent_is_object(path) && current.pointer(path) == Some(value)
+            }
+            PatchOp::Remove { path } => parent_is_object(path) && current.pointer(path).is_none(),
+        };
+        if !in_place {
+            return false;
+        }
+        changes += 1;
+    }
+    changes > 0
 }
 
 /// `"/conditions/0/operand": the plan saw "a", now "c"` for every guard that no longer holds.
@@ -321,6 +353,42 @@ mod tests {
             &json!({"a/b": 1}),
             &patch
         ));
+    }
+
+    #[test]
+    fn a_patch_whose_changes_are_all_there_is_a_noop() {
+        let current = json!({"name": "g", "labels": ["x"], "conditions": [{"operand": "b"}]});
+        let replace_operand = vec![
+            test("/conditions/0/operand", json!("a")),
+            replace("/conditions/0/operand", json!("b")),
+        ];
+        assert!(patch_is_noop(&current, &replace_operand));
+        let add_member = vec![PatchOp::Add {
+            path: "/labels".into(),
+            value: json!(["x"]),
+        }];
+        assert!(patch_is_noop(&current, &add_member));
+        let remove_gone = vec![PatchOp::Remove {
+            path: "/description".into(),
+        }];
+        assert!(patch_is_noop(&current, &remove_gone));
+        // Array positions: an insert or a removal is never "already there".
+        let insert = vec![PatchOp::Add {
+            path: "/labels/0".into(),
+            value: json!("x"),
+        }];
+        assert!(!patch_is_noop(&current, &insert));
+        assert!(patch_is_noop(&current, &[replace("/labels/0", json!("x"))]));
+        let remove_item = vec![PatchOp::Remove {
+            path: "/labels/1".into(),
+        }];
+        assert!(!patch_is_noop(&current, &remove_item));
+        // Not there yet, or only guards.
+        assert!(!patch_is_noop(
+            &current,
+            &[replace("/conditions/0/operand", json!("c"))]
+        ));
+        assert!(!patch_is_noop(&current, &[test("/name", json!("g"))]));
     }
 
     #[test]

@@ -367,6 +367,48 @@ mod tests {
         ));
     }
 
+    fn client() -> ConfidenceClient {
+        use flagsync_remote::{ConfidenceAuth, ConfidenceSettings, Secret};
+        ConfidenceClient::new(ConfidenceSettings {
+            // Nothing listens there: these actions must not send anything.
+            base_url: "http://127.0.0.1:9".to_owned(),
+            ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new("t")))
+        })
+        .unwrap()
+    }
+
+    fn delete(unsupported: Option<&str>) -> Action {
+        Action {
+            id: "rollout/old".into(),
+            key: flagsync_plan::ResourceKey::rollout("old"),
+            operation: Operation::Delete,
+            patch: Vec::new(),
+            desired: None,
+            live: Some(json!({})),
+            live_fingerprint: None,
+            remote_id: Some("workflows/rollout/instances/abc".into()),
+            depends_on: Vec::new(),
+            steps: Vec::new(),
+            unsupported: unsupported.map(str::to_owned),
+            origin: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rollout_delete_sends_nothing() {
+        let options = ApplyOptions::default();
+        let done = run(&delete(Some("no delete call")), &client(), &options)
+            .await
+            .unwrap();
+        assert_eq!(done.remote_id.as_deref(), Some("abc"));
+        assert_eq!(
+            done.warnings,
+            vec!["not applied (no API call can do it): no delete call"]
+        );
+        let fail = run(&delete(None), &client(), &options).await.unwrap_err();
+        assert!(fail.reason.contains("no call that deletes a rollout"));
+    }
+
     #[test]
     fn ids() {
         assert_eq!(
