@@ -461,7 +461,11 @@ async fn launch(app: &Shared, id: &str) -> Result<Json<Value>, ApiError> {
                 .rollouts
                 .get_mut(id)
                 .ok_or_else(|| not_found(id))?;
-            if stored.resource.contains_key("pendingTransition") {
+            if stored
+                .resource
+                .get("pendingTransition")
+                .is_some_and(|p| !transition_failed(p))
+            {
                 return Err(failed_precondition("a transition is already in progress"));
             }
             let state = stored
@@ -494,18 +498,50 @@ async fn launch(app: &Shared, id: &str) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({})))
 }
 
-/// Finishes a pending transition after the configured launch duration.
+/// A transition that ended in failure: it stays visible, and a new launch may replace it.
+fn transition_failed(pending: &Value) -> bool {
+    pending
+        .get("failedSteps")
+        .and_then(Value::as_array)
+        .is_some_and(|steps| !steps.is_empty())
+}
+
+/// Finishes a pending transition after the configured launch duration; with the runtime
+/// knob `launchFailureRate`, fails it instead: `failedSteps` filled, state unchanged.
 fn schedule_completion(app: &Shared, id: String) {
     let delay = app.runtime().launch_duration;
     let app2 = app.clone();
     let task = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
+        let fail = app2.runtime().draw_launch_failure();
         let result = app2
             .store
             .write(S, |data| {
                 let Some(stored) = data.confidence.rollouts.get_mut(&id) else {
                     return Ok(());
                 };
+                let Some(pending) = stored.resource.get_mut("pendingTransition") else {
+                    return Ok(());
+                };
+                if transition_failed(pending) {
+                    return Ok(());
+                }
+                if fail {
+                    let (done, rest) = LAUNCH_STEPS.split_at(1);
+                    let (failed, unprocessed) = rest.split_at(1);
+                    if let Some(p) = pending.as_object_mut() {
+                        p.insert("succeededSteps".to_owned(), json!(done));
+                        p.insert(
+                            "failedSteps".to_owned(),
+                            json!([{"actionStep": failed.first(), "failuresMessages": ["injected launch failure"]}]),
+                        );
+                        p.insert("unprocessedSteps".to_owned(), json!(unprocessed));
+                    }
+                    stored
+                        .resource
+                        .insert("updateTime".to_owned(), Value::String(now_rfc3339()));
+                    return Ok(());
+                }
                 let Some(pending) = stored.resource.remove("pendingTransition") else {
                     return Ok(());
                 };
@@ -545,7 +581,11 @@ pub(crate) fn resume_transitions(app: &Shared) {
         data.confidence
             .rollouts
             .iter()
-            .filter(|(_, r)| r.resource.contains_key("pendingTransition"))
+            .filter(|(_, r)| {
+                r.resource
+                    .get("pendingTransition")
+                    .is_some_and(|p| !transition_failed(p))
+            })
             .map(|(id, _)| id.clone())
             .collect()
     });

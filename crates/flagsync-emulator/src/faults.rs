@@ -77,6 +77,8 @@ pub(crate) struct Runtime {
     pub rng: StdRng,
     pub launch_duration: Duration,
     pub cloudbees_requests_per_second: Option<u32>,
+    /// Share (0..=1) of launches that fail (runtime knob only).
+    pub launch_failure_rate: f64,
 }
 
 impl Runtime {
@@ -90,7 +92,13 @@ impl Runtime {
             faults,
             launch_duration,
             cloudbees_requests_per_second,
+            launch_failure_rate: 0.0,
         }
+    }
+
+    /// Whether the launch completing now fails.
+    pub(crate) fn draw_launch_failure(&mut self) -> bool {
+        self.launch_failure_rate > 0.0 && self.rng.random::<f64>() < self.launch_failure_rate
     }
 
     /// The JSON view served by `GET /_emulator/faults`.
@@ -104,6 +112,7 @@ impl Runtime {
             seed: Some(self.faults.seed),
             launch_ms: Some(duration_ms(self.launch_duration)),
             cloudbees_requests_per_second: Some(self.cloudbees_requests_per_second),
+            launch_failure_rate: Some(self.launch_failure_rate),
         }
     }
 
@@ -130,6 +139,13 @@ impl Runtime {
             faults.seed = seed;
         }
         faults.validate()?;
+        if let Some(rate) = update.launch_failure_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            return Err(format!(
+                "launchFailureRate must be between 0 and 1, got {rate}"
+            ));
+        }
         if update.cloudbees_requests_per_second == Some(Some(0)) {
             return Err("cloudbeesRequestsPerSecond must be at least 1 (null turns it off)".into());
         }
@@ -140,6 +156,9 @@ impl Runtime {
         }
         if let Some(rps) = update.cloudbees_requests_per_second {
             self.cloudbees_requests_per_second = rps;
+        }
+        if let Some(rate) = update.launch_failure_rate {
+            self.launch_failure_rate = rate;
         }
         Ok(())
     }
@@ -175,6 +194,9 @@ pub(crate) struct FaultSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub cloudbees_requests_per_second: Option<Option<u32>>,
+    /// Share of launches that fail (`failedSteps` filled, state unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_failure_rate: Option<f64>,
 }
 
 fn double_option<'de, D>(deserializer: D) -> Result<Option<Option<u32>>, D::Error>

@@ -679,3 +679,81 @@ async fn token_endpoint_issues_accepted_tokens() {
     );
     emu.shutdown().await;
 }
+
+/// With the runtime knob `launchFailureRate`, a launch fails: `failedSteps` filled, state
+/// unchanged, no stats; a new launch may then replace the failed transition.
+#[tokio::test]
+async fn a_failed_launch_keeps_the_state_and_can_be_retried() {
+    let emu = start(config()).await;
+    let http = client();
+    let faults = format!("{}/_emulator/faults", emu.base_url());
+    let set = send(
+        &http,
+        Method::PUT,
+        &faults,
+        None,
+        Some(r#"{"launchFailureRate": 1.0}"#),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    let url = instances(&emu.confidence_url());
+    let created = send(&http, Method::POST, &url, Some(TOKEN), Some(SEED_CREATE)).await;
+    let one = format!("{url}/{}", id_of(&created.body));
+    let launch = send(
+        &http,
+        Method::POST,
+        &format!("{one}:launch"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(launch.status, 200);
+    let mut last = Value::Null;
+    let failed = eventually(Duration::from_secs(10), async || {
+        last = get(&http, &one).await.body;
+        last["pendingTransition"]["failedSteps"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    })
+    .await;
+    assert!(failed, "{last}");
+    assert_eq!(last["state"], "draft");
+    assert!(last.get("stats").is_none());
+    let step = &last["pendingTransition"]["failedSteps"][0];
+    assert!(
+        step["actionStep"].is_string() && step["failuresMessages"][0].is_string(),
+        "{last}"
+    );
+
+    let set = send(
+        &http,
+        Method::PUT,
+        &faults,
+        None,
+        Some(r#"{"launchFailureRate": 0}"#),
+    )
+    .await;
+    assert_eq!(set.status, 200);
+    let again = send(
+        &http,
+        Method::POST,
+        &format!("{one}:launch"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let live = wait_live(&http, &one).await;
+    assert!(live.get("pendingTransition").is_none());
+    assert!(live["stats"]["analysisResult"].is_string());
+    let bad = send(
+        &http,
+        Method::PUT,
+        &faults,
+        None,
+        Some(r#"{"launchFailureRate": 2}"#),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    emu.shutdown().await;
+}
