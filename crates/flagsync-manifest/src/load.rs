@@ -23,7 +23,7 @@ pub struct Item<T> {
     /// The file as diagnostics name it: its path in the tree, or `BRANCH:path` for a file
     /// read from another branch.
     pub file: String,
-    /// Byte span of the YAML document in that file.
+    /// Byte span of the YAML document in that file (one document per file: the whole text).
     pub span: Range<usize>,
 }
 
@@ -544,7 +544,47 @@ fn document(text: &str, fd: &mut FileDiagnostics<'_>) -> Option<SpanTree> {
     Some(tree)
 }
 
+/// The fast path for the common case of a clean file: guess the kind, read it, check it; the
+/// span tree is only built when something is wrong (by [`parse_manifest_carefully`]).
 fn parse_manifest(
+    file: &str,
+    text: &str,
+    expected: ManifestKind,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Manifest, Range<usize>)> {
+    let quick = (|| {
+        if yaml::guess_type(text)? != expected.name() {
+            return None;
+        }
+        let manifest = match expected {
+            ManifestKind::Experiment => {
+                let e: Experiment = yaml::typed_quiet(text)?;
+                rules::experiment(&e)
+                    .0
+                    .is_empty()
+                    .then_some(Manifest::Experiment(e))?
+            }
+            ManifestKind::TargetGroup => {
+                let t: TargetGroup = yaml::typed_quiet(text)?;
+                rules::target_group(&t)
+                    .0
+                    .is_empty()
+                    .then_some(Manifest::TargetGroup(t))?
+            }
+            ManifestKind::Rollout => {
+                let r: Rollout = yaml::typed_quiet(text)?;
+                rules::rollout(&r)
+                    .0
+                    .is_empty()
+                    .then(|| Manifest::Rollout(Box::new(r)))?
+            }
+        };
+        Some((manifest, 0..text.len()))
+    })();
+    quick.or_else(|| parse_manifest_carefully(file, text, expected, diagnostics))
+}
+
+fn parse_manifest_carefully(
     file: &str,
     text: &str,
     expected: ManifestKind,
@@ -605,7 +645,7 @@ fn parse_manifest(
         if tree.duplicates {
             return None;
         }
-        let doc_span = tree.root().map(|r| r.span.clone()).unwrap_or(0..0);
+        let doc_span = 0..text.len();
         let (manifest, findings) = match kind {
             ManifestKind::Experiment => {
                 let e: Experiment = yaml::typed(text, &mut fd)?;

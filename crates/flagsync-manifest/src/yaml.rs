@@ -271,7 +271,41 @@ fn saphyr_options() -> serde_saphyr::Options {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         alias_limits: limits,
         with_snippet: false,
+        // The same limits as the span tree, so that the fast path accepts nothing the
+        // careful path would refuse.
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+            max_documents: 1,
+        },
     }
+}
+
+/// The value of a `type:` key written at the start of a line, if there is exactly one: a
+/// cheap guess of a manifest's kind that spares clean files the span tree. Any doubt (no such
+/// line, several, flow style) returns `None` and the caller takes the careful path; a wrong
+/// guess fails typed reading, which also sends the file down the careful path.
+pub(crate) fn guess_type(text: &str) -> Option<&str> {
+    let mut found = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("type:") {
+            if found.is_some() {
+                return None;
+            }
+            let value = match rest.find(" #") {
+                Some(i) => &rest[..i],
+                None => rest,
+            };
+            let value = value.trim().trim_matches(|c| c == '\'' || c == '"');
+            found = Some(value);
+        }
+    }
+    found
+}
+
+/// Reads `text` as `T`, or `None` on any problem, reporting nothing (the fast path).
+pub(crate) fn typed_quiet<T: DeserializeOwned>(text: &str) -> Option<T> {
+    serde_saphyr::from_str_with_options::<T>(text, saphyr_options()).ok()
 }
 
 /// Reads `text` as `T` with serde-saphyr. A failure becomes one diagnostic (serde stops at
