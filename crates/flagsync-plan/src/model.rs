@@ -242,6 +242,9 @@ pub struct LiveResource {
     /// used to delete dependents before what they depend on, and to run the update that
     /// drops a reference before the delete of what it referenced.
     pub references: Vec<ResourceKey>,
+    /// The object as the service stores it (its known fields only), when that may differ in
+    /// spelling from `body`: updates are compared on `body` but patched from here.
+    pub patch_base: Option<Value>,
 }
 
 /// Which live resources the repository manages, so that `prune` deletes only inside it.

@@ -479,6 +479,7 @@ pub fn live_resources(
             key: ResourceKey::target_group(name),
             references: target_group_references(&body),
             remote_id: None,
+            patch_base: Some(Value::Object(project(raw, &TARGET_GROUP_FIELDS))),
             body,
         });
     }
@@ -492,6 +493,7 @@ pub fn live_resources(
                 key: ResourceKey::experiment(env, flag),
                 references: experiment_references(env, &body),
                 remote_id: None,
+                patch_base: Some(Value::Object(project(raw, &EXPERIMENT_FIELDS))),
                 body,
             });
         }
@@ -513,6 +515,8 @@ pub fn live_resources(
             key: ResourceKey::rollout(id),
             references: Vec::new(),
             remote_id,
+            // Rollouts change through their own calls (steps), never a JSON Patch.
+            patch_base: None,
             body: canonical_rollout(raw),
         });
     }

@@ -62,7 +62,19 @@ pub fn plan(
         let id = key.to_string();
         let current = live_by_key.get(key);
         let patch = match current {
-            Some(have) => diff(&have.body, &want.body),
+            Some(have) => {
+                let semantic = diff(&have.body, &want.body);
+                // The PATCH is sent to the object as the service stores it, which may be
+                // spelled differently from the canonical form: compute it from there, so
+                // its paths exist and its `test` guards check what the service holds.
+                match &have.patch_base {
+                    Some(base) if !semantic.is_empty() => {
+                        let raw = diff(base, &want.body);
+                        if raw.is_empty() { semantic } else { raw }
+                    }
+                    _ => semantic,
+                }
+            }
             None => Vec::new(),
         };
         if current.is_some() && patch.is_empty() {

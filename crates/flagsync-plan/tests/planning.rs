@@ -26,6 +26,7 @@ fn experiment(env: &str, flag: &str, value: Value, refs: &[ResourceKey]) -> Desi
 
 fn live_of(d: &DesiredResource) -> LiveResource {
     LiveResource {
+        patch_base: None,
         key: d.key.clone(),
         body: d.body.clone(),
         remote_id: None,
@@ -371,6 +372,7 @@ fn rollout_actions_carry_steps_and_unsupported_changes_become_warnings() {
         origin: None,
     }];
     let live = vec![LiveResource {
+        patch_base: None,
         key: ResourceKey::rollout("new-search"),
         body: rollout_body("live", "0.1"),
         remote_id: Some("brcdajvw7dfuod7cj9iq".into()),
@@ -430,6 +432,7 @@ fn plan_file_round_trips_and_checks_version_and_graph() {
 #[test]
 fn rollout_deletes_are_planned_but_flagged_as_unsupported() {
     let live = vec![LiveResource {
+        patch_base: None,
         key: ResourceKey::rollout("old-promo"),
         body: rollout_body("live", "1"),
         remote_id: Some("bnkv2onacdpvxk8cmqbm".into()),

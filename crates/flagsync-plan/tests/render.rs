@@ -20,6 +20,7 @@ fn desired(key: ResourceKey, body: Value, refs: Vec<ResourceKey>, file: &str) ->
 
 fn live(key: ResourceKey, body: Value, refs: Vec<ResourceKey>, id: Option<&str>) -> LiveResource {
     LiveResource {
+        patch_base: None,
         key,
         body,
         remote_id: id.map(str::to_owned),
