@@ -25,7 +25,7 @@ pub struct RemoteArgs {
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_IAM_URL", value_name = "URL")]
     pub iam_url: Option<String>,
     /// CloudBees requests per second (default: flagsync.yaml, else the documented 1/s).
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "FLAGSYNC_CLOUDBEES_RPS", value_name = "N")]
     pub cloudbees_rps: Option<f64>,
     /// Allow plain http:// to hosts other than loopback.
     #[arg(long)]

@@ -1,10 +1,170 @@
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::ValueEnum;
+use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients};
+use flagsync_plan::{Plan, TargetFilter};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use miette::{IntoDiagnostic, WrapErr, miette};
+
 use crate::output::GlobalArgs;
+use crate::pipeline;
+use crate::remote::{self, RemoteArgs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The repository to apply.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Apply this git revision of the repository instead of the files on disk.
+    #[arg(long = "ref", value_name = "REV")]
+    pub rev: Option<String>,
+    /// Apply exactly this saved plan (from `flagsync plan --out FILE`); refuses, before
+    /// writing anything, when live state changed since the plan was made.
+    #[arg(long = "plan", value_name = "FILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation. Required when not attached to a terminal.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Also delete live resources that the repository manages but no longer declares.
+    #[arg(long)]
+    pub prune: bool,
+    /// Refuse to run a plan that deletes more than N resources.
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+    /// Actions in flight at once, per service.
+    #[arg(long, value_name = "N", default_value_t = flagsync_apply::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Only apply these resources (and what they depend on): KIND/NAME.
+    #[arg(long = "target", value_name = "KIND/NAME")]
+    pub targets: Vec<TargetFilter>,
+    /// human, or json (a versioned report on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
 
-pub fn run(_args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    Err(super::not_yet("apply"))
+pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let loaded = pipeline::load_valid(&args.dir, args.rev.as_deref())?;
+    let config = pipeline::config(&loaded)?;
+    let conn = remote::connect(&args.dir, config, &args.remote)?;
+    remote::announce_emulator(&conn);
+    let runtime = pipeline::runtime()?;
+    let snapshot = runtime.block_on(pipeline::fetch_live(&conn, &loaded))?;
+    let live = pipeline::live_resources(&snapshot);
+
+    let plan = match &args.plan_file {
+        Some(file) => {
+            if args.prune || !args.targets.is_empty() {
+                return Err(miette!(
+                    "--prune and --target shape a new plan; a saved plan is applied exactly as it was made"
+                ));
+            }
+            let text = std::fs::read_to_string(file)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read the plan {}", file.display()))?;
+            let plan = Plan::from_json(&text)
+                .map_err(|e| miette!("{}: not a flagsync plan: {e}", file.display()))?;
+            flagsync_apply::ensure_unchanged(&plan, &live).map_err(|e| {
+                miette!(
+                    help = "run `flagsync plan` again and review the new plan; nothing was written",
+                    "{e}"
+                )
+            })?;
+            plan
+        }
+        None => pipeline::plan(&loaded, &live, args.prune, &args.targets)?,
+    };
+
+    if !plan.has_changes() {
+        match args.format {
+            Format::Human => println!("{}", plan.summary.line()),
+            Format::Json => println!("{}", report_json(&ApplyReport::default())),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    flagsync_apply::check_max_deletes(&plan, args.max_deletes).map_err(|e| miette!("{e}"))?;
+
+    if args.format == Format::Human {
+        print!(
+            "{}",
+            super::plan::render(&plan, super::plan::Format::Human, global)
+        );
+    }
+    if !args.auto_approve {
+        confirm()?;
+    }
+
+    let clients = Clients {
+        cloudbees: conn.cloudbees.clone(),
+        confidence: conn.confidence.clone(),
+    };
+    let options = ApplyOptions {
+        concurrency: args.concurrency,
+        ..ApplyOptions::default()
+    };
+    let bar = progress_bar(plan.actions.len() as u64, args.format == Format::Human);
+    let on_event = |event: ApplyEvent| match event {
+        ApplyEvent::Started { id } => bar.set_message(id),
+        ApplyEvent::Finished { .. } | ApplyEvent::Skipped { .. } => bar.inc(1),
+    };
+    let report = runtime.block_on(flagsync_apply::apply(&plan, &clients, &options, &on_event));
+    bar.finish_and_clear();
+
+    match args.format {
+        Format::Human => print!("{}", report.render_human()),
+        Format::Json => println!("{}", report_json(&report)),
+    }
+    Ok(if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn report_json(report: &ApplyReport) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Asks on the terminal; without one, refuses: an unattended apply must say so.
+fn confirm() -> miette::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = "pass --auto-approve to apply without a terminal (CI), ideally with --plan FILE from a reviewed plan",
+            "refusing to apply without confirmation: standard input is not a terminal"
+        ));
+    }
+    eprint!("\nApply these changes? Only 'yes' is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .into_diagnostic()?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(miette!("apply cancelled; nothing was written"))
+    }
+}
+
+/// A progress bar on stderr for long runs on a terminal; hidden otherwise.
+fn progress_bar(len: u64, human: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if !human || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
+        bar.set_style(style);
+    }
+    bar
 }

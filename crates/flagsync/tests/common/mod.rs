@@ -56,6 +56,8 @@ impl Emu {
             .env("FLAGSYNC_CLOUDBEES_URL", self.emulator.cloudbees_url())
             .env("FLAGSYNC_CONFIDENCE_URL", self.emulator.confidence_url())
             .env("FLAGSYNC_CONFIDENCE_IAM_URL", self.emulator.base_url())
+            // The emulator has no rate limit unless a test sets one.
+            .env("FLAGSYNC_CLOUDBEES_RPS", "1000")
             .env_remove("RUST_LOG")
             .timeout(Duration::from_secs(60));
         cmd.output().unwrap()
