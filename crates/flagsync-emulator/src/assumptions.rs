@@ -64,13 +64,13 @@ pub fn has_release_rule(experiment: &Value) -> bool {
 }
 
 /// What PUT stores: the body with `name` replaced by the flag (the service ignores it).
-pub(crate) fn normalize_experiment(mut experiment: Map<String, Value>, flag: &str) -> Value {
+pub fn normalize_experiment(mut experiment: Map<String, Value>, flag: &str) -> Value {
     experiment.insert("name".to_owned(), Value::String(flag.to_owned()));
     Value::Object(experiment)
 }
 
 /// A pointer without a leading `/` is a top-level member name (the vendor's example).
-pub(crate) fn normalize_patch_pointer(pointer: &str) -> String {
+pub fn normalize_patch_pointer(pointer: &str) -> String {
     if pointer.is_empty() || pointer.starts_with('/') {
         pointer.to_owned()
     } else {
@@ -104,13 +104,13 @@ pub const LAUNCH_STEPS: &[&str] = &[
 
 /// One term of a list filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FilterTerm {
+pub enum FilterTerm {
     State(String),
     Label(String, String),
 }
 
 /// Parses `state:live AND labels.owner=flagsync`. Values may be double-quoted.
-pub(crate) fn parse_filter(filter: &str) -> Result<Vec<FilterTerm>, String> {
+pub fn parse_filter(filter: &str) -> Result<Vec<FilterTerm>, String> {
     let mut terms = Vec::new();
     for raw in filter.split_whitespace() {
         if raw.eq_ignore_ascii_case("AND") {
@@ -163,7 +163,7 @@ const STATUSES: &[&str] = &[
 /// The analysis result of a launched rollout: one result per configured metric, its type
 /// from the metric's `metricKind`, a status picked deterministically from a hash of the
 /// rollout id and the metric, and an alpha adjusted for the number of metrics (Bonferroni).
-pub(crate) fn analysis_result(id: &str, result_id: &str, rollout: &Map<String, Value>) -> Value {
+pub fn analysis_result(id: &str, result_id: &str, rollout: &Map<String, Value>) -> Value {
     let metrics: Vec<&Value> = rollout
         .get("metrics")
         .and_then(|m| m.get("metrics"))

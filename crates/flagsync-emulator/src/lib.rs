@@ -12,9 +12,28 @@
 //! The real services' quirks are imitated (see `api-notes.md`); everything the public
 //! documentation does not say is decided in [`assumptions`], in one place.
 //!
-//! Control endpoints (no authentication; a loopback tool) live under `/_emulator/`:
-//! `GET /_emulator/health`, `GET /_emulator/counters`, `POST /_emulator/counters/reset`,
-//! `GET|PUT /_emulator/faults`.
+//! Control endpoints (no authentication; a loopback tool) live under `/_emulator/`; they
+//! are never faulted and never counted:
+//!
+//! - `GET /_emulator/health` → `{"status": "ok"}`.
+//! - `GET /_emulator/counters` → `{"total": N, "routes": {"<METHOD> <route template>":
+//!   {"count": N, "classes": {"2xx": N, "4xx": N, "5xx": N, "dropped": N},
+//!   "statuses": {"200": N, "555": N, "dropped": N}}}}`. Templates are axum's, e.g.
+//!   `GET /public-api/applications/{app}/{env}/experiments` or
+//!   `POST /v1/workflows/rollout/instances/{id}:launch` (`:updateSegment`, `:updatesegment`,
+//!   `:other`). Only API requests that matched a route are counted, including those answered
+//!   by an injected fault, the rate limit or a 401.
+//! - `POST /_emulator/counters/reset` → the emptied counters.
+//! - `GET /_emulator/faults` → `{"latencyMs", "latencyJitterMs", "errorRate", "dropRate",
+//!   "dropAfterWriteRate", "seed", "launchMs", "cloudbeesRequestsPerSecond" (null = off),
+//!   "launchFailureRate"}`.
+//! - `PUT /_emulator/faults` with any subset of those fields: applied all or nothing (400 on
+//!   a rate outside 0..=1, an unknown field or a rate limit of 0), restarts the random
+//!   sequence from the seed, and answers the new settings. `launchFailureRate` (a share of
+//!   launches that fail with `failedSteps`, state unchanged) exists only here.
+//!
+//! Without a route: 404; a wrong method: 405; a body over [`BODY_LIMIT`]: 413; malformed
+//! JSON: 400; always a JSON error body in the shape of the service the path belongs to.
 
 pub mod assumptions;
 mod cloudbees;
