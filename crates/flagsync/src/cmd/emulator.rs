@@ -195,6 +195,13 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         if args.examples {
             println!("  examples:             the vendor documents' example resources are loaded");
         }
+        if !emulator.addr().ip().is_loopback() {
+            // Plain HTTP and unauthenticated /_emulator/ endpoints: fine on loopback only.
+            eprintln!(
+                "warning: listening on a non-loopback address; anyone who can reach it can \
+                 change the emulator's faults and state over plain HTTP"
+            );
+        }
         println!("Press Ctrl-C to stop.");
         let stopped = tokio::signal::ctrl_c().await;
         emulator.shutdown().await;
