@@ -29,7 +29,9 @@ fn main() {
         args.iter().filter_map(|a| a.parse().ok()).collect()
     };
     let exe = std::env::current_exe().expect("own path");
-    println!("| manifests | files | wall, median of 5 | wall, min | CPU per run (user+sys) | peak RSS |");
+    println!(
+        "| manifests | files | wall, median of 5 | wall, min | CPU per run (user+sys) | peak RSS |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let out = Command::new(&exe)
@@ -72,7 +74,12 @@ fn cpu_ms() -> f64 {
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name; the
     // clock tick is 100 Hz on Linux.
     (ticks(11) + ticks(12)) * 10.0

@@ -472,6 +472,14 @@ pub(crate) fn target_group(t: &TargetGroup) -> Findings {
     if t.name.trim().is_empty() {
         f.error("invalid-value", vec![k("name")], "`name` is empty");
     }
+    if t.value.is_some() {
+        f.warn(
+            "unused-field",
+            vec![k("value")],
+            "`value` has no meaning for a target group and is not sent",
+        )
+        .at_key();
+    }
     for (i, c) in t.conditions.iter().enumerate() {
         let path = vec![k("conditions"), PathSeg::Index(i)];
         let prop = c.property.is_some() || c.operator.is_some() || c.operand.is_some();
@@ -1006,6 +1014,7 @@ mod tests {
             name: "g".into(),
             description: None,
             operator: None,
+            value: None,
             conditions: vec![TargetGroupCondition {
                 property: Some("p".into()),
                 operator: Some(op),

@@ -476,3 +476,39 @@ mod props {
         }
     }
 }
+
+#[test]
+fn live_api_objects_read_through_the_same_types() {
+    use flagsync_manifest::model::{Experiment, TargetGroup};
+    // The vendor's own examples (seeds 002 and 003).
+    let e: Experiment = serde_json::from_str(
+        r#"{"type":"experiment","apiVersion":"1.0","flag":"acmeFlagControl","name":"acmeExperimentFoo","description":"Applies foo to our Nifty App","enabled":true,"labels":"do-not-merge","stickinessProperty":"fixed"}"#,
+    )
+    .unwrap();
+    assert_eq!(e.labels.unwrap().0, ["do-not-merge"]);
+    let t: TargetGroup = serde_json::from_str(
+        r#"{"conditions":[{"operator":"is-true","property":"Foo","operand":"run"}],"apiVersion":"1.0","type":"target-group","name":"tg","description":"tg desc","operator":"or","value":"0"}"#,
+    )
+    .unwrap();
+    let back = serde_json::to_value(&t).unwrap();
+    assert!(back.get("value").is_none());
+    assert_eq!(back["conditions"][0]["operand"], "run");
+}
+
+#[test]
+fn clean_and_problem_files_give_the_same_model() {
+    // The first file takes the fast path; the second has a warning, so it is read carefully.
+    let clean = "type: experiment\nflag: a\navailableValues: [x, y]\nvalue: x\n";
+    let warned = "type: experiment\nflag: a\navailableValues: [x, y]\nvalue: z\n";
+    let a = one("experiments/a.yml", clean);
+    let b = one("experiments/a.yml", warned);
+    assert!(a.diagnostics.is_empty());
+    assert_eq!(codes(&b), ["value-not-available"]);
+    let (ia, ib) = (
+        &a.repository.environments[0].experiments[0],
+        &b.repository.environments[0].experiments[0],
+    );
+    assert_eq!(ia.span, 0..clean.len());
+    assert_eq!(ib.span, 0..warned.len());
+    assert_eq!(ia.value.available_values, ib.value.available_values);
+}

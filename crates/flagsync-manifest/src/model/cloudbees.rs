@@ -322,6 +322,11 @@ pub struct TargetGroup {
     pub operator: Option<TargetGroupOperator>,
     #[serde(default)]
     pub conditions: Vec<TargetGroupCondition>,
+    /// Accepted because the vendor's own PUT example sends it (`"value":"0"`), but it means
+    /// nothing for a target group: never serialized, and a warning in a manifest.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub value: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
