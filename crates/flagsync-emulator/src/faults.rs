@@ -30,7 +30,8 @@ pub struct Faults {
     pub latency: Duration,
     /// Up to this much more, uniformly random.
     pub latency_jitter: Duration,
-    /// Share (0..=1) of requests answered 500, 503 or 429 (with `Retry-After`) unhandled.
+    /// Share (0..=1) of requests answered unhandled with 500, 503 or 429 (with
+    /// `Retry-After`), and on CloudBees paths also 555 (its throttling status).
     pub error_rate: f64,
     /// Share (0..=1) of requests whose connection is closed without an answer, unhandled.
     pub drop_rate: f64,
@@ -213,7 +214,16 @@ enum Decision {
     Proceed { drop_after_write: bool },
 }
 
-fn decide(runtime: &mut Runtime, is_write: bool) -> (Duration, Decision) {
+/// Statuses an injected error may have: CloudBees throttles with 555, so its paths can get
+/// that as well as the generic 500, 503 and 429.
+fn error_statuses(service: Service) -> &'static [u16] {
+    match service {
+        Service::CloudBees => &[500, 503, 429, 555],
+        Service::Confidence | Service::Emulator => &[500, 503, 429],
+    }
+}
+
+fn decide(runtime: &mut Runtime, is_write: bool, service: Service) -> (Duration, Decision) {
     let faults = &runtime.faults;
     let mut delay = faults.latency;
     if !faults.latency_jitter.is_zero() {
@@ -224,15 +234,17 @@ fn decide(runtime: &mut Runtime, is_write: bool) -> (Duration, Decision) {
     let error_draw: f64 = runtime.rng.random();
     let drop_draw: f64 = runtime.rng.random();
     let after_draw: f64 = runtime.rng.random();
-    let which: u8 = runtime.rng.random_range(0..3);
+    let statuses = error_statuses(service);
+    let which = runtime.rng.random_range(0..statuses.len());
     let decision = if drop_draw < faults.drop_rate {
         Decision::Drop
     } else if error_draw < faults.error_rate {
-        Decision::Error(match which {
-            0 => StatusCode::INTERNAL_SERVER_ERROR,
-            1 => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::TOO_MANY_REQUESTS,
-        })
+        Decision::Error(
+            statuses
+                .get(which)
+                .and_then(|code| StatusCode::from_u16(*code).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
     } else {
         Decision::Proceed {
             drop_after_write: is_write && after_draw < faults.drop_after_write_rate,
@@ -328,7 +340,7 @@ pub(crate) async fn faults_and_counters(
     let label = route_label(&req);
     let service = Service::of_path(req.uri().path());
     let is_write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let (delay, decision) = decide(&mut app.runtime(), is_write);
+    let (delay, decision) = decide(&mut app.runtime(), is_write, service);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

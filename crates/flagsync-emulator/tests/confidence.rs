@@ -97,7 +97,9 @@ async fn wait_live(http: &reqwest::Client, url: &str) -> Value {
 #[tokio::test]
 async fn seed_rollout_requests_work_as_written() {
     let emu = start(EmulatorConfig {
-        launch_duration: Duration::from_millis(1000),
+        // Long enough that the GET right after the launch sees it pending, even on a busy
+        // machine.
+        launch_duration: Duration::from_millis(2500),
         ..config()
     })
     .await;
