@@ -40,7 +40,8 @@ pub struct Args {
     /// Up to this much more random latency, in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub jitter_ms: u64,
-    /// Share (0 to 1) of requests answered 500, 503 or 429 without being handled.
+    /// Share (0 to 1) of requests answered 500, 503 or 429 (CloudBees paths also 555)
+    /// without being handled.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
     pub error_rate: f64,
     /// Share (0 to 1) of requests whose connection is closed without an answer.
