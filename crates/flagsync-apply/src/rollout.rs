@@ -302,11 +302,13 @@ fn launch_state(rollout: &Value) -> LaunchState {
 }
 
 fn step_failed(step: &str, e: RemoteError) -> Fail {
-    let text = format!("{step}: {e}");
-    if matches!(e, RemoteError::Conflict { .. }) {
-        Fail::conflict(text)
-    } else {
-        Fail::new(text)
+    match e {
+        RemoteError::Conflict { .. } => Fail::conflict(format!("{step}: {e}; plan again")),
+        // The plan's rollout is gone: changed since the plan, like a failed guard.
+        RemoteError::NotFound { .. } => Fail::conflict(format!(
+            "{step}: {e} (deleted since the plan was made?); plan again"
+        )),
+        e => Fail::new(format!("{step}: {e}")),
     }
 }
 

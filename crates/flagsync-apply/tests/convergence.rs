@@ -84,7 +84,7 @@ async fn a_thousand_resources_converge_under_faults_without_duplicate_rollouts()
     let env = start(EmulatorConfig {
         launch_duration: Duration::from_millis(2),
         faults: Faults {
-            error_rate: 0.02,
+            error_rate: 0.015,
             drop_rate: 0.1,
             drop_after_write_rate: 0.1,
             seed: 20261122,
@@ -129,7 +129,7 @@ async fn a_thousand_resources_converge_under_faults_without_duplicate_rollouts()
     let dropped = count_all(&c, "classes", "dropped");
     let errors = count_all(&c, "classes", "5xx") + count_all(&c, "statuses", "429");
     let total = c["total"].as_u64().unwrap_or(0);
-    assert!(errors > 10 && dropped > 100, "{c}");
+    assert!(errors > 5 && dropped > 100, "{c}");
     assert!(
         (dropped + errors) * 100 > total * 15,
         "about a fifth of requests fail: {c}"
