@@ -435,3 +435,54 @@ async fn the_unsupported_part_of_a_rollout_change_is_a_warning() {
     );
     let _: &Value = &json["format_version"];
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_users_before_what_they_use_and_404_counts_as_gone() {
+    let env = start_default();
+    let before = vec![
+        target_group("old", "SE"),
+        experiment("Production", "uses-old", Some("old"), None, false),
+        experiment("Production", "already-gone", Some("old"), None, false),
+    ];
+    let (created, _) = apply_recording(&replan(&env, &before).await, &env, &options()).await;
+    assert!(created.is_success(), "{}", created.render_human());
+
+    let prune = PlanOptions {
+        prune: true,
+        targets: Vec::new(),
+        scope: ManagedScope {
+            target_groups: true,
+            experiment_envs: vec!["Production".into()],
+            rollouts: false,
+        },
+    };
+    let plan = plan(&[], &live_state(&env, &before).await, &prune).unwrap();
+    assert_eq!(plan.summary.delete, 3);
+    assert_eq!(
+        plan.action("target-group/old").unwrap().depends_on,
+        vec![
+            "experiment/Production/already-gone",
+            "experiment/Production/uses-old"
+        ]
+    );
+    // Someone deletes one of them first: our DELETE then finds it gone, which is fine.
+    assert!(
+        env.cloudbees()
+            .delete_experiment("Production", "already-gone")
+            .await
+            .unwrap()
+    );
+
+    let (report, events) = apply_recording(&plan, &env, &options()).await;
+    assert!(report.is_success(), "{}", report.render_human());
+    assert_dependencies_first(&plan, &events);
+    assert_eq!(env.cloudbees().get_target_group("old").await.unwrap(), None);
+    for flag in ["uses-old", "already-gone"] {
+        let got = env
+            .cloudbees()
+            .get_experiment("Production", flag)
+            .await
+            .unwrap();
+        assert_eq!(got, None, "{flag}");
+    }
+}
