@@ -55,6 +55,11 @@ pub(crate) type ActionResult = Result<Done, Fail>;
 /// never run. `on_event` is called from this task (never concurrently) as actions start and
 /// end.
 ///
+/// CloudBees creates are a PUT, which the service treats as create-or-override: an object
+/// created by someone else between reading live state and the PUT is overwritten (the API
+/// offers no conditional create). `apply --plan` narrows that window with
+/// [`crate::check_fingerprints`]; updates are guarded by the plan's `test` operations.
+///
 /// Dropping the returned future cancels the actions in flight (their current request may
 /// still complete on the server; running apply again converges).
 pub async fn apply(
