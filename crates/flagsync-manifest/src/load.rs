@@ -544,6 +544,15 @@ fn document(text: &str, fd: &mut FileDiagnostics<'_>) -> Option<SpanTree> {
     Some(tree)
 }
 
+/// Rollout fields only the server writes: accepted from the API, never suggested.
+const ROLLOUT_SERVER_FIELDS: &[&str] = &[
+    "name",
+    "createTime",
+    "updateTime",
+    "pendingTransition",
+    "stats",
+];
+
 /// The fast path for the common case of a clean file: guess the kind, read it, check it; the
 /// span tree is only built when something is wrong (by [`parse_manifest_carefully`]).
 fn parse_manifest(
@@ -648,17 +657,17 @@ fn parse_manifest_carefully(
         let doc_span = 0..text.len();
         let (manifest, findings) = match kind {
             ManifestKind::Experiment => {
-                let e: Experiment = yaml::typed(text, &mut fd)?;
+                let e: Experiment = yaml::typed(text, &mut fd, &[])?;
                 let f = rules::experiment(&e);
                 (Manifest::Experiment(e), f)
             }
             ManifestKind::TargetGroup => {
-                let t: TargetGroup = yaml::typed(text, &mut fd)?;
+                let t: TargetGroup = yaml::typed(text, &mut fd, &["value"])?;
                 let f = rules::target_group(&t);
                 (Manifest::TargetGroup(t), f)
             }
             ManifestKind::Rollout => {
-                let r: Rollout = yaml::typed(text, &mut fd)?;
+                let r: Rollout = yaml::typed(text, &mut fd, ROLLOUT_SERVER_FIELDS)?;
                 let f = rules::rollout(&r);
                 (Manifest::Rollout(Box::new(r)), f)
             }
@@ -703,7 +712,7 @@ fn parse_typed<T: DeserializeOwned>(
         if tree.duplicates {
             return None;
         }
-        let v: T = yaml::typed(text, &mut fd)?;
+        let v: T = yaml::typed(text, &mut fd, &[])?;
         push_findings(&mut fd, &tree, check(&v).0);
         Some(v)
     })();

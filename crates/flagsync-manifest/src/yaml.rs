@@ -310,7 +310,12 @@ pub(crate) fn typed_quiet<T: DeserializeOwned>(text: &str) -> Option<T> {
 
 /// Reads `text` as `T` with serde-saphyr. A failure becomes one diagnostic (serde stops at
 /// the first structural error of a document; other files and the semantic checks go on).
-pub(crate) fn typed<T: DeserializeOwned>(text: &str, diags: &mut FileDiagnostics<'_>) -> Option<T> {
+/// `hidden` names fields accepted only for the APIs' JSON, never suggested to a user.
+pub(crate) fn typed<T: DeserializeOwned>(
+    text: &str,
+    diags: &mut FileDiagnostics<'_>,
+    hidden: &[&str],
+) -> Option<T> {
     match serde_saphyr::from_str_with_options::<T>(text, saphyr_options()) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -327,15 +332,15 @@ pub(crate) fn typed<T: DeserializeOwned>(text: &str, diags: &mut FileDiagnostics
                 Some(i) => full[..i].to_owned(),
                 None => full,
             };
-            let (code, help) = classify(&message);
+            let (code, message, help) = classify(&message, hidden);
             diags.push(Severity::Error, code, span, message, help);
             None
         }
     }
 }
 
-/// A stable code and a hint for a serde or serde-saphyr error message.
-fn classify(message: &str) -> (&'static str, Option<String>) {
+/// A stable code, the message to show and a hint for a serde or serde-saphyr error message.
+fn classify(message: &str, hidden: &[&str]) -> (&'static str, String, Option<String>) {
     let quoted = || {
         let a = message.find('`')?;
         let b = message[a + 1..].find('`')?;
@@ -348,39 +353,40 @@ fn classify(message: &str) -> (&'static str, Option<String>) {
             rest.split(", ")
                 .flat_map(|p| p.split(" or "))
                 .map(|p| p.trim().trim_matches('`'))
-                .filter(|p| !p.is_empty())
+                .filter(|p| !p.is_empty() && !hidden.contains(p))
                 .collect()
         })
         .unwrap_or_default();
-    let suggest = |code: &'static str| {
-        let help = quoted().and_then(|w| did_you_mean(w, expected.iter().copied()));
-        let help = match help {
+    let suggest = |code: &'static str, what: &str| {
+        let word = quoted().unwrap_or_default();
+        let help = match did_you_mean(word, expected.iter().copied()) {
             Some(s) => Some(format!("did you mean `{s}`?")),
             None if !expected.is_empty() => {
                 Some(format!("expected one of: {}", expected.join(", ")))
             }
             None => None,
         };
-        (code, help)
+        (code, format!("unknown {what} `{word}`"), help)
     };
+    let plain = |code: &'static str, help: Option<String>| (code, message.to_owned(), help);
     if message.starts_with("unknown field") {
-        suggest("unknown-field")
+        suggest("unknown-field", "field")
     } else if message.starts_with("unknown variant") {
-        suggest("unknown-variant")
+        suggest("unknown-variant", "value")
     } else if message.starts_with("missing field") {
-        ("missing-field", None)
+        plain("missing-field", None)
     } else if message.starts_with("duplicate mapping key") {
-        ("duplicate-key", None)
+        plain("duplicate-key", None)
     } else if message.contains("alias") || message.contains("budget") || message.contains("limit") {
-        ("yaml-limit", None)
+        plain("yaml-limit", None)
     } else if message.contains("schedule steps") {
-        ("invalid-value", None)
+        plain("invalid-value", None)
     } else if message.starts_with("invalid boolean") {
-        (
+        plain(
             "invalid-type",
             Some("booleans are `true` or `false`; quote the word to keep it as text".into()),
         )
     } else {
-        ("invalid-type", None)
+        plain("invalid-type", None)
     }
 }
