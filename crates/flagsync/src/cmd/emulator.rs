@@ -145,6 +145,22 @@ fn config_from(
     Ok((config, default_token))
 }
 
+/// Ctrl-C, or SIGTERM on Unix (how `docker stop` and CI runners stop a service).
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
@@ -204,7 +220,8 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
             );
         }
         println!("Press Ctrl-C to stop.");
-        let stopped = tokio::signal::ctrl_c().await;
+        let stopped = stop_signal().await;
+        // A clean stop writes the state that is still pending.
         emulator.shutdown().await;
         stopped.map_err(|e| miette::miette!("cannot wait for Ctrl-C: {e}"))?;
         Ok(ExitCode::SUCCESS)
