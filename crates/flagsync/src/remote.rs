@@ -55,6 +55,9 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
                 tokens: vec![token.clone()],
                 client_credentials: Vec::new(),
                 launch_duration: Duration::from_millis(300),
+                // A command is short-lived: answer a write only once it is on disk, so an
+                // interrupted run never loses what it was told had been written.
+                sync_writes: true,
                 ..EmulatorConfig::default()
             })
             .into_diagnostic()
