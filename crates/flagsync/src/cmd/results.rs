@@ -1,10 +1,479 @@
+//! `flagsync results ROLLOUT`: a rollout's analysis results, readable.
+//!
+//! The rollout is found by its manifest id (the `flagsync-id` label) or its Confidence
+//! instance id. Its `stats` name one analysis result (`analysisResult`) or one per exposure
+//! filter (`analysisResults[]`); each is fetched and shown per metric.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::ValueEnum;
+use console::Style;
+use flagsync_manifest::model::ROLLOUT_ID_LABEL;
+use flagsync_remote::{ConfidenceClient, RemoteError};
+use miette::miette;
+use serde_json::{Value, json};
+
 use crate::output::GlobalArgs;
+use crate::pipeline;
+use crate::remote::{self, RemoteArgs};
+
+/// Version of the `--format json` document.
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The rollout: its manifest id (the `flagsync-id` label) or its Confidence instance id.
+    pub rollout: String,
+    /// The repository whose flagsync.yaml says how to reach Confidence.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// human (coloured on a terminal) or json (the analysis results as the service returns
+    /// them, in a versioned document).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
 
-pub fn run(_args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    Err(super::not_yet("results"))
+/// One analysis result a rollout's `stats` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRef {
+    pub name: String,
+    /// Empty for the single, unfiltered result.
+    pub exposure_filter: String,
+}
+
+pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    // Only flagsync.yaml matters here: problems in manifests do not stop reading results.
+    let source = crate::source::open(&args.dir, None)?;
+    let loaded = flagsync_manifest::load(source.as_ref());
+    let config = pipeline::config(&loaded)?;
+    let Some(_) = &config.confidence else {
+        return Err(miette!(
+            help = "add a `confidence:` section (see examples/quickstart/flagsync.yaml)",
+            "flagsync.yaml configures no Confidence provider, so there are no rollouts to read"
+        ));
+    };
+    let mut needed = config.clone();
+    needed.cloudbees = None;
+    let conn = remote::connect(&args.dir, &needed, &args.remote)?;
+    remote::announce_emulator(&conn);
+    let Some(client) = conn.confidence.as_ref() else {
+        return Err(miette!("no Confidence client"));
+    };
+
+    let runtime = pipeline::runtime()?;
+    let rollout = runtime.block_on(find_rollout(client, &args.rollout))?;
+    let refs = result_refs(&rollout);
+    let mut results = Vec::with_capacity(refs.len());
+    for r in &refs {
+        let fetched = runtime
+            .block_on(client.get_analysis_result(&r.name))
+            .map_err(|e| miette!("reading analysis result {}: {e}", r.name))?;
+        results.push((r.clone(), fetched));
+    }
+
+    match args.format {
+        Format::Json => {
+            let doc = json!({
+                "format_version": FORMAT_VERSION,
+                "rollout": summary_json(&rollout),
+                "message": if results.is_empty() { Value::String(no_results_message(&rollout)) } else { Value::Null },
+                "analysisResults": results
+                    .iter()
+                    .map(|(r, v)| json!({"exposureFilterName": r.exposure_filter, "analysisResult": v}))
+                    .collect::<Vec<_>>(),
+            });
+            let text = serde_json::to_string_pretty(&doc).map_err(|e| miette!("{e}"))?;
+            println!("{text}");
+        }
+        Format::Human => print!(
+            "{}",
+            render_human(&rollout, &results, global.color_stdout())
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// By label first (the manifest id), then as an instance id.
+async fn find_rollout(client: &ConfidenceClient, wanted: &str) -> miette::Result<Value> {
+    let labelled = client
+        .find_rollouts_by_label(ROLLOUT_ID_LABEL, wanted)
+        .await
+        .map_err(|e| miette!("listing rollouts: {e}"))?;
+    match labelled.len() {
+        1 => return Ok(labelled.into_iter().next().unwrap_or_default()),
+        0 => {}
+        n => {
+            let names: Vec<&str> = labelled
+                .iter()
+                .filter_map(|r| r.get("name").and_then(Value::as_str))
+                .collect();
+            return Err(miette!(
+                help = "pass the instance id of the one you mean",
+                "{n} rollouts carry {ROLLOUT_ID_LABEL}={wanted}: {}",
+                names.join(", ")
+            ));
+        }
+    }
+    let not_found = || {
+        miette!(
+            help = "pass a rollout manifest id (its flagsync-id label) or a Confidence instance id",
+            "no rollout has {ROLLOUT_ID_LABEL}={wanted}, and no rollout instance has the id {wanted:?}"
+        )
+    };
+    match client.get_rollout(wanted).await {
+        Ok(Some(rollout)) => Ok(rollout),
+        Ok(None) | Err(RemoteError::InvalidName { .. }) => Err(not_found()),
+        Err(e) => Err(miette!("reading rollout {wanted}: {e}")),
+    }
+}
+
+/// The analysis results a rollout's `stats` name, in the service's order.
+pub fn result_refs(rollout: &Value) -> Vec<ResultRef> {
+    let Some(stats) = rollout.get("stats") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(name) = stats.get("analysisResult").and_then(Value::as_str)
+        && !name.is_empty()
+    {
+        out.push(ResultRef {
+            name: name.to_owned(),
+            exposure_filter: String::new(),
+        });
+    }
+    if let Some(items) = stats.get("analysisResults").and_then(Value::as_array) {
+        for item in items {
+            let Some(name) = item.get("analysisResult").and_then(Value::as_str) else {
+                continue;
+            };
+            let filter = item
+                .get("exposureFilterName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if out.iter().any(|r: &ResultRef| r.name == name) {
+                continue;
+            }
+            out.push(ResultRef {
+                name: name.to_owned(),
+                exposure_filter: filter.to_owned(),
+            });
+        }
+    }
+    out
+}
+
+fn state_of(rollout: &Value) -> &str {
+    rollout
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or("draft")
+}
+
+fn no_results_message(rollout: &Value) -> String {
+    match state_of(rollout) {
+        "draft" => "no results yet: the rollout is a draft; launch it first".to_owned(),
+        state => format!(
+            "no results yet: the rollout is {} and the service names no analysis result; check again later",
+            clean(state)
+        ),
+    }
+}
+
+fn summary_json(rollout: &Value) -> Value {
+    json!({
+        "name": rollout.get("name").cloned().unwrap_or(Value::Null),
+        "displayName": rollout.get("displayName").cloned().unwrap_or(Value::Null),
+        "state": state_of(rollout),
+        "flagsyncId": rollout.get("labels").and_then(|l| l.get(ROLLOUT_ID_LABEL)).cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// The human report: a heading, then per exposure filter a table of metrics and the
+/// annotations.
+pub fn render_human(rollout: &Value, results: &[(ResultRef, Value)], color: bool) -> String {
+    // Forced: the caller decided (--color, NO_COLOR, terminal), not console's own detection.
+    let style = |s: Style| {
+        if color {
+            s.force_styling(true)
+        } else {
+            Style::new()
+        }
+    };
+    let bold = style(Style::new().bold());
+    let dim = style(Style::new().dim());
+    let mut out = String::new();
+
+    let name = rollout
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed rollout)");
+    let display = rollout.get("displayName").and_then(Value::as_str);
+    let id = rollout
+        .get("labels")
+        .and_then(|l| l.get(ROLLOUT_ID_LABEL))
+        .and_then(Value::as_str);
+    let mut heading = format!("Rollout {}", clean(display.unwrap_or(name)));
+    if let Some(id) = id {
+        heading.push_str(&format!(" (id {})", clean(id)));
+    }
+    out.push_str(&format!("{}\n", bold.apply_to(heading)));
+    out.push_str(&format!(
+        "{}\n",
+        dim.apply_to(format!(
+            "{}, state {}",
+            clean(name),
+            clean(state_of(rollout))
+        ))
+    ));
+
+    if results.is_empty() {
+        out.push_str(&format!("\n{}\n", no_results_message(rollout)));
+        return out;
+    }
+
+    for (r, result) in results {
+        let filter = if r.exposure_filter.is_empty() {
+            result
+                .get("exposureFilter")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            r.exposure_filter.clone()
+        };
+        let title = if filter.is_empty() {
+            "All exposures".to_owned()
+        } else {
+            format!("Exposure filter {}", clean(&filter))
+        };
+        out.push_str(&format!("\n{}\n", bold.apply_to(title)));
+
+        let rows: Vec<[String; 5]> = result
+            .get("results")
+            .and_then(Value::as_array)
+            .map(|items| items.iter().map(metric_row).collect())
+            .unwrap_or_default();
+        if rows.is_empty() {
+            out.push_str("  no metric results\n");
+        } else {
+            let header = [
+                "METRIC".to_owned(),
+                "METHOD".to_owned(),
+                "ADJUSTED ALPHA".to_owned(),
+                "STATUS".to_owned(),
+                "TYPE".to_owned(),
+            ];
+            let mut widths = [0usize; 5];
+            for row in std::iter::once(&header).chain(rows.iter()) {
+                for (w, cell) in widths.iter_mut().zip(row.iter()) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |row: &[String; 5], status_style: Option<&Style>| {
+                let mut text = String::from(" ");
+                for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+                    let padded = if i == 4 {
+                        cell.clone()
+                    } else {
+                        format!("{cell:<w$}")
+                    };
+                    text.push(' ');
+                    match (i, status_style) {
+                        (3, Some(s)) => text.push_str(&s.apply_to(padded).to_string()),
+                        _ => text.push_str(&padded),
+                    }
+                    if i < 4 {
+                        text.push(' ');
+                    }
+                }
+                format!("{}\n", text.trim_end())
+            };
+            out.push_str(&dim.apply_to(line(&header, None)).to_string());
+            for row in &rows {
+                let s = style(status_style(&row[3]));
+                out.push_str(&line(row, Some(&s)));
+            }
+        }
+
+        if let Some(annotations) = result.get("annotations").and_then(Value::as_array)
+            && !annotations.is_empty()
+        {
+            out.push_str("  Annotations:\n");
+            for a in annotations {
+                let context = a
+                    .get("context")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no context)");
+                let info: Vec<String> = a
+                    .get("info")
+                    .and_then(Value::as_array)
+                    .map(|i| i.iter().map(scalar_text).collect())
+                    .unwrap_or_default();
+                out.push_str(&format!("    {}: {}\n", clean(context), info.join("; ")));
+            }
+        }
+    }
+    out
+}
+
+/// metric id, method, adjusted alpha, status, metric type.
+fn metric_row(item: &Value) -> [String; 5] {
+    let get = |path: &[&str]| {
+        let mut v = item;
+        for p in path {
+            v = v.get(*p).unwrap_or(&Value::Null);
+        }
+        v.clone()
+    };
+    let id = get(&["id"]);
+    let method = get(&["statsSettings", "method"]);
+    let alpha = get(&["statsSettings", "adjustedAlpha"]);
+    let status = get(&["result", "status", "status"]);
+    let metric_type = get(&["result", "status", "metricType"]);
+    [
+        if id.is_null() {
+            "(no id)".to_owned()
+        } else {
+            scalar_text(&id)
+        },
+        humanize(&scalar_text(&method), "METHOD_").replace(' ', "-"),
+        if alpha.is_null() {
+            "-".to_owned()
+        } else {
+            scalar_text(&alpha)
+        },
+        humanize(&scalar_text(&status), "METRIC_RESULT_STATUS_"),
+        humanize(&scalar_text(&metric_type), "METRIC_TYPE_"),
+    ]
+}
+
+/// `METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE` → `significant positive`.
+fn humanize(raw: &str, prefix: &str) -> String {
+    if raw.is_empty() {
+        return "-".to_owned();
+    }
+    raw.strip_prefix(prefix)
+        .unwrap_or(raw)
+        .to_lowercase()
+        .replace('_', " ")
+}
+
+fn status_style(status: &str) -> Style {
+    if status.contains("negative") {
+        Style::new().red().bold()
+    } else if status.contains("positive") {
+        Style::new().green().bold()
+    } else if status.contains("not significant") {
+        Style::new().yellow()
+    } else {
+        Style::new()
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => clean(s),
+        Value::Null => String::new(),
+        other => clean(&other.to_string()),
+    }
+}
+
+/// Text from the service reaches a terminal: control characters (an ANSI escape, a
+/// carriage return) are shown escaped instead of acting.
+fn clean(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_name_one_result_or_one_per_exposure_filter() {
+        let one =
+            json!({"stats": {"analysisResult": "workflows/rollout/instances/a/analysisResults/r"}});
+        assert_eq!(
+            result_refs(&one),
+            vec![ResultRef {
+                name: "workflows/rollout/instances/a/analysisResults/r".into(),
+                exposure_filter: String::new()
+            }]
+        );
+        let many = json!({"stats": {"analysisResults": [
+            {"analysisResult": "workflows/rollout/instances/a/analysisResults/r1", "exposureFilterName": "mobile"},
+            {"analysisResult": "workflows/rollout/instances/a/analysisResults/r2", "exposureFilterName": "web"},
+            {"exposureFilterName": "broken"}
+        ]}});
+        let refs = result_refs(&many);
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[1].exposure_filter, "web");
+        assert!(result_refs(&json!({"state": "draft"})).is_empty());
+    }
+
+    #[test]
+    fn human_report_shows_each_metric_status_and_annotations() {
+        let rollout = json!({"name": "workflows/rollout/instances/a", "displayName": "Search", "state": "live",
+            "labels": {"flagsync-id": "search"}});
+        let result = json!({
+            "exposureFilter": "",
+            "annotations": [{"context": "OVERALL", "info": ["Analysis completed successfully"]}],
+            "results": [
+                {"id": "metrics/conversion-rate", "statsSettings": {"method": "METHOD_Z_TEST", "adjustedAlpha": 0.025},
+                 "result": {"status": {"status": "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE", "metricType": "METRIC_TYPE_SUCCESS"}}},
+                {"id": "metrics/latency\u{1b}[31m", "result": {"status": {"status": "METRIC_RESULT_STATUS_NOT_SIGNIFICANT"}}}
+            ]
+        });
+        let refs = vec![(
+            ResultRef {
+                name: "n".into(),
+                exposure_filter: String::new(),
+            },
+            result,
+        )];
+        let text = render_human(&rollout, &refs, false);
+        assert!(text.contains("Rollout Search (id search)"), "{text}");
+        assert!(text.contains("All exposures"), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.contains("conversion-rate"))
+            .unwrap();
+        for part in ["z-test", "0.025", "significant positive", "success"] {
+            assert!(line.contains(part), "{line}");
+        }
+        assert!(text.contains("not significant"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(
+            text.contains("OVERALL: Analysis completed successfully"),
+            "{text}"
+        );
+        let coloured = render_human(&rollout, &refs, true);
+        assert!(coloured.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_draft_has_no_results_yet() {
+        let text = render_human(&json!({"name": "x", "state": "draft"}), &[], false);
+        assert!(
+            text.contains("no results yet: the rollout is a draft; launch it first"),
+            "{text}"
+        );
+    }
 }
