@@ -512,3 +512,41 @@ fn clean_and_problem_files_give_the_same_model() {
     assert_eq!(ib.span, 0..warned.len());
     assert_eq!(ia.value.available_values, ib.value.available_values);
 }
+
+#[test]
+fn cycles_are_reported_once_each() {
+    let tg = |name: &str, inc: &str| {
+        format!("type: target-group\nname: {name}\nconditions:\n  - group:\n      name: [{inc}]\n")
+    };
+    let loaded = load(
+        &Mem::default()
+            .with("target_groups/a.yml", tg("A", "B"))
+            .with("target_groups/b.yml", tg("B", "C"))
+            .with("target_groups/c.yml", tg("C", "A"))
+            .with("target_groups/d.yml", tg("D", "A"))
+            .with(
+                "experiments/self.yml",
+                "type: experiment\nflag: self\nplatforms:\n  - name: iOS\n    conditions:\n      - dependency: { flag: self, value: 'true' }\n        value: true\n",
+            )
+            .with("experiments/z-dup.yml", "type: experiment\nflag: self\n"),
+    );
+    let mut got = codes(&loaded);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        ["dependency-cycle", "duplicate-identity", "group-cycle"]
+    );
+    let cycle = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "group-cycle")
+        .unwrap();
+    assert!(cycle.message.contains("A → B → C → A"), "{}", cycle.message);
+    assert_eq!(cycle.file, "target_groups/a.yml");
+    let dep = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "dependency-cycle")
+        .unwrap();
+    assert_eq!((dep.file.as_str(), dep.line), ("experiments/self.yml", 6));
+}
