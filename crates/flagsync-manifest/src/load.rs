@@ -257,7 +257,7 @@ pub fn load(source: &dyn Source) -> Loaded {
     for (idx, err, at) in branch_problems {
         let env = &repository.environments[idx];
         let mut fd = FileDiagnostics::new(CONFIG_FILE, &at.text);
-        let span = span_in(&at.text, &at.path, false);
+        let span = SpanTree::parse_quiet(&at.text).span_of(&at.path, false);
         fd.push(
             Severity::Error,
             "branch-unavailable",
@@ -720,15 +720,6 @@ fn parse_typed<T: DeserializeOwned>(
     value
 }
 
-/// The span of `path` in `text` (parsed again: only done for files with a problem).
-fn span_in(text: &str, path: &[PathSeg], at_key: bool) -> Range<usize> {
-    let mut scratch = FileDiagnostics::new("", text);
-    match SpanTree::parse(text, &mut scratch) {
-        Ok(tree) => tree.span_of(path, at_key),
-        Err(()) => 0..0,
-    }
-}
-
 /// A problem found across files, reported in `file` at `path`.
 struct CrossFinding {
     severity: Severity,
@@ -905,10 +896,9 @@ fn crossref(repo: &mut Repository, sources: &BTreeMap<String, String>, out: &mut
     let mut trees: HashMap<String, SpanTree> = HashMap::new();
     for f in found {
         let text = sources.get(&f.file).map(String::as_str).unwrap_or("");
-        let tree = trees.entry(f.file.clone()).or_insert_with(|| {
-            let mut scratch = FileDiagnostics::new("", text);
-            SpanTree::parse(text, &mut scratch).unwrap_or_default()
-        });
+        let tree = trees
+            .entry(f.file.clone())
+            .or_insert_with(|| SpanTree::parse_quiet(text));
         let span = tree.span_of(&f.path, false);
         let mut fd = FileDiagnostics::new(&f.file, text);
         fd.push(f.severity, f.code, span, f.message, f.help);

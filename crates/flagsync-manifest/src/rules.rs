@@ -745,15 +745,7 @@ fn targeting(f: &mut Findings, path: &[PathSeg], t: &Targeting) {
                     )
                     .help("one of eqRule, setRule, rangeRule, startsWithRule, endsWithRule, containsRule, anyRule, allRule");
                 }
-                let plain = Rule {
-                    eq_rule: a.eq_rule.clone(),
-                    set_rule: a.set_rule.clone(),
-                    range_rule: a.range_rule.clone(),
-                    starts_with_rule: a.starts_with_rule.clone(),
-                    ends_with_rule: a.ends_with_rule.clone(),
-                    contains_rule: a.contains_rule.clone(),
-                };
-                rule_values(f, &ap, &plain);
+                rule_values(f, &ap, &a.value_rules());
                 for (qn, q) in [("anyRule", &a.any_rule), ("allRule", &a.all_rule)] {
                     if let Some(q) = q {
                         let qp = with(&ap, [PathSeg::key(qn), k("rule")]);

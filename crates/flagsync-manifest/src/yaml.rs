@@ -174,6 +174,13 @@ impl SpanTree {
         Ok(tree)
     }
 
+    /// The tree of `text` for pointing at nodes only, ignoring its problems (already
+    /// reported when the file was read); empty when it cannot be parsed.
+    pub(crate) fn parse_quiet(text: &str) -> SpanTree {
+        let mut scratch = FileDiagnostics::new("", text);
+        SpanTree::parse(text, &mut scratch).unwrap_or_default()
+    }
+
     fn attach(
         &mut self,
         stack: &mut [Frame],

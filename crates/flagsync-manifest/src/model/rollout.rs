@@ -204,9 +204,9 @@ pub struct Rule {
 }
 
 impl AttributeCriterion {
-    /// The names of the rules that are set, `anyRule`/`allRule` included.
-    pub fn set_rules(&self) -> Vec<&'static str> {
-        let mut out = Rule {
+    /// The rules that test the attribute's value itself (all but `anyRule`/`allRule`).
+    pub fn value_rules(&self) -> Rule {
+        Rule {
             eq_rule: self.eq_rule.clone(),
             set_rule: self.set_rule.clone(),
             range_rule: self.range_rule.clone(),
@@ -214,7 +214,11 @@ impl AttributeCriterion {
             ends_with_rule: self.ends_with_rule.clone(),
             contains_rule: self.contains_rule.clone(),
         }
-        .set_rules();
+    }
+
+    /// The names of the rules that are set, `anyRule`/`allRule` included.
+    pub fn set_rules(&self) -> Vec<&'static str> {
+        let mut out = self.value_rules().set_rules();
         if self.any_rule.is_some() {
             out.push("anyRule");
         }
