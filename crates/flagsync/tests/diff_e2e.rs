@@ -609,3 +609,53 @@ fn a_directory_the_base_lacks_is_all_new() {
     );
     assert!(text.contains("does not have this directory"), "{text}");
 }
+
+#[test]
+fn markdown_stays_within_a_github_comment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    init(root);
+    write(root, "flagsync.yaml", CONFIG_PRODUCTION_ONLY);
+    write(root, "target_groups/Bêta users.yml", BETA);
+    commit_all(root, "empty");
+    let conditions: String = (0..12)
+        .map(|i| format!("  - group:\n      name: Bêta users\n    value: v{i}\n"))
+        .collect();
+    for i in 0..300 {
+        write(
+            root,
+            &format!("experiments/flag {i:03}.yml"),
+            &format!(
+                "type: experiment\nflag: flag {i:03}\ndescription: {}\navailableValues: [{}]\nconditions:\n{conditions}value: v0\n",
+                "long description ".repeat(12),
+                (0..12)
+                    .map(|v| format!("v{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    commit_all(root, "many flags");
+
+    let out = flagsync(
+        root,
+        &[
+            "diff", "--base", "HEAD~1", "--head", "HEAD", "--format", "markdown",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let md = stdout(&out);
+    assert!(
+        md.chars().count() <= 65_536,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(md.starts_with("**flagsync diff** `HEAD~1 ("), "{md}");
+    assert!(md.contains("\nPlan: 300 to create, 0 to update, 0 to delete.\n"));
+    assert!(md.contains("to fit in a GitHub comment."), "{md}");
+    assert!(
+        md.contains("Run `flagsync diff --base HEAD~1 --head HEAD` to see every change."),
+        "{md}"
+    );
+    assert!(!md.contains("flagsync plan"), "{md}");
+}

@@ -26,6 +26,20 @@ use crate::cmd::plan::{Format, render};
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Compares what the two revisions declare, offline: no service is read and no credential is \
+needed, so it runs on pull requests from forks. The head revision is validated (its errors \
+fail the diff); problems of the base are warnings, and what the base could not read shows as \
+created. A resource the head no longer declares shows as deleted.
+
+Environments read from another branch (`Staging: { branch: Staging }` in flagsync.yaml) are \
+read from that branch's tip for both revisions, so they show changes only when the two \
+revisions read them differently. Commits to such a branch are reviewed by diffing that \
+branch's own revisions (e.g. `--base origin/Staging --head HEAD` on a pull request to it); a \
+branch without flagsync.yaml reads as a legacy repository, whose one environment the output \
+calls Production.
+
+Exit status: 0 (with --detailed-exitcode: 0 no changes, 2 changes), 1 on errors.")]
 pub struct Args {
     /// The revision the change starts from, e.g. the pull request's target `origin/main`.
     #[arg(long, value_name = "REV")]
@@ -355,7 +369,13 @@ fn output(c: &Comparison, args: &Args, global: &GlobalArgs) -> String {
             }
             out.push('\n');
             let body = render(&c.plan, Format::Human, global);
-            out.push_str(&body.replace(PLAN_NO_CHANGES, &plain(&no_changes)));
+            // Only the summary line can be the sentence when nothing changes: no action
+            // content is shown then.
+            if c.plan.has_changes() {
+                out.push_str(&body);
+            } else {
+                out.push_str(&body.replace(PLAN_NO_CHANGES, &plain(&no_changes)));
+            }
             out
         }
         Format::Json => json(c, global),
@@ -434,12 +454,24 @@ fn markdown_comment(c: &Comparison, no_changes: &str) -> String {
         + DIFF_DELETES.chars().count()
         - PLAN_DELETES.chars().count();
     let body = flagsync_plan::render_markdown(&c.plan, budget.saturating_sub(extra));
-    let body = body
-        .replacen(PLAN_FULL_HINT, &hint, 1)
-        .replacen(PLAN_NO_CHANGES, no_changes, 1)
-        .replacen(PLAN_DELETES, DIFF_DELETES, 1);
-    // The summary line stays first in the plan comment; the notes follow it.
+    // The plan's wording is replaced only where the renderer puts it (summary line first,
+    // deletion warning before the first section, hint in the closing note), never inside
+    // a resource's content.
+    let body = replace_in_tail(&body, PLAN_FULL_HINT, &hint);
     let (summary, rest) = body.split_once('\n').unwrap_or((&body, ""));
+    let summary = if summary == PLAN_NO_CHANGES {
+        no_changes
+    } else {
+        summary
+    };
+    let rest = match rest.find("<details>") {
+        Some(at) => format!(
+            "{}{}",
+            rest[..at].replacen(PLAN_DELETES, DIFF_DELETES, 1),
+            &rest[at..]
+        ),
+        None => rest.replacen(PLAN_DELETES, DIFF_DELETES, 1),
+    };
     let mut out = format!("{header}{summary}\n{notes}{rest}");
     if out.chars().count() > budget {
         out = out.chars().take(budget).collect();
@@ -448,6 +480,17 @@ fn markdown_comment(c: &Comparison, no_changes: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `text` with the last occurrence of `from` replaced, when it lies after every section
+/// (the renderer's closing note).
+fn replace_in_tail(text: &str, from: &str, to: &str) -> String {
+    match text.rfind(from) {
+        Some(at) if !text[at..].contains("</details>") => {
+            format!("{}{to}{}", &text[..at], &text[at + from.len()..])
+        }
+        _ => text.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -507,6 +550,17 @@ mod tests {
         let live = desired_as_live(&base);
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].body, json!({}));
+    }
+
+    #[test]
+    fn hint_is_replaced_only_in_the_closing_note() {
+        let inside = format!("<details>{PLAN_FULL_HINT}</details>\n");
+        assert_eq!(replace_in_tail(&inside, PLAN_FULL_HINT, "X"), inside);
+        let note = format!("<details>a</details>\n_3 omitted. {PLAN_FULL_HINT}_\n");
+        assert_eq!(
+            replace_in_tail(&note, PLAN_FULL_HINT, "X"),
+            "<details>a</details>\n_3 omitted. X_\n"
+        );
     }
 
     #[test]
