@@ -258,3 +258,81 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A repository holding only a flagsync.yaml for both services (the quickstart layout),
+/// credentials named by environment variables that `Emu::flagsync` sets.
+pub fn config_only_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flagsync.yaml"),
+        format!(
+            "cloudbees:\n  application: {APPLICATION}\n  token_env: CLOUDBEES_API_TOKEN\n  target_groups: target_groups\n  environments:\n    Production: {{ experiments: environments/Production }}\n    Staging: {{ experiments: environments/Staging }}\nconfidence:\n  client_id_env: CONFIDENCE_CLIENT_ID\n  client_secret_env: CONFIDENCE_CLIENT_SECRET\n  rollouts: rollouts\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+impl Emu {
+    /// PUTs a target group through the CloudBees API.
+    pub fn put_target_group(&self, group: Value) {
+        let (status, body) = self.send(
+            reqwest::Method::PUT,
+            &format!("/public-api/applications/{APPLICATION}/target-groups"),
+            Some(group),
+        );
+        assert!((200..300).contains(&status), "{status} {body}");
+    }
+
+    /// PUTs an experiment into `env` through the CloudBees API.
+    pub fn put_experiment(&self, env: &str, experiment: Value) {
+        let (status, body) = self.send(
+            reqwest::Method::PUT,
+            &format!(
+                "/public-api/applications/{APPLICATION}/{}/experiments",
+                enc(env)
+            ),
+            Some(experiment),
+        );
+        assert!((200..300).contains(&status), "{status} {body}");
+    }
+
+    /// Creates a rollout through the Confidence API, sets its targeting when given, and
+    /// launches it (waiting until it is live) when asked. Returns the instance id.
+    pub fn create_rollout(&self, body: Value, targeting: Option<Value>, launch: bool) -> String {
+        let (status, created) = self.send(
+            reqwest::Method::POST,
+            "/v1/workflows/rollout/instances",
+            Some(body),
+        );
+        assert_eq!(status, 200, "{created}");
+        let id = created["name"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let base = format!("/v1/workflows/rollout/instances/{id}");
+        if let Some(targeting) = targeting {
+            let (s, v) = self.send(
+                reqwest::Method::POST,
+                &format!("{base}:updateSegment"),
+                Some(json!({"updateMask": "targeting", "segment": {"targeting": targeting}})),
+            );
+            assert_eq!(s, 200, "{v}");
+        }
+        if launch {
+            let (s, v) = self.send(reqwest::Method::POST, &format!("{base}:launch"), None);
+            assert_eq!(s, 200, "{v}");
+            for _ in 0..500 {
+                if self.get(&base)["state"] == "live" {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(self.get(&base)["state"], "live");
+        }
+        id
+    }
+}

@@ -204,7 +204,8 @@ fn ordered(value: Value, parent: Option<&str>) -> Value {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();
             entries.sort_by(|(a, _), (b, _)| {
                 let rank = |k: &str| {
-                    if user_map {
+                    // The list of metrics reads best after the settings that apply to all.
+                    if user_map || (parent == Some("metrics") && k == "metrics") {
                         KEY_ORDER.len()
                     } else {
                         KEY_ORDER
@@ -405,6 +406,13 @@ mod tests {
                 "metrics"
             ]
         );
+        let metric_keys: Vec<&str> = manifest["metrics"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(metric_keys, ["entity", "metrics"]);
         assert_eq!(check(Kind::Rollout, &manifest, &canonical), Ok(()));
     }
 

@@ -1,0 +1,359 @@
+//! End to end: `flagsync export` against the emulator over real loopback HTTP. Resources
+//! are created through the services' APIs (as if made in their UIs), exported into a
+//! repository holding only a flagsync.yaml, and the result must validate cleanly and plan
+//! empty.
+
+mod common;
+
+use std::path::Path;
+
+use common::{APPLICATION, Emu, config_only_repo, text};
+use serde_json::json;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Live resources covering the shapes export must reproduce exactly.
+fn populate(emu: &Emu) {
+    emu.put_target_group(json!({
+        "type": "target-group", "name": "Beta Users",
+        "conditions": [{"property": "email", "operator": "regex", "operand": ".*@example\\.com"}]
+    }));
+    emu.put_target_group(json!({
+        "type": "target-group", "name": "Bêta users", "description": "accented: with a colon", "operator": "and",
+        "conditions": [
+            {"property": "country", "operator": "in-array", "operand": ["SE", "NO", 3]},
+            {"property": "age", "operator": "gte", "operand": 18}
+        ]
+    }));
+    emu.put_target_group(json!({
+        "type": "target-group", "name": "a/b",
+        "conditions": [{"group": {"name": ["Beta Users", "Bêta users"], "operator": "any-groups"}}]
+    }));
+    emu.put_target_group(json!({
+        "type": "target-group", "name": "CON", "conditions": [{"property": "isStaff", "operator": "is-true"}]
+    }));
+    emu.put_target_group(json!({
+        "type": "target-group", "name": "NO", "conditions": [{"property": "plan", "operator": "eq", "operand": "yes"}]
+    }));
+
+    emu.put_experiment("Production", json!({
+        "type": "experiment", "flag": "checkout.v2", "name": "Checkout (ignored by the service)",
+        "description": "new checkout", "labels": "checkout",
+        "platforms": [{"name": "iOS", "value": false}],
+        "conditions": [{"group": {"name": "Beta Users"}, "value": true}],
+        "value": [{"option": true, "percentage": 30}]
+    }));
+    emu.put_experiment("Production", json!({
+        "type": "experiment", "flag": "price.tier", "availableValues": ["low", 10.5, "NO", "1.0"],
+        "stickinessProperty": "userId",
+        "conditions": [
+            {"property": {"name": "plan", "operator": "eq", "operand": "pro"}, "value": "low"},
+            {"group": {"name": ["a/b", "CON"], "operator": "and"}, "value": "1.0"}
+        ],
+        "value": 10.5
+    }));
+    emu.put_experiment(
+        "Production",
+        json!({
+            "type": "experiment", "flag": "launch.date", "labels": ["b", "a"],
+            "value": [
+                {"from": "2024-01-15T10:00:00Z", "percentage": 10, "option": true},
+                {"from": "2024-02-01T00:00:00Z", "percentage": 100, "option": true}
+            ]
+        }),
+    );
+    emu.put_experiment(
+        "Production",
+        json!({
+            "type": "experiment", "flag": "killed", "enabled": false,
+            "conditions": [{"version": {"operator": "semver-gte", "semver": "2.1"}, "value": true}],
+            "value": null
+        }),
+    );
+    emu.put_experiment(
+        "Staging",
+        json!({
+            "type": "experiment", "flag": "checkout.v2",
+            "conditions": [
+                {"group": {"name": ["NO"], "operator": "nor"}, "value": true},
+                {"value": [{"option": true, "percentage": 50}]}
+            ],
+            "value": false
+        }),
+    );
+    emu.put_experiment("Staging", json!({
+        "type": "experiment", "flag": "ui.color", "availableValues": ["red", "blue", "yes"],
+        "conditions": [{"dependency": {"flag": "checkout.v2", "value": "true"}, "value": "yes"}],
+        "value": "red"
+    }));
+
+    emu.create_rollout(
+        json!({
+            "displayName": "New Search Feature Rollout",
+            "labels": {"flagsync-id": "new-search", "managed-by": "flagsync", "team": "growth"},
+            "flags": {"targetingKeySelector": "targeting_key"},
+            "rollout": {"flag": "flags/search-flag", "variant": "flags/search-flag/variants/enabled", "reach": "0.50"},
+            "metrics": {
+                "assignmentTable": "assignmentTables/my-assignment-table",
+                "entity": "entities/user", "bucket": "DAYS",
+                "metrics": [{"metric": "metrics/conversion-rate",
+                    "metricRole": {"metricKind": "SUCCESS", "minimumDetectableEffect": 0.01},
+                    "preferredDirection": "INCREASE"}]
+            }
+        }),
+        Some(json!({
+            "criteria": {"country": {"attribute": {"attributeName": "country", "eqRule": {"value": {"stringValue": "SE"}}}}},
+            "expression": {"and": {"operands": [{"ref": "country"}]}}
+        })),
+        true,
+    );
+    // Made by hand in the UI: no flagsync label, so not flagsync's to manage.
+    emu.create_rollout(
+        json!({"displayName": "Manual", "rollout": {"flag": "flags/manual"}}),
+        None,
+        false,
+    );
+}
+
+#[test]
+fn export_into_an_empty_repository_validates_and_plans_empty() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = config_only_repo();
+    let dir = repo.path();
+
+    let out = emu.flagsync(&["export"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "exported 5 target groups, 6 experiments in 2 environments, 1 rollout to {}",
+            dir.display()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!stderr(&out).contains("warning"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("skipped 1 rollout(s) without the flagsync-id label"),
+        "{}",
+        text(&out)
+    );
+
+    // File names: identities made safe, spaces and accents kept.
+    for rel in [
+        "target_groups/Beta Users.yml",
+        "target_groups/Bêta users.yml",
+        "target_groups/a_b.yml",
+        "target_groups/_CON.yml",
+        "target_groups/NO.yml",
+        "environments/Production/checkout.v2.yml",
+        "environments/Production/price.tier.yml",
+        "environments/Production/launch.date.yml",
+        "environments/Production/killed.yml",
+        "environments/Staging/checkout.v2.yml",
+        "environments/Staging/ui.color.yml",
+        "rollouts/new-search.yml",
+    ] {
+        assert!(dir.join(rel).is_file(), "{rel} missing; {}", text(&out));
+    }
+
+    // Strings a YAML reader could take for something else stay strings; type comes first.
+    let no = read(dir, "target_groups/NO.yml");
+    assert!(no.starts_with("type: target-group\nname: \"NO\"\n"), "{no}");
+    assert!(no.contains("operand: \"yes\""), "{no}");
+    let price = read(dir, "environments/Production/price.tier.yml");
+    assert!(
+        price.contains("availableValues: [low, 10.5, \"NO\", \"1.0\"]"),
+        "{price}"
+    );
+    assert!(price.contains("value: 10.5"), "{price}");
+    let checkout = read(dir, "environments/Production/checkout.v2.yml");
+    assert!(
+        !checkout.contains("name: Checkout"),
+        "the ignored name is not written: {checkout}"
+    );
+    assert!(checkout.contains("labels: [checkout]"), "{checkout}");
+    let schedule = read(dir, "environments/Production/launch.date.yml");
+    assert!(
+        schedule.contains("from: \"2024-01-15T10:00:00Z\""),
+        "{schedule}"
+    );
+    let rollout = read(dir, "rollouts/new-search.yml");
+    assert!(
+        rollout.starts_with("type: rollout\nid: new-search\n"),
+        "{rollout}"
+    );
+    assert!(rollout.contains("reach: \"0.5\""), "{rollout}");
+    assert!(rollout.contains("state: live"), "{rollout}");
+    assert!(!rollout.contains("managed-by"), "{rollout}");
+    assert!(!rollout.contains("flagsync-id"), "{rollout}");
+    assert!(rollout.contains("team: growth"), "{rollout}");
+
+    let out = emu.flagsync(&["validate"], dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("0 errors, 0 warnings"),
+        "{}",
+        text(&out)
+    );
+    let out = emu.flagsync(&["plan", "--detailed-exitcode"], dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Exporting again changes nothing and needs no --force.
+    let out = emu.flagsync(&["export"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("0 file(s) written (0 overwritten), 12 already up to date"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn export_never_overwrites_without_force_and_adopts_a_ui_change_with_it() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = config_only_repo();
+    let dir = repo.path();
+    let out = emu.flagsync(&["export"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Someone changes two flags in the UI.
+    let path = format!("/public-api/applications/{APPLICATION}/Production/experiments/price.tier");
+    assert_eq!(
+        emu.patch(
+            &path,
+            json!([{"op": "replace", "path": "/value", "value": "low"}])
+        ),
+        200
+    );
+    let path = format!("/public-api/applications/{APPLICATION}/Staging/experiments/ui.color");
+    assert_eq!(
+        emu.patch(
+            &path,
+            json!([{"op": "replace", "path": "/value", "value": "blue"}])
+        ),
+        200
+    );
+    let out = emu.flagsync(&["plan", "--detailed-exitcode"], dir);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    let before = read(dir, "environments/Production/price.tier.yml");
+    let out = emu.flagsync(&["export"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("would overwrite 2 existing file(s)"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        err.contains("environments/Production/price.tier.yml"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        err.contains("environments/Staging/ui.color.yml"),
+        "{}",
+        text(&out)
+    );
+    assert!(err.contains("--force"), "{}", text(&out));
+    assert_eq!(
+        read(dir, "environments/Production/price.tier.yml"),
+        before,
+        "nothing was written"
+    );
+
+    let out = emu.flagsync(&["export", "--force"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(read(dir, "environments/Production/price.tier.yml").contains("value: low"));
+    let out = emu.flagsync(&["plan", "--detailed-exitcode"], dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn a_declared_resource_is_rewritten_in_its_own_file_and_kinds_can_be_chosen() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = config_only_repo();
+    let dir = repo.path();
+    std::fs::create_dir_all(dir.join("target_groups")).unwrap();
+    std::fs::write(
+        dir.join("target_groups/beta.yml"),
+        "type: target-group\nname: Beta Users\ndescription: stale copy\nconditions: []\n",
+    )
+    .unwrap();
+
+    let out = emu.flagsync(&["export", "--kind", "target-group"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("target_groups/beta.yml"),
+        "{}",
+        text(&out)
+    );
+
+    let out = emu.flagsync(&["export", "--kind", "target-group", "--force"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&format!("exported 5 target groups to {}", dir.display())),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.join("target_groups/Beta Users.yml").exists(),
+        "no duplicate file"
+    );
+    assert!(read(dir, "target_groups/beta.yml").contains("regex"));
+    assert!(!dir.join("environments").exists() && !dir.join("rollouts").exists());
+
+    // Only one environment.
+    let out = emu.flagsync(&["export", "--kind", "experiment", "--env", "Staging"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("exported 2 experiments in 1 environment"),
+        "{}",
+        text(&out)
+    );
+    assert!(dir.join("environments/Staging/ui.color.yml").is_file());
+    assert!(!dir.join("environments/Production").exists());
+
+    let out = emu.flagsync(&["export", "--env", "Nowhere"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("no such environment"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn export_refuses_next_to_manifests_with_errors() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = config_only_repo();
+    let dir = repo.path();
+    std::fs::create_dir_all(dir.join("target_groups")).unwrap();
+    std::fs::write(
+        dir.join("target_groups/broken.yml"),
+        "type: target-group\nname: [unclosed\n",
+    )
+    .unwrap();
+    let out = emu.flagsync(&["export"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("the repository has 1 error(s)"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.join("environments").exists(), "nothing was written");
+}
