@@ -659,3 +659,64 @@ fn markdown_stays_within_a_github_comment() {
     );
     assert!(!md.contains("flagsync plan"), "{md}");
 }
+
+const CONFIG_ROLLOUTS: &str = "\
+confidence:
+  client_id_env: CONFIDENCE_CLIENT_ID
+  client_secret_env: CONFIDENCE_CLIENT_SECRET
+  rollouts: rollouts
+";
+
+fn rollout(id: &str, reach: &str) -> String {
+    format!(
+        "type: rollout\nid: {id}\nstate: draft\nflags:\n  targetingKeySelector: targeting_key\n\
+         rollout:\n  flag: flags/{id}\n  variant: flags/{id}/variants/on\n  reach: \"{reach}\"\n"
+    )
+}
+
+#[test]
+fn rollouts_change_and_removal_is_flagged_as_not_deletable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    init(root);
+    write(root, "flagsync.yaml", CONFIG_ROLLOUTS);
+    write(root, "rollouts/dark-mode.yml", &rollout("dark-mode", "0.1"));
+    write(root, "rollouts/old.yml", &rollout("old", "0.2"));
+    commit_all(root, "two rollouts");
+    write(root, "rollouts/dark-mode.yml", &rollout("dark-mode", "0.5"));
+    remove(root, "rollouts/old.yml");
+    commit_all(root, "reach 0.5, old gone");
+
+    let out = flagsync(
+        root,
+        &[
+            "diff", "--base", "HEAD~1", "--head", "HEAD", "--format", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = doc["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2, "{doc}");
+    let dark = actions
+        .iter()
+        .find(|a| a["id"] == "rollout/dark-mode")
+        .unwrap();
+    assert_eq!(dark["operation"], "update");
+    assert!(
+        dark["patch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|op| op["op"] == "replace" && op["path"] == "/rollout/reach"),
+        "{dark}"
+    );
+    let old = actions.iter().find(|a| a["id"] == "rollout/old").unwrap();
+    assert_eq!(old["operation"], "delete");
+    assert!(
+        doc["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("rollout/old: the Confidence API has no call")),
+        "{doc}"
+    );
+}

@@ -182,10 +182,18 @@ fn compare(dir: &Path, base_rev: &str, head_rev: &str) -> miette::Result<Compari
 }
 
 fn side(rev: &str, source: Option<&GitSource>) -> Side {
+    let commit = source.map(GitSource::id).unwrap_or_default();
+    // A revision given as a commit id needs no second spelling of itself.
+    let is_commit_id =
+        rev.len() >= 4 && rev.bytes().all(|b| b.is_ascii_hexdigit()) && commit.starts_with(rev);
+    let described = match source {
+        Some(s) if !is_commit_id => s.describe(),
+        _ => rev.to_owned(),
+    };
     Side {
         rev: rev.to_owned(),
-        commit: source.map(GitSource::id).unwrap_or_default(),
-        described: source.map_or_else(|| rev.to_owned(), |s| s.describe()),
+        commit,
+        described,
     }
 }
 
