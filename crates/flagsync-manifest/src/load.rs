@@ -645,8 +645,13 @@ fn parse_manifest_carefully(
                     expected.name()
                 ),
                 Some(format!(
-                    "move it to the directory flagsync.yaml names for {} manifests",
-                    kind.name()
+                    "move it to the directory of {} manifests ({})",
+                    kind.name(),
+                    match kind {
+                        ManifestKind::Experiment => "an environment's experiments",
+                        ManifestKind::TargetGroup => "target_groups, or cloudbees.target_groups",
+                        ManifestKind::Rollout => "rollouts, or confidence.rollouts",
+                    }
                 )),
             );
             return None;

@@ -381,7 +381,8 @@ fn classify(message: &str, hidden: &[&str]) -> (&'static str, String, Option<Str
     } else if message.starts_with("unknown variant") {
         suggest("unknown-variant", "value")
     } else if message.starts_with("missing field") {
-        plain("missing-field", None)
+        let help = quoted().map(|f| format!("add `{f}:` to this mapping"));
+        plain("missing-field", help)
     } else if message.starts_with("duplicate mapping key") {
         plain("duplicate-key", None)
     } else if message.contains("alias") || message.contains("budget") || message.contains("limit") {
