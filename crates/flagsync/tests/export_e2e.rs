@@ -25,7 +25,7 @@ fn read(dir: &Path, rel: &str) -> String {
 /// Live resources covering the shapes export must reproduce exactly.
 fn populate(emu: &Emu) {
     emu.put_target_group(json!({
-        "type": "target-group", "name": "Beta Users",
+        "type": "target-group", "name": "Beta Users", "description": "Beta, early users",
         "conditions": [{"property": "email", "operator": "regex", "operand": ".*@example\\.com"}]
     }));
     emu.put_target_group(json!({
@@ -41,6 +41,11 @@ fn populate(emu: &Emu) {
     }));
     emu.put_target_group(json!({
         "type": "target-group", "name": "CON", "conditions": [{"property": "isStaff", "operator": "is-true"}]
+    }));
+    emu.put_target_group(json!({
+        "type": "target-group", "name": "null",
+        "description": "line one\nline \"two\"\ttab: # not a comment",
+        "conditions": [{"property": "tier", "operator": "eq", "operand": "~"}]
     }));
     emu.put_target_group(json!({
         "type": "target-group", "name": "NO", "conditions": [{"property": "plan", "operator": "eq", "operand": "yes"}]
@@ -136,7 +141,7 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         stdout(&out).contains(&format!(
-            "exported 5 target groups, 6 experiments in 2 environments, 1 rollout to {}",
+            "exported 6 target groups, 6 experiments in 2 environments, 1 rollout to {}",
             dir.display()
         )),
         "{}",
@@ -156,6 +161,7 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
         "target_groups/a_b.yml",
         "target_groups/_CON.yml",
         "target_groups/NO.yml",
+        "target_groups/null.yml",
         "environments/Production/checkout.v2.yml",
         "environments/Production/price.tier.yml",
         "environments/Production/launch.date.yml",
@@ -168,9 +174,17 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
     }
 
     // Strings a YAML reader could take for something else stay strings; type comes first.
+    let beta = read(dir, "target_groups/Beta Users.yml");
+    assert!(beta.contains("description: Beta, early users\n"), "{beta}");
     let no = read(dir, "target_groups/NO.yml");
     assert!(no.starts_with("type: target-group\nname: \"NO\"\n"), "{no}");
     assert!(no.contains("operand: \"yes\""), "{no}");
+    let null = read(dir, "target_groups/null.yml");
+    assert!(
+        null.starts_with("type: target-group\nname: \"null\"\n"),
+        "{null}"
+    );
+    assert!(null.contains("operand: \"~\""), "{null}");
     let price = read(dir, "environments/Production/price.tier.yml");
     assert!(
         price.contains("availableValues: [low, 10.5, \"NO\", \"1.0\"]"),
@@ -213,7 +227,7 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
     let out = emu.flagsync(&["export"], dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        stdout(&out).contains("0 file(s) written (0 overwritten), 12 already up to date"),
+        stdout(&out).contains("0 file(s) written (0 overwritten), 13 already up to date"),
         "{}",
         text(&out)
     );
@@ -294,6 +308,12 @@ fn a_declared_resource_is_rewritten_in_its_own_file_and_kinds_can_be_chosen() {
     )
     .unwrap();
 
+    std::fs::write(
+        dir.join("target_groups/gone.yml"),
+        "type: target-group\nname: Gone\nconditions: []\n",
+    )
+    .unwrap();
+
     let out = emu.flagsync(&["export", "--kind", "target-group"], dir);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -305,7 +325,7 @@ fn a_declared_resource_is_rewritten_in_its_own_file_and_kinds_can_be_chosen() {
     let out = emu.flagsync(&["export", "--kind", "target-group", "--force"], dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        stdout(&out).contains(&format!("exported 5 target groups to {}", dir.display())),
+        stdout(&out).contains(&format!("exported 6 target groups to {}", dir.display())),
         "{}",
         text(&out)
     );
@@ -313,6 +333,12 @@ fn a_declared_resource_is_rewritten_in_its_own_file_and_kinds_can_be_chosen() {
         !dir.join("target_groups/Beta Users.yml").exists(),
         "no duplicate file"
     );
+    assert!(
+        stderr(&out).contains("1 manifest(s) declare resources that are not live, left as they are: target_groups/gone.yml"),
+        "{}",
+        text(&out)
+    );
+    assert!(dir.join("target_groups/gone.yml").is_file());
     assert!(read(dir, "target_groups/beta.yml").contains("regex"));
     assert!(!dir.join("environments").exists() && !dir.join("rollouts").exists());
 

@@ -452,7 +452,61 @@ fn build(
         }
     }
 
+    let stale = not_live(repo, scope, &resources);
+    if !stale.is_empty() {
+        let shown: Vec<&str> = stale.iter().take(5).map(String::as_str).collect();
+        let more = stale.len().saturating_sub(shown.len());
+        eprintln!(
+            "note: {} manifest(s) declare resources that are not live, left as they are: {}{}; `flagsync plan` would create them again, so delete the files if they were removed on purpose",
+            stale.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+
     Ok(place(root, repo, resources))
+}
+
+/// Files of the exported kinds and directories whose resource was not found live.
+fn not_live(
+    repo: &flagsync_manifest::Repository,
+    scope: &Scope,
+    exported: &[Resource],
+) -> Vec<String> {
+    let live: BTreeSet<(Kind, &str, &str)> = exported
+        .iter()
+        .map(|r| (r.kind, r.dir.as_str(), r.identity.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    if let Some(dir) = &scope.target_groups {
+        for item in &repo.target_groups {
+            if !live.contains(&(Kind::TargetGroup, dir.as_str(), item.value.name.as_str())) {
+                out.push(item.file.clone());
+            }
+        }
+    }
+    for env in &repo.environments {
+        let Some(dir) = scope.environments.get(&env.name) else {
+            continue;
+        };
+        for item in &env.experiments {
+            if !live.contains(&(Kind::Experiment, dir.as_str(), item.value.flag.as_str())) {
+                out.push(item.file.clone());
+            }
+        }
+    }
+    if let Some(dir) = &scope.rollouts {
+        for item in &repo.rollouts {
+            if !live.contains(&(Kind::Rollout, dir.as_str(), item.value.id.as_str())) {
+                out.push(item.file.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Decides each resource's file: the one that already declares it, else a new safe name.

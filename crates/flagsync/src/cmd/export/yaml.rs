@@ -21,7 +21,7 @@ pub fn to_yaml(value: &Value) -> String {
             emit_seq(items, 0, &mut out)
         }
         other => {
-            out.push_str(&inline(other).unwrap_or_default());
+            out.push_str(&inline(other, false).unwrap_or_default());
             out.push('\n');
         }
     }
@@ -90,7 +90,7 @@ fn block(value: &Value) -> Block<'_> {
             Some(text) => Block::Inline(text),
             None => Block::Seq(items),
         },
-        other => Block::Inline(inline(other).unwrap_or_default()),
+        other => Block::Inline(inline(other, false).unwrap_or_default()),
     }
 }
 
@@ -100,19 +100,21 @@ fn flow(items: &[Value]) -> Option<String> {
         .iter()
         .map(|v| match v {
             Value::Array(_) | Value::Object(_) => None,
-            other => inline(other),
+            other => inline(other, true),
         })
         .collect();
     let text = format!("[{}]", parts?.join(", "));
     (text.chars().count() <= MAX_FLOW_WIDTH).then_some(text)
 }
 
-/// The one-line form of a scalar or an empty collection.
-fn inline(value: &Value) -> Option<String> {
+/// The one-line form of a scalar or an empty collection. Inside a flow list (`in_flow`),
+/// `,` ends an item, so a string holding one is quoted.
+fn inline(value: &Value, in_flow: bool) -> Option<String> {
     Some(match value {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
+        Value::String(s) if !in_flow && is_plain_safe_in_block(s) => s.clone(),
         Value::String(s) => scalar_string(s),
         Value::Array(items) if items.is_empty() => "[]".to_owned(),
         Value::Object(map) if map.is_empty() => "{}".to_owned(),
@@ -131,6 +133,12 @@ pub fn scalar_string(s: &str) -> String {
     } else {
         quoted(s)
     }
+}
+
+/// Plain in a block value: also `, ` between words (descriptions), which only flow
+/// collections give a meaning to.
+fn is_plain_safe_in_block(s: &str) -> bool {
+    !s.ends_with(',') && is_plain_safe(&s.replace(", ", " "))
 }
 
 /// Words that YAML 1.1 or 1.2 readers resolve to booleans or null when unquoted.
@@ -292,6 +300,12 @@ empty: {}
 none: []
 ";
         assert_eq!(to_yaml(&value), expected);
+    }
+
+    #[test]
+    fn commas_stay_plain_in_block_values_only() {
+        let text = to_yaml(&json!({"description": "a, b", "labels": ["a, b"], "x": "a,b"}));
+        assert_eq!(text, "description: a, b\nlabels: [\"a, b\"]\nx: \"a,b\"\n");
     }
 
     #[test]
