@@ -383,3 +383,33 @@ fn export_refuses_next_to_manifests_with_errors() {
     );
     assert!(!dir.join("environments").exists(), "nothing was written");
 }
+
+#[test]
+fn environments_on_other_branches_are_skipped_with_a_warning() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    std::fs::write(
+        dir.join("flagsync.yaml"),
+        format!(
+            "cloudbees:\n  application: {APPLICATION}\n  environments:\n    Production: {{ experiments: experiments }}\n    Staging: {{ branch: Staging }}\n"
+        ),
+    )
+    .unwrap();
+    let out = emu.flagsync(&["export"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stderr(&out)
+            .contains("skipping environment Staging: its experiments live on branch Staging"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout(&out).contains("exported 6 target groups, 4 experiments in 1 environment to"),
+        "{}",
+        text(&out)
+    );
+    assert!(dir.join("experiments/killed.yml").is_file());
+    assert!(dir.join("target_groups/a_b.yml").is_file());
+}

@@ -38,7 +38,9 @@ pub enum KindArg {
 /// that a manifest already declares is written to that manifest's file. Existing files are
 /// never overwritten without --force. Rollouts are exported only when they carry the
 /// `flagsync-id` label. CloudBees lists only flags that have at least one release rule, so a
-/// flag without one is exported only when the repository already declares it.
+/// flag without one is exported only when the repository already declares it. Manifests
+/// with errors stop the export (fix them first); environments kept on another branch
+/// (`branch:`) are skipped.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The repository to write into (it needs a flagsync.yaml).
