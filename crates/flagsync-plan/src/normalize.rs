@@ -117,7 +117,9 @@ pub fn canonical_experiment(raw: &Value) -> Value {
     let value = canonical_flag_value(map.remove("value"));
     map.insert("value".into(), value);
     default_to(&mut map, "archived", || json!(false));
-    Value::Object(sorted(map))
+    let mut value = Value::Object(sorted(map));
+    unify_numbers(&mut value);
+    value
 }
 
 fn canonical_platform(raw: &Value) -> Value {
@@ -212,7 +214,9 @@ pub fn canonical_target_group(raw: &Value) -> Value {
         _ => Vec::new(),
     };
     map.insert("conditions".into(), Value::Array(conditions));
-    Value::Object(sorted(map))
+    let mut value = Value::Object(sorted(map));
+    unify_numbers(&mut value);
+    value
 }
 
 /// Canonical form of a rollout (live JSON or serialized manifest with labels added).
@@ -232,6 +236,7 @@ pub fn canonical_rollout(raw: &Value) -> Value {
     }
     let mut value = Value::Object(map);
     prune_empty(&mut value);
+    unify_numbers(&mut value);
     if let Value::Object(map) = &mut value {
         // Labels stay even when empty, so that a plan always shows them.
         if !map.contains_key("labels") {
@@ -240,6 +245,27 @@ pub fn canonical_rollout(raw: &Value) -> Value {
         return Value::Object(sorted(std::mem::take(map)));
     }
     value
+}
+
+/// `5`, `5.0` and `5e0` are one number: a float with no fraction becomes an integer, so a
+/// service that prints doubles without a fraction (proto JSON does) compares equal to a
+/// manifest that wrote `5.0`.
+fn unify_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64()
+                && !n.is_i64()
+                && !n.is_u64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unify_numbers),
+        Value::Object(map) => map.values_mut().for_each(unify_numbers),
+        _ => {}
+    }
 }
 
 /// `"0.50"`, `0.5` and `".5"` are one reach: the shortest decimal that reads back the same.
@@ -590,6 +616,30 @@ mod tests {
         assert_eq!(live[0].key, ResourceKey::rollout("new-search"));
         assert_eq!(live[0].remote_id.as_deref(), Some("abc123"));
         assert_eq!(live[0].body, desired);
+    }
+
+    #[test]
+    fn whole_floats_and_integers_are_one_number() {
+        let manifest = canonical_rollout(&json!({
+            "rollout": {"flag": "flags/f"},
+            "metrics": {"metrics": [{"metric": "m", "metricRole": {"metricKind": "SUCCESS", "minimumDetectableEffect": 1.0}}]}
+        }));
+        let live = canonical_rollout(&json!({
+            "rollout": {"flag": "flags/f"},
+            "metrics": {"metrics": [{"metric": "m", "metricRole": {"metricKind": "SUCCESS", "minimumDetectableEffect": 1}}]}
+        }));
+        assert_eq!(manifest, live);
+        let a =
+            canonical_experiment(&json!({"flag": "n", "availableValues": [1, 10.5], "value": 1.0}));
+        let b =
+            canonical_experiment(&json!({"flag": "n", "availableValues": [1.0, 10.5], "value": 1}));
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            canonical_experiment(
+                &json!({"flag": "n", "availableValues": [1, 10.5], "value": 10.5})
+            )
+        );
     }
 
     #[test]
