@@ -130,7 +130,7 @@ fn render_action(action: &Action, p: &Palette, out: &mut String) {
 
 /// Names come from repositories and remote services: control characters (an ANSI escape
 /// in a flag name, say) are shown escaped rather than sent to the terminal.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             if c.is_control() {

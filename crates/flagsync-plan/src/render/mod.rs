@@ -6,7 +6,7 @@ mod json;
 mod markdown;
 mod yamlish;
 
-pub use human::{HumanOptions, render_human};
+pub use human::{HumanOptions, printable, render_human};
 pub use json::render_json;
 pub use markdown::{DEFAULT_MARKDOWN_BUDGET, render_markdown};
 pub use yamlish::to_yamlish;

@@ -391,15 +391,7 @@ fn scalar_text(v: &Value) -> String {
 /// Text from the service reaches a terminal: control characters (an ANSI escape, a
 /// carriage return) are shown escaped instead of acting.
 fn clean(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    flagsync_plan::render::printable(text)
 }
 
 #[cfg(test)]
