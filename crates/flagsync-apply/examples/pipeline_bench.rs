@@ -526,6 +526,22 @@ fn plan_bench(opts: &Opts) -> Res<()> {
             r["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
         );
     }
+    println!("\n### Plan: peak RSS as it stood after each phase (first run)\n");
+    println!(
+        "| resources | live account | after load + validate | after reading live state | after normalize + plan |"
+    );
+    println!("|---:|---|---:|---:|---:|");
+    for (n, case, r) in &rows {
+        let peaks: Vec<String> = r["phase_peaks_kib"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| format!("{:.0} MiB", v.as_f64().unwrap_or(0.0) / 1024.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!("| {n} | {case} | {} |", peaks.join(" | "));
+    }
     println!("\n### Plan: requests to read live state, by route\n");
     let mut all_routes: Vec<String> = rows
         .iter()
@@ -605,15 +621,26 @@ fn plan_child(args: &[String]) -> Res<()> {
     let (mut load_ms, mut fetch_ms, mut plan_ms, mut total_ms) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut last = json!({});
-    for _ in 0..reps {
+    // Peak memory (VmHWM) as it stood after each phase of the first run.
+    let mut phase_peaks = Vec::new();
+    for rep in 0..reps {
         rt.block_on(reset_counters(base))?;
         let t0 = Instant::now();
         let loaded = load_valid(dir)?;
         let t1 = Instant::now();
+        if rep == 0 {
+            phase_peaks.push(peak_rss_kib());
+        }
         let snapshot = rt.block_on(fetch_live(&conn, &loaded))?;
         let t2 = Instant::now();
+        if rep == 0 {
+            phase_peaks.push(peak_rss_kib());
+        }
         let plan = make_plan(&loaded, &snapshot)?;
         let t3 = Instant::now();
+        if rep == 0 {
+            phase_peaks.push(peak_rss_kib());
+        }
         // Read after the plan so that this request is not part of the timed phases.
         let c = rt.block_on(counters(base))?;
         load_ms.push(ms(t1 - t0));
@@ -637,6 +664,7 @@ fn plan_child(args: &[String]) -> Res<()> {
     last["plan_ms"] = json!(plan_ms);
     last["total_ms"] = json!(total_ms);
     last["peak_rss_kib"] = json!(peak_rss_kib());
+    last["phase_peaks_kib"] = json!(phase_peaks);
     println!("{last}");
     Ok(())
 }
