@@ -24,7 +24,7 @@ pub struct RemoteArgs {
     /// Confidence IAM base URL for client credentials (overrides flagsync.yaml).
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_IAM_URL", value_name = "URL")]
     pub iam_url: Option<String>,
-    /// CloudBees requests per second (default: flagsync.yaml, else the documented 1/s).
+    /// CloudBees requests per second (default: flagsync.yaml, else 0.95, just under the documented 1/s).
     #[arg(long, env = "FLAGSYNC_CLOUDBEES_RPS", value_name = "N")]
     pub cloudbees_rps: Option<f64>,
     /// Allow plain http:// to hosts other than loopback.
