@@ -22,7 +22,6 @@ pub struct GlobalArgs {
 
 impl GlobalArgs {
     /// Whether human output on stdout should be coloured.
-    #[allow(dead_code)] // used by the renderers of plan and diff
     pub fn color_stdout(&self) -> bool {
         match self.color {
             ColorChoice::Always => true,

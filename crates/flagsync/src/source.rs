@@ -4,8 +4,6 @@ use std::path::Path;
 
 use flagsync_source::{DirSource, GitSource, GitWorkdirSource, Source, SourceError};
 
-// Called by validate, plan and diff as they are wired to it.
-#[allow(dead_code)]
 /// The repository at `dir`, read from disk, or at git revision `rev` when one is given.
 ///
 /// Read from disk inside a git repository, environment branches (`branch: Staging` in
