@@ -214,3 +214,45 @@ fn an_experiment_created_elsewhere_in_another_spelling_is_patched_not_conflicted
     let out = emu.flagsync(&["plan", "--detailed-exitcode"], repo.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn tokens_never_reach_output_logs_or_plan_files() {
+    let emu = Emu::start();
+    let repo = quickstart_copy();
+    let token = flagsync_emulator::DEFAULT_TOKEN;
+    let plan_file = repo.path().join("plan.json");
+    let outputs = [
+        emu.flagsync(
+            &["-vvv", "plan", "--out", plan_file.to_str().unwrap()],
+            repo.path(),
+        ),
+        emu.flagsync(&["-vvv", "apply", "--auto-approve"], repo.path()),
+        emu.flagsync(&["-vvv", "plan", "--format", "json"], repo.path()),
+    ];
+    for out in &outputs {
+        assert!(out.status.success(), "{}", text(out));
+        assert!(!text(out).contains(token), "token in output: {}", text(out));
+    }
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!saved.contains(token));
+
+    // A wrong token is refused with a message that names the variable, not the value.
+    let mut cmd = Command::cargo_bin("flagsync").unwrap();
+    let out = cmd
+        .args(["-vvv", "plan"])
+        .arg(repo.path())
+        .env("NO_COLOR", "1")
+        .env("CLOUDBEES_API_TOKEN", "wrong-token-4f1c")
+        .env("CONFIDENCE_CLIENT_ID", flagsync_emulator::DEFAULT_CLIENT_ID)
+        .env("CONFIDENCE_CLIENT_SECRET", "wrong-secret-9b2e")
+        .env("FLAGSYNC_CLOUDBEES_URL", emu.emulator.cloudbees_url())
+        .env("FLAGSYNC_CONFIDENCE_URL", emu.emulator.confidence_url())
+        .env("FLAGSYNC_CONFIDENCE_IAM_URL", emu.emulator.base_url())
+        .env("FLAGSYNC_CLOUDBEES_RPS", "1000")
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("wrong-token-4f1c"), "{}", text(&out));
+    assert!(!text(&out).contains("wrong-secret-9b2e"), "{}", text(&out));
+}
