@@ -2,7 +2,6 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::{APPLICATION, Emu, quickstart_copy, text};
 use serde_json::{Value, json};
 
@@ -19,19 +18,16 @@ fn writes(counters: &Value) -> u64 {
 #[test]
 fn the_embedded_emulator_needs_no_account_and_keeps_state_between_runs() {
     let repo = quickstart_copy();
+    // No credentials and no URLs: flagsync.yaml's `emulator:` serves both services.
+    let emu = Emu::start();
     let run = |args: &[&str]| {
-        Command::cargo_bin("flagsync")
-            .unwrap()
-            .args(args)
-            .arg(repo.path())
-            .env("NO_COLOR", "1")
+        emu.command(args, repo.path())
             .env_remove("CLOUDBEES_API_TOKEN")
             .env_remove("CONFIDENCE_CLIENT_ID")
             .env_remove("CONFIDENCE_CLIENT_SECRET")
             .env_remove("FLAGSYNC_CLOUDBEES_URL")
             .env_remove("FLAGSYNC_CONFIDENCE_URL")
             .env_remove("FLAGSYNC_CONFIDENCE_IAM_URL")
-            .timeout(std::time::Duration::from_secs(60))
             .output()
             .unwrap()
     };
@@ -237,19 +233,10 @@ fn tokens_never_reach_output_logs_or_plan_files() {
     assert!(!saved.contains(token));
 
     // A wrong token is refused with a message that names the variable, not the value.
-    let mut cmd = Command::cargo_bin("flagsync").unwrap();
-    let out = cmd
-        .args(["-vvv", "plan"])
-        .arg(repo.path())
-        .env("NO_COLOR", "1")
+    let out = emu
+        .command(&["-vvv", "plan"], repo.path())
         .env("CLOUDBEES_API_TOKEN", "wrong-token-4f1c")
-        .env("CONFIDENCE_CLIENT_ID", flagsync_emulator::DEFAULT_CLIENT_ID)
         .env("CONFIDENCE_CLIENT_SECRET", "wrong-secret-9b2e")
-        .env("FLAGSYNC_CLOUDBEES_URL", emu.emulator.cloudbees_url())
-        .env("FLAGSYNC_CONFIDENCE_URL", emu.emulator.confidence_url())
-        .env("FLAGSYNC_CONFIDENCE_IAM_URL", emu.emulator.base_url())
-        .env("FLAGSYNC_CLOUDBEES_RPS", "1000")
-        .timeout(std::time::Duration::from_secs(60))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -41,8 +41,13 @@ impl Emu {
         }
     }
 
-    /// `flagsync ARGS... DIR` with credentials and URLs pointing at this emulator.
+    /// `flagsync ARGS... DIR` with credentials and URLs pointing at this emulator, run.
     pub fn flagsync(&self, args: &[&str], dir: &Path) -> Output {
+        self.command(args, dir).output().unwrap()
+    }
+
+    /// The same command, not yet run, for tests that change its environment.
+    pub fn command(&self, args: &[&str], dir: &Path) -> Command {
         let mut cmd = Command::cargo_bin("flagsync").unwrap();
         cmd.args(args)
             .arg(dir)
@@ -60,7 +65,7 @@ impl Emu {
             .env("FLAGSYNC_CLOUDBEES_RPS", "1000")
             .env_remove("RUST_LOG")
             .timeout(Duration::from_secs(60));
-        cmd.output().unwrap()
+        cmd
     }
 
     pub fn plan_json(&self, dir: &Path) -> Value {
