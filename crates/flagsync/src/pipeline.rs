@@ -66,9 +66,18 @@ pub async fn fetch_live(conn: &Connection, loaded: &Loaded) -> miette::Result<Li
         }),
         confidence: conn.confidence.as_ref(),
     };
-    flagsync_remote::fetch_live_state(request)
-        .await
-        .map_err(|e| miette!("reading live state: {e}"))
+    // Paced at the services' limits, a first plan can take minutes: say what is happening
+    // (on a terminal only, on stderr, so piped output stays clean).
+    let spinner = indicatif::ProgressBar::new_spinner();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        spinner.set_message("reading live state");
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    } else {
+        spinner.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let result = flagsync_remote::fetch_live_state(request).await;
+    spinner.finish_and_clear();
+    result.map_err(|e| miette!("reading live state: {e}"))
 }
 
 /// Live state in canonical form.
