@@ -43,14 +43,44 @@ pub fn config(loaded: &Loaded) -> miette::Result<&Config> {
     }
 }
 
+/// What part of live state to read.
+pub struct LiveScope {
+    /// CloudBees environments whose experiments to list.
+    pub environments: Vec<String>,
+    /// List the application's target groups.
+    pub target_groups: bool,
+    /// List the rollouts.
+    pub rollouts: bool,
+}
+
 /// Live state, read with one list per environment, one for target groups, the pages of
 /// rollouts, and a GET only for desired experiments the lists hide.
 pub async fn fetch_live(conn: &Connection, loaded: &Loaded) -> miette::Result<LiveSnapshot> {
-    let repo = &loaded.repository;
-    let environments: Vec<String> = repo.environments.iter().map(|e| e.name.clone()).collect();
-    let desired_flags: BTreeMap<String, Vec<String>> = repo
+    let scope = LiveScope {
+        environments: loaded
+            .repository
+            .environments
+            .iter()
+            .map(|e| e.name.clone())
+            .collect(),
+        target_groups: true,
+        rollouts: true,
+    };
+    fetch_live_in(conn, loaded, &scope).await
+}
+
+/// [`fetch_live`] narrowed to `scope`; the flags the repository declares in those
+/// environments are looked up when their environment's list hides them.
+pub async fn fetch_live_in(
+    conn: &Connection,
+    loaded: &Loaded,
+    scope: &LiveScope,
+) -> miette::Result<LiveSnapshot> {
+    let desired_flags: BTreeMap<String, Vec<String>> = loaded
+        .repository
         .environments
         .iter()
+        .filter(|e| scope.environments.contains(&e.name))
         .map(|e| {
             (
                 e.name.clone(),
@@ -58,13 +88,18 @@ pub async fn fetch_live(conn: &Connection, loaded: &Loaded) -> miette::Result<Li
             )
         })
         .collect();
+    let read_cloudbees = scope.target_groups || !scope.environments.is_empty();
     let request = LiveRequest {
-        cloudbees: conn.cloudbees.as_ref().map(|client| CloudBeesScope {
-            client,
-            environments: &environments,
-            desired_flags: &desired_flags,
-        }),
-        confidence: conn.confidence.as_ref(),
+        cloudbees: conn
+            .cloudbees
+            .as_ref()
+            .filter(|_| read_cloudbees)
+            .map(|client| CloudBeesScope {
+                client,
+                environments: &scope.environments,
+                desired_flags: &desired_flags,
+            }),
+        confidence: conn.confidence.as_ref().filter(|_| scope.rollouts),
     };
     // Paced at the services' limits, a first plan can take minutes: say what is happening
     // (on a terminal only, on stderr, so piped output stays clean).

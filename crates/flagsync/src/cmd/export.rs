@@ -16,7 +16,7 @@ use clap::ValueEnum;
 use flagsync_manifest::model::{Config, ROLLOUT_ID_LABEL};
 use flagsync_manifest::{Loaded, Severity};
 use flagsync_plan::normalize;
-use flagsync_remote::{CloudBeesScope, LiveRequest, LiveSnapshot};
+use flagsync_remote::LiveSnapshot;
 use miette::{IntoDiagnostic, WrapErr, miette};
 use serde_json::Value;
 
@@ -262,36 +262,12 @@ async fn fetch(
     scope: &Scope,
     loaded: &Loaded,
 ) -> miette::Result<LiveSnapshot> {
-    let environments: Vec<String> = scope.environments.keys().cloned().collect();
-    let declared: BTreeMap<String, Vec<String>> = loaded
-        .repository
-        .environments
-        .iter()
-        .filter(|e| scope.environments.contains_key(&e.name))
-        .map(|e| {
-            let flags = e.experiments.iter().map(|x| x.value.flag.clone()).collect();
-            (e.name.clone(), flags)
-        })
-        .collect();
-    let read_cloudbees = scope.target_groups.is_some() || !environments.is_empty();
-    let request = LiveRequest {
-        cloudbees: conn
-            .cloudbees
-            .as_ref()
-            .filter(|_| read_cloudbees)
-            .map(|client| CloudBeesScope {
-                client,
-                environments: &environments,
-                desired_flags: &declared,
-            }),
-        confidence: conn
-            .confidence
-            .as_ref()
-            .filter(|_| scope.rollouts.is_some()),
+    let live_scope = pipeline::LiveScope {
+        environments: scope.environments.keys().cloned().collect(),
+        target_groups: scope.target_groups.is_some(),
+        rollouts: scope.rollouts.is_some(),
     };
-    flagsync_remote::fetch_live_state(request)
-        .await
-        .map_err(|e| miette!("reading live state: {e}"))
+    pipeline::fetch_live_in(conn, loaded, &live_scope).await
 }
 
 /// One resource to export: identity, directory, canonical live body, manifest.
