@@ -1,10 +1,8 @@
 //! The applier against the emulator over real loopback HTTP.
 
-mod common;
-
 use serde_json::{Value, json};
 
-use common::*;
+use crate::common::*;
 use flagsync_apply::{
     ApplyEvent, ApplyOptions, ROLLOUT_ID_LABEL, Status, check_fingerprints, ensure_unchanged,
 };

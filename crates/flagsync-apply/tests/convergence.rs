@@ -1,14 +1,12 @@
 //! Under injected faults, applying ~1,000 resources converges: at most one more apply after
 //! re-planning, then the plan is empty and no rollout exists twice.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
 
-use common::*;
+use crate::common::*;
 use flagsync_apply::{ApplyEvent, ApplyOptions};
 use flagsync_emulator::{EmulatorConfig, Faults};
 use flagsync_plan::{DesiredResource, Plan, PlanOptions, Provider, plan};

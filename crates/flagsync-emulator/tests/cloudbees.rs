@@ -1,9 +1,7 @@
 //! CloudBees Feature Management over real HTTP: the seed documents' requests exactly as
 //! written (host swapped), and the service's quirks.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

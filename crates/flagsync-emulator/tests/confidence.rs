@@ -1,11 +1,9 @@
 //! Confidence rollouts and the token endpoint over real HTTP: the seed document's requests
 //! exactly as written (host swapped), asynchronous launch, pagination, analysis results.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use flagsync_emulator::EmulatorConfig;
 use reqwest::Method;
 use serde_json::{Value, json};

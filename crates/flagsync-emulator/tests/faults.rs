@@ -1,8 +1,6 @@
 //! Fault injection, counters and the `/_emulator/` control endpoints.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use flagsync_emulator::{EmulatorConfig, Faults};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,11 +1,9 @@
 //! State in a directory survives restarts, a crash's leftovers, and stays fast at 1,000+
 //! resources.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use flagsync_emulator::{EmulatorConfig, EmulatorError};
 use reqwest::Method;
 use serde_json::json;

@@ -1,8 +1,6 @@
 //! Bad requests get clear JSON errors, never a panic, and never change state.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 

@@ -1,8 +1,6 @@
 //! End to end: `flagsync apply` against the emulator over real loopback HTTP.
 
-mod common;
-
-use common::{APPLICATION, Emu, quickstart_copy, text};
+use crate::common::{APPLICATION, Emu, quickstart_copy, text};
 use serde_json::{Value, json};
 
 fn writes(counters: &Value) -> u64 {

@@ -3,12 +3,10 @@
 //! Their shapes (schedules, platforms without values, `value: null`, labels as a string,
 //! numeric flags) are exactly where normalization can go wrong.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{APPLICATION, Emu, text};
+use crate::common::{APPLICATION, Emu, text};
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/cloudbees-legacy");

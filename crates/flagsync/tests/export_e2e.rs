@@ -3,11 +3,9 @@
 //! repository holding only a flagsync.yaml, and the result must validate cleanly and plan
 //! empty.
 
-mod common;
-
 use std::path::Path;
 
-use common::{APPLICATION, Emu, config_only_repo, text};
+use crate::common::{APPLICATION, Emu, config_only_repo, text};
 use serde_json::json;
 
 fn stdout(out: &std::process::Output) -> String {

@@ -1,9 +1,7 @@
 //! End to end: the `flagsync` binary plans examples/quickstart against the emulator over
 //! real loopback HTTP.
 
-mod common;
-
-use common::{Emu, quickstart_copy};
+use crate::common::{Emu, quickstart_copy};
 use serde_json::{Value, json};
 
 #[test]
@@ -12,7 +10,7 @@ fn plan_on_an_empty_account_creates_everything_and_validation_errors_send_nothin
     let repo = quickstart_copy();
 
     let out = emu.flagsync(&["plan", "--detailed-exitcode"], repo.path());
-    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", crate::common::text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("+ create target-group/Beta Users"),
@@ -42,11 +40,11 @@ fn plan_on_an_empty_account_creates_everything_and_validation_errors_send_nothin
     .unwrap();
     emu.reset_counters();
     let out = emu.flagsync(&["plan"], repo.path());
-    assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", crate::common::text(&out));
     assert!(
-        common::text(&out).contains("Broken.yml"),
+        crate::common::text(&out).contains("Broken.yml"),
         "{}",
-        common::text(&out)
+        crate::common::text(&out)
     );
     assert_eq!(emu.counters()["total"], 0, "nothing may be sent");
 }
@@ -60,11 +58,11 @@ fn plan_is_empty_once_the_api_holds_the_repository_and_shows_exactly_a_later_cha
 
     emu.reset_counters();
     let out = emu.flagsync(&["plan", "--detailed-exitcode"], repo.path());
-    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("No changes."),
         "{}",
-        common::text(&out)
+        crate::common::text(&out)
     );
 
     // The fewest requests: one list per environment, one target-group list, the rollout
@@ -97,12 +95,12 @@ fn plan_is_empty_once_the_api_holds_the_repository_and_shows_exactly_a_later_cha
     assert_eq!(writes, 0, "plan never writes: {counters}");
 
     // A change made through the API shows up as exactly that change.
-    let app = common::APPLICATION;
+    let app = crate::common::APPLICATION;
     let flag = emu.first_experiment_flag(&plan, "Production");
     let status = emu.patch(
         &format!(
             "/public-api/applications/{app}/Production/experiments/{}",
-            common::enc(&flag)
+            crate::common::enc(&flag)
         ),
         json!([{"op": "replace", "path": "/enabled", "value": false}]),
     );
@@ -129,7 +127,7 @@ fn markdown_plan_fits_a_pull_request_comment() {
     let emu = Emu::start();
     let repo = quickstart_copy();
     let out = emu.flagsync(&["plan", "--format", "markdown"], repo.path());
-    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(out.status.success(), "{}", crate::common::text(&out));
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(md.contains("Plan: "), "{md}");
     assert!(md.contains("<details>"), "{md}");

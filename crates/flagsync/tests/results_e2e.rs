@@ -1,8 +1,6 @@
 //! End to end: `flagsync results` against the emulator over real loopback HTTP.
 
-mod common;
-
-use common::{Emu, config_only_repo, text};
+use crate::common::{Emu, config_only_repo, text};
 use serde_json::{Value, json};
 
 fn rollout_body(id: &str) -> Value {

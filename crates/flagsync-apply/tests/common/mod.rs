@@ -2,8 +2,6 @@
 //! it, and a small stand-in for the normalizer (live JSON → `LiveResource`), kept here on
 //! purpose: the real normalizer lives elsewhere.
 
-#![allow(dead_code)] // Each test binary uses a different part.
-
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! Helpers shared by the end-to-end tests: a real emulator on a loopback port and a real
 //! HTTP client.
-#![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -12,7 +11,6 @@ use serde_json::Value;
 pub const TOKEN: &str = flagsync_emulator::DEFAULT_TOKEN;
 /// The token written in the vendor's CloudBees documents.
 pub const SEED_TOKEN: &str = "b0c17g9f-79f4-69da-cc45-67db602c10d6";
-pub const SEED_APP: &str = "1a23bcd4e5fg6h7890i123j4";
 
 pub fn loopback() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))

@@ -1,8 +1,6 @@
 //! Shared by the end-to-end tests: an emulator over loopback HTTP, the `flagsync` binary
 //! pointed at it, and copies of the example repositories.
 
-#![allow(dead_code)] // each test file uses a different part
-
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;

@@ -1,0 +1,11 @@
+//! One integration-test binary per crate: every file here is a module of it, so the
+//! crate and the shared helpers are compiled and linked once.
+
+mod apply_e2e;
+mod common;
+mod corpus_e2e;
+mod diff_e2e;
+mod export_e2e;
+mod plan_e2e;
+mod results_e2e;
+mod validate_cli;
