@@ -33,6 +33,86 @@
 //! - Analysis results: see [`analysis_result_id`] and [`analysis_result`].
 //! - `reach` must be a decimal string between 0 and 1 (400 otherwise).
 //! - Issued access tokens live in memory only: after a restart clients fetch a new one.
+//!
+//! CloudBees Unify (`api-notes-unify.md`; the notes' `[I]` items and what no source says):
+//! - Routes: the feature-management paths answer under both `/v1` and `/v2`; organization
+//!   lookup and services only under `/v1`, environments only under `/v2` (as the notes list
+//!   them). The flag clone route and environment creation through `/v1/resources/...` are
+//!   not served (their semantics are unverified); organizations, applications and
+//!   environments are made by the control endpoint `POST /_emulator/unify/organizations`
+//!   and the defaults ([`UNIFY_DEFAULT_ORGANIZATION_ID`] and the constants after it).
+//! - Errors: `google.rpc.Status` `{code, message, details: []}` with the gRPC code mapped
+//!   like grpc-gateway: 3 `INVALID_ARGUMENT` → 400, 5 `NOT_FOUND` → 404, 6 `ALREADY_EXISTS`
+//!   → 409, 9 `FAILED_PRECONDITION` → 400, 8 `RESOURCE_EXHAUSTED` → 429, 13 → 500, 14 → 503.
+//!   A missing or unknown token is 401 with the other envelope,
+//!   [`unify_unauthorized_body`]. An unknown application, flag, target group, property,
+//!   organization or environment (also one not linked to the application) is 404; ids are
+//!   not checked for UUID form.
+//! - Bodies: fields of the resource messages the emulator does not know (and read-only
+//!   ones such as `id`, `resourceId`, `cascUrl`, `created`) are ignored, as grpc-gateway
+//!   discards unknown fields; but inside `conditions` and values every field is checked
+//!   (flag-service validates those with JSON Schemas that forbid extra fields). Answers
+//!   always carry every field (`labels: []`, `description: ""`).
+//! - Timestamps `created`/`updated` are on every resource (flags, configurations, target
+//!   groups, properties); `cascUrl` is always [`UNIFY_CASC_URL`] (no repository is
+//!   connected); `resourceId` is the application id for flags, configurations, target
+//!   groups and properties, the organization id for environments.
+//! - Lists are unpaginated, in creation order.
+//! - Flags: `flagType` defaults to `Boolean`; a Boolean flag created without `variants`
+//!   gets [`unify_default_variants`]. Variants are strings naming values of the flag's
+//!   type (`"true"`/`"false"`; a number's text). Names are unique per application (409
+//!   `ALREADY_EXISTS`); neither the name nor `flagType` can change (400). `PUT` replaces
+//!   description, variants, labels and isPermanent (omitted: their defaults); omitted
+//!   `name`/`flagType` keep theirs. `isPermanent` does not block deletion (the spec says it
+//!   only excludes a flag from stale-flag clean-up). `configStates` lists the environments
+//!   named by repeated `configStateEnvs` parameters that have a configuration (unknown ids
+//!   are skipped), on list, get and by-name.
+//! - Deleting a flag that is enabled in any environment is refused with 400
+//!   `FAILED_PRECONDITION` ("enabled flags can't be deleted", unverified): disable it first.
+//!   Deleting removes its configurations.
+//! - Deleting a target group, property or flag that another object refers to (a
+//!   configuration's condition, a target group's condition, a flag dependency) is refused
+//!   with 400 `FAILED_PRECONDITION` naming the referrers; delete in reverse order. Renaming
+//!   a referenced property (conditions name properties) is refused the same way. Target
+//!   groups may be renamed (conditions refer to them by id).
+//! - Configurations: every flag has exactly one per environment linked to its application,
+//!   made with the flag (or when an environment is linked later): disabled, serving
+//!   [`unify_new_configuration_default_value`], no conditions, stickiness
+//!   [`UNIFY_DEFAULT_STICKINESS`], `variantsEnabled: false`, and a server-assigned `seed`
+//!   (UUID form). `PUT` replaces the configuration and requires `enabled` and
+//!   `defaultValue` (flag-service's schema); omitted `conditions` become `[]`, omitted
+//!   stickiness the default, an omitted `seed` keeps the current one. `PATCH` changes only
+//!   the fields present; it has no `seed` (ignored). `conditions: []` wipes the rules.
+//!   `configstate` requires a boolean `enabled`. Writes answer `{}`.
+//! - Values: splits must sum to exactly 100 at 4 decimals; schedules (Boolean flags only)
+//!   need not (legacy schedules are cumulative, e.g. 0, 10, 100; the notes state the sum
+//!   rule for splits). An entry with both `option` and `from` is a mix and refused. Top-level
+//!   conditions must have a `flagValue` and at least one matcher; conditions and `allOf`/
+//!   `anyOf` items must not repeat (the schemas' `uniqueItems`).
+//! - References: target groups by id (`{"group": {"id"}}`; the CasC `name` form is refused);
+//!   flag dependencies by `id` or `name` (the notes do not know which the API uses); the
+//!   dependency's value is not checked against the other flag's type. Properties must be
+//!   custom properties of the application or built in: [`is_builtin_property`].
+//!   `stickinessProperty` is not checked (as flag-service). Target-group cycles are global;
+//!   flag-dependency cycles are per environment.
+//! - A successful per-flag configuration write adds every new plain value it serves
+//!   (default, condition values, split options) to the flag's `variants` and updates the
+//!   flag's `updated` (pitfall 5).
+//! - Properties: `type` is one of `Boolean, String, Semver, Number, DateTime` exactly (not
+//!   the CasC `Datetime`); `PUT` requires `name` and `type`; the type cannot change.
+//! - Usage endpoints count direct references only (not through nested target groups) and
+//!   list every environment linked to the application, with empty lists where unused.
+//! - `GET /v1/organizations/{org}/services` without `typeFilter` applies
+//!   `SERVICE_WITH_REPO_FILTER` (services with a repository URL; the default application
+//!   has none); `APPLICATION_FILTER` and `COMPONENT_FILTER` select by type; other values are
+//!   400. `GET /v1/organizations/name` matches `domainName` exactly.
+//! - Rate limit (off by default; `unify_requests_per_second`): per caller IP and second,
+//!   429 `RESOURCE_EXHAUSTED` without `Retry-After` (none is documented; clients back off
+//!   exponentially). An injected 429 on Unify paths has no `Retry-After` either.
+//! - Creates are not idempotent and names are unique, so a retried create whose first
+//!   attempt was applied gets 409 `ALREADY_EXISTS`; look the name up.
+//! - Ids: UUIDs (version 4 layout) derived from the fault seed and a persisted counter, so
+//!   runs repeat and a restart never reuses one.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -40,6 +120,78 @@ use sha2::{Digest, Sha256};
 use crate::Shared;
 use crate::error::Service;
 use crate::state::StoredRollout;
+use crate::unify::model::FlagType;
+
+/// The organization every emulator has (also embedded, also after a restart).
+pub const UNIFY_DEFAULT_ORGANIZATION_ID: &str = "f1a65ac0-0000-4000-8000-000000000001";
+/// Its `domainName`, for `GET /v1/organizations/name?name=...`.
+pub const UNIFY_DEFAULT_ORGANIZATION_DOMAIN: &str = "flagsync-emulator";
+/// Its `displayName`.
+pub const UNIFY_DEFAULT_ORGANIZATION_DISPLAY_NAME: &str = "flagsync emulator";
+/// The application of the default organization, linked to every default environment.
+pub const UNIFY_DEFAULT_APPLICATION_ID: &str = "f1a65ac0-0000-4000-8000-000000000100";
+/// Its `name`.
+pub const UNIFY_DEFAULT_APPLICATION_NAME: &str = "flagsync-emulator-app";
+/// The default organization's environments, `(id, name)`.
+pub const UNIFY_DEFAULT_ENVIRONMENTS: &[(&str, &str)] = &[
+    ("f1a65ac0-0000-4000-8000-000000000201", "Production"),
+    ("f1a65ac0-0000-4000-8000-000000000202", "Staging"),
+    ("f1a65ac0-0000-4000-8000-000000000203", "Development"),
+];
+
+/// `cascUrl` of every resource: no repository is connected.
+pub const UNIFY_CASC_URL: &str = "";
+/// The stickiness property of a configuration that names none.
+pub const UNIFY_DEFAULT_STICKINESS: &str = "rox.distinct_id";
+
+/// What a new configuration serves: the value written in code (the documents: "the default
+/// condition for a flag is to serve the value written in the source code").
+pub fn unify_new_configuration_default_value() -> Value {
+    json!({"valueWrittenInCode": true})
+}
+
+/// The variants of a flag created without any: `["false", "true"]` for Boolean flags (the
+/// documents' and CasC files' values; the spec says "empty"), none for the others.
+pub(crate) fn unify_default_variants(flag_type: FlagType) -> Vec<String> {
+    match flag_type {
+        FlagType::Boolean => vec!["false".to_owned(), "true".to_owned()],
+        FlagType::String | FlagType::Number => Vec::new(),
+    }
+}
+
+/// Properties conditions may use without a custom property: the SDKs' `rox.*` properties
+/// (the documents list `rox.distinct_id`, `rox.environment`, `rox.application`; version
+/// targeting uses `rox.app_release`; real files use `rox.platform`, `rox.screen_height`)
+/// and `version`.
+pub fn is_builtin_property(name: &str) -> bool {
+    name == "version"
+        || name
+            .strip_prefix("rox.")
+            .is_some_and(|rest| !rest.is_empty())
+}
+
+/// The body of a Unify 401 (a third party's observation; not `google.rpc.Status`).
+pub fn unify_unauthorized_body() -> Value {
+    json!({"error": "you are not authorized to perform this action"})
+}
+
+/// `Retry-After` of an injected 429: none on Unify paths (undocumented there), 1 s elsewhere.
+pub(crate) fn retry_after_of_injected_429(service: Service) -> Option<u64> {
+    match service {
+        Service::Unify => None,
+        Service::CloudBees | Service::Confidence | Service::Emulator => Some(1),
+    }
+}
+
+/// Tokens the Unify documents' examples carry, accepted with `preload_examples`.
+pub const UNIFY_EXAMPLE_TOKENS: &[&str] = &["YOUR_TOKEN", "YOUR_API_TOKEN"];
+/// The application id of the Unify documents' examples (preloaded with `preload_examples`).
+pub const UNIFY_EXAMPLE_APPLICATION_ID: &str = "a3b7c5d9-2f4e-8a1c-b6d4-e9f3a7b5c8d1";
+/// The environments of the Unify documents' examples, `(id, name)`; the names are ours.
+pub const UNIFY_EXAMPLE_ENVIRONMENTS: &[(&str, &str)] = &[
+    ("e4b7c2d9-8f5a-4c3e-b1d6-a9f3e7c5b8d2", "example-production"),
+    ("e5c8d3e0-9f6b-5d4f-c2e7-b0f4e8d6c9e3", "example-staging"),
+];
 
 /// Whether an experiment counts as having "at least one release rule", which decides if
 /// the list endpoint shows it: a non-empty `conditions` or `platforms`, or a `value` that

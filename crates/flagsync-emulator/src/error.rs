@@ -16,15 +16,25 @@ pub(crate) enum Service {
     CloudBees,
     /// `{"code": <gRPC code>, "message", "details": []}`.
     Confidence,
+    /// CloudBees Unify: `google.rpc.Status`, `{"code": <gRPC code>, "message", "details": []}`,
+    /// except a refused token (see [`crate::assumptions::UNIFY_UNAUTHORIZED_BODY`]).
+    Unify,
     /// The emulator's own control endpoints and unknown paths: like CloudBees.
     Emulator,
 }
 
 impl Service {
     pub(crate) fn of_path(path: &str) -> Self {
-        if path == "/public-api" || path.starts_with("/public-api/") {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if under("/public-api") {
             Service::CloudBees
-        } else if path == "/v1" || path.starts_with("/v1/") {
+        } else if under("/v2") || under("/v1/applications") || under("/v1/organizations") {
+            // Unify shares the `/v1` prefix with Confidence; its resources never clash.
+            Service::Unify
+        } else if under("/v1") {
             Service::Confidence
         } else {
             Service::Emulator
@@ -36,6 +46,7 @@ impl Service {
 pub(crate) mod grpc {
     pub const INVALID_ARGUMENT: i32 = 3;
     pub const NOT_FOUND: i32 = 5;
+    pub const ALREADY_EXISTS: i32 = 6;
     pub const PERMISSION_DENIED: i32 = 7;
     pub const RESOURCE_EXHAUSTED: i32 = 8;
     pub const FAILED_PRECONDITION: i32 = 9;
@@ -97,7 +108,7 @@ impl ApiError {
 
     pub(crate) fn body(&self) -> Value {
         match self.service {
-            Service::Confidence => json!({
+            Service::Confidence | Service::Unify => json!({
                 "code": self.grpc_code.unwrap_or_else(|| Self::grpc_code_for_status(self.status)),
                 "message": self.message,
                 "details": [],

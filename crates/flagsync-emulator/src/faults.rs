@@ -1,7 +1,8 @@
-//! Fault injection, the CloudBees rate limit, request counters and bearer-token checks: the
-//! middleware every API request passes through.
+//! Fault injection, the CloudBees and Unify rate limits, request counters and bearer-token
+//! checks: the middleware every API request passes through.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -31,7 +32,8 @@ pub struct Faults {
     /// Up to this much more, uniformly random.
     pub latency_jitter: Duration,
     /// Share (0..=1) of requests answered unhandled with 500, 503 or 429 (with
-    /// `Retry-After`), and on CloudBees paths also 555 (its throttling status).
+    /// `Retry-After`, except on Unify paths), and on CloudBees paths also 555 (its
+    /// throttling status).
     pub error_rate: f64,
     /// Share (0..=1) of requests whose connection is closed without an answer, unhandled.
     pub drop_rate: f64,
@@ -78,6 +80,8 @@ pub(crate) struct Runtime {
     pub rng: StdRng,
     pub launch_duration: Duration,
     pub cloudbees_requests_per_second: Option<u32>,
+    /// Unify limit per caller IP, answered 429 beyond it; `None`: no limit.
+    pub unify_requests_per_second: Option<u32>,
     /// Share (0..=1) of launches that fail (runtime knob only).
     pub launch_failure_rate: f64,
 }
@@ -87,12 +91,14 @@ impl Runtime {
         faults: Faults,
         launch_duration: Duration,
         cloudbees_requests_per_second: Option<u32>,
+        unify_requests_per_second: Option<u32>,
     ) -> Self {
         Self {
             rng: StdRng::seed_from_u64(faults.seed),
             faults,
             launch_duration,
             cloudbees_requests_per_second,
+            unify_requests_per_second,
             launch_failure_rate: 0.0,
         }
     }
@@ -113,6 +119,7 @@ impl Runtime {
             seed: Some(self.faults.seed),
             launch_ms: Some(duration_ms(self.launch_duration)),
             cloudbees_requests_per_second: Some(self.cloudbees_requests_per_second),
+            unify_requests_per_second: Some(self.unify_requests_per_second),
             launch_failure_rate: Some(self.launch_failure_rate),
         }
     }
@@ -150,6 +157,9 @@ impl Runtime {
         if update.cloudbees_requests_per_second == Some(Some(0)) {
             return Err("cloudbeesRequestsPerSecond must be at least 1 (null turns it off)".into());
         }
+        if update.unify_requests_per_second == Some(Some(0)) {
+            return Err("unifyRequestsPerSecond must be at least 1 (null turns it off)".into());
+        }
         self.rng = StdRng::seed_from_u64(faults.seed);
         self.faults = faults;
         if let Some(ms) = update.launch_ms {
@@ -157,6 +167,9 @@ impl Runtime {
         }
         if let Some(rps) = update.cloudbees_requests_per_second {
             self.cloudbees_requests_per_second = rps;
+        }
+        if let Some(rps) = update.unify_requests_per_second {
+            self.unify_requests_per_second = rps;
         }
         if let Some(rate) = update.launch_failure_rate {
             self.launch_failure_rate = rate;
@@ -195,6 +208,13 @@ pub(crate) struct FaultSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub cloudbees_requests_per_second: Option<Option<u32>>,
+    /// Like `cloudbees_requests_per_second`, for the Unify API (429 beyond it).
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unify_requests_per_second: Option<Option<u32>>,
     /// Share of launches that fail (`failedSteps` filled, state unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_failure_rate: Option<f64>,
@@ -219,7 +239,7 @@ enum Decision {
 fn error_statuses(service: Service) -> &'static [u16] {
     match service {
         Service::CloudBees => &[500, 503, 429, 555],
-        Service::Confidence | Service::Emulator => &[500, 503, 429],
+        Service::Confidence | Service::Unify | Service::Emulator => &[500, 503, 429],
     }
 }
 
@@ -354,7 +374,7 @@ pub(crate) async fn faults_and_counters(
             app.counters().record(label, Outcome::Status(status));
             let mut error = ApiError::new(service, status, "injected fault");
             if status == StatusCode::TOO_MANY_REQUESTS {
-                error.retry_after_secs = Some(1);
+                error.retry_after_secs = crate::assumptions::retry_after_of_injected_429(service);
             }
             error.into_response()
         }
@@ -387,42 +407,65 @@ async fn drop_connection(ctx: Option<ConnCtx>, service: Service) -> Response {
     }
 }
 
+/// Whether a request from `ip` now is over `limit` requests in the last second; one that is
+/// not takes a place in the window. Refused requests take none, so a client that waits
+/// recovers.
+fn over_limit(windows: &mut HashMap<IpAddr, VecDeque<Instant>>, ip: IpAddr, limit: u32) -> bool {
+    let now = Instant::now();
+    let window = windows.entry(ip).or_default();
+    while window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+    {
+        window.pop_front();
+    }
+    if window.len() >= limit as usize {
+        true
+    } else {
+        window.push_back(now);
+        false
+    }
+}
+
 /// CloudBees' limit of N requests per second per caller IP, answered with HTTP 555 beyond
-/// it. Refused requests do not count against the window, so a client that waits recovers.
+/// it.
 pub(crate) async fn cloudbees_rate_limit(
     State(app): State<Shared>,
     req: Request,
     next: Next,
 ) -> Response {
     let limit = app.runtime().cloudbees_requests_per_second;
-    if let (Some(limit), Some(ctx)) = (limit, req.extensions().get::<ConnCtx>()) {
-        let ip = ctx.remote.ip();
-        let now = Instant::now();
-        let over = {
-            let mut windows = app.rate_windows();
-            let window: &mut VecDeque<Instant> = windows.entry(ip).or_default();
-            while window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-            {
-                window.pop_front();
-            }
-            if window.len() >= limit as usize {
-                true
-            } else {
-                window.push_back(now);
-                false
-            }
-        };
-        if over {
-            let status = StatusCode::from_u16(555).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-            return ApiError::new(
-                Service::CloudBees,
-                status,
-                format!("rate limit exceeded: at most {limit} requests per second"),
-            )
-            .into_response();
-        }
+    if let (Some(limit), Some(ctx)) = (limit, req.extensions().get::<ConnCtx>())
+        && over_limit(&mut app.rate_windows(), ctx.remote.ip(), limit)
+    {
+        let status = StatusCode::from_u16(555).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+        return ApiError::new(
+            Service::CloudBees,
+            status,
+            format!("rate limit exceeded: at most {limit} requests per second"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The Unify limit of N requests per second per caller IP (off by default; the vendor
+/// documents a 429 but no numbers), answered 429 `RESOURCE_EXHAUSTED` beyond it.
+pub(crate) async fn unify_rate_limit(
+    State(app): State<Shared>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = app.runtime().unify_requests_per_second;
+    if let (Some(limit), Some(ctx)) = (limit, req.extensions().get::<ConnCtx>())
+        && over_limit(&mut app.unify_rate_windows(), ctx.remote.ip(), limit)
+    {
+        return ApiError::new(
+            Service::Unify,
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate limit exceeded: at most {limit} requests per second"),
+        )
+        .into_response();
     }
     next.run(req).await
 }
@@ -451,7 +494,16 @@ pub(crate) async fn require_bearer(
 }
 
 fn unauthorized(service: Service, message: &str) -> Response {
-    let mut response = ApiError::new(service, StatusCode::UNAUTHORIZED, message).into_response();
+    let mut response = if service == Service::Unify {
+        // Unify answers a refused token outside its usual error envelope.
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(crate::assumptions::unify_unauthorized_body()),
+        )
+            .into_response()
+    } else {
+        ApiError::new(service, StatusCode::UNAUTHORIZED, message).into_response()
+    };
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer"),

@@ -3,14 +3,24 @@
 //! - CloudBees Feature Management public API under `/public-api/applications/{app}/...`
 //!   (experiments per environment, target groups per application);
 //! - Confidence rollout workflows under `/v1/workflows/rollout/instances...`, and the IAM
-//!   token endpoint `POST /v1/oauth/token`.
+//!   token endpoint `POST /v1/oauth/token`;
+//! - CloudBees Unify feature management under `/v1` and `/v2`
+//!   (`/v{1,2}/applications/{app}/flags...`, `.../target-groups...`,
+//!   `.../custom-properties...`, `.../environments/{env}/configuration`), and the lookups
+//!   `GET /v1/organizations/name?name=`, `GET /v1/organizations/{org}/services?typeFilter=`,
+//!   `GET /v2/organizations/{org}/environments`. Every emulator has one organization
+//!   ([`UNIFY_DEFAULT_ORGANIZATION_ID`], domain name [`UNIFY_DEFAULT_ORGANIZATION_DOMAIN`])
+//!   with the environments [`UNIFY_DEFAULT_ENVIRONMENTS`] and one application
+//!   ([`UNIFY_DEFAULT_APPLICATION_ID`]) linked to all of them.
 //!
 //! A client only swaps the base URL: [`RunningEmulator::cloudbees_url`] replaces
 //! `https://x-api.rollout.io/public-api`, [`RunningEmulator::confidence_url`] replaces both
-//! `https://api.confidence.dev` and `https://iam.confidence.dev`.
+//! `https://api.confidence.dev` and `https://iam.confidence.dev`,
+//! [`RunningEmulator::unify_url`] replaces `https://api.cloudbees.io`.
 //!
-//! The real services' quirks are imitated (see `api-notes.md`); everything the public
-//! documentation does not say is decided in [`assumptions`], in one place.
+//! The real services' quirks are imitated (see `api-notes.md`, `api-notes-unify.md`);
+//! everything the public documentation does not say is decided in [`assumptions`], in one
+//! place.
 //!
 //! Control endpoints (no authentication; a loopback tool) live under `/_emulator/`; they
 //! are never faulted and never counted:
@@ -26,11 +36,20 @@
 //! - `POST /_emulator/counters/reset` → the emptied counters.
 //! - `GET /_emulator/faults` → `{"latencyMs", "latencyJitterMs", "errorRate", "dropRate",
 //!   "dropAfterWriteRate", "seed", "launchMs", "cloudbeesRequestsPerSecond" (null = off),
-//!   "launchFailureRate"}`.
+//!   "unifyRequestsPerSecond" (null = off), "launchFailureRate"}`.
 //! - `PUT /_emulator/faults` with any subset of those fields: applied all or nothing (400 on
 //!   a rate outside 0..=1, an unknown field or a rate limit of 0), restarts the random
 //!   sequence from the seed, and answers the new settings. `launchFailureRate` (a share of
 //!   launches that fail with `failedSteps`, state unchanged) exists only here.
+//! - `GET /_emulator/unify/organizations` → `{"organizations": [{"id", "domainName",
+//!   "displayName", "environments": [...], "applications": [...]}]}`.
+//! - `POST /_emulator/unify/organizations` with `{"id"?, "domainName", "displayName"?,
+//!   "environments"?: [{"id"?, "name", "isDisabled"?}], "applications"?: [{"id"?, "name",
+//!   "description"?, "repositoryUrl"?, "defaultBranch"?, "serviceType"?, "environments"?:
+//!   [names; absent = all]}]}`: makes what is missing (matched by id, else by name), links
+//!   the environments (each flag of the application gets a configuration there), and
+//!   answers the organization as listed above. 400 on a conflict (an id in use, a name
+//!   bound to another id).
 //!
 //! Without a route: 404; a wrong method: 405; a body over [`BODY_LIMIT`]: 413; malformed
 //! JSON: 400; always a JSON error body in the shape of the service the path belongs to.
@@ -44,12 +63,18 @@ mod faults;
 mod server;
 mod state;
 mod time;
+mod unify;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::assumptions::{
+    UNIFY_DEFAULT_APPLICATION_ID, UNIFY_DEFAULT_APPLICATION_NAME, UNIFY_DEFAULT_ENVIRONMENTS,
+    UNIFY_DEFAULT_ORGANIZATION_DISPLAY_NAME, UNIFY_DEFAULT_ORGANIZATION_DOMAIN,
+    UNIFY_DEFAULT_ORGANIZATION_ID,
+};
 pub use crate::faults::Faults;
 
 /// The token [`EmulatorConfig::default`] accepts, so tests need no setup.
@@ -63,7 +88,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// How the emulator behaves. `Default` accepts the bearer token [`DEFAULT_TOKEN`] and the
 /// client credentials [`DEFAULT_CLIENT_ID`]/[`DEFAULT_CLIENT_SECRET`], keeps state in memory,
-/// completes launches after 200 ms, has no rate limit and injects no faults.
+/// completes launches after 200 ms, has no rate limits and injects no faults.
 #[derive(Clone)]
 pub struct EmulatorConfig {
     /// Directory holding the state file; `None` keeps state in memory only.
@@ -76,15 +101,20 @@ pub struct EmulatorConfig {
     pub launch_duration: Duration,
     /// CloudBees rate limit per caller IP; over it the answer is HTTP 555. `None`: no limit.
     pub cloudbees_requests_per_second: Option<u32>,
+    /// Unify rate limit per caller IP; over it the answer is HTTP 429. `None`: no limit.
+    pub unify_requests_per_second: Option<u32>,
     /// Fault injection.
     pub faults: Faults,
     /// Preload the resources the vendor documents (`shared/seeds/`) use in their examples
     /// (rollout `brcdajvw7dfuod7cj9iq` as a draft whose launch yields analysis result
     /// `abc123`, live rollout `bnkv2onacdpvxk8cmqbm`,
     /// target group `fooGroup` and experiment `acmeFlagControl` of application
-    /// `1a23bcd4e5fg6h7890i123j4`) and accept the documents' example CloudBees token, so
-    /// the documented requests work as written with only the host changed. Existing
-    /// resources of the same names are left alone.
+    /// `1a23bcd4e5fg6h7890i123j4`; for Unify, application
+    /// `a3b7c5d9-2f4e-8a1c-b6d4-e9f3a7b5c8d1` in the default organization with its
+    /// environments, the properties `age`, `country`, `exampleProperty`, target group
+    /// `BetaTesters` and flag `default.newDashboard`) and accept the documents' example
+    /// tokens, so the documented requests work as written with only the host changed.
+    /// Existing resources of the same names are left alone.
     pub preload_examples: bool,
     /// With a state directory: answer a write only once it is durable on disk (slower).
     /// Default `false`: writes reach the file a few milliseconds after the answer, and a
@@ -109,6 +139,7 @@ impl std::fmt::Debug for EmulatorConfig {
                 "cloudbees_requests_per_second",
                 &self.cloudbees_requests_per_second,
             )
+            .field("unify_requests_per_second", &self.unify_requests_per_second)
             .field("faults", &self.faults)
             .field("preload_examples", &self.preload_examples)
             .field("sync_writes", &self.sync_writes)
@@ -127,6 +158,7 @@ impl Default for EmulatorConfig {
             )],
             launch_duration: Duration::from_millis(200),
             cloudbees_requests_per_second: None,
+            unify_requests_per_second: None,
             faults: Faults::default(),
             preload_examples: false,
             sync_writes: false,
@@ -209,6 +241,10 @@ impl RunningEmulator {
     }
     /// Replaces `https://api.confidence.dev` and `https://iam.confidence.dev`.
     pub fn confidence_url(&self) -> String {
+        self.base_url()
+    }
+    /// Replaces `https://api.cloudbees.io` (Unify paths start with `/v1` or `/v2`).
+    pub fn unify_url(&self) -> String {
         self.base_url()
     }
     /// Stops accepting, lets in-flight requests finish briefly, and writes the state file.
@@ -301,6 +337,10 @@ impl BackgroundEmulator {
     }
     /// Replaces `https://api.confidence.dev` and `https://iam.confidence.dev`.
     pub fn confidence_url(&self) -> String {
+        self.base_url()
+    }
+    /// Replaces `https://api.cloudbees.io` (Unify paths start with `/v1` or `/v2`).
+    pub fn unify_url(&self) -> String {
         self.base_url()
     }
     /// Stops the server, writes its state and waits for its thread.

@@ -73,6 +73,11 @@ pub(crate) async fn start(
             "cloudbees_requests_per_second must be at least 1".to_owned(),
         ));
     }
+    if config.unify_requests_per_second == Some(0) {
+        return Err(EmulatorError::InvalidConfig(
+            "unify_requests_per_second must be at least 1".to_owned(),
+        ));
+    }
     let store = Store::open(config.state_dir.as_deref(), config.sync_writes)?;
     let app: Shared = Arc::new(AppState::new(&config, store));
     let listener = TcpListener::bind(listen)
@@ -90,8 +95,10 @@ pub(crate) async fn start(
     let (stop, stop_rx) = watch::channel(false);
     let (stop_writer, stop_writer_rx) = watch::channel(false);
     let writer = app.store.spawn_writer(stop_writer_rx);
+    crate::unify::ensure_defaults(&app).await;
     if config.preload_examples {
         crate::assumptions::preload_examples(&app).await;
+        crate::unify::preload_examples(&app).await;
     }
     // Launches interrupted by a restart finish now.
     crate::confidence::resume_transitions(&app);
@@ -119,11 +126,16 @@ fn router(app: Shared) -> Router {
         ));
     let confidence = crate::confidence::routes()
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer));
+    let unify = crate::unify::routes()
+        .route_layer(from_fn_with_state(app.clone(), faults::require_bearer))
+        .route_layer(from_fn_with_state(app.clone(), faults::unify_rate_limit));
     let api = cloudbees
         .merge(confidence)
+        .merge(unify)
         .merge(crate::confidence::token_routes())
         .route_layer(from_fn_with_state(app.clone(), faults::faults_and_counters));
     api.merge(crate::control::routes())
+        .merge(crate::unify::control_routes())
         .fallback(crate::control::unknown_route)
         .method_not_allowed_fallback(crate::control::wrong_method)
         .with_state(app)

@@ -28,7 +28,10 @@ use crate::faults::{Counters, Runtime};
 use crate::{EmulatorConfig, EmulatorError};
 
 pub(crate) const STATE_FILE: &str = "emulator-state.json";
-const FORMAT_VERSION: u32 = 1;
+/// 2 added `unify`. A file of an older format loads (what it lacks starts empty) and is
+/// rewritten in this one; an older emulator refuses this format instead of dropping the
+/// Unify data it does not know on its next write.
+const FORMAT_VERSION: u32 = 2;
 const WRITE_BEHIND_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Everything that persists.
@@ -42,6 +45,9 @@ pub(crate) struct Data {
     pub cloudbees: BTreeMap<String, CloudBeesApp>,
     #[serde(default)]
     pub confidence: ConfidenceData,
+    /// CloudBees Unify: organizations, environments, applications and their resources.
+    #[serde(default)]
+    pub unify: crate::unify::model::UnifyData,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -116,7 +122,7 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(dir_error)?;
         let path = dir.join(STATE_FILE);
-        let data = match std::fs::read(&path) {
+        let mut data = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<Data>(&bytes).map_err(|source| {
                 EmulatorError::CorruptState {
                     path: path.clone(),
@@ -132,6 +138,7 @@ impl Store {
                 version: data.format_version,
             });
         }
+        data.format_version = FORMAT_VERSION;
         // Leftovers of a crash during a write are never read; remove them.
         remove_temp_files(dir);
         let (status, _) = watch::channel(PersistStatus::default());
@@ -312,6 +319,9 @@ pub(crate) struct AppState {
     pub client_credentials: Vec<(String, String)>,
     runtime: Mutex<Runtime>,
     rate_windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    unify_rate_windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    /// Mixed into Unify ids and seeds (see `unify::model::UnifyData::next_id`).
+    pub unify_id_seed: u64,
     counters: Mutex<Counters>,
     /// Rollout ids and issued tokens; seeded, so runs repeat.
     id_rng: Mutex<StdRng>,
@@ -333,6 +343,11 @@ impl AppState {
             .collect();
         if config.preload_examples {
             configured_tokens.insert(crate::assumptions::EXAMPLE_CLOUDBEES_TOKEN.to_owned());
+            configured_tokens.extend(
+                crate::assumptions::UNIFY_EXAMPLE_TOKENS
+                    .iter()
+                    .map(|t| (*t).to_owned()),
+            );
         }
         Self {
             store: Arc::new(store),
@@ -343,8 +358,11 @@ impl AppState {
                 config.faults.clone(),
                 config.launch_duration,
                 config.cloudbees_requests_per_second,
+                config.unify_requests_per_second,
             )),
             rate_windows: Mutex::new(HashMap::new()),
+            unify_rate_windows: Mutex::new(HashMap::new()),
+            unify_id_seed: config.faults.seed,
             counters: Mutex::new(Counters::default()),
             id_rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed ^ 0x05ee_d1d5)),
             tasks: Mutex::new(Vec::new()),
@@ -359,6 +377,9 @@ impl AppState {
     }
     pub(crate) fn rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
         relock(&self.rate_windows)
+    }
+    pub(crate) fn unify_rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+        relock(&self.unify_rate_windows)
     }
     pub(crate) fn id_rng(&self) -> MutexGuard<'_, StdRng> {
         relock(&self.id_rng)

@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps without a date library: the emulator only ever formats "now".
+//! RFC 3339 timestamps without a date library: the emulator formats "now" and checks that
+//! a client's date-time has the RFC 3339 shape.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,6 +39,62 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Whether `s` is an RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS`, optional fraction, then
+/// `Z` or `±HH:MM`, with fields in range (days up to 31 for any month).
+pub(crate) fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<u32> {
+        let part = b.get(from..from + len)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let at = |i: usize, c: u8| b.get(i).is_some_and(|x| x.eq_ignore_ascii_case(&c));
+    let date_time_ok = (|| {
+        digits(0, 4)?;
+        let month = digits(5, 2)?;
+        let day = digits(8, 2)?;
+        let hour = digits(11, 2)?;
+        let minute = digits(14, 2)?;
+        let second = digits(17, 2)?;
+        let separators = at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':');
+        Some(
+            separators
+                && (1..=12).contains(&month)
+                && (1..=31).contains(&day)
+                && hour < 24
+                && minute < 60
+                && second <= 60,
+        )
+    })()
+    .unwrap_or(false);
+    if !date_time_ok {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            i + 6 == b.len()
+                && digits(i + 1, 2).is_some_and(|h| h < 24)
+                && at(i + 3, b':')
+                && digits(i + 4, 2).is_some_and(|m| m < 60)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +112,30 @@ mod tests {
             format_unix_millis(951_782_400_123),
             "2000-02-29T00:00:00.123Z"
         );
+    }
+
+    #[test]
+    fn recognizes_rfc3339() {
+        for ok in [
+            "2024-01-15T10:00:00Z",
+            "2024-01-15T10:00:00.123456Z",
+            "2024-01-15t10:00:00+05:30",
+            &now_rfc3339(),
+        ] {
+            assert!(is_rfc3339(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2024-01-15",
+            "2024-01-15T10:00:00",
+            "2024-13-15T10:00:00Z",
+            "2024-01-15T25:00:00Z",
+            "2024-01-15T10:00:00.Z",
+            "2024-01-15T10:00:00+0530",
+            "2024-01-15T10:00:00Zjunk",
+            "２024-01-15T10:00:00Z",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
     }
 }
