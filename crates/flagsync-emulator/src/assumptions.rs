@@ -57,7 +57,9 @@
 //!   groups, properties); `cascUrl` is always [`UNIFY_CASC_URL`] (no repository is
 //!   connected); `resourceId` is the application id for flags, configurations, target
 //!   groups and properties, the organization id for environments.
-//! - Lists are unpaginated, in creation order.
+//! - Lists are unpaginated, in creation order. `GET .../flags/labels` answers every label
+//!   once, sorted. In the bulk read `GET .../environments/{env}/configuration`, `created`
+//!   and `updated` are the configuration's.
 //! - Flags: `flagType` defaults to `Boolean`; a Boolean flag created without `variants`
 //!   gets [`unify_default_variants`]. Variants are strings naming values of the flag's
 //!   type (`"true"`/`"false"`; a number's text). Names are unique per application (409
@@ -94,7 +96,11 @@
 //!   dependency's value is not checked against the other flag's type. Properties must be
 //!   custom properties of the application or built in: [`is_builtin_property`].
 //!   `stickinessProperty` is not checked (as flag-service). Target-group cycles are global;
-//!   flag-dependency cycles are per environment.
+//!   flag-dependency cycles are per environment. A reference to something that does not
+//!   exist, and a cycle, are 400 `INVALID_ARGUMENT` naming the place in the body.
+//! - Target groups: `PUT` is a full replace that requires `name` and `conditions`
+//!   (`description` omitted: empty); `conditions` is one object (the CasC/API form, not the
+//!   legacy `{operator, conditions}` shown by one documents page).
 //! - A successful per-flag configuration write adds every new plain value it serves
 //!   (default, condition values, split options) to the flag's `variants` and updates the
 //!   flag's `updated` (pitfall 5).

@@ -7,3 +7,4 @@ mod confidence;
 mod faults;
 mod persistence;
 mod robustness;
+mod unify;

@@ -123,3 +123,8 @@ pub fn assert_confidence_error(answer: &Answer, status: u16, grpc: i64) {
         answer.text
     );
 }
+
+/// The Unify error body: `google.rpc.Status`, `{"code": <gRPC>, "message", "details": []}`.
+pub fn assert_unify_error(answer: &Answer, status: u16, grpc: i64) {
+    assert_confidence_error(answer, status, grpc);
+}
