@@ -1916,3 +1916,24 @@ async fn examples_preload_the_unify_documents_resources() {
     assert_eq!(envs.body["environments"].as_array().map(Vec::len), Some(5));
     emu.shutdown().await;
 }
+
+/// The README's table of the default ids is a copy for users: it must stay true.
+#[test]
+fn the_readme_names_the_default_ids() {
+    let readme = include_str!("../../../README.md");
+    let mut rows = vec![
+        format!("`{UNIFY_DEFAULT_ORGANIZATION_DOMAIN}` (domain name) | `{ORG}`"),
+        format!(
+            "`{}` | `{APP}`",
+            flagsync_emulator::UNIFY_DEFAULT_APPLICATION_NAME
+        ),
+    ];
+    rows.extend(
+        UNIFY_DEFAULT_ENVIRONMENTS
+            .iter()
+            .map(|(id, name)| format!("`{name}` | `{id}`")),
+    );
+    for row in rows {
+        assert!(readme.contains(&row), "README.md lacks {row:?}");
+    }
+}

@@ -1,5 +1,5 @@
-//! `flagsync emulator`: the local emulator of CloudBees Feature Management and Confidence,
-//! served until Ctrl-C.
+//! `flagsync emulator`: the local emulator of CloudBees Feature Management (legacy and
+//! Unify) and Confidence, served until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +34,9 @@ pub struct Args {
     /// CloudBees rate limit per caller IP (requests per second); HTTP 555 beyond it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub cloudbees_rps: Option<u32>,
+    /// CloudBees Unify rate limit per caller IP (requests per second); HTTP 429 beyond it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub unify_rps: Option<u32>,
     /// Latency added to every answer, in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub latency_ms: u64,
@@ -131,6 +134,7 @@ fn config_from(
         client_credentials,
         launch_duration: Duration::from_millis(args.launch_ms),
         cloudbees_requests_per_second: args.cloudbees_rps,
+        unify_requests_per_second: args.unify_rps,
         faults: Faults {
             latency: Duration::from_millis(args.latency_ms),
             latency_jitter: Duration::from_millis(args.jitter_ms),
@@ -192,6 +196,12 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
             "  Confidence base URL:  {}  (token endpoint: {}/v1/oauth/token)",
             emulator.confidence_url(),
             emulator.confidence_url()
+        );
+        println!(
+            "  Unify base URL:       {}  (organization {}, application {})",
+            emulator.unify_url(),
+            flagsync_emulator::UNIFY_DEFAULT_ORGANIZATION_DOMAIN,
+            flagsync_emulator::UNIFY_DEFAULT_APPLICATION_ID
         );
         println!(
             "  control:              {}/_emulator/health",
@@ -259,6 +269,7 @@ mod tests {
         assert_eq!(config.faults, Faults::default());
         assert_eq!(config.launch_duration, Duration::from_millis(200));
         assert!(config.state_dir.is_none());
+        assert_eq!(config.unify_requests_per_second, None);
     }
 
     #[test]
@@ -274,6 +285,8 @@ mod tests {
             "5",
             "--cloudbees-rps",
             "1",
+            "--unify-rps",
+            "3",
             "--latency-ms",
             "3",
             "--jitter-ms",
@@ -301,6 +314,7 @@ mod tests {
             ]
         );
         assert_eq!(config.cloudbees_requests_per_second, Some(1));
+        assert_eq!(config.unify_requests_per_second, Some(3));
         assert_eq!(config.faults.error_rate, 0.5);
         assert_eq!(config.faults.drop_rate, 0.25);
         assert_eq!(config.faults.drop_after_write_rate, 1.0);
@@ -313,6 +327,7 @@ mod tests {
     fn bad_values_are_refused_without_echoing_secrets() {
         assert!(parse(&["--error-rate", "1.5"]).is_err());
         assert!(parse(&["--cloudbees-rps", "0"]).is_err());
+        assert!(parse(&["--unify-rps", "0"]).is_err());
         let args = parse(&["--client-credentials", "only-a-secret-like-value"]).expect("parses");
         let error = config_from(&args, None, None).expect_err("malformed pair");
         assert!(!format!("{error:?}").contains("only-a-secret-like-value"));
