@@ -3,6 +3,7 @@
 
 mod cmd;
 mod diagnostics;
+mod github;
 mod output;
 mod pipeline;
 mod remote;

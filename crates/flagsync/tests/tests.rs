@@ -9,3 +9,4 @@ mod export_e2e;
 mod plan_e2e;
 mod results_e2e;
 mod validate_cli;
+mod validate_github;
