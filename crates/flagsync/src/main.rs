@@ -18,7 +18,8 @@ use clap::{Parser, Subcommand};
     name = "flagsync",
     version,
     about = "Keep feature-flag configuration in git and make the live services match it",
-    propagate_version = true
+    propagate_version = true,
+    after_long_help = output::exit_status_help()
 )]
 struct Cli {
     #[command(flatten)]
@@ -48,7 +49,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = output::parse_args();
     output::init(&cli.global);
     let result = match &cli.command {
         Command::Validate(args) => cmd::validate::run(args, &cli.global),

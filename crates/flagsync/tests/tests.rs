@@ -5,6 +5,7 @@ mod apply_e2e;
 mod common;
 mod corpus_e2e;
 mod diff_e2e;
+mod exit_codes;
 mod export_e2e;
 mod plan_e2e;
 mod results_e2e;
