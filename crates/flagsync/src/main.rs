@@ -46,6 +46,8 @@ enum Command {
     Emulator(cmd::emulator::Args),
     /// Write the JSON Schemas of every manifest kind and of flagsync.yaml.
     Schema(cmd::schema::Args),
+    /// Render a saved plan (from `plan --out FILE`) as plan would.
+    Show(cmd::show::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Results(args) => cmd::results::run(args, &cli.global),
         Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
         Command::Schema(args) => cmd::schema::run(args, &cli.global),
+        Command::Show(args) => cmd::show::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

@@ -9,5 +9,6 @@ mod exit_codes;
 mod export_e2e;
 mod plan_e2e;
 mod results_e2e;
+mod show_e2e;
 mod validate_cli;
 mod validate_github;

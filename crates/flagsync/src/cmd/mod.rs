@@ -7,4 +7,5 @@ pub mod export;
 pub mod plan;
 pub mod results;
 pub mod schema;
+pub mod show;
 pub mod validate;
