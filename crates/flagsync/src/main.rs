@@ -48,6 +48,10 @@ enum Command {
     Schema(cmd::schema::Args),
     /// Render a saved plan (from `plan --out FILE`) as plan would.
     Show(cmd::show::Args),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completions(cmd::completions::Args),
+    /// Print the manual page, or write every page with --out DIR.
+    Man(cmd::man::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
         Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
         Command::Schema(args) => cmd::schema::run(args, &cli.global),
         Command::Show(args) => cmd::show::run(args, &cli.global),
+        Command::Completions(args) => cmd::completions::run(args, &cli.global),
+        Command::Man(args) => cmd::man::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 
 mod apply_e2e;
 mod common;
+mod completions_man;
 mod corpus_e2e;
 mod diff_e2e;
 mod exit_codes;
