@@ -3,6 +3,7 @@
 
 mod cmd;
 mod diagnostics;
+mod github;
 mod output;
 mod pipeline;
 mod remote;
@@ -17,7 +18,8 @@ use clap::{Parser, Subcommand};
     name = "flagsync",
     version,
     about = "Keep feature-flag configuration in git and make the live services match it",
-    propagate_version = true
+    propagate_version = true,
+    after_long_help = output::exit_status_help()
 )]
 struct Cli {
     #[command(flatten)]
@@ -44,10 +46,16 @@ enum Command {
     Emulator(cmd::emulator::Args),
     /// Write the JSON Schemas of every manifest kind and of flagsync.yaml.
     Schema(cmd::schema::Args),
+    /// Render a saved plan (from `plan --out FILE`) as plan would.
+    Show(cmd::show::Args),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completions(cmd::completions::Args),
+    /// Print the manual page, or write every page with --out DIR.
+    Man(cmd::man::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = output::parse_args();
     output::init(&cli.global);
     let result = match &cli.command {
         Command::Validate(args) => cmd::validate::run(args, &cli.global),
@@ -58,6 +66,9 @@ fn main() -> ExitCode {
         Command::Results(args) => cmd::results::run(args, &cli.global),
         Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
         Command::Schema(args) => cmd::schema::run(args, &cli.global),
+        Command::Show(args) => cmd::show::run(args, &cli.global),
+        Command::Completions(args) => cmd::completions::run(args, &cli.global),
+        Command::Man(args) => cmd::man::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

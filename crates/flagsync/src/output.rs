@@ -82,3 +82,48 @@ pub fn init(global: &GlobalArgs) {
 pub fn print_report(report: &miette::Report) {
     eprintln!("{report:?}");
 }
+
+/// Parses the command line. A usage error exits 1, like every other failure: clap's own
+/// code for it, 2, is what `--detailed-exitcode` means by "there are changes", and a
+/// mistyped flag in a drift job must not read as drift. `--help` and `--version` exit 0.
+///
+/// A panic on the main thread also exits 1 (Rust's default is 101). Panics on other
+/// threads are left alone: the tokio tasks that read live state turn them into errors.
+pub fn parse_args<P: clap::Parser>() -> P {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        if std::thread::current().name() == Some("main") {
+            std::process::exit(1);
+        }
+    }));
+    P::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() { 1 } else { 0 })
+    })
+}
+
+/// What every command's exit code means (README.md has them per command).
+pub const EXIT_CODES: [(u8, &str); 3] = [
+    (
+        0,
+        "success; with --detailed-exitcode (plan, diff): no changes",
+    ),
+    (
+        1,
+        "any failure: a usage error, invalid manifests, an error from a service, a failed or refused apply, a bug",
+    ),
+    (
+        2,
+        "only with --detailed-exitcode (plan, diff): there are changes",
+    ),
+];
+
+/// The exit codes at the end of `flagsync --help`.
+pub fn exit_status_help() -> String {
+    let mut text = "Exit status:".to_owned();
+    for (code, meaning) in EXIT_CODES {
+        text.push_str(&format!("\n  {code}  {meaning}"));
+    }
+    text
+}

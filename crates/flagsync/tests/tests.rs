@@ -3,9 +3,14 @@
 
 mod apply_e2e;
 mod common;
+mod completions_man;
 mod corpus_e2e;
 mod diff_e2e;
+mod exit_codes;
 mod export_e2e;
+mod install_action;
 mod plan_e2e;
 mod results_e2e;
+mod show_e2e;
 mod validate_cli;
+mod validate_github;

@@ -1,10 +1,13 @@
 //! One module per subcommand: each defines its clap `Args` and a `run` function.
 
 pub mod apply;
+pub mod completions;
 pub mod diff;
 pub mod emulator;
 pub mod export;
+pub mod man;
 pub mod plan;
 pub mod results;
 pub mod schema;
+pub mod show;
 pub mod validate;

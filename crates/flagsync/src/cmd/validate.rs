@@ -11,6 +11,8 @@ pub enum Format {
     #[default]
     Human,
     Json,
+    /// GitHub Actions workflow commands: annotations on the pull request's lines.
+    Github,
 }
 
 #[derive(Debug, clap::Args)]
@@ -24,7 +26,8 @@ pub struct Args {
     /// Fail on warnings too.
     #[arg(long)]
     pub strict: bool,
-    /// `json` prints a stable document (`format_version` 1) on stdout.
+    /// `json` prints a stable document (`format_version` 1) on stdout; `github` prints
+    /// `::error`/`::warning` workflow commands (annotations in GitHub Actions).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
@@ -39,6 +42,10 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
             println!("{}", summary.line());
         }
         Format::Json => println!("{}", diagnostics::json(&loaded, &summary)),
+        Format::Github => {
+            print!("{}", crate::github::annotations(&loaded, &args.dir));
+            println!("{}", summary.line());
+        }
     }
     let failed = summary.errors > 0 || (args.strict && summary.warnings > 0);
     Ok(if failed {
