@@ -5,14 +5,18 @@
 //! manifest on its own and across files, and returns every problem as a [`Diagnostic`] that
 //! points at `file:line:col`. It never stops at the first problem and never fails.
 
+mod code;
 mod diagnostic;
+mod kind;
 mod load;
 pub mod model;
 mod rules;
 mod schema;
 mod yaml;
 
+pub use code::Code;
 pub use diagnostic::{Diagnostic, Severity, did_you_mean};
+pub use kind::{Kind, Provider, UnknownKind};
 pub use load::{
     CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository, load,
 };

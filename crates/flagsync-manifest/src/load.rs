@@ -6,7 +6,9 @@ use std::ops::Range;
 use flagsync_source::{Source, SourceError, Tree};
 use serde::de::DeserializeOwned;
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity, did_you_mean, whole_file};
+use crate::kind::Kind;
 use crate::model::*;
 use crate::rules::{self, Finding};
 use crate::yaml::{self, SpanTree};
@@ -114,29 +116,6 @@ impl Loaded {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ManifestKind {
-    Experiment,
-    TargetGroup,
-    Rollout,
-}
-
-impl ManifestKind {
-    const ALL: [(&'static str, ManifestKind); 3] = [
-        ("experiment", ManifestKind::Experiment),
-        ("target-group", ManifestKind::TargetGroup),
-        ("rollout", ManifestKind::Rollout),
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            ManifestKind::Experiment => "experiment",
-            ManifestKind::TargetGroup => "target-group",
-            ManifestKind::Rollout => "rollout",
-        }
-    }
-}
-
 enum Manifest {
     Experiment(Experiment),
     TargetGroup(TargetGroup),
@@ -155,7 +134,7 @@ struct Task<'t> {
     tree: &'t dyn Tree,
     path: String,
     file: String,
-    expected: ManifestKind,
+    expected: Kind,
     slot: Slot,
 }
 
@@ -260,7 +239,7 @@ pub fn load(source: &dyn Source) -> Loaded {
         let span = SpanTree::parse_quiet(&at.text).span_of(&at.path, false);
         fd.push(
             Severity::Error,
-            "branch-unavailable",
+            Code::BranchUnavailable,
             span,
             format!("cannot read the experiments of environment `{}`: {err}", env.name),
             Some("validate the git repository (`--ref REV`), or point the environment at a directory with `experiments: DIR`".into()),
@@ -276,7 +255,7 @@ pub fn load(source: &dyn Source) -> Loaded {
             root,
             None,
             dir,
-            ManifestKind::TargetGroup,
+            Kind::TargetGroup,
             Slot::TargetGroups,
             &mut diagnostics,
         );
@@ -287,7 +266,7 @@ pub fn load(source: &dyn Source) -> Loaded {
             root,
             None,
             dir,
-            ManifestKind::Experiment,
+            Kind::Experiment,
             Slot::Environment(*idx),
             &mut diagnostics,
         );
@@ -299,7 +278,7 @@ pub fn load(source: &dyn Source) -> Loaded {
             tree.as_ref(),
             env.branch.as_deref(),
             &env.experiments_dir,
-            ManifestKind::Experiment,
+            Kind::Experiment,
             Slot::Environment(*idx),
             &mut diagnostics,
         );
@@ -310,7 +289,7 @@ pub fn load(source: &dyn Source) -> Loaded {
             root,
             None,
             dir,
-            ManifestKind::Rollout,
+            Kind::Rollout,
             Slot::Rollouts,
             &mut diagnostics,
         );
@@ -319,7 +298,7 @@ pub fn load(source: &dyn Source) -> Loaded {
     if tasks.is_empty() && repository.layout == Layout::Legacy {
         diagnostics.push(whole_file(
             Severity::Error,
-            "no-manifests",
+            Code::NoManifests,
             ".",
             format!("no manifests in {}: no {CONFIG_FILE}, and no .yml/.yaml files under experiments/ or target_groups/", root.describe()),
             Some(format!("create {CONFIG_FILE} (see examples/quickstart), or run this in a repository of manifests")),
@@ -327,7 +306,7 @@ pub fn load(source: &dyn Source) -> Loaded {
     } else if tasks.is_empty() && repository.config.is_some() {
         diagnostics.push(whole_file(
             Severity::Error,
-            "no-manifests",
+            Code::NoManifests,
             CONFIG_FILE,
             "no manifest files in any of the directories flagsync.yaml names",
             None,
@@ -365,11 +344,11 @@ pub fn load(source: &dyn Source) -> Loaded {
     crossref(&mut repository, &sources, &mut diagnostics);
 
     diagnostics.sort_by(|a, b| {
-        (a.file.as_str(), a.line, a.column, a.code).cmp(&(
+        (a.file.as_str(), a.line, a.column, a.code.as_str()).cmp(&(
             b.file.as_str(),
             b.line,
             b.column,
-            b.code,
+            b.code.as_str(),
         ))
     });
     diagnostics.dedup();
@@ -387,7 +366,7 @@ fn list_files<'t>(
     tree: &'t dyn Tree,
     prefix: Option<&str>,
     dir: &str,
-    expected: ManifestKind,
+    expected: Kind,
     slot: Slot,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -412,7 +391,7 @@ fn list_files<'t>(
         }
         Err(e) => diags.push(whole_file(
             Severity::Error,
-            "read-error",
+            Code::ReadError,
             dir,
             e.to_string(),
             None,
@@ -460,7 +439,7 @@ fn decode(file: &str, bytes: Vec<u8>, diags: &mut Vec<Diagnostic>) -> Result<Str
             let mut fd = FileDiagnostics::new(file, &text);
             fd.push(
                 Severity::Error,
-                "invalid-utf8",
+                Code::InvalidUtf8,
                 at..at,
                 format!("file is not UTF-8 text (invalid byte at offset {at})"),
                 Some("save the file as UTF-8".into()),
@@ -475,12 +454,12 @@ fn read_error(file: &str, e: SourceError) -> Diagnostic {
     match e {
         SourceError::TooLarge { size, max, .. } => whole_file(
             Severity::Error,
-            "file-too-large",
+            Code::FileTooLarge,
             file,
             format!("file is {size} bytes; manifests may have at most {max}"),
             Some("a manifest this large is almost certainly not one; remove it from the manifest directory".into()),
         ),
-        other => whole_file(Severity::Error, "read-error", file, format!("cannot read: {other}"), None),
+        other => whole_file(Severity::Error, Code::ReadError, file, format!("cannot read: {other}"), None),
     }
 }
 
@@ -524,7 +503,7 @@ fn document(text: &str, fd: &mut FileDiagnostics<'_>) -> Option<SpanTree> {
     let Some(root) = tree.root() else {
         fd.push(
             Severity::Error,
-            "empty-file",
+            Code::EmptyFile,
             0..0,
             "file is empty",
             Some("delete it, or write a manifest with a `type`".into()),
@@ -534,7 +513,7 @@ fn document(text: &str, fd: &mut FileDiagnostics<'_>) -> Option<SpanTree> {
     if !matches!(root.kind, yaml::Kind::Map(_)) {
         fd.push(
             Severity::Error,
-            "invalid-type",
+            Code::InvalidType,
             root.span.clone(),
             "a manifest is a mapping of fields (`key: value` lines)",
             None,
@@ -558,29 +537,29 @@ const ROLLOUT_SERVER_FIELDS: &[&str] = &[
 fn parse_manifest(
     file: &str,
     text: &str,
-    expected: ManifestKind,
+    expected: Kind,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Manifest, Range<usize>)> {
     let quick = (|| {
-        if yaml::guess_type(text)? != expected.name() {
+        if yaml::guess_type(text)? != expected.as_str() {
             return None;
         }
         let manifest = match expected {
-            ManifestKind::Experiment => {
+            Kind::Experiment => {
                 let e: Experiment = yaml::typed_quiet(text)?;
                 rules::experiment(&e)
                     .0
                     .is_empty()
                     .then_some(Manifest::Experiment(e))?
             }
-            ManifestKind::TargetGroup => {
+            Kind::TargetGroup => {
                 let t: TargetGroup = yaml::typed_quiet(text)?;
                 rules::target_group(&t)
                     .0
                     .is_empty()
                     .then_some(Manifest::TargetGroup(t))?
             }
-            ManifestKind::Rollout => {
+            Kind::Rollout => {
                 let r: Rollout = yaml::typed_quiet(text)?;
                 rules::rollout(&r)
                     .0
@@ -596,7 +575,7 @@ fn parse_manifest(
 fn parse_manifest_carefully(
     file: &str,
     text: &str,
-    expected: ManifestKind,
+    expected: Kind,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Manifest, Range<usize>)> {
     let mut fd = FileDiagnostics::new(file, text);
@@ -606,22 +585,25 @@ fn parse_manifest_carefully(
             None => {
                 fd.push(
                     Severity::Error,
-                    "missing-type",
+                    Code::MissingType,
                     tree.root()
                         .map(|r| r.span.start..r.span.start)
                         .unwrap_or(0..0),
                     "manifest has no `type`",
-                    Some(format!("add `type: {}` as the first line", expected.name())),
+                    Some(format!(
+                        "add `type: {}` as the first line",
+                        expected.as_str()
+                    )),
                 );
                 return None;
             }
-            Some((t, span)) => match ManifestKind::ALL.iter().find(|(n, _)| *n == t) {
-                Some((_, k)) => *k,
-                None => {
-                    let hint = did_you_mean(t, ManifestKind::ALL.iter().map(|(n, _)| *n));
+            Some((t, span)) => match t.parse::<Kind>() {
+                Ok(k) => k,
+                Err(_) => {
+                    let hint = did_you_mean(t, Kind::ALL.iter().map(|k| k.as_str()));
                     fd.push(
                         Severity::Error,
-                        "unknown-type",
+                        Code::UnknownType,
                         span,
                         format!("unknown manifest type `{t}`"),
                         Some(match hint {
@@ -637,21 +619,16 @@ fn parse_manifest_carefully(
             let span = tree.top_scalar("type").map(|(_, s)| s).unwrap_or(0..0);
             fd.push(
                 Severity::Error,
-                "misplaced-manifest",
+                Code::MisplacedManifest,
                 span,
                 format!(
                     "a {} manifest in a directory of {} manifests",
-                    kind.name(),
-                    expected.name()
+                    kind.as_str(),
+                    expected.as_str()
                 ),
                 Some(format!(
-                    "move it to the directory of {} manifests ({})",
-                    kind.name(),
-                    match kind {
-                        ManifestKind::Experiment => "an environment's experiments",
-                        ManifestKind::TargetGroup => "target_groups, or cloudbees.target_groups",
-                        ManifestKind::Rollout => "rollouts, or confidence.rollouts",
-                    }
+                    "move it to the directory of {kind} manifests ({})",
+                    kind.directory()
                 )),
             );
             return None;
@@ -661,17 +638,17 @@ fn parse_manifest_carefully(
         }
         let doc_span = 0..text.len();
         let (manifest, findings) = match kind {
-            ManifestKind::Experiment => {
+            Kind::Experiment => {
                 let e: Experiment = yaml::typed(text, &mut fd, &[])?;
                 let f = rules::experiment(&e);
                 (Manifest::Experiment(e), f)
             }
-            ManifestKind::TargetGroup => {
+            Kind::TargetGroup => {
                 let t: TargetGroup = yaml::typed(text, &mut fd, &["value"])?;
                 let f = rules::target_group(&t);
                 (Manifest::TargetGroup(t), f)
             }
-            ManifestKind::Rollout => {
+            Kind::Rollout => {
                 let r: Rollout = yaml::typed(text, &mut fd, ROLLOUT_SERVER_FIELDS)?;
                 let f = rules::rollout(&r);
                 (Manifest::Rollout(Box::new(r)), f)
@@ -728,7 +705,7 @@ fn parse_typed<T: DeserializeOwned>(
 /// A problem found across files, reported in `file` at `path`.
 struct CrossFinding {
     severity: Severity,
-    code: &'static str,
+    code: Code,
     file: String,
     path: Vec<PathSeg>,
     message: String,
@@ -778,7 +755,7 @@ fn crossref(repo: &mut Repository, sources: &BTreeMap<String, String>, out: &mut
         let hint = did_you_mean(name, groups.iter().copied());
         found.push(CrossFinding {
             severity: dangling,
-            code: "unknown-target-group",
+            code: Code::UnknownTargetGroup,
             file: file.to_owned(),
             path,
             message: format!("target group `{name}` is not declared"),
@@ -820,7 +797,7 @@ fn crossref(repo: &mut Repository, sources: &BTreeMap<String, String>, out: &mut
         let (file, path, names) = cycle;
         found.push(CrossFinding {
             severity: Severity::Error,
-            code: "group-cycle",
+            code: Code::GroupCycle,
             file: file.to_owned(),
             path,
             message: format!(
@@ -863,7 +840,7 @@ fn crossref(repo: &mut Repository, sources: &BTreeMap<String, String>, out: &mut
                         let hint = did_you_mean(&d.flag, flags.iter().copied());
                         found.push(CrossFinding {
                             severity: dangling,
-                            code: "unknown-dependency",
+                            code: Code::UnknownDependency,
                             file: e.file.clone(),
                             path: p,
                             message: format!(
@@ -885,7 +862,7 @@ fn crossref(repo: &mut Repository, sources: &BTreeMap<String, String>, out: &mut
         for (file, path, names) in cycles(&dep_edges) {
             found.push(CrossFinding {
                 severity: Severity::Error,
-                code: "dependency-cycle",
+                code: Code::DependencyCycle,
                 file: file.to_owned(),
                 path,
                 message: format!(
@@ -941,7 +918,7 @@ fn dedup<T>(
             Some(other) => {
                 found.push(CrossFinding {
                     severity: Severity::Error,
-                    code: "duplicate-identity",
+                    code: Code::DuplicateIdentity,
                     file: item.file.clone(),
                     path: vec![PathSeg::key(what.1)],
                     message: format!("{} `{k}` is also declared in {other}{}", what.0, what.2),

@@ -12,25 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::ValueEnum;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use flagsync_manifest::model::{Config, ROLLOUT_ID_LABEL};
-use flagsync_manifest::{Loaded, Severity};
+use flagsync_manifest::{Code, Kind, Loaded, Provider, Severity};
 use flagsync_plan::normalize;
 use flagsync_remote::LiveSnapshot;
 use miette::{IntoDiagnostic, WrapErr, miette};
 use serde_json::Value;
 
-use self::manifest::Kind;
 use crate::output::GlobalArgs;
 use crate::pipeline;
 use crate::remote::{self, RemoteArgs};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum KindArg {
-    TargetGroup,
-    Experiment,
-    Rollout,
-}
 
 /// Write live state as manifests into the directories flagsync.yaml names.
 ///
@@ -47,8 +39,8 @@ pub struct Args {
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Export only these kinds (repeatable); default: every kind flagsync.yaml configures.
-    #[arg(long = "kind", value_enum, value_name = "KIND")]
-    pub kinds: Vec<KindArg>,
+    #[arg(long = "kind", value_name = "KIND", value_parser = kind_parser())]
+    pub kinds: Vec<Kind>,
     /// Export only these CloudBees environments' experiments (repeatable).
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
@@ -165,7 +157,7 @@ fn load(dir: &Path) -> miette::Result<Loaded> {
     let loaded = flagsync_manifest::load(source.as_ref());
     // "no manifests yet" is what an export fixes, and environments on other branches are
     // skipped, so neither stops it.
-    let ignorable = |code: &str| matches!(code, "no-manifests" | "branch-unavailable");
+    let ignorable = |code: Code| matches!(code, Code::NoManifests | Code::BranchUnavailable);
     let mut errors = 0usize;
     for d in &loaded.diagnostics {
         if ignorable(d.code) {
@@ -185,21 +177,25 @@ fn load(dir: &Path) -> miette::Result<Loaded> {
     Ok(loaded)
 }
 
+/// `--kind`: one of the kinds' names, with clap listing them in help and errors.
+fn kind_parser() -> impl TypedValueParser<Value = Kind> {
+    PossibleValuesParser::new(Kind::ALL.map(Kind::as_str)).try_map(|name| name.parse::<Kind>())
+}
+
 fn scope(args: &Args, config: &Config) -> miette::Result<Scope> {
-    let wants = |k: KindArg| args.kinds.is_empty() || args.kinds.contains(&k);
+    let wants = |k: Kind| args.kinds.is_empty() || args.kinds.contains(&k);
     let cloudbees = config.cloudbees.as_ref();
     for kind in &args.kinds {
-        let missing = match kind {
-            KindArg::TargetGroup | KindArg::Experiment => {
-                cloudbees.is_none().then_some("cloudbees")
-            }
-            KindArg::Rollout => config.confidence.is_none().then_some("confidence"),
-        };
+        let provider = kind.provider();
+        let missing = match provider {
+            Provider::CloudBees => cloudbees.is_none(),
+            Provider::Confidence => config.confidence.is_none(),
+        }
+        .then_some(provider);
         if let Some(provider) = missing {
             return Err(miette!(
                 help = "add the provider to flagsync.yaml (see examples/quickstart/flagsync.yaml)",
-                "--kind {}: flagsync.yaml configures no `{provider}` provider",
-                kind_name(*kind)
+                "--kind {kind}: flagsync.yaml configures no `{provider}` provider"
             ));
         }
     }
@@ -214,7 +210,7 @@ fn scope(args: &Args, config: &Config) -> miette::Result<Scope> {
                 ));
             }
         }
-        if wants(KindArg::Experiment) {
+        if wants(Kind::Experiment) {
             for (name, env) in &cb.environments {
                 if !args.envs.is_empty() && !args.envs.contains(name) {
                     continue;
@@ -236,23 +232,15 @@ fn scope(args: &Args, config: &Config) -> miette::Result<Scope> {
     }
     Ok(Scope {
         target_groups: cloudbees
-            .filter(|_| wants(KindArg::TargetGroup))
+            .filter(|_| wants(Kind::TargetGroup))
             .map(|cb| cb.target_groups.clone()),
         environments,
         rollouts: config
             .confidence
             .as_ref()
-            .filter(|_| wants(KindArg::Rollout))
+            .filter(|_| wants(Kind::Rollout))
             .map(|cf| cf.rollouts.clone()),
     })
-}
-
-fn kind_name(kind: KindArg) -> &'static str {
-    match kind {
-        KindArg::TargetGroup => "target-group",
-        KindArg::Experiment => "experiment",
-        KindArg::Rollout => "rollout",
-    }
 }
 
 /// Reads what the scope covers: the target-group list, one experiment list per environment

@@ -6,6 +6,7 @@
 //! form is the same, and `plan` right after an export is empty. [`check`] proves that for
 //! every exported resource by normalizing the manifest again.
 
+use flagsync_manifest::Kind;
 use flagsync_manifest::model::{
     Experiment, MANAGED_BY_LABEL, ROLLOUT_ID_LABEL, Rollout, TargetGroup,
 };
@@ -288,14 +289,6 @@ fn describe_difference(ours: &Value, live: &Value) -> String {
         })
         .collect();
     format!("differs in {}", fields.join(", "))
-}
-
-/// The three manifest kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    TargetGroup,
-    Experiment,
-    Rollout,
 }
 
 #[cfg(test)]
