@@ -10,6 +10,7 @@ mod diagnostic;
 mod kind;
 mod load;
 pub mod model;
+mod repository;
 mod rules;
 mod schema;
 mod yaml;
@@ -17,8 +18,9 @@ mod yaml;
 pub use code::Code;
 pub use diagnostic::{Diagnostic, Severity, did_you_mean};
 pub use kind::{Kind, Provider, UnknownKind};
-pub use load::{
-    CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository, load,
+pub use load::load;
+pub use repository::{
+    CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository,
 };
 pub use rules::{is_valid_rollout_id, is_valid_semver};
 pub use schema::schemas;

@@ -416,54 +416,41 @@ fn target_group_references(body: &Value) -> Vec<ResourceKey> {
 }
 
 /// The desired resources of a loaded repository, canonical, with their references and the
-/// file and line they were declared at.
-pub fn desired_resources(
-    repository: &Repository,
-    sources: &BTreeMap<String, String>,
-) -> Vec<DesiredResource> {
-    let origin = |file: &str, offset: usize| {
-        let line = sources
-            .get(file)
-            .map(|text| {
-                text.as_bytes()[..offset.min(text.len())]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count()
-                    + 1
-            })
-            .unwrap_or(1);
+/// file they were declared in (a file holds one manifest, so its origin is its first line).
+pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
+    let origin = |file: &str| {
         Some(Origin {
             file: file.to_owned(),
-            line,
+            line: 1,
         })
     };
     let mut out = Vec::new();
-    for Item { value, file, span } in &repository.target_groups {
+    for Item { value, file } in &repository.target_groups {
         let body = target_group_body(value);
         out.push(DesiredResource {
             key: ResourceKey::target_group(&value.name),
             references: target_group_references(&body),
             body,
-            origin: origin(file, span.start),
+            origin: origin(file),
         });
     }
     for env in &repository.environments {
-        for Item { value, file, span } in &env.experiments {
+        for Item { value, file } in &env.experiments {
             let body = experiment_body(value);
             out.push(DesiredResource {
                 key: ResourceKey::experiment(&env.name, &value.flag),
                 references: experiment_references(&env.name, &body),
                 body,
-                origin: origin(file, span.start),
+                origin: origin(file),
             });
         }
     }
-    for Item { value, file, span } in &repository.rollouts {
+    for Item { value, file } in &repository.rollouts {
         out.push(DesiredResource {
             key: ResourceKey::rollout(&value.id),
             references: Vec::new(),
             body: rollout_body(value),
-            origin: origin(file, span.start),
+            origin: origin(file),
         });
     }
     out

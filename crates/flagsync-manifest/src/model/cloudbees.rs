@@ -317,7 +317,7 @@ pub struct TargetGroup {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// How the conditions combine; defaults to `and`.
+    /// How the conditions combine; defaults to `or`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<TargetGroupOperator>,
     #[serde(default)]
