@@ -6,6 +6,7 @@
 //! points at `file:line:col`. It never stops at the first problem and never fails.
 
 mod code;
+pub mod defaults;
 mod diagnostic;
 mod kind;
 mod load;

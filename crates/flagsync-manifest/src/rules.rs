@@ -3,6 +3,7 @@
 //! document; the loader maps it to the span of that node.
 
 use crate::code::Code;
+use crate::defaults::{self, Side};
 use crate::diagnostic::{Severity, did_you_mean};
 use crate::model::*;
 
@@ -132,7 +133,7 @@ pub(crate) fn experiment(e: &Experiment) -> Findings {
     let allowed: Vec<Scalar> = e
         .available_values
         .clone()
-        .unwrap_or_else(|| vec![Scalar::Bool(false), Scalar::Bool(true)]);
+        .unwrap_or_else(|| defaults::experiment::available_values(Side::Manifest));
     let ctx = ValueCtx {
         boolean: e.is_boolean(),
         allowed: &allowed,

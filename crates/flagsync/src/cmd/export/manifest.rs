@@ -7,6 +7,10 @@
 //! every exported resource by normalizing the manifest again.
 
 use flagsync_manifest::Kind;
+use flagsync_manifest::defaults::experiment::{
+    self, CONDITION_VALUE, PLATFORM_CONDITIONS, PLATFORM_VALUE,
+};
+use flagsync_manifest::defaults::{omitted_from_export, rollout, target_group};
 use flagsync_manifest::model::{
     Experiment, MANAGED_BY_LABEL, ROLLOUT_ID_LABEL, Rollout, TargetGroup,
 };
@@ -77,13 +81,8 @@ pub fn target_group(canonical: &Value) -> Value {
         return Value::Object(out);
     };
     for (key, value) in body {
-        match key.as_str() {
-            "type" => {}
-            "description" if value.as_str() == Some("") => {}
-            // `operator` is always written: the vendors document different defaults.
-            _ => {
-                out.insert(key.clone(), value.clone());
-            }
+        if key != "type" && !omitted_from_export(target_group::TOP_LEVEL, key, value) {
+            out.insert(key.clone(), value.clone());
         }
     }
     ordered(Value::Object(out), None)
@@ -98,18 +97,9 @@ pub fn experiment(canonical: &Value) -> Value {
         return Value::Object(out);
     };
     for (key, value) in body {
-        let default = match key.as_str() {
-            "type" | "name" => true,
-            "description" => value.as_str() == Some(""),
-            "enabled" => value == &json!(true),
-            "labels" | "platforms" | "conditions" => is_empty_list(value),
-            "availableValues" => value == &json!([false, true]),
-            "stickinessProperty" => value.as_str() == Some("rox.distinct_id"),
-            "value" => value.is_null(),
-            "archived" => value == &json!(false),
-            _ => false,
-        };
-        if default {
+        // `type` is written first; the service ignores `name`.
+        if key == "type" || key == "name" || omitted_from_export(experiment::TOP_LEVEL, key, value)
+        {
             continue;
         }
         let value = match key.as_str() {
@@ -141,8 +131,9 @@ pub fn rollout(id: &str, canonical: &Value) -> Value {
                     })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                if !own.is_empty() {
-                    out.insert(key.clone(), Value::Object(own));
+                let own = Value::Object(own);
+                if !rollout::LABELS.omitted_from_export(&own) {
+                    out.insert(key.clone(), own);
                 }
             }
             _ => {
@@ -151,10 +142,6 @@ pub fn rollout(id: &str, canonical: &Value) -> Value {
         }
     }
     ordered(Value::Object(out), None)
-}
-
-fn is_empty_list(value: &Value) -> bool {
-    value.is_null() || value.as_array().is_some_and(Vec::is_empty)
 }
 
 fn map_items(value: &Value, f: fn(&Value) -> Value) -> Value {
@@ -170,28 +157,26 @@ fn platform(value: &Value) -> Value {
     };
     let mut out = Map::new();
     for (key, v) in map {
-        match key.as_str() {
-            "conditions" if is_empty_list(v) => {}
-            "conditions" => {
-                out.insert(key.clone(), map_items(v, condition));
-            }
-            "value" if v.is_null() => {}
-            _ => {
-                out.insert(key.clone(), v.clone());
-            }
+        if omitted_from_export(&[PLATFORM_CONDITIONS, PLATFORM_VALUE], key, v) {
+            continue;
         }
+        let v = match key.as_str() {
+            "conditions" => map_items(v, condition),
+            _ => v.clone(),
+        };
+        out.insert(key.clone(), v);
     }
     Value::Object(out)
 }
 
-/// A release rule without the `value: null` the canonical form spells out.
+/// A release rule without the defaults the canonical form spells out (`value: null`).
 fn condition(value: &Value) -> Value {
     let Value::Object(map) = value else {
         return value.clone();
     };
     Value::Object(
         map.iter()
-            .filter(|(k, v)| !(k.as_str() == "value" && v.is_null()))
+            .filter(|(k, v)| !omitted_from_export(&[CONDITION_VALUE], k, v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )
