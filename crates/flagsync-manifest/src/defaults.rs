@@ -160,16 +160,8 @@ pub mod experiment {
         ARCHIVED,
     ];
 
-    pub const ALL: &[FieldDefault] = &[
-        DESCRIPTION,
-        ENABLED,
-        LABELS,
-        AVAILABLE_VALUES,
-        STICKINESS_PROPERTY,
-        PLATFORMS,
-        CONDITIONS,
-        VALUE,
-        ARCHIVED,
+    /// The fields of the objects inside it.
+    pub const NESTED: &[FieldDefault] = &[
         PLATFORM_CONDITIONS,
         PLATFORM_VALUE,
         CONDITION_VALUE,
@@ -205,8 +197,7 @@ pub mod target_group {
 
     /// The fields of the target group object itself.
     pub const TOP_LEVEL: &[FieldDefault] = &[DESCRIPTION, OPERATOR, CONDITIONS];
-
-    pub const ALL: &[FieldDefault] = &[DESCRIPTION, OPERATOR, CONDITIONS, CONDITION_GROUP_OPERATOR];
+    pub const NESTED: &[FieldDefault] = &[CONDITION_GROUP_OPERATOR];
 }
 
 /// Confidence rollouts.
@@ -225,8 +216,7 @@ pub mod rollout {
 
     /// The fields of the rollout object itself.
     pub const TOP_LEVEL: &[FieldDefault] = &[STATE, LABELS];
-
-    pub const ALL: &[FieldDefault] = &[STATE, LABELS, REACH];
+    pub const NESTED: &[FieldDefault] = &[REACH];
 }
 
 /// Whether an exported manifest leaves `value` out as the default of `field`, one of
@@ -237,13 +227,14 @@ pub fn omitted_from_export(defaults: &[FieldDefault], field: &str, value: &Value
         .any(|d| d.field == field && d.omitted_from_export(value))
 }
 
-/// Every default of `kind`.
-pub fn table(kind: Kind) -> &'static [FieldDefault] {
-    match kind {
-        Kind::TargetGroup => target_group::ALL,
-        Kind::Experiment => experiment::ALL,
-        Kind::Rollout => rollout::ALL,
-    }
+/// Every default of `kind`: those of the resource object, then those of objects inside it.
+pub fn table(kind: Kind) -> impl Iterator<Item = &'static FieldDefault> {
+    let (top, nested) = match kind {
+        Kind::TargetGroup => (target_group::TOP_LEVEL, target_group::NESTED),
+        Kind::Experiment => (experiment::TOP_LEVEL, experiment::NESTED),
+        Kind::Rollout => (rollout::TOP_LEVEL, rollout::NESTED),
+    };
+    top.iter().chain(nested)
 }
 
 #[cfg(test)]

@@ -125,6 +125,15 @@ fn is_iso_instant(s: &str) -> bool {
     }
 }
 
+/// The checks of a manifest of any kind.
+pub(crate) fn manifest(m: &Manifest) -> Findings {
+    match m {
+        Manifest::TargetGroup(t) => target_group(t),
+        Manifest::Experiment(e) => experiment(e),
+        Manifest::Rollout(r) => rollout(r),
+    }
+}
+
 pub(crate) fn experiment(e: &Experiment) -> Findings {
     let mut f = Findings::default();
     if e.flag.trim().is_empty() {

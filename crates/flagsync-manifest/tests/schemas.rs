@@ -54,10 +54,7 @@ fn documented_defaults_are_the_tables() {
     for kind in [Kind::Experiment, Kind::TargetGroup] {
         let schema: Value =
             serde_json::from_str(&schemas[&format!("{}.schema.json", kind.as_str())]).unwrap();
-        for d in defaults::table(kind)
-            .iter()
-            .filter(|d| d.object == kind.as_str())
-        {
+        for d in defaults::table(kind).filter(|d| d.object == kind.as_str()) {
             let description = schema["properties"][d.field]["description"]
                 .as_str()
                 .unwrap_or_default();

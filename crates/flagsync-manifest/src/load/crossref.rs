@@ -112,17 +112,11 @@ pub(super) fn check(
         }
     }
     for cycle in cycles(&group_edges) {
-        found.push(CrossFinding {
-            severity: Severity::Error,
-            code: Code::GroupCycle,
-            file: cycle.file.to_owned(),
-            path: cycle.path,
-            message: format!(
-                "target groups include each other in a cycle: {}",
-                cycle.names.join(" → ")
-            ),
-            help: Some("a target group cannot contain itself, directly or through others".into()),
-        });
+        found.push(cycle.finding(
+            Code::GroupCycle,
+            "target groups include each other in a cycle",
+            "a target group cannot contain itself, directly or through others",
+        ));
     }
 
     for env in &repo.environments {
@@ -180,17 +174,11 @@ pub(super) fn check(
             }
         }
         for cycle in cycles(&dep_edges) {
-            found.push(CrossFinding {
-                severity: Severity::Error,
-                code: Code::DependencyCycle,
-                file: cycle.file.to_owned(),
-                path: cycle.path,
-                message: format!(
-                    "flags depend on each other in a cycle: {}",
-                    cycle.names.join(" → ")
-                ),
-                help: Some("no flag can be evaluated first; remove one of the dependencies".into()),
-            });
+            found.push(cycle.finding(
+                Code::DependencyCycle,
+                "flags depend on each other in a cycle",
+                "no flag can be evaluated first; remove one of the dependencies",
+            ));
         }
     }
 
@@ -281,6 +269,20 @@ struct Cycle<'a> {
     path: Vec<PathSeg>,
     /// The members from the smallest, back to it: `a → b → a`.
     names: Vec<String>,
+}
+
+impl Cycle<'_> {
+    /// The error for this cycle: `what: a → b → a`.
+    fn finding(self, code: Code, what: &str, help: &str) -> CrossFinding {
+        CrossFinding {
+            severity: Severity::Error,
+            code,
+            file: self.file.to_owned(),
+            path: self.path,
+            message: format!("{what}: {}", self.names.join(" → ")),
+            help: Some(help.to_owned()),
+        }
+    }
 }
 
 /// Every cycle of a graph, each reported once.

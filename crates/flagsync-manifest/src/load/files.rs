@@ -13,9 +13,21 @@ use crate::yaml::{self, SpanTree};
 /// Where a file's manifest goes.
 #[derive(Clone, Copy)]
 pub(super) enum Slot {
+    /// Index into [`crate::Repository::environments`].
     Environment(usize),
     TargetGroups,
     Rollouts,
+}
+
+impl Slot {
+    /// The kind of manifest that goes there.
+    fn kind(self) -> Kind {
+        match self {
+            Slot::Environment(_) => Kind::Experiment,
+            Slot::TargetGroups => Kind::TargetGroup,
+            Slot::Rollouts => Kind::Rollout,
+        }
+    }
 }
 
 /// One file to read.
@@ -24,7 +36,6 @@ pub(super) struct Task<'t> {
     path: String,
     /// The name diagnostics use.
     file: String,
-    expected: Kind,
     pub(super) slot: Slot,
 }
 
@@ -37,13 +48,13 @@ pub(super) struct Outcome {
     pub(super) manifest: Option<Manifest>,
 }
 
-/// Adds the `.yml`/`.yaml` files under `dir` of `tree` to `tasks`.
+/// Adds the `.yml`/`.yaml` files under `dir` of `tree` to `tasks`. Files of another branch
+/// are named `BRANCH:path`.
 pub(super) fn list_files<'t>(
     tasks: &mut Vec<Task<'t>>,
     tree: &'t dyn Tree,
-    prefix: Option<&str>,
+    branch: Option<&str>,
     dir: &str,
-    expected: Kind,
     slot: Slot,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -53,7 +64,7 @@ pub(super) fn list_files<'t>(
                 if !(f.path.ends_with(".yml") || f.path.ends_with(".yaml")) {
                     continue;
                 }
-                let file = match prefix {
+                let file = match branch {
                     Some(b) => format!("{b}:{}", f.path),
                     None => f.path.clone(),
                 };
@@ -61,7 +72,6 @@ pub(super) fn list_files<'t>(
                     tree,
                     path: f.path,
                     file,
-                    expected,
                     slot,
                 });
             }
@@ -169,7 +179,7 @@ fn read_manifest(task: &Task<'_>) -> Outcome {
             };
         }
     };
-    let manifest = parse_manifest(&task.file, &text, task.expected, &mut diagnostics);
+    let manifest = parse_manifest(&task.file, &text, task.slot.kind(), &mut diagnostics);
     Outcome {
         file: task.file.clone(),
         text: Some(text),
@@ -213,52 +223,42 @@ const ROLLOUT_SERVER_FIELDS: &[&str] = &[
     "stats",
 ];
 
-/// The fast path for the common case of a clean file: guess the kind, read it, check it; the
-/// span tree is only built when something is wrong (by [`parse_manifest_carefully`]).
+/// The manifest of `kind` in `text`, or `None` after reporting why not into `report` (when
+/// given).
+fn typed_manifest(
+    kind: Kind,
+    text: &str,
+    report: Option<&mut FileDiagnostics<'_>>,
+) -> Option<Manifest> {
+    fn typed<T: DeserializeOwned>(
+        text: &str,
+        report: Option<&mut FileDiagnostics<'_>>,
+        hidden: &[&str],
+    ) -> Option<T> {
+        match report {
+            Some(fd) => yaml::typed(text, fd, hidden),
+            None => yaml::typed_quiet(text),
+        }
+    }
+    Some(match kind {
+        Kind::Experiment => Manifest::Experiment(typed(text, report, &[])?),
+        Kind::TargetGroup => Manifest::TargetGroup(typed(text, report, &["value"])?),
+        Kind::Rollout => Manifest::Rollout(Box::new(typed(text, report, ROLLOUT_SERVER_FIELDS)?)),
+    })
+}
+
+/// The manifest of a file, read by the fast path when it is clean and carefully (reporting
+/// every problem) when not.
 fn parse_manifest(
     file: &str,
     text: &str,
     expected: Kind,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Manifest> {
-    let quick = (|| {
-        if yaml::guess_type(text)? != expected.as_str() {
-            return None;
-        }
-        let manifest = match expected {
-            Kind::Experiment => {
-                let e: Experiment = yaml::typed_quiet(text)?;
-                rules::experiment(&e)
-                    .0
-                    .is_empty()
-                    .then_some(Manifest::Experiment(e))?
-            }
-            Kind::TargetGroup => {
-                let t: TargetGroup = yaml::typed_quiet(text)?;
-                rules::target_group(&t)
-                    .0
-                    .is_empty()
-                    .then_some(Manifest::TargetGroup(t))?
-            }
-            Kind::Rollout => {
-                let r: Rollout = yaml::typed_quiet(text)?;
-                rules::rollout(&r)
-                    .0
-                    .is_empty()
-                    .then(|| Manifest::Rollout(Box::new(r)))?
-            }
-        };
-        Some(manifest)
-    })();
-    quick.or_else(|| parse_manifest_carefully(file, text, expected, diagnostics))
-}
-
-fn parse_manifest_carefully(
-    file: &str,
-    text: &str,
-    expected: Kind,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Manifest> {
+    if let Some(manifest) = clean_manifest(text, expected) {
+        return Some(manifest);
+    }
+    // Read again, reporting every problem with its span.
     let mut fd = FileDiagnostics::new(file, text);
     let result = (|| {
         let tree = document(text, &mut fd)?;
@@ -289,7 +289,7 @@ fn parse_manifest_carefully(
                         format!("unknown manifest type `{t}`"),
                         Some(match hint {
                             Some(h) => format!("did you mean `{h}`?"),
-                            None => "expected experiment, target-group or rollout".into(),
+                            None => format!("expected {}", Kind::expected()),
                         }),
                     );
                     return None;
@@ -317,28 +317,22 @@ fn parse_manifest_carefully(
         if tree.duplicates {
             return None;
         }
-        let (manifest, findings) = match kind {
-            Kind::Experiment => {
-                let e: Experiment = yaml::typed(text, &mut fd, &[])?;
-                let f = rules::experiment(&e);
-                (Manifest::Experiment(e), f)
-            }
-            Kind::TargetGroup => {
-                let t: TargetGroup = yaml::typed(text, &mut fd, &["value"])?;
-                let f = rules::target_group(&t);
-                (Manifest::TargetGroup(t), f)
-            }
-            Kind::Rollout => {
-                let r: Rollout = yaml::typed(text, &mut fd, ROLLOUT_SERVER_FIELDS)?;
-                let f = rules::rollout(&r);
-                (Manifest::Rollout(Box::new(r)), f)
-            }
-        };
-        push_findings(&mut fd, &tree, findings.0);
+        let manifest = typed_manifest(kind, text, Some(&mut fd))?;
+        push_findings(&mut fd, &tree, rules::manifest(&manifest).0);
         Some(manifest)
     })();
     diagnostics.extend(fd.out);
     result
+}
+
+/// The fast path for the common case of a clean file: guess the kind, read it, check it; the
+/// span tree is only built when something is wrong (by the rest of [`parse_manifest`]).
+fn clean_manifest(text: &str, expected: Kind) -> Option<Manifest> {
+    if yaml::guess_type(text)? != expected.as_str() {
+        return None;
+    }
+    let manifest = typed_manifest(expected, text, None)?;
+    rules::manifest(&manifest).0.is_empty().then_some(manifest)
 }
 
 fn push_findings(fd: &mut FileDiagnostics<'_>, tree: &SpanTree, findings: Vec<Finding>) {

@@ -13,7 +13,6 @@ use self::config::{Directories, directories, legacy_directories, read_config};
 use self::files::{Slot, Task, list_files, run_tasks};
 use crate::code::Code;
 use crate::diagnostic::{Severity, whole_file};
-use crate::kind::Kind;
 use crate::model::Manifest;
 use crate::repository::{CONFIG_FILE, Item, Layout, Loaded, Repository};
 
@@ -62,50 +61,39 @@ pub fn load(source: &dyn Source) -> Loaded {
     // the tasks that borrow them.
     let mut tasks: Vec<Task<'_>> = Vec::new();
     if let Some(dir) = &dirs.target_groups {
-        let slot = Slot::TargetGroups;
         list_files(
             &mut tasks,
             root,
             None,
             dir,
-            Kind::TargetGroup,
-            slot,
+            Slot::TargetGroups,
             &mut diagnostics,
         );
     }
     for local in &dirs.local {
         let slot = Slot::Environment(local.env);
+        list_files(&mut tasks, root, None, &local.dir, slot, &mut diagnostics);
+    }
+    for branch in &dirs.branches {
+        let env = &repository.environments[branch.env];
+        let (tree, dir) = (branch.tree.as_ref(), &env.experiments_dir);
+        let slot = Slot::Environment(branch.env);
         list_files(
             &mut tasks,
-            root,
-            None,
-            &local.dir,
-            Kind::Experiment,
+            tree,
+            env.branch.as_deref(),
+            dir,
             slot,
             &mut diagnostics,
         );
     }
-    for branch in &dirs.branches {
-        let env = &repository.environments[branch.env];
-        list_files(
-            &mut tasks,
-            branch.tree.as_ref(),
-            env.branch.as_deref(),
-            &env.experiments_dir,
-            Kind::Experiment,
-            Slot::Environment(branch.env),
-            &mut diagnostics,
-        );
-    }
     if let Some(dir) = &dirs.rollouts {
-        let slot = Slot::Rollouts;
         list_files(
             &mut tasks,
             root,
             None,
             dir,
-            Kind::Rollout,
-            slot,
+            Slot::Rollouts,
             &mut diagnostics,
         );
     }
