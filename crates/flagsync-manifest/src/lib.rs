@@ -4,6 +4,8 @@
 //! (configuration, target groups, experiments per environment, rollouts), checks every
 //! manifest on its own and across files, and returns every problem as a [`Diagnostic`] that
 //! points at `file:line:col`. It never stops at the first problem and never fails.
+//!
+//! [`write`] is the other direction: live resources back into manifest files (export).
 
 mod code;
 pub mod defaults;
@@ -14,6 +16,7 @@ pub mod model;
 mod repository;
 mod rules;
 mod schema;
+pub mod write;
 mod yaml;
 
 pub use code::Code;

@@ -13,6 +13,34 @@ pub use rollout::*;
 
 use crate::kind::Kind;
 
+/// A manifest type: its kind, and the identity that names a manifest among those of its
+/// kind (an experiment's within its environment).
+pub trait Resource {
+    const KIND: Kind;
+    fn identity(&self) -> &str;
+}
+
+impl Resource for TargetGroup {
+    const KIND: Kind = Kind::TargetGroup;
+    fn identity(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Resource for Experiment {
+    const KIND: Kind = Kind::Experiment;
+    fn identity(&self) -> &str {
+        &self.flag
+    }
+}
+
+impl Resource for Rollout {
+    const KIND: Kind = Kind::Rollout;
+    fn identity(&self) -> &str {
+        &self.id
+    }
+}
+
 /// A manifest of any kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {

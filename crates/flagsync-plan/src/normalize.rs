@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 
 use flagsync_manifest::defaults::{self, Side};
 use flagsync_manifest::model::{
-    Experiment, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_ID_LABEL, Rollout, TargetGroup,
+    Experiment, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Manifest, ROLLOUT_ID_LABEL, Rollout,
+    TargetGroup,
 };
 use flagsync_manifest::{Item, Repository};
 use serde_json::{Map, Value};
@@ -75,6 +76,15 @@ pub fn rollout_body(rollout: &Rollout) -> Value {
         }
     }
     rollout_canonical(&raw, Side::Manifest)
+}
+
+/// Canonical body of a manifest of any kind.
+pub fn manifest_body(manifest: &Manifest) -> Value {
+    match manifest {
+        Manifest::TargetGroup(group) => target_group_body(group),
+        Manifest::Experiment(experiment) => experiment_body(experiment),
+        Manifest::Rollout(rollout) => rollout_body(rollout),
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
