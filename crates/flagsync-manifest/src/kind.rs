@@ -104,7 +104,7 @@ impl fmt::Display for Kind {
 }
 
 /// A word that names no [`Kind`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 #[error("unknown kind `{input}`; expected {}", Kind::expected())]
 pub struct UnknownKind {
     pub input: String,

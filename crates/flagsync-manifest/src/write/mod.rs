@@ -20,7 +20,6 @@ use serde_json::Value;
 
 pub use self::files::{RepoFiles, WriteError, Written};
 pub use self::manifest::{Canonicalize, Mismatch, check, manifest};
-pub use self::names::{assign as assign_file_names, safe_stem};
 pub use self::yaml::to_yaml;
 use crate::kind::{Kind, Provider};
 use crate::model::{self, Config, ROLLOUT_ID_LABEL};
@@ -36,6 +35,8 @@ pub struct Scope {
     pub environments: BTreeMap<String, String>,
     /// The rollouts directory, when rollouts are exported.
     pub rollouts: Option<String>,
+    /// Environments left out because their experiments live on another branch.
+    pub skipped: Vec<SkippedEnvironment>,
 }
 
 /// An environment left out of the export because its experiments live on another branch.
@@ -65,12 +66,8 @@ pub enum ScopeError {
 
 impl Scope {
     /// The scope for `kinds` (empty: every kind `config` configures) and `envs` (empty: every
-    /// environment), with the environments skipped because they live on another branch.
-    pub fn resolve(
-        config: &Config,
-        kinds: &[Kind],
-        envs: &[String],
-    ) -> Result<(Scope, Vec<SkippedEnvironment>), ScopeError> {
+    /// environment).
+    pub fn resolve(config: &Config, kinds: &[Kind], envs: &[String]) -> Result<Scope, ScopeError> {
         let wants = |k: Kind| kinds.is_empty() || kinds.contains(&k);
         let cloudbees = config.cloudbees.as_ref();
         for &kind in kinds {
@@ -112,7 +109,7 @@ impl Scope {
         } else if !envs.is_empty() {
             return Err(ScopeError::EnvironmentsWithoutCloudBees);
         }
-        let scope = Scope {
+        Ok(Scope {
             target_groups: cloudbees
                 .filter(|_| wants(Kind::TargetGroup))
                 .map(|cb| cb.target_groups.clone()),
@@ -122,8 +119,8 @@ impl Scope {
                 .as_ref()
                 .filter(|_| wants(Kind::Rollout))
                 .map(|cf| cf.rollouts.clone()),
-        };
-        Ok((scope, skipped))
+            skipped,
+        })
     }
 
     /// Whether any CloudBees resource is exported.
@@ -515,5 +512,62 @@ impl Counts {
             parts.push("nothing".to_owned());
         }
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CloudbeesConfig, EnvironmentConfig};
+
+    fn config() -> Config {
+        let env = |experiments: Option<&str>, branch: Option<&str>| EnvironmentConfig {
+            experiments: experiments.map(str::to_owned),
+            branch: branch.map(str::to_owned),
+        };
+        Config {
+            cloudbees: Some(CloudbeesConfig {
+                application: "app".into(),
+                token_env: "T".into(),
+                url: None,
+                requests_per_second: None,
+                target_groups: "groups".into(),
+                environments: BTreeMap::from([
+                    ("Production".to_owned(), env(Some("prod"), None)),
+                    ("Staging".to_owned(), env(None, Some("Staging"))),
+                ]),
+            }),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn scope_follows_flagsync_yaml_and_the_choices() {
+        let scope = Scope::resolve(&config(), &[], &[]).unwrap();
+        assert_eq!(scope.target_groups.as_deref(), Some("groups"));
+        assert_eq!(
+            scope.environments,
+            BTreeMap::from([("Production".to_owned(), "prod".to_owned())])
+        );
+        assert_eq!(scope.rollouts, None);
+        assert_eq!(
+            scope.skipped,
+            [SkippedEnvironment {
+                name: "Staging".into(),
+                branch: "Staging".into()
+            }]
+        );
+        let groups = Scope::resolve(&config(), &[Kind::TargetGroup], &[]).unwrap();
+        assert!(groups.environments.is_empty() && groups.skipped.is_empty());
+
+        let err = Scope::resolve(&config(), &[Kind::Rollout], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--kind rollout: flagsync.yaml configures no `confidence` provider"
+        );
+        let err = Scope::resolve(&config(), &[], &["Nowhere".to_owned()]).unwrap_err();
+        assert!(
+            matches!(err, ScopeError::UnknownEnvironment { known, .. } if known == "flagsync.yaml names: Production, Staging")
+        );
     }
 }

@@ -59,8 +59,8 @@ struct RepositoryErrors(usize);
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let loaded = load(&args.dir)?;
     let config = pipeline::config(&loaded)?;
-    let (scope, skipped) = Scope::resolve(config, &args.kinds, &args.envs)?;
-    for env in &skipped {
+    let scope = Scope::resolve(config, &args.kinds, &args.envs)?;
+    for env in &scope.skipped {
         eprintln!(
             "warning: skipping environment {}: its experiments live on branch {}, which export cannot write; check that branch out and export there with `experiments: DIR`",
             env.name, env.branch
