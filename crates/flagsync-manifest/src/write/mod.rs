@@ -26,6 +26,13 @@ use crate::model::{self, Config, ROLLOUT_ID_LABEL};
 use crate::repository::{Item, Repository};
 use crate::rules::is_valid_rollout_id;
 
+/// An environment left out of the export because its experiments live on another branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEnvironment {
+    pub name: String,
+    pub branch: String,
+}
+
 /// What to export: the directories of the kinds and environments chosen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -37,13 +44,6 @@ pub struct Scope {
     pub rollouts: Option<String>,
     /// Environments left out because their experiments live on another branch.
     pub skipped: Vec<SkippedEnvironment>,
-}
-
-/// An environment left out of the export because its experiments live on another branch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedEnvironment {
-    pub name: String,
-    pub branch: String,
 }
 
 /// A choice of kinds or environments that `flagsync.yaml` cannot serve (`--kind`, `--env`).
