@@ -348,7 +348,7 @@ fn make_plan(loaded: &Loaded, snapshot: &LiveSnapshot) -> Res<Plan> {
         &snapshot.experiments,
         &snapshot.rollouts,
     );
-    let desired = normalize::desired_resources(&loaded.repository, &loaded.sources);
+    let desired = normalize::desired_resources(&loaded.repository);
     let options = PlanOptions {
         prune: false,
         targets: Vec::new(),

@@ -4,6 +4,8 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use crate::code::Code;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -17,8 +19,8 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// Stable identifier of the rule, e.g. `unknown-field`.
-    pub code: &'static str,
+    /// Stable identifier of the rule, e.g. `unknown-field` (see [`Code`]).
+    pub code: Code,
     pub message: String,
     pub file: String,
     pub line: usize,
@@ -94,7 +96,7 @@ impl<'a> FileDiagnostics<'a> {
     pub(crate) fn push(
         &mut self,
         severity: Severity,
-        code: &'static str,
+        code: Code,
         span: Range<usize>,
         message: impl Into<String>,
         help: Option<String>,
@@ -117,7 +119,7 @@ impl<'a> FileDiagnostics<'a> {
 /// A diagnostic about a whole file or the repository, with no position inside a text.
 pub(crate) fn whole_file(
     severity: Severity,
-    code: &'static str,
+    code: Code,
     file: &str,
     message: impl Into<String>,
     help: Option<String>,

@@ -4,17 +4,27 @@
 //! (configuration, target groups, experiments per environment, rollouts), checks every
 //! manifest on its own and across files, and returns every problem as a [`Diagnostic`] that
 //! points at `file:line:col`. It never stops at the first problem and never fails.
+//!
+//! [`write`] is the other direction: live resources back into manifest files (export).
 
+mod code;
+pub mod defaults;
 mod diagnostic;
+mod kind;
 mod load;
 pub mod model;
+mod repository;
 mod rules;
 mod schema;
+pub mod write;
 mod yaml;
 
+pub use code::Code;
 pub use diagnostic::{Diagnostic, Severity, did_you_mean};
-pub use load::{
-    CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository, load,
+pub use kind::{Kind, Provider, UnknownKind};
+pub use load::load;
+pub use repository::{
+    CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository,
 };
 pub use rules::{is_valid_rollout_id, is_valid_semver};
 pub use schema::schemas;

@@ -2,13 +2,15 @@
 //! (references, cycles, duplicates) are in `crossref`. Each finding names a path into the
 //! document; the loader maps it to the span of that node.
 
+use crate::code::Code;
+use crate::defaults::{self, Side};
 use crate::diagnostic::{Severity, did_you_mean};
 use crate::model::*;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Finding {
     pub(crate) severity: Severity,
-    pub(crate) code: &'static str,
+    pub(crate) code: Code,
     pub(crate) path: Vec<PathSeg>,
     /// Point at the key of the last path step rather than at its value.
     pub(crate) at_key: bool,
@@ -22,24 +24,19 @@ pub(crate) struct Findings(pub(crate) Vec<Finding>);
 impl Findings {
     fn error(
         &mut self,
-        code: &'static str,
+        code: Code,
         path: Vec<PathSeg>,
         message: impl Into<String>,
     ) -> &mut Finding {
         self.push(Severity::Error, code, path, message)
     }
-    fn warn(
-        &mut self,
-        code: &'static str,
-        path: Vec<PathSeg>,
-        message: impl Into<String>,
-    ) -> &mut Finding {
+    fn warn(&mut self, code: Code, path: Vec<PathSeg>, message: impl Into<String>) -> &mut Finding {
         self.push(Severity::Warning, code, path, message)
     }
     fn push(
         &mut self,
         severity: Severity,
-        code: &'static str,
+        code: Code,
         path: Vec<PathSeg>,
         message: impl Into<String>,
     ) -> &mut Finding {
@@ -128,15 +125,24 @@ fn is_iso_instant(s: &str) -> bool {
     }
 }
 
+/// The checks of a manifest of any kind.
+pub(crate) fn manifest(m: &Manifest) -> Findings {
+    match m {
+        Manifest::TargetGroup(t) => target_group(t),
+        Manifest::Experiment(e) => experiment(e),
+        Manifest::Rollout(r) => rollout(r),
+    }
+}
+
 pub(crate) fn experiment(e: &Experiment) -> Findings {
     let mut f = Findings::default();
     if e.flag.trim().is_empty() {
-        f.error("invalid-value", vec![k("flag")], "`flag` is empty");
+        f.error(Code::InvalidValue, vec![k("flag")], "`flag` is empty");
     }
     let allowed: Vec<Scalar> = e
         .available_values
         .clone()
-        .unwrap_or_else(|| vec![Scalar::Bool(false), Scalar::Bool(true)]);
+        .unwrap_or_else(|| defaults::experiment::available_values(Side::Manifest));
     let ctx = ValueCtx {
         boolean: e.is_boolean(),
         allowed: &allowed,
@@ -153,13 +159,13 @@ pub(crate) fn experiment(e: &Experiment) -> Findings {
         let path = vec![k("platforms"), PathSeg::Index(i)];
         if p.name.trim().is_empty() {
             f.error(
-                "invalid-value",
+                Code::InvalidValue,
                 with(&path, [k("name")]),
                 "platform `name` is empty",
             );
         } else if !seen.insert(p.name.as_str()) {
             f.error(
-                "duplicate-identity",
+                Code::DuplicateIdentity,
                 with(&path, [k("name")]),
                 format!(
                     "platform `{}` is configured twice in this experiment",
@@ -184,7 +190,7 @@ fn check_available(f: &mut Findings, path: Vec<PathSeg>, v: &Scalar, ctx: &Value
     if !ctx.allowed.iter().any(|a| a.same_value(v)) {
         let list: Vec<String> = ctx.allowed.iter().map(Scalar::as_display).collect();
         f.warn(
-            "value-not-available",
+            Code::ValueNotAvailable,
             path,
             format!(
                 "`{}` is not one of the available values of `{}`",
@@ -200,7 +206,7 @@ fn check_percentage(f: &mut Findings, path: Vec<PathSeg>, p: Number) {
     let x = p.as_f64();
     if !(0.0..=100.0).contains(&x) {
         f.error(
-            "percentage-range",
+            Code::PercentageRange,
             path,
             format!("percentage {p} is outside 0..100"),
         );
@@ -229,7 +235,7 @@ fn check_value(f: &mut Findings, path: &[PathSeg], v: &Value, ctx: &ValueCtx<'_>
             }
             if sum > 100.0 + 1e-9 {
                 f.error(
-                    "percentage-range",
+                    Code::PercentageRange,
                     path.to_vec(),
                     format!("split percentages add up to {sum}, more than 100"),
                 );
@@ -237,7 +243,7 @@ fn check_value(f: &mut Findings, path: &[PathSeg], v: &Value, ctx: &ValueCtx<'_>
                 // For a boolean flag the rest goes to the opposite value; for other flags
                 // what the rest gets is not documented.
                 f.warn(
-                    "split-under-100",
+                    Code::SplitUnder100,
                     path.to_vec(),
                     format!("split percentages add up to {sum}, less than 100"),
                 )
@@ -247,7 +253,7 @@ fn check_value(f: &mut Findings, path: &[PathSeg], v: &Value, ctx: &ValueCtx<'_>
         Value::Schedule(steps) => {
             if !ctx.boolean {
                 f.error(
-                    "schedule-non-boolean",
+                    Code::ScheduleNonBoolean,
                     path.to_vec(),
                     format!(
                         "`{}` is not a boolean flag, and schedules only apply to boolean flags",
@@ -264,7 +270,7 @@ fn check_value(f: &mut Findings, path: &[PathSeg], v: &Value, ctx: &ValueCtx<'_>
                 );
                 if !is_iso_instant(&s.from) {
                     f.error(
-                        "invalid-timestamp",
+                        Code::InvalidTimestamp,
                         with(path, [PathSeg::Index(i), k("from")]),
                         format!("`{}` is not an ISO-8601 instant", s.from),
                     )
@@ -291,7 +297,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
         && c.value.is_none()
     {
         f.error(
-            "empty-condition",
+            Code::EmptyCondition,
             path.to_vec(),
             "condition has neither a test nor a value",
         )
@@ -301,7 +307,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
         && (g.name.is_empty() || g.name.iter().any(|n| n.trim().is_empty()))
     {
         f.error(
-            "invalid-value",
+            Code::InvalidValue,
             with(path, [k("group"), k("name")]),
             "empty target group name",
         );
@@ -310,7 +316,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
         && d.flag.trim().is_empty()
     {
         f.error(
-            "invalid-value",
+            Code::InvalidValue,
             with(path, [k("dependency"), k("flag")]),
             "empty dependency flag",
         );
@@ -320,7 +326,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
         && !is_valid_semver(s)
     {
         f.error(
-            "invalid-semver",
+            Code::InvalidSemver,
             with(path, [k("version"), k("semver")]),
             format!("`{s}` is not a version"),
         )
@@ -332,7 +338,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
         match (&p.property_conditions, classic) {
             (Some(_), true) => {
                 f.error(
-                    "invalid-condition",
+                    Code::InvalidCondition,
                     pp.clone(),
                     "property condition mixes `name`/`operator` with `propertyConditions`",
                 )
@@ -341,7 +347,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
             (Some(rules), false) => {
                 if rules.is_empty() {
                     f.error(
-                        "invalid-condition",
+                        Code::InvalidCondition,
                         with(&pp, [k("propertyConditions")]),
                         "`propertyConditions` is empty",
                     );
@@ -350,7 +356,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
                     let rp = with(&pp, [k("propertyConditions"), PathSeg::Index(i)]);
                     if r.property.trim().is_empty() {
                         f.error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             with(&rp, [k("property")]),
                             "empty property name",
                         );
@@ -361,7 +367,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
             (None, _) => {
                 if p.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
                     f.error(
-                        "missing-field",
+                        Code::MissingField,
                         pp.clone(),
                         "property condition has no `name`",
                     );
@@ -369,7 +375,7 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
                 match p.operator {
                     None => {
                         f.error(
-                            "missing-field",
+                            Code::MissingField,
                             pp.clone(),
                             "property condition has no `operator`",
                         );
@@ -395,7 +401,7 @@ fn check_operand(
     let name = op.as_str();
     let wrong = |f: &mut Findings, what: &str| {
         f.error(
-            "invalid-operand",
+            Code::InvalidOperand,
             at.clone(),
             format!("`{name}` takes {what}"),
         );
@@ -403,7 +409,7 @@ fn check_operand(
     let Some(operand) = operand else {
         if op.operand_kind() != OperandKind::None {
             f.error(
-                "missing-operand",
+                Code::MissingOperand,
                 path.to_vec(),
                 format!("`{name}` needs an operand"),
             );
@@ -413,7 +419,7 @@ fn check_operand(
     match (op.operand_kind(), operand) {
         (OperandKind::None, _) => {
             f.warn(
-                "unused-operand",
+                Code::UnusedOperand,
                 at.clone(),
                 format!("`{name}` takes no operand; it is ignored"),
             );
@@ -432,7 +438,7 @@ fn check_operand(
                 let reason = e.to_string();
                 let reason = reason.lines().last().unwrap_or_default().trim().to_owned();
                 f.warn(
-                    "invalid-regex",
+                    Code::InvalidRegex,
                     at.clone(),
                     format!("`{p}` may not be a valid regular expression: {reason}"),
                 )
@@ -447,7 +453,7 @@ fn check_operand(
         }
         (OperandKind::List, Operand::Scalar(_)) => {
             f.error(
-                "invalid-operand",
+                Code::InvalidOperand,
                 at.clone(),
                 format!("`{name}` takes a list"),
             )
@@ -459,7 +465,7 @@ fn check_operand(
         ) => {
             let text = s.as_display();
             if !is_valid_semver(&text) {
-                f.error("invalid-semver", at.clone(), format!("`{text}` is not a version"))
+                f.error(Code::InvalidSemver, at.clone(), format!("`{text}` is not a version"))
                     .help("write 1 to 3 numbers separated by dots, optionally with a pre-release: 2, 1.1, 4.6.2-beta");
             }
         }
@@ -470,11 +476,11 @@ fn check_operand(
 pub(crate) fn target_group(t: &TargetGroup) -> Findings {
     let mut f = Findings::default();
     if t.name.trim().is_empty() {
-        f.error("invalid-value", vec![k("name")], "`name` is empty");
+        f.error(Code::InvalidValue, vec![k("name")], "`name` is empty");
     }
     if t.value.is_some() {
         f.warn(
-            "unused-field",
+            Code::UnusedField,
             vec![k("value")],
             "`value` has no meaning for a target group and is not sent",
         )
@@ -486,7 +492,7 @@ pub(crate) fn target_group(t: &TargetGroup) -> Findings {
         match (&c.group, prop) {
             (Some(_), true) => {
                 f.error(
-                    "invalid-condition",
+                    Code::InvalidCondition,
                     path,
                     "condition mixes a property test with `group`",
                 )
@@ -495,7 +501,7 @@ pub(crate) fn target_group(t: &TargetGroup) -> Findings {
             (Some(g), false) => {
                 if g.name.is_empty() || g.name.iter().any(|n| n.trim().is_empty()) {
                     f.error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         with(&path, [k("group"), k("name")]),
                         "empty target group name",
                     );
@@ -503,11 +509,19 @@ pub(crate) fn target_group(t: &TargetGroup) -> Findings {
             }
             (None, _) => {
                 if c.property.as_deref().is_none_or(|p| p.trim().is_empty()) {
-                    f.error("missing-field", path.clone(), "condition has no `property`");
+                    f.error(
+                        Code::MissingField,
+                        path.clone(),
+                        "condition has no `property`",
+                    );
                 }
                 match c.operator {
                     None => {
-                        f.error("missing-field", path.clone(), "condition has no `operator`");
+                        f.error(
+                            Code::MissingField,
+                            path.clone(),
+                            "condition has no `operator`",
+                        );
                     }
                     Some(op) => check_operand(&mut f, &path, op, c.operand.as_ref()),
                 }
@@ -532,11 +546,11 @@ pub fn is_valid_rollout_id(id: &str) -> bool {
 pub(crate) fn rollout(r: &Rollout) -> Findings {
     let mut f = Findings::default();
     if r.id.is_empty() {
-        f.error("missing-field", vec![], "rollout has no `id`")
+        f.error(Code::MissingField, vec![], "rollout has no `id`")
             .help("add a stable `id:` (lowercase letters, digits, -); it finds the live rollout again");
     } else if !is_valid_rollout_id(&r.id) {
         f.error(
-            "invalid-id",
+            Code::InvalidId,
             vec![k("id")],
             format!("`{}` is not a valid rollout id", r.id),
         )
@@ -544,7 +558,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
     }
     if r.state == Some(RolloutState::Ended) {
         f.error(
-            "invalid-value",
+            Code::InvalidValue,
             vec![k("state")],
             "`ended` cannot be desired",
         )
@@ -552,7 +566,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
     }
     for field in r.server_managed_fields() {
         f.error(
-            "server-managed-field",
+            Code::ServerManagedField,
             vec![PathSeg::key(field)],
             format!("`{field}` is set by the server and cannot be written in a manifest"),
         )
@@ -561,7 +575,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
     for key in r.labels.keys() {
         if key == ROLLOUT_ID_LABEL || key == MANAGED_BY_LABEL {
             f.error(
-                "reserved-label",
+                Code::ReservedLabel,
                 vec![k("labels"), PathSeg::owned(key)],
                 format!("label `{key}` is set by flagsync"),
             )
@@ -570,7 +584,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
     }
     if !r.rollout.flag.starts_with("flags/") {
         f.warn(
-            "invalid-value",
+            Code::InvalidValue,
             vec![k("rollout"), k("flag")],
             format!("`{}` does not look like flags/<name>", r.rollout.flag),
         );
@@ -579,7 +593,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
         && !v.starts_with(&format!("{}/variants/", r.rollout.flag))
     {
         f.error(
-            "invalid-value",
+            Code::InvalidValue,
             vec![k("rollout"), k("variant")],
             format!("variant `{v}` is not a variant of `{}`", r.rollout.flag),
         )
@@ -591,7 +605,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
             Ok(x) if (0.0..=1.0).contains(&x) => {}
             Ok(x) if x.is_finite() => {
                 f.error(
-                    "reach-range",
+                    Code::ReachRange,
                     path,
                     format!("reach {reach} is outside 0..1"),
                 )
@@ -603,7 +617,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
             }
             _ => {
                 f.error(
-                    "invalid-reach",
+                    Code::InvalidReach,
                     path,
                     format!("reach `{reach}` is not a decimal fraction"),
                 )
@@ -614,7 +628,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
     if let Some(seg) = &r.segment {
         if seg.name.is_some() {
             f.error(
-                "server-managed-field",
+                Code::ServerManagedField,
                 vec![k("segment"), k("name")],
                 "`segment.name` is set by the server and cannot be written in a manifest",
             )
@@ -646,7 +660,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
                     && !(v.is_finite() && v >= 0.0)
                 {
                     f.error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         with(&path, [PathSeg::key(name)]),
                         format!("`{name}` must be a non-negative number"),
                     );
@@ -660,7 +674,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
 fn typed_value(f: &mut Findings, path: Vec<PathSeg>, v: &TypedValue) {
     if v.set_count() != 1 {
         f.error(
-            "invalid-value",
+            Code::InvalidValue,
             path.clone(),
             "a value has exactly one of stringValue, numberValue, boolValue, timestampValue, versionValue",
         );
@@ -669,7 +683,7 @@ fn typed_value(f: &mut Findings, path: Vec<PathSeg>, v: &TypedValue) {
         && !is_valid_semver(&ver.version)
     {
         f.error(
-            "invalid-semver",
+            Code::InvalidSemver,
             with(&path, [k("versionValue"), k("version")]),
             format!("`{}` is not a version", ver.version),
         );
@@ -678,7 +692,7 @@ fn typed_value(f: &mut Findings, path: Vec<PathSeg>, v: &TypedValue) {
         && !is_iso_instant(ts)
     {
         f.error(
-            "invalid-timestamp",
+            Code::InvalidTimestamp,
             with(&path, [k("timestampValue")]),
             format!("`{ts}` is not an RFC 3339 timestamp"),
         );
@@ -717,7 +731,7 @@ fn rule_values(f: &mut Findings, path: &[PathSeg], rule: &Rule) {
             || bounds.iter().all(|(_, b)| b.is_none())
         {
             f.error(
-                "invalid-criterion",
+                Code::InvalidCriterion,
                 with(path, [k("rangeRule")]),
                 "a range has at most one start bound and one end bound, and at least one bound",
             );
@@ -739,7 +753,7 @@ fn targeting(f: &mut Findings, path: &[PathSeg], t: &Targeting) {
                 let rules = a.set_rules();
                 if rules.len() != 1 {
                     f.error(
-                        "invalid-criterion",
+                        Code::InvalidCriterion,
                         ap.clone(),
                         format!("criterion `{name}` needs exactly one rule, found {}", rules.len()),
                     )
@@ -751,7 +765,7 @@ fn targeting(f: &mut Findings, path: &[PathSeg], t: &Targeting) {
                         let qp = with(&ap, [PathSeg::key(qn), k("rule")]);
                         if q.rule.set_rules().len() != 1 {
                             f.error(
-                                "invalid-criterion",
+                                Code::InvalidCriterion,
                                 qp.clone(),
                                 format!("`{qn}` needs exactly one inner rule"),
                             );
@@ -763,7 +777,7 @@ fn targeting(f: &mut Findings, path: &[PathSeg], t: &Targeting) {
             (None, Some(_)) => {}
             _ => {
                 f.error(
-                    "invalid-criterion",
+                    Code::InvalidCriterion,
                     cp,
                     format!("criterion `{name}` needs exactly one of `attribute` or `segment`"),
                 )
@@ -777,7 +791,7 @@ fn targeting(f: &mut Findings, path: &[PathSeg], t: &Targeting) {
         for name in t.criteria.keys() {
             if !used.contains(name.as_str()) {
                 f.warn(
-                    "unused-criterion",
+                    Code::UnusedCriterion,
                     with(path, [k("criteria"), PathSeg::owned(name)]),
                     format!("criterion `{name}` is not used by the expression"),
                 )
@@ -786,7 +800,7 @@ fn targeting(f: &mut Findings, path: &[PathSeg], t: &Targeting) {
         }
     } else if !t.criteria.is_empty() {
         f.error(
-            "invalid-expression",
+            Code::InvalidExpression,
             path.to_vec(),
             "targeting has criteria but no `expression` combining them",
         );
@@ -806,7 +820,7 @@ fn expression<'t>(
         + usize::from(e.or.is_some());
     if set != 1 {
         f.error(
-            "invalid-expression",
+            Code::InvalidExpression,
             path.to_vec(),
             "an expression node has exactly one of `ref`, `not`, `and`, `or`",
         );
@@ -816,7 +830,7 @@ fn expression<'t>(
         if !t.criteria.contains_key(r) {
             let hint = did_you_mean(r, t.criteria.keys().map(String::as_str));
             let finding = f.error(
-                "unknown-ref",
+                Code::UnknownRef,
                 with(path, [k("ref")]),
                 format!("`ref: {r}` names no criterion of this targeting"),
             );
@@ -833,7 +847,7 @@ fn expression<'t>(
         if let Some(ops) = ops {
             if ops.operands.is_empty() {
                 f.error(
-                    "invalid-expression",
+                    Code::InvalidExpression,
                     with(path, [PathSeg::key(name)]),
                     format!("`{name}` has no operands"),
                 );
@@ -869,7 +883,7 @@ pub(crate) fn config(c: &Config) -> Findings {
         if !is_env_var_name(v) {
             // The value is deliberately not repeated: it may be a pasted secret.
             f.error(
-                "invalid-env-name",
+                Code::InvalidEnvName,
                 path,
                 "this names the environment variable that holds the secret, and is not a valid variable name",
             )
@@ -879,7 +893,7 @@ pub(crate) fn config(c: &Config) -> Findings {
     let dir = |f: &mut Findings, path: Vec<PathSeg>, v: &str| {
         if !is_relative_dir(v) {
             f.error(
-                "invalid-path",
+                Code::InvalidPath,
                 path,
                 format!("`{v}` must be a relative path inside the repository"),
             );
@@ -889,7 +903,7 @@ pub(crate) fn config(c: &Config) -> Findings {
         let p = vec![k("cloudbees")];
         if cb.application.trim().is_empty() {
             f.error(
-                "invalid-value",
+                Code::InvalidValue,
                 with(&p, [k("application")]),
                 "`application` is empty",
             );
@@ -900,14 +914,14 @@ pub(crate) fn config(c: &Config) -> Findings {
             && !(r.is_finite() && r > 0.0)
         {
             f.error(
-                "invalid-value",
+                Code::InvalidValue,
                 with(&p, [k("requests_per_second")]),
                 "`requests_per_second` must be positive",
             );
         }
         if cb.environments.is_empty() {
             f.warn(
-                "no-environments",
+                Code::NoEnvironments,
                 p.clone(),
                 "`cloudbees` lists no environments",
             )
@@ -917,7 +931,7 @@ pub(crate) fn config(c: &Config) -> Findings {
             let ep = with(&p, [k("environments"), PathSeg::owned(name)]);
             if env.experiments.is_none() && env.branch.is_none() {
                 f.error(
-                    "invalid-environment",
+                    Code::InvalidEnvironment,
                     ep.clone(),
                     format!("environment `{name}` needs `experiments: DIR` or `branch: NAME`"),
                 );
@@ -929,7 +943,7 @@ pub(crate) fn config(c: &Config) -> Findings {
                 && b.trim().is_empty()
             {
                 f.error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     with(&ep, [k("branch")]),
                     "`branch` is empty",
                 );
@@ -947,7 +961,7 @@ pub(crate) fn config(c: &Config) -> Findings {
             (None, None, None) if c.emulator.is_some() => {}
             _ => {
                 f.error(
-                    "invalid-auth",
+                    Code::InvalidAuth,
                     p.clone(),
                     "confidence needs `token_env`, or both `client_id_env` and `client_secret_env`",
                 );
@@ -960,7 +974,7 @@ pub(crate) fn config(c: &Config) -> Findings {
     }
     if c.cloudbees.is_none() && c.confidence.is_none() {
         f.error(
-            "no-providers",
+            Code::NoProviders,
             vec![],
             "flagsync.yaml configures neither `cloudbees` nor `confidence`",
         );
@@ -1014,7 +1028,7 @@ mod tests {
                 group: None,
             }],
         };
-        target_group(&t).0.iter().map(|f| f.code).collect()
+        target_group(&t).0.iter().map(|f| f.code.as_str()).collect()
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::ops::Range;
 use serde::de::DeserializeOwned;
 use serde_saphyr::granit_parser::{Event, Parser};
 
+use crate::code::Code;
 use crate::diagnostic::{FileDiagnostics, Severity, did_you_mean};
 use crate::model::PathSeg;
 
@@ -71,7 +72,7 @@ impl SpanTree {
                     let at = m.byte_offset().unwrap_or(m.index());
                     diags.push(
                         Severity::Error,
-                        "yaml-syntax",
+                        Code::YamlSyntax,
                         at..at,
                         format!("invalid YAML: {}", e.info()),
                         None,
@@ -91,7 +92,7 @@ impl SpanTree {
                     if documents > 1 {
                         diags.push(
                             Severity::Error,
-                            "multiple-documents",
+                            Code::MultipleDocuments,
                             start..end,
                             "a manifest file holds one YAML document; this is a second one",
                             Some("put each manifest in its own file".into()),
@@ -114,7 +115,7 @@ impl SpanTree {
                     if stack.len() >= MAX_DEPTH {
                         diags.push(
                             Severity::Error,
-                            "yaml-too-deep",
+                            Code::YamlTooDeep,
                             start..end,
                             format!("YAML nested deeper than {MAX_DEPTH} levels"),
                             None,
@@ -157,7 +158,7 @@ impl SpanTree {
                 if tree.nodes.len() >= MAX_NODES {
                     diags.push(
                         Severity::Error,
-                        "yaml-too-large",
+                        Code::YamlTooLarge,
                         start..end,
                         format!("more than {MAX_NODES} YAML nodes in one file"),
                         None,
@@ -205,7 +206,7 @@ impl SpanTree {
                         *failed = true;
                         diags.push(
                             Severity::Error,
-                            "duplicate-key",
+                            Code::DuplicateKey,
                             self.nodes[id].span.clone(),
                             format!("duplicate key `{text}`: a later value would silently replace an earlier one"),
                             Some("remove one of them".into()),
@@ -347,7 +348,7 @@ pub(crate) fn typed<T: DeserializeOwned>(
 }
 
 /// A stable code, the message to show and a hint for a serde or serde-saphyr error message.
-fn classify(message: &str, hidden: &[&str]) -> (&'static str, String, Option<String>) {
+fn classify(message: &str, hidden: &[&str]) -> (Code, String, Option<String>) {
     let quoted = || {
         let a = message.find('`')?;
         let b = message[a + 1..].find('`')?;
@@ -364,7 +365,7 @@ fn classify(message: &str, hidden: &[&str]) -> (&'static str, String, Option<Str
                 .collect()
         })
         .unwrap_or_default();
-    let suggest = |code: &'static str, what: &str| {
+    let suggest = |code: Code, what: &str| {
         let word = quoted().unwrap_or_default();
         let help = match did_you_mean(word, expected.iter().copied()) {
             Some(s) => Some(format!("did you mean `{s}`?")),
@@ -375,26 +376,26 @@ fn classify(message: &str, hidden: &[&str]) -> (&'static str, String, Option<Str
         };
         (code, format!("unknown {what} `{word}`"), help)
     };
-    let plain = |code: &'static str, help: Option<String>| (code, message.to_owned(), help);
+    let plain = |code: Code, help: Option<String>| (code, message.to_owned(), help);
     if message.starts_with("unknown field") {
-        suggest("unknown-field", "field")
+        suggest(Code::UnknownField, "field")
     } else if message.starts_with("unknown variant") {
-        suggest("unknown-variant", "value")
+        suggest(Code::UnknownVariant, "value")
     } else if message.starts_with("missing field") {
         let help = quoted().map(|f| format!("add `{f}:` to this mapping"));
-        plain("missing-field", help)
+        plain(Code::MissingField, help)
     } else if message.starts_with("duplicate mapping key") {
-        plain("duplicate-key", None)
+        plain(Code::DuplicateKey, None)
     } else if message.contains("alias") || message.contains("budget") || message.contains("limit") {
-        plain("yaml-limit", None)
+        plain(Code::YamlLimit, None)
     } else if message.contains("schedule steps") {
-        plain("invalid-value", None)
+        plain(Code::InvalidValue, None)
     } else if message.starts_with("invalid boolean") {
         plain(
-            "invalid-type",
+            Code::InvalidType,
             Some("booleans are `true` or `false`; quote the word to keep it as text".into()),
         )
     } else {
-        plain("invalid-type", None)
+        plain(Code::InvalidType, None)
     }
 }

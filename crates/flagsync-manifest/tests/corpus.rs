@@ -51,7 +51,7 @@ fn every_corpus_repository_loads_without_errors() {
         for d in &loaded.diagnostics {
             assert!(
                 matches!(
-                    d.code,
+                    d.code.as_str(),
                     "unknown-target-group"
                         | "unknown-dependency"
                         | "invalid-regex"

@@ -26,3 +26,48 @@ fn manifest_schemas_require_type_and_reject_unknown_fields() {
         }
     }
 }
+
+/// A default the schema documents ("defaults to `x`") is the one the defaults table holds.
+#[test]
+fn documented_defaults_are_the_tables() {
+    use flagsync_manifest::Kind;
+    use flagsync_manifest::defaults::{self, Side};
+    use serde_json::Value;
+
+    // `[false, true]`, `or`: how the model's comments write a value.
+    fn written(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => format!(
+                "[{}]",
+                items.iter().map(written).collect::<Vec<_>>().join(", ")
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    let schemas: std::collections::BTreeMap<String, String> = flagsync_manifest::schemas()
+        .into_iter()
+        .map(|(name, json)| (name.to_owned(), json))
+        .collect();
+    let mut checked = 0;
+    for kind in [Kind::Experiment, Kind::TargetGroup] {
+        let schema: Value =
+            serde_json::from_str(&schemas[&format!("{}.schema.json", kind.as_str())]).unwrap();
+        for d in defaults::table(kind).filter(|d| d.object == kind.as_str()) {
+            let description = schema["properties"][d.field]["description"]
+                .as_str()
+                .unwrap_or_default();
+            if description.to_lowercase().contains("defaults to") {
+                let value = format!("`{}`", written(&d.value(Side::Manifest)));
+                assert!(
+                    description.contains(&value),
+                    "{kind}.{}: {description:?} does not say {value}",
+                    d.field
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "only {checked} documented defaults found");
+}

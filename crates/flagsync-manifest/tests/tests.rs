@@ -1,6 +1,7 @@
 //! One integration-test binary per crate: every file here is a module of it, so the
 //! crate and the shared helpers are compiled and linked once.
 
+mod codes;
 mod corpus;
 mod load;
 mod schemas;

@@ -14,62 +14,9 @@ use crate::rollout::RolloutStep;
 /// The version of the saved plan and of `--format json`. Bump on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The remote service that holds a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    CloudBees,
-    Confidence,
-}
-
-/// What a resource is. The provider follows from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    TargetGroup,
-    Experiment,
-    Rollout,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::TargetGroup, Kind::Experiment, Kind::Rollout];
-
-    pub fn provider(self) -> Provider {
-        match self {
-            Kind::TargetGroup | Kind::Experiment => Provider::CloudBees,
-            Kind::Rollout => Provider::Confidence,
-        }
-    }
-
-    /// The spelling used in keys, `--target` and output: `target-group`, `experiment`,
-    /// `rollout`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::TargetGroup => "target-group",
-            Kind::Experiment => "experiment",
-            Kind::Rollout => "rollout",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Kind {
-    type Err = PlanError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| PlanError::InvalidKey {
-                input: s.to_owned(),
-                reason: "unknown kind; expected target-group, experiment or rollout".to_owned(),
-            })
-    }
-}
+// The kinds of resources and their providers are the manifests' (the lowest crate that
+// needs them); they are re-exported here so that `flagsync_plan::Kind` keeps working.
+pub use flagsync_manifest::{Kind, Provider};
 
 /// The identity of one managed resource.
 ///
@@ -195,10 +142,12 @@ impl FromStr for TargetFilter {
                     .to_owned(),
             });
         };
-        let kind: Kind = kind.parse().map_err(|_| PlanError::InvalidKey {
-            input: s.to_owned(),
-            reason: format!("unknown kind `{kind}`; expected target-group, experiment or rollout"),
-        })?;
+        let kind: Kind =
+            kind.parse()
+                .map_err(|e: flagsync_manifest::UnknownKind| PlanError::InvalidKey {
+                    input: s.to_owned(),
+                    reason: e.to_string(),
+                })?;
         if rest.is_empty() {
             return Err(PlanError::InvalidKey {
                 input: s.to_owned(),

@@ -9,22 +9,20 @@
 //! `name`, which the service ignores since flags replaced experiments). A plan right after
 //! a successful apply must be empty; a difference here is a bug.
 //!
-//! Defaults that the vendors document differently are decided here, in one place:
-//! - a target group without `operator` combines its conditions with `or` (seed 003, which
-//!   wins over the `and` in api-notes);
-//! - an experiment is `enabled` unless it says otherwise, its `availableValues` default to
-//!   `[false, true]`, its stickiness to `rox.distinct_id`;
-//! - a group condition without `operator` means "any of" (`or`);
-//! - a rollout without `state` is a draft, without `reach` has reach `"0"`, and empty
-//!   targeting matches everyone (no segment).
+//! The defaults filled in come from one table per kind, [`flagsync_manifest::defaults`]
+//! (validation and export use the same), with the value of the side the body comes from: a
+//! manifest ([`experiment_body`], ...) or the service's JSON ([`canonical_experiment`], ...).
+//! Empty rollout targeting matches everyone (no segment).
 
 use std::collections::BTreeMap;
 
+use flagsync_manifest::defaults::{self, Side};
 use flagsync_manifest::model::{
-    Experiment, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_ID_LABEL, Rollout, TargetGroup,
+    Experiment, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Manifest, ROLLOUT_ID_LABEL, Rollout,
+    TargetGroup,
 };
 use flagsync_manifest::{Item, Repository};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::model::{DesiredResource, LiveResource, ManagedScope, Origin, ResourceKey};
 
@@ -54,12 +52,12 @@ const ROLLOUT_FIELDS: [&str; 7] = [
 
 /// Canonical body of an experiment from its manifest.
 pub fn experiment_body(experiment: &Experiment) -> Value {
-    canonical_experiment(&to_json(experiment))
+    experiment_canonical(&to_json(experiment), Side::Manifest)
 }
 
 /// Canonical body of a target group from its manifest.
 pub fn target_group_body(group: &TargetGroup) -> Value {
-    canonical_target_group(&to_json(group))
+    target_group_canonical(&to_json(group), Side::Manifest)
 }
 
 /// Canonical body of a rollout from its manifest, with flagsync's labels added.
@@ -77,7 +75,16 @@ pub fn rollout_body(rollout: &Rollout) -> Value {
             map.insert("displayName".into(), Value::String(rollout.id.clone()));
         }
     }
-    canonical_rollout(&raw)
+    rollout_canonical(&raw, Side::Manifest)
+}
+
+/// Canonical body of a manifest of any kind.
+pub fn manifest_body(manifest: &Manifest) -> Value {
+    match manifest {
+        Manifest::TargetGroup(group) => target_group_body(group),
+        Manifest::Experiment(experiment) => experiment_body(experiment),
+        Manifest::Rollout(rollout) => rollout_body(rollout),
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
@@ -86,9 +93,13 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
-/// Canonical form of an experiment given as the service's JSON (live) or a serialized
-/// manifest (desired).
+/// Canonical form of an experiment given as the service's JSON.
 pub fn canonical_experiment(raw: &Value) -> Value {
+    experiment_canonical(raw, Side::Live)
+}
+
+fn experiment_canonical(raw: &Value, side: Side) -> Value {
+    use defaults::experiment::*;
     let mut map = project(raw, &EXPERIMENT_FIELDS);
     // Going through the typed model unifies spellings (quoted numbers, one label as a
     // string); a live object the model cannot read keeps its projected JSON.
@@ -101,28 +112,33 @@ pub fn canonical_experiment(raw: &Value) -> Value {
     map.remove("apiVersion");
     map.remove("name");
     map.insert("type".into(), "experiment".into());
-    default_to(&mut map, "description", || json!(""));
-    default_to(&mut map, "enabled", || json!(true));
+    DESCRIPTION.fill(&mut map, side);
+    ENABLED.fill(&mut map, side);
+    LABELS.fill(&mut map, side);
     let labels = string_list(map.remove("labels"), true);
     map.insert("labels".into(), labels);
-    default_to(&mut map, "availableValues", || json!([false, true]));
-    default_to(&mut map, "stickinessProperty", || json!("rox.distinct_id"));
+    AVAILABLE_VALUES.fill(&mut map, side);
+    STICKINESS_PROPERTY.fill(&mut map, side);
+    PLATFORMS.fill(&mut map, side);
     let platforms = match map.remove("platforms") {
-        Some(Value::Array(items)) => items.iter().map(canonical_platform).collect(),
+        Some(Value::Array(items)) => items.iter().map(|p| canonical_platform(p, side)).collect(),
         _ => Vec::new(),
     };
     map.insert("platforms".into(), Value::Array(platforms));
-    let conditions = canonical_conditions(map.remove("conditions"));
+    CONDITIONS.fill(&mut map, side);
+    let conditions = canonical_conditions(map.remove("conditions"), side);
     map.insert("conditions".into(), conditions);
+    VALUE.fill(&mut map, side);
     let value = canonical_flag_value(map.remove("value"));
     map.insert("value".into(), value);
-    default_to(&mut map, "archived", || json!(false));
+    ARCHIVED.fill(&mut map, side);
     let mut value = Value::Object(sorted(map));
     unify_numbers(&mut value);
     value
 }
 
-fn canonical_platform(raw: &Value) -> Value {
+fn canonical_platform(raw: &Value, side: Side) -> Value {
+    use defaults::experiment::{PLATFORM_CONDITIONS, PLATFORM_VALUE};
     let Value::Object(source) = raw else {
         return raw.clone();
     };
@@ -130,21 +146,26 @@ fn canonical_platform(raw: &Value) -> Value {
     if map.get("flag").is_some_and(Value::is_null) {
         map.remove("flag");
     }
-    let conditions = canonical_conditions(map.remove("conditions"));
+    PLATFORM_CONDITIONS.fill(&mut map, side);
+    let conditions = canonical_conditions(map.remove("conditions"), side);
     map.insert("conditions".into(), conditions);
+    PLATFORM_VALUE.fill(&mut map, side);
     let value = canonical_flag_value(map.remove("value"));
     map.insert("value".into(), value);
     Value::Object(sorted(map))
 }
 
-fn canonical_conditions(raw: Option<Value>) -> Value {
+fn canonical_conditions(raw: Option<Value>, side: Side) -> Value {
     match raw {
-        Some(Value::Array(items)) => Value::Array(items.iter().map(canonical_condition).collect()),
+        Some(Value::Array(items)) => {
+            Value::Array(items.iter().map(|c| canonical_condition(c, side)).collect())
+        }
         _ => Value::Array(Vec::new()),
     }
 }
 
-fn canonical_condition(raw: &Value) -> Value {
+fn canonical_condition(raw: &Value, side: Side) -> Value {
+    use defaults::experiment::{CONDITION_GROUP_OPERATOR, CONDITION_VALUE};
     let Value::Object(source) = raw else {
         return raw.clone();
     };
@@ -152,12 +173,13 @@ fn canonical_condition(raw: &Value) -> Value {
     if let Some(Value::Object(group)) = map.get_mut("group") {
         let names = string_list(group.remove("name"), false);
         group.insert("name".into(), names);
-        default_to(group, "operator", || json!("or"));
+        CONDITION_GROUP_OPERATOR.fill(group, side);
         *group = sorted(std::mem::take(group));
     }
     if let Some(Value::Object(property)) = map.get_mut("property") {
         *property = drop_nulls(property);
     }
+    CONDITION_VALUE.fill(&mut map, side);
     let value = canonical_flag_value(map.remove("value"));
     map.insert("value".into(), value);
     Value::Object(sorted(map))
@@ -181,8 +203,13 @@ fn canonical_flag_value(raw: Option<Value>) -> Value {
     }
 }
 
-/// Canonical form of a target group (live JSON or serialized manifest).
+/// Canonical form of a target group given as the service's JSON.
 pub fn canonical_target_group(raw: &Value) -> Value {
+    target_group_canonical(raw, Side::Live)
+}
+
+fn target_group_canonical(raw: &Value, side: Side) -> Value {
+    use defaults::target_group::*;
     let mut map = project(raw, &TARGET_GROUP_FIELDS);
     if let Ok(typed) = serde_json::from_value::<TargetGroup>(Value::Object(map.clone()))
         && let Value::Object(m) = to_json(&typed)
@@ -192,8 +219,9 @@ pub fn canonical_target_group(raw: &Value) -> Value {
     map.remove("version");
     map.remove("apiVersion");
     map.insert("type".into(), "target-group".into());
-    default_to(&mut map, "description", || json!(""));
-    default_to(&mut map, "operator", || json!("or"));
+    DESCRIPTION.fill(&mut map, side);
+    OPERATOR.fill(&mut map, side);
+    CONDITIONS.fill(&mut map, side);
     let conditions = match map.remove("conditions") {
         Some(Value::Array(items)) => items
             .iter()
@@ -203,7 +231,7 @@ pub fn canonical_target_group(raw: &Value) -> Value {
                     if let Some(Value::Object(group)) = m.get_mut("group") {
                         let names = string_list(group.remove("name"), false);
                         group.insert("name".into(), names);
-                        default_to(group, "operator", || json!("any-groups"));
+                        CONDITION_GROUP_OPERATOR.fill(group, side);
                         *group = sorted(std::mem::take(group));
                     }
                     Value::Object(sorted(m))
@@ -219,16 +247,22 @@ pub fn canonical_target_group(raw: &Value) -> Value {
     value
 }
 
-/// Canonical form of a rollout (live JSON or serialized manifest with labels added).
+/// Canonical form of a rollout given as the service's JSON.
 pub fn canonical_rollout(raw: &Value) -> Value {
+    rollout_canonical(raw, Side::Live)
+}
+
+/// `raw` is the service's JSON, or a serialized manifest with flagsync's labels added.
+fn rollout_canonical(raw: &Value, side: Side) -> Value {
+    use defaults::rollout::*;
     let mut map = project(raw, &ROLLOUT_FIELDS);
-    default_to(&mut map, "state", || json!("draft"));
+    STATE.fill(&mut map, side);
     if let Some(Value::Object(spec)) = map.get_mut("rollout") {
-        let reach = spec.get("reach").and_then(canonical_reach);
-        spec.insert(
-            "reach".into(),
-            Value::String(reach.unwrap_or_else(|| "0".to_owned())),
-        );
+        let reach = spec
+            .get("reach")
+            .and_then(canonical_reach)
+            .map_or_else(|| REACH.value(side), Value::String);
+        spec.insert(REACH.field.into(), reach);
     }
     if let Some(Value::Object(segment)) = map.get_mut("segment") {
         // The server names the segment it creates; it is not part of what a user declares.
@@ -239,9 +273,7 @@ pub fn canonical_rollout(raw: &Value) -> Value {
     unify_numbers(&mut value);
     if let Value::Object(map) = &mut value {
         // Labels stay even when empty, so that a plan always shows them.
-        if !map.contains_key("labels") {
-            map.insert("labels".into(), Value::Object(Map::new()));
-        }
+        LABELS.fill(map, side);
         return Value::Object(sorted(std::mem::take(map)));
     }
     value
@@ -319,12 +351,6 @@ fn project(raw: &Value, fields: &[&str]) -> Map<String, Value> {
         }
     }
     out
-}
-
-fn default_to(map: &mut Map<String, Value>, key: &str, default: impl FnOnce() -> Value) {
-    if map.get(key).is_none_or(Value::is_null) {
-        map.insert(key.to_owned(), default());
-    }
 }
 
 fn drop_nulls(map: &Map<String, Value>) -> Map<String, Value> {
@@ -416,54 +442,41 @@ fn target_group_references(body: &Value) -> Vec<ResourceKey> {
 }
 
 /// The desired resources of a loaded repository, canonical, with their references and the
-/// file and line they were declared at.
-pub fn desired_resources(
-    repository: &Repository,
-    sources: &BTreeMap<String, String>,
-) -> Vec<DesiredResource> {
-    let origin = |file: &str, offset: usize| {
-        let line = sources
-            .get(file)
-            .map(|text| {
-                text.as_bytes()[..offset.min(text.len())]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count()
-                    + 1
-            })
-            .unwrap_or(1);
+/// file they were declared in (a file holds one manifest, so its origin is its first line).
+pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
+    let origin = |file: &str| {
         Some(Origin {
             file: file.to_owned(),
-            line,
+            line: 1,
         })
     };
     let mut out = Vec::new();
-    for Item { value, file, span } in &repository.target_groups {
+    for Item { value, file } in &repository.target_groups {
         let body = target_group_body(value);
         out.push(DesiredResource {
             key: ResourceKey::target_group(&value.name),
             references: target_group_references(&body),
             body,
-            origin: origin(file, span.start),
+            origin: origin(file),
         });
     }
     for env in &repository.environments {
-        for Item { value, file, span } in &env.experiments {
+        for Item { value, file } in &env.experiments {
             let body = experiment_body(value);
             out.push(DesiredResource {
                 key: ResourceKey::experiment(&env.name, &value.flag),
                 references: experiment_references(&env.name, &body),
                 body,
-                origin: origin(file, span.start),
+                origin: origin(file),
             });
         }
     }
-    for Item { value, file, span } in &repository.rollouts {
+    for Item { value, file } in &repository.rollouts {
         out.push(DesiredResource {
             key: ResourceKey::rollout(&value.id),
             references: Vec::new(),
             body: rollout_body(value),
-            origin: origin(file, span.start),
+            origin: origin(file),
         });
     }
     out
@@ -552,6 +565,7 @@ pub fn live_resources(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn experiment(yaml_json: Value) -> Experiment {
         serde_json::from_value(yaml_json).unwrap()

@@ -67,7 +67,7 @@ pub fn report(d: &Diagnostic, sources: &BTreeMap<String, String>) -> Report {
         format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message)
     };
     let mut diag = MietteDiagnostic::new(message)
-        .with_code(d.code)
+        .with_code(d.code.as_str())
         .with_severity(severity);
     if let Some(help) = &d.help {
         diag = diag.with_help(help.clone());
@@ -121,7 +121,7 @@ pub fn json(loaded: &Loaded, summary: &Summary) -> String {
                 line: d.line,
                 column: d.column,
                 severity: d.severity,
-                code: d.code,
+                code: d.code.as_str(),
                 message: &d.message,
                 help: d.help.as_deref(),
             })

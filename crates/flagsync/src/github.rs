@@ -113,7 +113,7 @@ mod tests {
     ) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
-            code: "unknown-field",
+            code: flagsync_manifest::Code::UnknownField,
             message: "unknown field `a,b: 100%`".to_owned(),
             file: file.to_owned(),
             line,

@@ -131,7 +131,7 @@ pub fn plan(
     prune: bool,
     targets: &[TargetFilter],
 ) -> miette::Result<Plan> {
-    let desired = normalize::desired_resources(&loaded.repository, &loaded.sources);
+    let desired = normalize::desired_resources(&loaded.repository);
     let options = PlanOptions {
         prune,
         targets: targets.to_vec(),

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use flagsync_source::{DirSource, GitSource, GitWorkdirSource, Source, SourceError};
+use miette::IntoDiagnostic;
 
 /// The repository at `dir`, read from disk, or at git revision `rev` when one is given.
 ///
@@ -14,15 +15,11 @@ pub fn open(dir: &Path, rev: Option<&str>) -> miette::Result<Box<dyn Source>> {
         None => match GitWorkdirSource::open(dir) {
             Ok(source) => Box::new(source),
             Err(SourceError::NotARepository { .. }) => {
-                Box::new(DirSource::open(dir).map_err(report)?)
+                Box::new(DirSource::open(dir).into_diagnostic()?)
             }
-            Err(e) => return Err(report(e)),
+            Err(e) => return Err(e).into_diagnostic(),
         },
-        Some(rev) => Box::new(GitSource::open(dir, rev).map_err(report)?),
+        Some(rev) => Box::new(GitSource::open(dir, rev).into_diagnostic()?),
     };
     Ok(source)
-}
-
-fn report(e: SourceError) -> miette::Report {
-    miette::miette!("{e}")
 }

@@ -411,3 +411,105 @@ fn environments_on_other_branches_are_skipped_with_a_warning() {
     assert!(dir.join("experiments/killed.yml").is_file());
     assert!(dir.join("target_groups/a_b.yml").is_file());
 }
+
+/// A file outside the repository that a planted link points at; it must never change.
+#[cfg(unix)]
+fn outside_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let outside = tempfile::tempdir().unwrap();
+    let file = outside.path().join("victim.txt");
+    std::fs::write(&file, "precious\n").unwrap();
+    (outside, file)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_planted_at_the_old_temporary_name_is_never_followed() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = config_only_repo();
+    let dir = repo.path();
+    let out = emu.flagsync(&["export", "--kind", "target-group"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The file differs from live state, so export --force rewrites it, and a link waits
+    // where export used to put its temporary file.
+    let target = dir.join("target_groups/Beta Users.yml");
+    std::fs::write(
+        &target,
+        "type: target-group\nname: Beta Users\nconditions: []\n",
+    )
+    .unwrap();
+    let (_outside, victim) = outside_file();
+    std::os::unix::fs::symlink(
+        &victim,
+        dir.join("target_groups/.Beta Users.yml.flagsync-tmp"),
+    )
+    .unwrap();
+
+    let out = emu.flagsync(&["export", "--kind", "target-group", "--force"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let meta = std::fs::symlink_metadata(&target).unwrap();
+    assert!(meta.file_type().is_file(), "the manifest is a regular file");
+    assert!(read(dir, "target_groups/Beta Users.yml").contains("regex"));
+}
+
+/// A link where a manifest would go is neither read nor written through: loading skips it,
+/// and export chooses another name beside it (the library refuses to write through a link
+/// outright; see `flagsync_manifest::write`).
+#[cfg(unix)]
+#[test]
+fn export_never_writes_through_a_link_in_the_repository() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = config_only_repo();
+    let dir = repo.path();
+    std::fs::create_dir_all(dir.join("target_groups")).unwrap();
+    let (_outside, victim) = outside_file();
+    let link = dir.join("target_groups/Beta Users.yml");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+
+    let out = emu.flagsync(&["export", "--kind", "target-group", "--force"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let written: Vec<String> = std::fs::read_dir(dir.join("target_groups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("Beta Users~"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn export_refuses_a_directory_linked_outside_the_repository() {
+    let emu = Emu::start();
+    populate(&emu);
+    let repo = config_only_repo();
+    let dir = repo.path();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.join("target_groups")).unwrap();
+
+    let out = emu.flagsync(&["export", "--kind", "target-group"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("outside the repository"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+
+    // A link to a directory inside the repository is fine.
+    std::fs::remove_file(dir.join("target_groups")).unwrap();
+    std::fs::create_dir(dir.join("groups")).unwrap();
+    std::os::unix::fs::symlink("groups", dir.join("target_groups")).unwrap();
+    let out = emu.flagsync(&["export", "--kind", "target-group"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.join("groups/NO.yml").is_file());
+}

@@ -10,6 +10,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::lenient::{LenientString, Number, Operand, Scalar, StringList};
+use crate::defaults::{self, Side};
 
 /// The `type: experiment` tag. Optional when reading the API's JSON, required in files (the
 /// loader checks it before deserializing).
@@ -73,13 +74,14 @@ pub struct Experiment {
 }
 
 impl Experiment {
-    /// Whether the flag is boolean: no `availableValues` (the default `[false, true]`) or only
-    /// booleans in it.
+    /// Whether the flag is boolean: only booleans in its `availableValues` (or in their
+    /// default, when it has none).
     pub fn is_boolean(&self) -> bool {
-        match &self.available_values {
-            None => true,
-            Some(v) => v.iter().all(|s| matches!(s, Scalar::Bool(_))),
-        }
+        let values = match &self.available_values {
+            Some(v) => Cow::Borrowed(v),
+            None => Cow::Owned(defaults::experiment::available_values(Side::Manifest)),
+        };
+        values.iter().all(|s| matches!(s, Scalar::Bool(_)))
     }
 
     /// Every condition of the experiment, the top-level ones and each platform's, with the
@@ -317,7 +319,7 @@ pub struct TargetGroup {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// How the conditions combine; defaults to `and`.
+    /// How the conditions combine; defaults to `or`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<TargetGroupOperator>,
     #[serde(default)]

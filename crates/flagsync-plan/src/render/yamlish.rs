@@ -1,7 +1,9 @@
 //! A small YAML-like printer for canonical bodies. Its only readers are humans reviewing a
-//! change, so it favours one fact per line (which diffs well) over YAML completeness; it
-//! quotes any string a YAML reader could mistake for something else.
+//! change, so it favours one fact per line (which diffs well) over YAML completeness. Strings
+//! are quoted by the format's own quoter (`flagsync_manifest::write::yaml`); this printer only
+//! decides, for display, when a string can stay plain.
 
+use flagsync_manifest::write::yaml::{needs_escape, quoted, resolves_to_other_type};
 use serde_json::Value;
 
 /// Renders `value` as YAML-like text, one line per scalar, ending with a newline.
@@ -78,10 +80,7 @@ fn inline(value: &Value) -> String {
     }
 }
 
-fn json_quoted(s: &str) -> String {
-    Value::String(s.to_owned()).to_string()
-}
-
+/// A key, plain when it is a simple name.
 fn quote_key(key: &str) -> String {
     let plain = !key.is_empty()
         && key
@@ -89,28 +88,23 @@ fn quote_key(key: &str) -> String {
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ' '))
         && !key.starts_with(['-', ' '])
         && !key.ends_with(' ');
-    if plain {
-        key.to_owned()
-    } else {
-        json_quoted(key)
-    }
+    if plain { key.to_owned() } else { quoted(key) }
 }
 
+/// A string value, plain whenever a YAML reader would read it back as the same string in a
+/// block. That is looser than what export writes (its files must also read the same in flow
+/// lists), so that versions, patterns and names read as they were written.
 fn quote_string(s: &str) -> String {
-    let looks_like_other_type = matches!(
-        s.to_ascii_lowercase().as_str(),
-        "true" | "false" | "null" | "~" | "yes" | "no" | "on" | "off" | "y" | "n"
-    ) || s.parse::<f64>().is_ok();
     let needs_quotes = s.is_empty()
-        || looks_like_other_type
+        || resolves_to_other_type(s)
         || s.starts_with(|c: char| c.is_whitespace() || "-?:,[]{}#&*!|>'\"%@`".contains(c))
         || s.ends_with(char::is_whitespace)
         || s.contains(": ")
         || s.contains(" #")
         || s.ends_with(':')
-        || s.chars().any(char::is_control);
+        || s.chars().any(needs_escape);
     if needs_quotes {
-        json_quoted(s)
+        quoted(s)
     } else {
         s.to_owned()
     }
@@ -155,6 +149,17 @@ none: []
 n: 1.5
 ";
         assert_eq!(to_yamlish(&v), expected);
+    }
+
+    #[test]
+    fn quoting_is_the_format_quoter() {
+        // Plain where a reader reads the same string back; quoted and escaped like export
+        // writes otherwise, line separators included.
+        let v = json!({"semver": "1.0.0", "n": "1.0", "esc": "a\u{1b}b", "sep": "x\u{2028}y"});
+        assert_eq!(
+            to_yamlish(&v),
+            "semver: 1.0.0\nn: \"1.0\"\nesc: \"a\\u001Bb\"\nsep: \"x\\u2028y\"\n"
+        );
     }
 
     #[test]

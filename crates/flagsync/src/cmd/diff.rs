@@ -144,10 +144,10 @@ fn compare(dir: &Path, base_rev: &str, head_rev: &str) -> miette::Result<Compari
         ));
     }
 
-    let desired = normalize::desired_resources(&head.repository, &head.sources);
+    let desired = normalize::desired_resources(&head.repository);
     let before = base
         .as_ref()
-        .map(|b| desired_as_live(&normalize::desired_resources(&b.repository, &b.sources)))
+        .map(|b| desired_as_live(&normalize::desired_resources(&b.repository)))
         .unwrap_or_default();
     let options = PlanOptions {
         prune: true,

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use miette::IntoDiagnostic;
+use miette::{IntoDiagnostic, WrapErr};
 
 use crate::output::GlobalArgs;
 
@@ -13,10 +13,14 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    std::fs::create_dir_all(&args.out).into_diagnostic()?;
+    std::fs::create_dir_all(&args.out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot create {}", args.out.display()))?;
     for (name, json) in flagsync_manifest::schemas() {
         let path = args.out.join(name);
-        std::fs::write(&path, json).into_diagnostic()?;
+        std::fs::write(&path, json)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

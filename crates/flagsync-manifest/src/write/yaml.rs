@@ -1,4 +1,5 @@
-//! A small YAML emitter for exported manifests.
+//! A small YAML emitter for exported manifests, and the scalar quoter the plan renderers
+//! share (they show bodies YAML-like).
 //!
 //! Written here rather than borrowed from a serializer so that the output is exactly what
 //! we want and stays stable across dependency upgrades: block style, two-space indent, keys
@@ -37,21 +38,7 @@ fn emit_map(map: &Map<String, Value>, indent: usize, first_inline: bool, out: &m
         }
         out.push_str(&scalar_string(key));
         out.push(':');
-        match block(value) {
-            Block::Inline(text) => {
-                out.push(' ');
-                out.push_str(&text);
-                out.push('\n');
-            }
-            Block::Map(inner) => {
-                out.push('\n');
-                emit_map(inner, indent + 2, false, out);
-            }
-            Block::Seq(items) => {
-                out.push('\n');
-                emit_seq(items, indent + 2, out);
-            }
-        }
+        emit_value(value, indent + 2, false, out);
     }
 }
 
@@ -59,20 +46,30 @@ fn emit_seq(items: &[Value], indent: usize, out: &mut String) {
     for item in items {
         push_indent(indent, out);
         out.push('-');
-        match block(item) {
-            Block::Inline(text) => {
-                out.push(' ');
-                out.push_str(&text);
-                out.push('\n');
-            }
-            Block::Map(inner) => {
-                out.push(' ');
-                emit_map(inner, indent + 2, true, out);
-            }
-            Block::Seq(inner) => {
-                out.push('\n');
-                emit_seq(inner, indent + 2, out);
-            }
+        emit_value(item, indent + 2, true, out);
+    }
+}
+
+/// Writes `value` after the `key:` or `-` of its line: on that line when it is inline,
+/// else below at `indent` (a map after `-` starts on the same line).
+fn emit_value(value: &Value, indent: usize, after_dash: bool, out: &mut String) {
+    match block(value) {
+        Block::Inline(text) => {
+            out.push(' ');
+            out.push_str(&text);
+            out.push('\n');
+        }
+        Block::Map(inner) if after_dash => {
+            out.push(' ');
+            emit_map(inner, indent, true, out);
+        }
+        Block::Map(inner) => {
+            out.push('\n');
+            emit_map(inner, indent, false, out);
+        }
+        Block::Seq(items) => {
+            out.push('\n');
+            emit_seq(items, indent, out);
         }
     }
 }
@@ -165,24 +162,25 @@ fn is_plain_safe(s: &str) -> bool {
     if !s.chars().all(allowed) {
         return false;
     }
-    let lower = s.to_ascii_lowercase();
-    if RESERVED_WORDS.contains(&lower.as_str()) {
-        return false;
-    }
-    // `inf`, `NaN`, `infinity` parse as floats in Rust and in some YAML readers.
-    if s.parse::<f64>().is_ok() {
-        return false;
-    }
     // Characters that are letters to Rust but line breaks or invisible to YAML readers.
-    !s.chars().any(needs_escape)
+    !resolves_to_other_type(s) && !s.chars().any(needs_escape)
 }
 
-fn needs_escape(c: char) -> bool {
+/// Whether a YAML reader resolves `s`, unquoted, to something other than a string: a
+/// boolean or null in YAML 1.1 or 1.2 (`NO`, `~`), or a number (`1.0`; `inf`, `NaN` and
+/// `infinity` too, which parse as floats in Rust and in some readers).
+pub fn resolves_to_other_type(s: &str) -> bool {
+    RESERVED_WORDS.contains(&s.to_ascii_lowercase().as_str()) || s.parse::<f64>().is_ok()
+}
+
+/// Whether `c` is written escaped in a quoted scalar: control characters, and characters
+/// that YAML readers take for line breaks or that are invisible.
+pub fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
 }
 
 /// A double-quoted YAML scalar. The escapes used are common to YAML 1.1 and 1.2.
-fn quoted(s: &str) -> String {
+pub fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

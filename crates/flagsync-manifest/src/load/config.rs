@@ -1,0 +1,157 @@
+//! `flagsync.yaml` (or the legacy layout without it): what to read, and from where.
+
+use flagsync_source::{Source, SourceError, Tree};
+
+use super::files::{decode, parse_typed, read_error};
+use crate::code::Code;
+use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity};
+use crate::model::{Config, PathSeg};
+use crate::repository::{CONFIG_FILE, Environment, LEGACY_ENVIRONMENT, Layout, Repository};
+use crate::rules;
+use crate::yaml::SpanTree;
+
+/// `flagsync.yaml` as read: the configuration when it is valid, its text for snippets
+/// (lossily decoded when it is not UTF-8), and the problems found in it.
+pub(super) struct ConfigFile {
+    pub(super) config: Option<Config>,
+    pub(super) text: String,
+    pub(super) diagnostics: Vec<Diagnostic>,
+}
+
+pub(super) fn read_config(root: &dyn Tree) -> ConfigFile {
+    let mut diagnostics = Vec::new();
+    let bytes = match root.read(CONFIG_FILE) {
+        Ok(b) => b,
+        Err(e) => {
+            return ConfigFile {
+                config: None,
+                text: String::new(),
+                diagnostics: vec![read_error(CONFIG_FILE, e)],
+            };
+        }
+    };
+    let text = match decode(CONFIG_FILE, bytes, &mut diagnostics) {
+        Ok(text) => text,
+        Err(lossy) => {
+            return ConfigFile {
+                config: None,
+                text: lossy,
+                diagnostics,
+            };
+        }
+    };
+    let config = parse_typed::<Config>(CONFIG_FILE, &text, &mut diagnostics, rules::config);
+    ConfigFile {
+        config,
+        text,
+        diagnostics,
+    }
+}
+
+/// The directories to read manifests from, decided by the layout.
+#[derive(Default)]
+pub(super) struct Directories {
+    pub(super) target_groups: Option<String>,
+    pub(super) rollouts: Option<String>,
+    /// Environments whose experiments are in the tree that was asked for.
+    pub(super) local: Vec<LocalExperiments>,
+    /// Environments whose experiments are on another branch.
+    pub(super) branches: Vec<BranchExperiments>,
+}
+
+pub(super) struct LocalExperiments {
+    /// Index into [`Repository::environments`].
+    pub(super) env: usize,
+    pub(super) dir: String,
+}
+
+pub(super) struct BranchExperiments {
+    /// Index into [`Repository::environments`].
+    pub(super) env: usize,
+    pub(super) tree: Box<dyn Tree>,
+}
+
+/// Adds the environments `config` names to `repository` and decides what to read. A branch
+/// that cannot be opened is reported against its line in `flagsync.yaml`.
+pub(super) fn directories(
+    source: &dyn Source,
+    config: &Config,
+    text: &str,
+    repository: &mut Repository,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Directories {
+    let mut dirs = Directories {
+        target_groups: None,
+        rollouts: config.confidence.as_ref().map(|cf| cf.rollouts.clone()),
+        local: Vec::new(),
+        branches: Vec::new(),
+    };
+    let Some(cb) = &config.cloudbees else {
+        return dirs;
+    };
+    dirs.target_groups = Some(cb.target_groups.clone());
+    for (name, env) in &cb.environments {
+        let index = repository.environments.len();
+        repository.environments.push(Environment {
+            name: name.clone(),
+            branch: env.branch.clone(),
+            experiments_dir: env.experiments_dir().to_owned(),
+            experiments: Vec::new(),
+        });
+        match &env.branch {
+            Some(branch) => match source.branch(branch) {
+                Ok(tree) => dirs.branches.push(BranchExperiments { env: index, tree }),
+                Err(e) => branch_unavailable(name, &e, text, diagnostics),
+            },
+            None => dirs.local.push(LocalExperiments {
+                env: index,
+                dir: env.experiments_dir().to_owned(),
+            }),
+        }
+    }
+    dirs
+}
+
+/// A legacy repository: `target_groups/` and one environment in `experiments/`.
+pub(super) fn legacy_directories(repository: &mut Repository) -> Directories {
+    repository.layout = Layout::Legacy;
+    repository.environments.push(Environment {
+        name: LEGACY_ENVIRONMENT.to_owned(),
+        branch: None,
+        experiments_dir: "experiments".to_owned(),
+        experiments: Vec::new(),
+    });
+    Directories {
+        target_groups: Some("target_groups".to_owned()),
+        rollouts: None,
+        local: vec![LocalExperiments {
+            env: 0,
+            dir: "experiments".to_owned(),
+        }],
+        branches: Vec::new(),
+    }
+}
+
+fn branch_unavailable(
+    env: &str,
+    err: &SourceError,
+    config_text: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let path = [
+        PathSeg::key("cloudbees"),
+        PathSeg::key("environments"),
+        PathSeg::owned(env),
+        PathSeg::key("branch"),
+    ];
+    let span = SpanTree::parse_quiet(config_text).span_of(&path, false);
+    let mut fd = FileDiagnostics::new(CONFIG_FILE, config_text);
+    fd.push(
+        Severity::Error,
+        Code::BranchUnavailable,
+        span,
+        format!("cannot read the experiments of environment `{env}`: {err}"),
+        Some("validate the git repository (`--ref REV`), or point the environment at a directory with `experiments: DIR`".into()),
+    );
+    diagnostics.extend(fd.out);
+}

@@ -1,0 +1,108 @@
+//! What loading a repository gives: the desired state, with the file each manifest came
+//! from, and every problem found.
+
+use std::collections::BTreeMap;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Config, Experiment, Rollout, TargetGroup};
+
+/// The file name of the repository configuration.
+pub const CONFIG_FILE: &str = "flagsync.yaml";
+/// The environment a legacy repository (no `flagsync.yaml`) is read as.
+pub const LEGACY_ENVIRONMENT: &str = "Production";
+
+/// One manifest and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item<T> {
+    pub value: T,
+    /// The file as diagnostics name it: its path in the tree, or `BRANCH:path` for a file
+    /// read from another branch. A file holds one manifest.
+    pub file: String,
+}
+
+/// How the repository was laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A `flagsync.yaml` at the root.
+    Config,
+    /// No `flagsync.yaml`: `experiments/` and `target_groups/` at the root, one environment
+    /// named [`LEGACY_ENVIRONMENT`].
+    Legacy,
+}
+
+/// One CloudBees environment and its experiments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    /// The environment name as the service spells it (`Production`).
+    pub name: String,
+    /// The branch its experiments were read from, when not the tree that was asked for.
+    pub branch: Option<String>,
+    /// Where its experiments live (in `branch` when set).
+    pub experiments_dir: String,
+    pub experiments: Vec<Item<Experiment>>,
+}
+
+impl Environment {
+    pub fn experiment(&self, flag: &str) -> Option<&Item<Experiment>> {
+        self.experiments.iter().find(|e| e.value.flag == flag)
+    }
+}
+
+/// The desired state read from a repository. Items that failed to load are absent (their
+/// problems are in [`Loaded::diagnostics`]); of two files declaring one identity, the first
+/// by path is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repository {
+    pub layout: Layout,
+    /// `None` in the legacy layout, or when `flagsync.yaml` could not be read.
+    pub config: Option<Config>,
+    /// Application-wide target groups.
+    pub target_groups: Vec<Item<TargetGroup>>,
+    /// In the order of `flagsync.yaml` (sorted by name).
+    pub environments: Vec<Environment>,
+    pub rollouts: Vec<Item<Rollout>>,
+}
+
+impl Repository {
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    pub fn target_group(&self, name: &str) -> Option<&Item<TargetGroup>> {
+        self.target_groups.iter().find(|t| t.value.name == name)
+    }
+
+    pub fn rollout(&self, id: &str) -> Option<&Item<Rollout>> {
+        self.rollouts.iter().find(|r| r.value.id == id)
+    }
+
+    pub fn experiment_count(&self) -> usize {
+        self.environments.iter().map(|e| e.experiments.len()).sum()
+    }
+}
+
+/// What [`crate::load`] returns: everything that could be read, and every problem found.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub repository: Repository,
+    /// Sorted by file, line, column.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The text of every file read, by the name diagnostics use, for rendering snippets.
+    pub sources: BTreeMap<String, String>,
+    /// How many files were read (manifests and `flagsync.yaml`).
+    pub files_read: usize,
+}
+
+impl Loaded {
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.diagnostics.len() - self.error_count()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}

@@ -1,0 +1,573 @@
+//! Writing the format: live resources, given as canonical bodies, back into manifest files of
+//! a repository, the reverse of [`crate::load`]. Used by `flagsync export`; nothing here
+//! prints.
+//!
+//! [`Scope::resolve`] decides what to export from `flagsync.yaml`; [`build`] turns live
+//! resources into files (a resource a manifest already declares goes back into that file,
+//! others get a new name safe on every OS) and proves that each one normalizes back to live
+//! state; [`RepoFiles`] writes them, never outside the repository. [`yaml`] is the emitter,
+//! whose scalar quoter the plan renderers share.
+
+mod files;
+mod manifest;
+mod names;
+pub mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde_json::Value;
+
+pub use self::files::{RepoFiles, WriteError, Written};
+pub use self::manifest::{Canonicalize, Mismatch, check, manifest};
+pub use self::yaml::to_yaml;
+use crate::kind::{Kind, Provider};
+use crate::model::{self, Config, ROLLOUT_ID_LABEL};
+use crate::repository::{Item, Repository};
+use crate::rules::is_valid_rollout_id;
+
+/// An environment left out of the export because its experiments live on another branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEnvironment {
+    pub name: String,
+    pub branch: String,
+}
+
+/// What to export: the directories of the kinds and environments chosen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The target groups directory, when target groups are exported.
+    pub target_groups: Option<String>,
+    /// Environment name → its experiments directory.
+    pub environments: BTreeMap<String, String>,
+    /// The rollouts directory, when rollouts are exported.
+    pub rollouts: Option<String>,
+    /// Environments left out because their experiments live on another branch.
+    pub skipped: Vec<SkippedEnvironment>,
+}
+
+/// A choice of kinds or environments that `flagsync.yaml` cannot serve (`--kind`, `--env`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum ScopeError {
+    #[error("--kind {kind}: flagsync.yaml configures no `{provider}` provider")]
+    #[diagnostic(help(
+        "add the provider to flagsync.yaml (see examples/quickstart/flagsync.yaml)"
+    ))]
+    NoProvider { kind: Kind, provider: Provider },
+    #[error("--env {name}: no such environment in flagsync.yaml")]
+    UnknownEnvironment {
+        name: String,
+        #[help]
+        known: String,
+    },
+    #[error("--env: flagsync.yaml configures no `cloudbees` provider")]
+    EnvironmentsWithoutCloudBees,
+}
+
+impl Scope {
+    /// The scope for `kinds` (empty: every kind `config` configures) and `envs` (empty: every
+    /// environment).
+    pub fn resolve(config: &Config, kinds: &[Kind], envs: &[String]) -> Result<Scope, ScopeError> {
+        let wants = |k: Kind| kinds.is_empty() || kinds.contains(&k);
+        let cloudbees = config.cloudbees.as_ref();
+        for &kind in kinds {
+            let provider = kind.provider();
+            let configured = match provider {
+                Provider::CloudBees => cloudbees.is_some(),
+                Provider::Confidence => config.confidence.is_some(),
+            };
+            if !configured {
+                return Err(ScopeError::NoProvider { kind, provider });
+            }
+        }
+        let mut environments = BTreeMap::new();
+        let mut skipped = Vec::new();
+        if let Some(cb) = cloudbees {
+            if let Some(name) = envs.iter().find(|n| !cb.environments.contains_key(*n)) {
+                let known: Vec<&str> = cb.environments.keys().map(String::as_str).collect();
+                return Err(ScopeError::UnknownEnvironment {
+                    name: name.clone(),
+                    known: format!("flagsync.yaml names: {}", known.join(", ")),
+                });
+            }
+            if wants(Kind::Experiment) {
+                for (name, env) in &cb.environments {
+                    if !envs.is_empty() && !envs.contains(name) {
+                        continue;
+                    }
+                    match &env.branch {
+                        Some(branch) => skipped.push(SkippedEnvironment {
+                            name: name.clone(),
+                            branch: branch.clone(),
+                        }),
+                        None => {
+                            environments.insert(name.clone(), env.experiments_dir().to_owned());
+                        }
+                    }
+                }
+            }
+        } else if !envs.is_empty() {
+            return Err(ScopeError::EnvironmentsWithoutCloudBees);
+        }
+        Ok(Scope {
+            target_groups: cloudbees
+                .filter(|_| wants(Kind::TargetGroup))
+                .map(|cb| cb.target_groups.clone()),
+            environments,
+            rollouts: config
+                .confidence
+                .as_ref()
+                .filter(|_| wants(Kind::Rollout))
+                .map(|cf| cf.rollouts.clone()),
+            skipped,
+        })
+    }
+
+    /// Whether any CloudBees resource is exported.
+    pub fn reads_cloudbees(&self) -> bool {
+        self.target_groups.is_some() || !self.environments.is_empty()
+    }
+}
+
+/// Live state to export, as canonical bodies (the normalizer's form of the services' JSON).
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub target_groups: Vec<Value>,
+    /// By environment name.
+    pub experiments: BTreeMap<String, Vec<Value>>,
+    pub rollouts: Vec<LiveRollout>,
+}
+
+/// A live rollout: what identifies it besides its body.
+#[derive(Debug, Clone)]
+pub struct LiveRollout {
+    /// The service's name for it (`workflows/rollout/instances/{id}`).
+    pub instance: String,
+    /// Its `flagsync-id` label; without one, flagsync does not manage it.
+    pub flagsync_id: Option<String>,
+    /// Set while the rollout changes state; the state it is changing to, when known.
+    pub transition: Option<Option<String>>,
+    pub canonical: Value,
+}
+
+/// One file to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Relative to the repository, with `/`.
+    pub rel: String,
+    pub content: String,
+}
+
+/// How many resources of each kind were exported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub target_groups: usize,
+    pub experiments: usize,
+    pub rollouts: usize,
+}
+
+/// What [`build`] gives: the files, and what to tell the user about the rest.
+#[derive(Debug)]
+pub struct Export {
+    pub files: Vec<File>,
+    pub counts: Counts,
+    pub warnings: Vec<Warning>,
+    /// Live rollouts without the `flagsync-id` label, which flagsync does not manage.
+    pub unlabelled_rollouts: usize,
+    /// Files of the exported kinds and directories whose resource is not live.
+    pub not_live: Vec<String>,
+}
+
+/// Something exported differently than one might expect.
+#[derive(Debug)]
+pub enum Warning {
+    DuplicateTargetGroup {
+        name: String,
+    },
+    InvalidRolloutId {
+        instance: String,
+        id: String,
+    },
+    SharedRolloutId {
+        id: String,
+        instances: Vec<String>,
+    },
+    Transitioning {
+        id: String,
+        instance: String,
+        to: Option<String>,
+    },
+    /// The manifest written for `resource` (e.g. `experiment Production/my.flag`) would not
+    /// plan empty.
+    NotReproduced {
+        resource: String,
+        mismatch: Mismatch,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::DuplicateTargetGroup { name } => write!(
+                f,
+                "the service lists target group {name:?} twice; exported once"
+            ),
+            Warning::InvalidRolloutId { instance, id } => write!(
+                f,
+                "skipped rollout {instance}: its {ROLLOUT_ID_LABEL} label {id:?} is not a valid manifest id (lowercase letters, digits and `-`)"
+            ),
+            Warning::SharedRolloutId { id, instances } => write!(
+                f,
+                "{} rollouts carry {ROLLOUT_ID_LABEL}={id} ({}); exported the first; remove the label from the others",
+                instances.len(),
+                instances.join(", ")
+            ),
+            Warning::Transitioning { id, instance, to } => write!(
+                f,
+                "rollout {id} ({instance}) is changing to {}; exported as it is now; export again when the transition is done",
+                to.as_deref().unwrap_or("another state")
+            ),
+            Warning::NotReproduced { resource, mismatch } => write!(
+                f,
+                "{resource}: the exported manifest does not reproduce live state exactly ({mismatch}); `flagsync plan` will show a change for it"
+            ),
+        }
+    }
+}
+
+/// One resource to export.
+struct Resource {
+    kind: Kind,
+    identity: String,
+    /// What messages call it, e.g. `experiment Production/my.flag`.
+    label: String,
+    dir: String,
+    canonical: Value,
+    manifest: Value,
+}
+
+/// Turns live state into files: each resource into the file of the repository that declares
+/// it, else a new file named after its identity. `canonicalize` normalizes a manifest, to
+/// check that each one reproduces live state.
+pub fn build(
+    files: &RepoFiles,
+    repo: &Repository,
+    scope: &Scope,
+    live: Live,
+    canonicalize: Canonicalize<'_>,
+) -> Result<Export, WriteError> {
+    let mut warnings = Vec::new();
+    let mut counts = Counts::default();
+    let mut resources: Vec<Resource> = Vec::new();
+
+    if let Some(dir) = &scope.target_groups {
+        let (groups, duplicates) = by_identity(live.target_groups, "name");
+        let duplicates = duplicates.into_iter();
+        warnings.extend(duplicates.map(|name| Warning::DuplicateTargetGroup { name }));
+        for (name, canonical) in groups {
+            let label = format!("target group {name:?}");
+            resources.push(resource(Kind::TargetGroup, name, label, dir, canonical));
+            counts.target_groups += 1;
+        }
+    }
+
+    let mut experiments = live.experiments;
+    for (env, dir) in &scope.environments {
+        let (items, _) = by_identity(experiments.remove(env).unwrap_or_default(), "flag");
+        for (flag, canonical) in items {
+            let label = format!("experiment {env}/{flag}");
+            resources.push(resource(Kind::Experiment, flag, label, dir, canonical));
+            counts.experiments += 1;
+        }
+    }
+
+    let mut unlabelled_rollouts = 0usize;
+    if let Some(dir) = &scope.rollouts {
+        let mut by_id: BTreeMap<String, Vec<LiveRollout>> = BTreeMap::new();
+        for rollout in live.rollouts {
+            match rollout.flagsync_id.clone() {
+                None => unlabelled_rollouts += 1,
+                Some(id) => by_id.entry(id).or_default().push(rollout),
+            }
+        }
+        for (id, mut instances) in by_id {
+            instances.sort_by(|a, b| a.instance.cmp(&b.instance));
+            if !is_valid_rollout_id(&id) {
+                warnings.push(Warning::InvalidRolloutId {
+                    instance: instances[0].instance.clone(),
+                    id,
+                });
+                continue;
+            }
+            if instances.len() > 1 {
+                warnings.push(Warning::SharedRolloutId {
+                    id: id.clone(),
+                    instances: instances.iter().map(|r| r.instance.clone()).collect(),
+                });
+            }
+            let first = instances.swap_remove(0);
+            if let Some(to) = first.transition {
+                warnings.push(Warning::Transitioning {
+                    id: id.clone(),
+                    instance: first.instance,
+                    to,
+                });
+            }
+            let label = format!("rollout {id}");
+            resources.push(resource(Kind::Rollout, id, label, dir, first.canonical));
+            counts.rollouts += 1;
+        }
+    }
+
+    for r in &resources {
+        if let Err(mismatch) = check(r.kind, &r.manifest, &r.canonical, canonicalize) {
+            warnings.push(Warning::NotReproduced {
+                resource: r.label.clone(),
+                mismatch,
+            });
+        }
+    }
+
+    let not_live = not_live(repo, scope, &resources);
+    let files = place(files, repo, resources)?;
+    Ok(Export {
+        files,
+        counts,
+        warnings,
+        unlabelled_rollouts,
+        not_live,
+    })
+}
+
+/// Canonical bodies by the identity in their `field`, sorted; of bodies with one identity
+/// the first is kept, and the identity is returned among the duplicates.
+fn by_identity(bodies: Vec<Value>, field: &str) -> (Vec<(String, Value)>, Vec<String>) {
+    let mut items: Vec<(String, Value)> = bodies
+        .into_iter()
+        .filter_map(|body| Some((body[field].as_str()?.to_owned(), body)))
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut duplicates = Vec::new();
+    items.dedup_by(|later, first| {
+        let duplicate = later.0 == first.0;
+        if duplicate {
+            duplicates.push(later.0.clone());
+        }
+        duplicate
+    });
+    (items, duplicates)
+}
+
+fn resource(kind: Kind, identity: String, label: String, dir: &str, canonical: Value) -> Resource {
+    Resource {
+        kind,
+        manifest: manifest(kind, &identity, &canonical),
+        label,
+        identity,
+        dir: dir.to_owned(),
+        canonical,
+    }
+}
+
+/// A resource the repository declares, and where.
+struct Declaration<'r> {
+    kind: Kind,
+    /// An experiment's environment.
+    env: Option<&'r str>,
+    dir: &'r str,
+    identity: &'r str,
+    file: &'r str,
+}
+
+impl<'r> Declaration<'r> {
+    /// The declarations of `items`, files of `dir` (of environment `env`).
+    fn all<T: model::Resource>(
+        env: Option<&'r str>,
+        dir: &'r str,
+        items: &'r [Item<T>],
+    ) -> impl Iterator<Item = Declaration<'r>> {
+        items.iter().map(move |item| Declaration {
+            kind: T::KIND,
+            env,
+            dir,
+            identity: item.value.identity(),
+            file: &item.file,
+        })
+    }
+}
+
+/// Every resource declared in files of this tree (not those of other branches).
+fn declarations(repo: &Repository) -> Vec<Declaration<'_>> {
+    let config = repo.config.as_ref();
+    let mut out = Vec::new();
+    if let Some(cb) = config.and_then(|c| c.cloudbees.as_ref()) {
+        out.extend(Declaration::all(
+            None,
+            &cb.target_groups,
+            &repo.target_groups,
+        ));
+    }
+    for env in repo.environments.iter().filter(|e| e.branch.is_none()) {
+        let name = Some(env.name.as_str());
+        out.extend(Declaration::all(
+            name,
+            &env.experiments_dir,
+            &env.experiments,
+        ));
+    }
+    if let Some(cf) = config.and_then(|c| c.confidence.as_ref()) {
+        out.extend(Declaration::all(None, &cf.rollouts, &repo.rollouts));
+    }
+    out
+}
+
+impl Scope {
+    /// Whether the export covers what `d` declares.
+    fn covers(&self, d: &Declaration<'_>) -> bool {
+        match d.kind {
+            Kind::TargetGroup => self.target_groups.is_some(),
+            Kind::Experiment => d.env.is_some_and(|e| self.environments.contains_key(e)),
+            Kind::Rollout => self.rollouts.is_some(),
+        }
+    }
+}
+
+/// Files of the exported kinds and directories whose resource was not found live.
+fn not_live(repo: &Repository, scope: &Scope, exported: &[Resource]) -> Vec<String> {
+    let live: BTreeSet<(Kind, &str, &str)> = exported
+        .iter()
+        .map(|r| (r.kind, r.dir.as_str(), r.identity.as_str()))
+        .collect();
+    declarations(repo)
+        .into_iter()
+        .filter(|d| scope.covers(d) && !live.contains(&(d.kind, d.dir, d.identity)))
+        .map(|d| d.file.to_owned())
+        .collect()
+}
+
+/// Decides each resource's file: the one that already declares it, else a new safe name.
+fn place(
+    files: &RepoFiles,
+    repo: &Repository,
+    resources: Vec<Resource>,
+) -> Result<Vec<File>, WriteError> {
+    let declared: BTreeMap<(Kind, &str, &str), &str> = declarations(repo)
+        .into_iter()
+        .map(|d| ((d.kind, d.dir, d.identity), d.file))
+        .collect();
+
+    let mut out = Vec::with_capacity(resources.len());
+    // New files, grouped by directory so that names are chosen against each other.
+    let mut fresh: BTreeMap<String, Vec<Resource>> = BTreeMap::new();
+    for r in resources {
+        match declared.get(&(r.kind, r.dir.as_str(), r.identity.as_str())) {
+            Some(file) => out.push(File {
+                rel: (*file).to_owned(),
+                content: to_yaml(&r.manifest),
+            }),
+            None => fresh.entry(r.dir.clone()).or_default().push(r),
+        }
+    }
+    for (dir, group) in fresh {
+        let taken = files.names_in(&dir)?;
+        let identities: Vec<String> = group.iter().map(|r| r.identity.clone()).collect();
+        let names = names::assign(&identities, &taken);
+        let dir = dir.trim_end_matches('/');
+        for (r, name) in group.into_iter().zip(names) {
+            out.push(File {
+                rel: if dir.is_empty() || dir == "." {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                },
+                content: to_yaml(&r.manifest),
+            });
+        }
+    }
+    Ok(out)
+}
+
+impl Counts {
+    /// `6 target groups, 6 experiments in 2 environments, 1 rollout`: the kinds `scope`
+    /// exports, or `nothing`.
+    pub fn describe(&self, scope: &Scope) -> String {
+        fn n(count: usize, one: &str, many: &str) -> String {
+            format!("{count} {}", if count == 1 { one } else { many })
+        }
+        let mut parts = Vec::new();
+        if scope.target_groups.is_some() {
+            parts.push(n(self.target_groups, "target group", "target groups"));
+        }
+        if !scope.environments.is_empty() {
+            parts.push(format!(
+                "{} in {}",
+                n(self.experiments, "experiment", "experiments"),
+                n(scope.environments.len(), "environment", "environments")
+            ));
+        }
+        if scope.rollouts.is_some() {
+            parts.push(n(self.rollouts, "rollout", "rollouts"));
+        }
+        if parts.is_empty() {
+            parts.push("nothing".to_owned());
+        }
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CloudbeesConfig, EnvironmentConfig};
+
+    fn config() -> Config {
+        let env = |experiments: Option<&str>, branch: Option<&str>| EnvironmentConfig {
+            experiments: experiments.map(str::to_owned),
+            branch: branch.map(str::to_owned),
+        };
+        Config {
+            cloudbees: Some(CloudbeesConfig {
+                application: "app".into(),
+                token_env: "T".into(),
+                url: None,
+                requests_per_second: None,
+                target_groups: "groups".into(),
+                environments: BTreeMap::from([
+                    ("Production".to_owned(), env(Some("prod"), None)),
+                    ("Staging".to_owned(), env(None, Some("Staging"))),
+                ]),
+            }),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn scope_follows_flagsync_yaml_and_the_choices() {
+        let scope = Scope::resolve(&config(), &[], &[]).unwrap();
+        assert_eq!(scope.target_groups.as_deref(), Some("groups"));
+        assert_eq!(
+            scope.environments,
+            BTreeMap::from([("Production".to_owned(), "prod".to_owned())])
+        );
+        assert_eq!(scope.rollouts, None);
+        assert_eq!(
+            scope.skipped,
+            [SkippedEnvironment {
+                name: "Staging".into(),
+                branch: "Staging".into()
+            }]
+        );
+        let groups = Scope::resolve(&config(), &[Kind::TargetGroup], &[]).unwrap();
+        assert!(groups.environments.is_empty() && groups.skipped.is_empty());
+
+        let err = Scope::resolve(&config(), &[Kind::Rollout], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--kind rollout: flagsync.yaml configures no `confidence` provider"
+        );
+        let err = Scope::resolve(&config(), &[], &["Nowhere".to_owned()]).unwrap_err();
+        assert!(
+            matches!(err, ScopeError::UnknownEnvironment { known, .. } if known == "flagsync.yaml names: Production, Staging")
+        );
+    }
+}
