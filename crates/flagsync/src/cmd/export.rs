@@ -16,7 +16,7 @@ use clap::ValueEnum;
 use flagsync_manifest::model::{Config, ROLLOUT_ID_LABEL};
 use flagsync_manifest::{Loaded, Severity};
 use flagsync_plan::normalize;
-use flagsync_remote::LiveSnapshot;
+use flagsync_remote::{LiveRollout, LiveSnapshot};
 use miette::{IntoDiagnostic, WrapErr, miette};
 use serde_json::Value;
 
@@ -297,8 +297,8 @@ fn build(
         let mut groups: Vec<(String, Value)> = snapshot
             .target_groups
             .iter()
-            .filter_map(|raw| {
-                let canonical = normalize::canonical_target_group(raw);
+            .filter_map(|live| {
+                let canonical = normalize::canonical_target_group(&live.body);
                 let name = canonical["name"].as_str()?.to_owned();
                 Some((name, canonical))
             })
@@ -330,8 +330,8 @@ fn build(
             .get(env)
             .map(|list| {
                 list.iter()
-                    .filter_map(|raw| {
-                        let canonical = normalize::canonical_experiment(raw);
+                    .filter_map(|live| {
+                        let canonical = normalize::canonical_experiment(&live.body);
                         let flag = canonical["flag"].as_str()?.to_owned();
                         Some((flag, canonical))
                     })
@@ -357,28 +357,17 @@ fn build(
 
     if let Some(dir) = &scope.rollouts {
         let mut unlabelled = 0usize;
-        let mut by_id: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
-        for raw in &snapshot.rollouts {
-            let instance = raw
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("(unnamed)")
-                .to_owned();
-            match raw
-                .get("labels")
-                .and_then(|l| l.get(ROLLOUT_ID_LABEL))
-                .and_then(Value::as_str)
-            {
+        let mut by_id: BTreeMap<&str, Vec<(&str, &LiveRollout)>> = BTreeMap::new();
+        for live in &snapshot.rollouts {
+            let instance = live.name.as_deref().unwrap_or("(unnamed)");
+            match &live.flagsync_id {
                 None => unlabelled += 1,
-                Some(id) => by_id
-                    .entry(id.to_owned())
-                    .or_default()
-                    .push((instance, raw.clone())),
+                Some(id) => by_id.entry(id).or_default().push((instance, live)),
             }
         }
         for (id, mut instances) in by_id {
-            instances.sort_by(|a, b| a.0.cmp(&b.0));
-            if !flagsync_manifest::is_valid_rollout_id(&id) {
+            instances.sort_by(|a, b| a.0.cmp(b.0));
+            if !flagsync_manifest::is_valid_rollout_id(id) {
                 warnings.push(format!(
                     "skipped rollout {}: its {ROLLOUT_ID_LABEL} label {id:?} is not a valid manifest id (lowercase letters, digits and `-`)",
                     instances[0].0
@@ -386,29 +375,26 @@ fn build(
                 continue;
             }
             if instances.len() > 1 {
-                let names: Vec<&str> = instances.iter().map(|(n, _)| n.as_str()).collect();
+                let names: Vec<&str> = instances.iter().map(|(n, _)| *n).collect();
                 warnings.push(format!(
                     "{} rollouts carry {ROLLOUT_ID_LABEL}={id} ({}); exported the first; remove the label from the others",
                     instances.len(),
                     names.join(", ")
                 ));
             }
-            let (instance, raw) = &instances[0];
-            if let Some(pending) = raw.get("pendingTransition").filter(|p| !p.is_null()) {
-                let target = pending
-                    .get("targetState")
-                    .and_then(Value::as_str)
-                    .unwrap_or("another state");
+            let (instance, live) = instances[0];
+            if let Some(pending) = &live.pending_transition {
+                let target = pending.target_state.as_deref().unwrap_or("another state");
                 warnings.push(format!(
                     "rollout {id} ({instance}) is changing to {target}; exported as it is now; export again when the transition is done"
                 ));
             }
-            let canonical = normalize::canonical_rollout(raw);
+            let canonical = normalize::canonical_rollout(&live.body);
             resources.push(Resource {
                 kind: Kind::Rollout,
                 label: format!("rollout {id}"),
-                manifest: manifest::rollout(&id, &canonical),
-                identity: id,
+                manifest: manifest::rollout(id, &canonical),
+                identity: id.to_owned(),
                 dir: dir.clone(),
                 canonical,
             });

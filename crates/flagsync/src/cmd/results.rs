@@ -9,8 +9,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use console::Style;
-use flagsync_manifest::model::ROLLOUT_ID_LABEL;
-use flagsync_remote::{ConfidenceClient, RemoteError};
+use flagsync_remote::{ConfidenceClient, LiveRollout, ROLLOUT_ID_LABEL, RemoteError};
 use miette::miette;
 use serde_json::{Value, json};
 
@@ -72,7 +71,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 
     let runtime = pipeline::runtime()?;
     let rollout = runtime.block_on(find_rollout(client, &args.rollout))?;
-    let refs = result_refs(&rollout);
+    let refs = result_refs(&rollout.body);
     let mut results = Vec::with_capacity(refs.len());
     for r in &refs {
         let fetched = runtime
@@ -104,19 +103,16 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 }
 
 /// By label first (the manifest id), then as an instance id.
-async fn find_rollout(client: &ConfidenceClient, wanted: &str) -> miette::Result<Value> {
-    let labelled = client
-        .find_rollouts_by_label(ROLLOUT_ID_LABEL, wanted)
+async fn find_rollout(client: &ConfidenceClient, wanted: &str) -> miette::Result<LiveRollout> {
+    let mut labelled = client
+        .find_rollouts_by_flagsync_id(wanted)
         .await
         .map_err(|e| miette!("listing rollouts: {e}"))?;
     match labelled.len() {
-        1 => return Ok(labelled.into_iter().next().unwrap_or_default()),
+        1 => return Ok(labelled.remove(0)),
         0 => {}
         n => {
-            let names: Vec<&str> = labelled
-                .iter()
-                .filter_map(|r| r.get("name").and_then(Value::as_str))
-                .collect();
+            let names: Vec<&str> = labelled.iter().filter_map(|r| r.name.as_deref()).collect();
             return Err(miette!(
                 help = "pass the instance id of the one you mean",
                 "{n} rollouts carry {ROLLOUT_ID_LABEL}={wanted}: {}",
@@ -172,14 +168,11 @@ pub fn result_refs(rollout: &Value) -> Vec<ResultRef> {
     out
 }
 
-fn state_of(rollout: &Value) -> &str {
-    rollout
-        .get("state")
-        .and_then(Value::as_str)
-        .unwrap_or("draft")
+fn state_of(rollout: &LiveRollout) -> &str {
+    rollout.state.as_deref().unwrap_or("draft")
 }
 
-fn no_results_message(rollout: &Value) -> String {
+fn no_results_message(rollout: &LiveRollout) -> String {
     match state_of(rollout) {
         "draft" => "no results yet: the rollout is a draft; launch it first".to_owned(),
         state => format!(
@@ -189,18 +182,18 @@ fn no_results_message(rollout: &Value) -> String {
     }
 }
 
-fn summary_json(rollout: &Value) -> Value {
+fn summary_json(rollout: &LiveRollout) -> Value {
     json!({
-        "name": rollout.get("name").cloned().unwrap_or(Value::Null),
-        "displayName": rollout.get("displayName").cloned().unwrap_or(Value::Null),
+        "name": rollout.name,
+        "displayName": rollout.body.get("displayName").cloned().unwrap_or(Value::Null),
         "state": state_of(rollout),
-        "flagsyncId": rollout.get("labels").and_then(|l| l.get(ROLLOUT_ID_LABEL)).cloned().unwrap_or(Value::Null),
+        "flagsyncId": rollout.flagsync_id,
     })
 }
 
 /// The human report: a heading, then per exposure filter a table of metrics and the
 /// annotations.
-pub fn render_human(rollout: &Value, results: &[(ResultRef, Value)], color: bool) -> String {
+pub fn render_human(rollout: &LiveRollout, results: &[(ResultRef, Value)], color: bool) -> String {
     // Forced: the caller decided (--color, NO_COLOR, terminal), not console's own detection.
     let style = |s: Style| {
         if color {
@@ -213,15 +206,9 @@ pub fn render_human(rollout: &Value, results: &[(ResultRef, Value)], color: bool
     let dim = style(Style::new().dim());
     let mut out = String::new();
 
-    let name = rollout
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("(unnamed rollout)");
-    let display = rollout.get("displayName").and_then(Value::as_str);
-    let id = rollout
-        .get("labels")
-        .and_then(|l| l.get(ROLLOUT_ID_LABEL))
-        .and_then(Value::as_str);
+    let name = rollout.name.as_deref().unwrap_or("(unnamed rollout)");
+    let display = rollout.body.get("displayName").and_then(Value::as_str);
+    let id = rollout.flagsync_id.as_deref();
     let mut heading = format!("Rollout {}", clean(display.unwrap_or(name)));
     if let Some(id) = id {
         heading.push_str(&format!(" (id {})", clean(id)));
@@ -440,6 +427,7 @@ mod tests {
             },
             result,
         )];
+        let rollout = LiveRollout::new(rollout);
         let text = render_human(&rollout, &refs, false);
         assert!(text.contains("Rollout Search (id search)"), "{text}");
         assert!(text.contains("All exposures"), "{text}");
@@ -462,7 +450,8 @@ mod tests {
 
     #[test]
     fn a_draft_has_no_results_yet() {
-        let text = render_human(&json!({"name": "x", "state": "draft"}), &[], false);
+        let rollout = LiveRollout::new(json!({"name": "x", "state": "draft"}));
+        let text = render_human(&rollout, &[], false);
         assert!(
             text.contains("no results yet: the rollout is a draft; launch it first"),
             "{text}"
