@@ -28,7 +28,7 @@ impl fmt::Display for Service {
 ///
 /// Paths in errors are URL paths without the query string and with names percent-encoded as
 /// sent; no variant ever carries a credential.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[non_exhaustive]
 pub enum RemoteError {
     /// The service answered with an unexpected HTTP status.

@@ -87,7 +87,7 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
             settings.base_url = base_url;
             settings.requests_per_second = rps;
             settings.allow_insecure_http = args.allow_insecure_http;
-            Some(CloudBeesClient::new(settings).map_err(|e| miette!("CloudBees: {e}"))?)
+            Some(CloudBeesClient::new(settings).wrap_err("cannot set up the CloudBees client")?)
         }
     };
 
@@ -146,7 +146,7 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
             if emulator.is_some() {
                 settings.requests_per_second = f64::INFINITY;
             }
-            Some(ConfidenceClient::new(settings).map_err(|e| miette!("Confidence: {e}"))?)
+            Some(ConfidenceClient::new(settings).wrap_err("cannot set up the Confidence client")?)
         }
     };
 

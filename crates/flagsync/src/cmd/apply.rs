@@ -73,13 +73,8 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot read the plan {}", file.display()))?;
             let plan = Plan::from_json(&text)
-                .map_err(|e| miette!("{}: not a flagsync plan: {e}", file.display()))?;
-            flagsync_apply::ensure_unchanged(&plan, &live).map_err(|e| {
-                miette!(
-                    help = "run `flagsync plan` again and review the new plan; nothing was written",
-                    "{e}"
-                )
-            })?;
+                .wrap_err_with(|| format!("{}: not a flagsync plan", file.display()))?;
+            flagsync_apply::ensure_unchanged(&plan, &live)?;
             plan
         }
         None => pipeline::plan(&loaded, &live, args.prune, &args.targets)?,
@@ -92,7 +87,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    flagsync_apply::check_max_deletes(&plan, args.max_deletes).map_err(|e| miette!("{e}"))?;
+    flagsync_apply::check_max_deletes(&plan, args.max_deletes)?;
 
     if args.format == Format::Human {
         print!(

@@ -54,7 +54,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         &args.targets,
     )?;
     if let Some(out) = &args.out {
-        let text = plan.to_json().map_err(|e| miette::miette!("{e}"))?;
+        let text = plan.to_json()?;
         std::fs::write(out, text)
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;

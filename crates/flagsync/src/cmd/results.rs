@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use console::Style;
 use flagsync_remote::{ConfidenceClient, LiveRollout, ROLLOUT_ID_LABEL, RemoteError};
-use miette::miette;
+use miette::{IntoDiagnostic, Report, WrapErr, miette};
 use serde_json::{Value, json};
 
 use crate::output::GlobalArgs;
@@ -76,7 +76,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     for r in &refs {
         let fetched = runtime
             .block_on(client.get_analysis_result(&r.name))
-            .map_err(|e| miette!("reading analysis result {}: {e}", r.name))?;
+            .wrap_err_with(|| format!("reading analysis result {}", r.name))?;
         results.push((r.clone(), fetched));
     }
 
@@ -91,7 +91,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                     .map(|(r, v)| json!({"exposureFilterName": r.exposure_filter, "analysisResult": v}))
                     .collect::<Vec<_>>(),
             });
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| miette!("{e}"))?;
+            let text = serde_json::to_string_pretty(&doc).into_diagnostic()?;
             println!("{text}");
         }
         Format::Human => print!(
@@ -107,7 +107,7 @@ async fn find_rollout(client: &ConfidenceClient, wanted: &str) -> miette::Result
     let mut labelled = client
         .find_rollouts_by_flagsync_id(wanted)
         .await
-        .map_err(|e| miette!("listing rollouts: {e}"))?;
+        .wrap_err("listing rollouts")?;
     match labelled.len() {
         1 => return Ok(labelled.remove(0)),
         0 => {}
@@ -129,7 +129,7 @@ async fn find_rollout(client: &ConfidenceClient, wanted: &str) -> miette::Result
     match client.get_rollout(wanted).await {
         Ok(Some(rollout)) => Ok(rollout),
         Ok(None) | Err(RemoteError::InvalidName { .. }) => Err(not_found()),
-        Err(e) => Err(miette!("reading rollout {wanted}: {e}")),
+        Err(e) => Err(Report::new(e).wrap_err(format!("reading rollout {wanted}"))),
     }
 }
 
