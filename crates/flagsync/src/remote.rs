@@ -42,6 +42,16 @@ pub struct Connection {
     _emulator: Option<BackgroundEmulator>,
 }
 
+impl Connection {
+    /// The clients, for the pipeline's steps.
+    pub fn services(&self) -> flagsync_pipeline::Services<'_> {
+        flagsync_pipeline::Services {
+            cloudbees: self.cloudbees.as_ref(),
+            confidence: self.confidence.as_ref(),
+        }
+    }
+}
+
 /// Connects to what `config` names. `root` is the repository directory on disk (the
 /// embedded emulator keeps its state relative to it).
 pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Result<Connection> {

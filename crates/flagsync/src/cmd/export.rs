@@ -83,7 +83,7 @@ struct Counts {
 
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let loaded = load(&args.dir)?;
-    let config = pipeline::config(&loaded)?;
+    let config = flagsync_pipeline::config(&loaded)?;
     let scope = scope(args, config)?;
 
     // Connect only to the providers this export reads, so a missing credential for the
@@ -262,12 +262,13 @@ async fn fetch(
     scope: &Scope,
     loaded: &Loaded,
 ) -> miette::Result<LiveSnapshot> {
-    let live_scope = pipeline::LiveScope {
+    let live_scope = flagsync_pipeline::LiveScope {
         environments: scope.environments.keys().cloned().collect(),
         target_groups: scope.target_groups.is_some(),
         rollouts: scope.rollouts.is_some(),
     };
-    pipeline::fetch_live_in(conn, loaded, &live_scope).await
+    let terminal = crate::pipeline::Terminal::new();
+    Ok(flagsync_pipeline::read_live(conn.services(), loaded, &live_scope, &terminal).await?)
 }
 
 /// One resource to export: identity, directory, canonical live body, manifest.

@@ -54,7 +54,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     // Only flagsync.yaml matters here: problems in manifests do not stop reading results.
     let source = crate::source::open(&args.dir, None)?;
     let loaded = flagsync_manifest::load(source.as_ref());
-    let config = pipeline::config(&loaded)?;
+    let config = flagsync_pipeline::config(&loaded)?;
     let Some(_) = &config.confidence else {
         return Err(miette!(
             help = "add a `confidence:` section (see examples/quickstart/flagsync.yaml)",
