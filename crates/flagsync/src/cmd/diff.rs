@@ -15,14 +15,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use flagsync_manifest::{Diagnostic, Loaded, Repository, Severity};
+use flagsync_plan::render::{
+    Compared, DEFAULT_MARKDOWN_BUDGET, Framing, Phrase, Revision, render_human_framed,
+    render_json_framed, render_markdown_framed,
+};
 use flagsync_plan::{
-    DesiredResource, LiveResource, ManagedScope, Operation, Plan, PlanOptions, normalize,
+    DesiredResource, HumanOptions, LiveResource, ManagedScope, Operation, Plan, PlanOptions,
+    normalize,
 };
 use flagsync_source::{GitSource, SourceError, Tree};
 use miette::miette;
-use serde_json::{Map, Value};
 
-use crate::cmd::plan::{Format, render};
+use crate::cmd::plan::Format;
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
@@ -62,14 +66,6 @@ pub struct Args {
 /// Base revision diagnostics shown in full; the rest are only counted.
 const BASE_DIAGNOSTICS_SHOWN: usize = 10;
 
-/// The no-changes sentence of the plan renderers, which speaks of live state.
-const PLAN_NO_CHANGES: &str = "No changes. Live state matches the repository.";
-/// The deletion warning of the markdown plan, which speaks of a plan.
-const PLAN_DELETES: &str = "> This plan **deletes ";
-const DIFF_DELETES: &str = "> This change **deletes ";
-/// The closing advice of a truncated markdown plan, which names `flagsync plan`.
-const PLAN_FULL_HINT: &str = "Run `flagsync plan --format human` to see the full plan.";
-
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let comparison = compare(&args.dir, &args.base, &args.head)?;
     print!("{}", output(&comparison, args, global));
@@ -80,22 +76,12 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     })
 }
 
-/// One side of the comparison, for the output.
-struct Side {
-    /// The revision as the user wrote it.
-    rev: String,
-    /// The full commit id it resolved to.
-    commit: String,
-    /// `REV (abc1234)`.
-    described: String,
-}
-
 struct Comparison {
-    base: Side,
-    head: Side,
+    base: Revision,
+    head: Revision,
     plan: Plan,
     /// Sentences about how the two revisions were read (branch environments).
-    notes: Vec<String>,
+    notes: Vec<Phrase>,
 }
 
 /// Reads both revisions, validates the head and plans head against base. Diagnostics go
@@ -181,16 +167,17 @@ fn compare(dir: &Path, base_rev: &str, head_rev: &str) -> miette::Result<Compari
     })
 }
 
-fn side(rev: &str, source: Option<&GitSource>) -> Side {
-    let commit = source.map(GitSource::id).unwrap_or_default();
+fn side(rev: &str, source: Option<&GitSource>) -> Revision {
+    let commit = source.map(GitSource::id);
     // A revision given as a commit id needs no second spelling of itself.
-    let is_commit_id =
-        rev.len() >= 4 && rev.bytes().all(|b| b.is_ascii_hexdigit()) && commit.starts_with(rev);
+    let is_commit_id = rev.len() >= 4
+        && rev.bytes().all(|b| b.is_ascii_hexdigit())
+        && commit.as_deref().is_some_and(|c| c.starts_with(rev));
     let described = match source {
         Some(s) if !is_commit_id => s.describe(),
         _ => rev.to_owned(),
     };
-    Side {
+    Revision {
         rev: rev.to_owned(),
         commit,
         described,
@@ -231,7 +218,7 @@ fn full_scope(head: &Repository, base: Option<&Repository>) -> ManagedScope {
 }
 
 /// What the reader must know about environments read from branch tips.
-fn branch_notes(head: &Repository, base: Option<&Repository>) -> Vec<String> {
+fn branch_notes(head: &Repository, base: Option<&Repository>) -> Vec<Phrase> {
     let mut notes = Vec::new();
     for env in &head.environments {
         let Some(branch) = &env.branch else {
@@ -242,89 +229,21 @@ fn branch_notes(head: &Repository, base: Option<&Repository>) -> Vec<String> {
             .is_some_and(|b| {
                 b.branch.as_deref() == Some(branch) && b.experiments_dir == env.experiments_dir
             });
+        let note = Phrase::new()
+            .text("Environment ")
+            .name(&env.name)
+            .text(" is read from the tip of branch ")
+            .name(branch);
         notes.push(if same_in_base {
-            format!(
-                "Environment {} is read from the tip of branch {} for both revisions, so its \
-                 experiments show no change here; diff that branch's own commits to review them.",
-                Quoted(&env.name),
-                Quoted(branch)
+            note.text(
+                " for both revisions, so its experiments show no change here; diff that \
+                 branch's own commits to review them.",
             )
         } else {
-            format!(
-                "Environment {} is read from the tip of branch {}.",
-                Quoted(&env.name),
-                Quoted(branch)
-            )
+            note.text(".")
         });
     }
     notes
-}
-
-/// A name in a note; rendered per format (a code span in markdown).
-struct Quoted<'a>(&'a str);
-
-impl std::fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // A marker pair that renderers turn into their own quoting; never user text.
-        write!(f, "\u{1}{}\u{2}", self.0)
-    }
-}
-
-/// Replaces the quoting markers of [`Quoted`] for plain text.
-fn plain(note: &str) -> String {
-    let mut out = String::new();
-    let mut rest = note;
-    while let Some((before, after)) = rest.split_once('\u{1}') {
-        out.push_str(before);
-        let (inner, tail) = after.split_once('\u{2}').unwrap_or((after, ""));
-        out.push('`');
-        out.push_str(&printable(inner));
-        out.push('`');
-        rest = tail;
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Replaces the quoting markers of [`Quoted`] with markdown code spans.
-fn markdown(note: &str) -> String {
-    let mut out = String::new();
-    let mut rest = note;
-    while let Some((before, after)) = rest.split_once('\u{1}') {
-        out.push_str(before);
-        let (inner, tail) = after.split_once('\u{2}').unwrap_or((after, ""));
-        out.push_str(&code_span(inner));
-        rest = tail;
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Control characters shown escaped, so a name cannot move the cursor or recolour text.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// A markdown code span that shows `text` literally whatever backticks it holds.
-fn code_span(text: &str) -> String {
-    let text = printable(text).replace(['\n', '\r'], " ");
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    // CommonMark strips one space on each side when both are present: pad when the text
-    // begins or ends with a backtick so that it stays part of the content.
-    if text.starts_with('`') || text.ends_with('`') {
-        format!("{fence} {text} {fence}")
-    } else {
-        format!("{fence}{text}{fence}")
-    }
 }
 
 /// Prints a revision's diagnostics on stderr, each naming the revision (both revisions have
@@ -360,152 +279,34 @@ fn print_diagnostics(loaded: &Loaded, rev: &str, is_base: bool) {
 }
 
 fn output(c: &Comparison, args: &Args, global: &GlobalArgs) -> String {
-    let no_changes = format!(
-        "No changes. {} declares the same desired state as {}.",
-        Quoted(&c.head.rev),
-        Quoted(&c.base.rev)
-    );
-    match args.format {
+    let framing = Framing {
+        compared: Compared::Revisions {
+            base: c.base.clone(),
+            head: c.head.clone(),
+        },
+        notes: c.notes.clone(),
+    };
+    let mut text = match args.format {
         Format::Human => {
-            let mut out = format!(
-                "flagsync diff {} → {}\n",
-                printable(&c.base.described),
-                printable(&c.head.described)
-            );
-            for note in &c.notes {
-                out.push_str(&format!("Note: {}\n", plain(note)));
-            }
-            out.push('\n');
-            let body = render(&c.plan, Format::Human, global);
-            // Only the summary line can be the sentence when nothing changes: no action
-            // content is shown then.
-            if c.plan.has_changes() {
-                out.push_str(&body);
-            } else {
-                out.push_str(&body.replace(PLAN_NO_CHANGES, &plain(&no_changes)));
-            }
-            out
+            let options = HumanOptions {
+                color: global.color_stdout(),
+            };
+            render_human_framed(&c.plan, &options, &framing)
         }
-        Format::Json => json(c, global),
-        Format::Markdown => markdown_comment(c, &markdown(&no_changes)),
-    }
-}
-
-/// The plan's JSON document with the two revisions and the notes after `format_version`.
-fn json(c: &Comparison, global: &GlobalArgs) -> String {
-    let text = render(&c.plan, Format::Json, global);
-    let Ok(Value::Object(plan)) = serde_json::from_str::<Value>(&text) else {
-        // The renderer always writes an object; pass anything else through untouched.
-        return text;
+        Format::Json => render_json_framed(&c.plan, &framing),
+        Format::Markdown => render_markdown_framed(&c.plan, DEFAULT_MARKDOWN_BUDGET, &framing),
     };
-    let side = |s: &Side| {
-        serde_json::json!({
-            "rev": s.rev,
-            "commit": if s.commit.is_empty() { Value::Null } else { Value::String(s.commit.clone()) },
-        })
-    };
-    let mut out = Map::new();
-    for (key, value) in plan {
-        let first = key == "format_version";
-        out.insert(key, value);
-        if first {
-            out.insert("base".into(), side(&c.base));
-            out.insert("head".into(), side(&c.head));
-            out.insert(
-                "notes".into(),
-                Value::Array(c.notes.iter().map(|n| Value::String(plain(n))).collect()),
-            );
-        }
+    if !text.ends_with('\n') {
+        text.push('\n');
     }
-    let mut text = serde_json::to_string_pretty(&Value::Object(out)).unwrap_or(text);
-    text.push('\n');
     text
-}
-
-/// The pull-request comment: a line naming the revisions, then the plan comment (summary
-/// line, deletions called out, folded diffs), all within GitHub's comment limit.
-fn markdown_comment(c: &Comparison, no_changes: &str) -> String {
-    let budget = flagsync_plan::render::DEFAULT_MARKDOWN_BUDGET;
-    let header = format!(
-        "**flagsync diff** {} → {}: changes to the desired state (no service was read)\n\n",
-        code_span(&c.base.described),
-        code_span(&c.head.described)
-    );
-    let notes: String = c
-        .notes
-        .iter()
-        .map(|n| format!("> {}\n", markdown(n)))
-        .collect();
-    let notes = if notes.is_empty() {
-        notes
-    } else {
-        format!("\n> [!NOTE]\n{notes}")
-    };
-    let hint = format!(
-        "Run {} to see every change.",
-        code_span(&format!(
-            "flagsync diff --base {} --head {}",
-            c.base.rev, c.head.rev
-        ))
-    );
-    // Room for what is added around and in the plan comment, so the whole stays in budget.
-    let extra = header.chars().count()
-        + notes.chars().count()
-        + hint
-            .chars()
-            .count()
-            .saturating_sub(PLAN_FULL_HINT.chars().count())
-        + no_changes
-            .chars()
-            .count()
-            .saturating_sub(PLAN_NO_CHANGES.chars().count())
-        + DIFF_DELETES.chars().count()
-        - PLAN_DELETES.chars().count();
-    let body = flagsync_plan::render_markdown(&c.plan, budget.saturating_sub(extra));
-    // The plan's wording is replaced only where the renderer puts it (summary line first,
-    // deletion warning before the first section, hint in the closing note), never inside
-    // a resource's content.
-    let body = replace_in_tail(&body, PLAN_FULL_HINT, &hint);
-    let (summary, rest) = body.split_once('\n').unwrap_or((&body, ""));
-    let summary = if summary == PLAN_NO_CHANGES {
-        no_changes
-    } else {
-        summary
-    };
-    let rest = match rest.find("<details>") {
-        Some(at) => format!(
-            "{}{}",
-            rest[..at].replacen(PLAN_DELETES, DIFF_DELETES, 1),
-            &rest[at..]
-        ),
-        None => rest.replacen(PLAN_DELETES, DIFF_DELETES, 1),
-    };
-    let mut out = format!("{header}{summary}\n{notes}{rest}");
-    if out.chars().count() > budget {
-        out = out.chars().take(budget).collect();
-    }
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    out
-}
-
-/// `text` with the last occurrence of `from` replaced, when it lies after every section
-/// (the renderer's closing note).
-fn replace_in_tail(text: &str, from: &str, to: &str) -> String {
-    match text.rfind(from) {
-        Some(at) if !text[at..].contains("</details>") => {
-            format!("{}{to}{}", &text[..at], &text[at + from.len()..])
-        }
-        _ => text.to_owned(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use flagsync_plan::ResourceKey;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn desired(key: ResourceKey, body: Value) -> DesiredResource {
         DesiredResource {
@@ -558,31 +359,5 @@ mod tests {
         let live = desired_as_live(&base);
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].body, json!({}));
-    }
-
-    #[test]
-    fn hint_is_replaced_only_in_the_closing_note() {
-        let inside = format!("<details>{PLAN_FULL_HINT}</details>\n");
-        assert_eq!(replace_in_tail(&inside, PLAN_FULL_HINT, "X"), inside);
-        let note = format!("<details>a</details>\n_3 omitted. {PLAN_FULL_HINT}_\n");
-        assert_eq!(
-            replace_in_tail(&note, PLAN_FULL_HINT, "X"),
-            "<details>a</details>\n_3 omitted. X_\n"
-        );
-    }
-
-    #[test]
-    fn code_span_survives_backticks() {
-        assert_eq!(code_span("HEAD~1"), "`HEAD~1`");
-        assert_eq!(code_span("a`b"), "``a`b``");
-        assert_eq!(code_span("`x"), "`` `x ``");
-        assert_eq!(code_span("a\u{1b}b"), "`a\\u{1b}b`");
-    }
-
-    #[test]
-    fn notes_quote_names_per_format() {
-        let note = format!("Environment {} on {}.", Quoted("Staging"), Quoted("st`g"));
-        assert_eq!(plain(&note), "Environment `Staging` on `st`g`.");
-        assert_eq!(markdown(&note), "Environment `Staging` on ``st`g``.");
     }
 }
