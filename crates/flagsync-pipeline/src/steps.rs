@@ -9,7 +9,7 @@ use flagsync_plan::{LiveResource, Plan, PlanOptions, TargetFilter, normalize};
 use flagsync_remote::{CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveRequest};
 use flagsync_source::Source;
 
-use crate::error::PipelineError;
+use crate::error::{PipelineError, Side};
 
 /// What the pipeline reports while it runs. The binary shows it on the terminal; a
 /// benchmark or a test passes [`Silent`].
@@ -21,6 +21,9 @@ pub trait Observer {
     fn reading_live_state(&self) {}
     /// Reading live state ended, successfully or not.
     fn live_state_read(&self) {}
+    /// One revision of a comparison was read, before it is checked (the head's errors
+    /// stop the comparison, the base's do not).
+    fn revision_loaded(&self, _side: Side, _rev: &str, _loaded: &Loaded) {}
 }
 
 /// An [`Observer`] that shows nothing.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use flagsync_emulator::{BackgroundEmulator, DEFAULT_TOKEN, EmulatorConfig, spawn_background};
 use flagsync_manifest::Loaded;
-use flagsync_pipeline::{Observer, Services};
+use flagsync_pipeline::{Observer, Services, Side};
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
     Secret,
@@ -106,5 +106,12 @@ impl Observer for Recorder {
 
     fn live_state_read(&self) {
         self.events.borrow_mut().push("live state read".into());
+    }
+
+    fn revision_loaded(&self, side: Side, rev: &str, loaded: &Loaded) {
+        self.events.borrow_mut().push(format!(
+            "{side} {rev}: {} diagnostic(s)",
+            loaded.diagnostics.len()
+        ));
     }
 }

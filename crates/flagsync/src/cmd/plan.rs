@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use flagsync_pipeline::{LiveScope, Options};
+use flagsync_plan::render::{self, Framing};
 use flagsync_plan::{HumanOptions, Plan, TargetFilter};
 use miette::{IntoDiagnostic, WrapErr};
 
@@ -96,16 +97,26 @@ fn compute(
 }
 
 pub fn render(plan: &Plan, format: Format, global: &GlobalArgs) -> String {
+    render_framed(plan, format, global, &Framing::default())
+}
+
+/// [`render`] in the words of `framing` (what is compared, notes).
+pub fn render_framed(
+    plan: &Plan,
+    format: Format,
+    global: &GlobalArgs,
+    framing: &Framing,
+) -> String {
     let mut text = match format {
-        Format::Human => flagsync_plan::render_human(
-            plan,
-            &HumanOptions {
+        Format::Human => {
+            let options = HumanOptions {
                 color: global.color_stdout(),
-            },
-        ),
-        Format::Json => flagsync_plan::render_json(plan),
+            };
+            render::render_human_framed(plan, &options, framing)
+        }
+        Format::Json => render::render_json_framed(plan, framing),
         Format::Markdown => {
-            flagsync_plan::render_markdown(plan, flagsync_plan::render::DEFAULT_MARKDOWN_BUDGET)
+            render::render_markdown_framed(plan, render::DEFAULT_MARKDOWN_BUDGET, framing)
         }
     };
     if !text.ends_with('\n') {
