@@ -1,5 +1,6 @@
 //! The one error type of the pipeline.
 
+use flagsync_live::ROLLOUT_ID_LABEL;
 use flagsync_plan::PlanError;
 use flagsync_remote::RemoteError;
 use flagsync_source::SourceError;
@@ -65,4 +66,33 @@ pub enum PipelineError {
 
     #[error("comparing")]
     Compare(#[source] PlanError),
+
+    #[error("listing rollouts")]
+    ListRollouts(#[source] RemoteError),
+
+    #[error("{} rollouts carry {ROLLOUT_ID_LABEL}={wanted}: {}", names.len(), names.join(", "))]
+    #[diagnostic(help("pass the instance id of the one you mean"))]
+    AmbiguousRollout { wanted: String, names: Vec<String> },
+
+    #[error(
+        "no rollout has {ROLLOUT_ID_LABEL}={wanted}, and no rollout instance has the id {wanted:?}"
+    )]
+    #[diagnostic(help(
+        "pass a rollout manifest id (its flagsync-id label) or a Confidence instance id"
+    ))]
+    RolloutNotFound { wanted: String },
+
+    #[error("reading rollout {wanted}")]
+    ReadRollout {
+        wanted: String,
+        #[source]
+        source: RemoteError,
+    },
+
+    #[error("reading analysis result {name}")]
+    ReadAnalysisResult {
+        name: String,
+        #[source]
+        source: RemoteError,
+    },
 }

@@ -6,7 +6,9 @@
 //! 2. [`read_live`]: read live state in a [`LiveScope`] with the fewest requests.
 //! 3. [`live_resources`] and [`plan`]: normalize both sides and plan, with [`Options`].
 //!
-//! [`compare`] plans one git revision against another, offline (`flagsync diff`).
+//! [`compare`] plans one git revision against another, offline (`flagsync diff`);
+//! [`results::rollout_results`] finds a rollout and reads its analysis results
+//! (`flagsync results`).
 //!
 //! Nothing here prints: what a command shows while the steps run (diagnostics, a spinner
 //! while live state is read) goes through an [`Observer`], and failures are
@@ -16,6 +18,7 @@
 
 pub mod compare;
 mod error;
+pub mod results;
 mod steps;
 
 pub use compare::{BranchNote, Comparison, compare};

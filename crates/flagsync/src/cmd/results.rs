@@ -1,16 +1,17 @@
 //! `flagsync results ROLLOUT`: a rollout's analysis results, readable.
 //!
-//! The rollout is found by its manifest id (the `flagsync-id` label) or its Confidence
-//! instance id. Its `stats` name one analysis result (`analysisResult`) or one per exposure
-//! filter (`analysisResults[]`); each is fetched and shown per metric.
+//! `flagsync_pipeline::results` finds the rollout (by its manifest id, the `flagsync-id`
+//! label, or its Confidence instance id) and reads each analysis result its `stats` name;
+//! this module shows them per metric.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 use console::Style;
-use flagsync_remote::{ConfidenceClient, LiveRollout, ROLLOUT_ID_LABEL, RemoteError};
-use miette::{IntoDiagnostic, Report, WrapErr, miette};
+use flagsync_pipeline::results::{ResultRef, RolloutResults};
+use flagsync_remote::LiveRollout;
+use miette::{IntoDiagnostic, miette};
 use serde_json::{Value, json};
 
 use crate::output::GlobalArgs;
@@ -42,14 +43,6 @@ pub struct Args {
     pub remote: RemoteArgs,
 }
 
-/// One analysis result a rollout's `stats` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResultRef {
-    pub name: String,
-    /// Empty for the single, unfiltered result.
-    pub exposure_filter: String,
-}
-
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     // Only flagsync.yaml matters here: problems in manifests do not stop reading results.
     let source = crate::source::open(&args.dir, None)?;
@@ -69,16 +62,8 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         return Err(miette!("no Confidence client"));
     };
 
-    let runtime = pipeline::runtime()?;
-    let rollout = runtime.block_on(find_rollout(client, &args.rollout))?;
-    let refs = result_refs(&rollout.body);
-    let mut results = Vec::with_capacity(refs.len());
-    for r in &refs {
-        let fetched = runtime
-            .block_on(client.get_analysis_result(&r.name))
-            .wrap_err_with(|| format!("reading analysis result {}", r.name))?;
-        results.push((r.clone(), fetched));
-    }
+    let read = flagsync_pipeline::results::rollout_results(client, &args.rollout);
+    let RolloutResults { rollout, results } = pipeline::runtime()?.block_on(read)?;
 
     match args.format {
         Format::Json => {
@@ -100,72 +85,6 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// By label first (the manifest id), then as an instance id.
-async fn find_rollout(client: &ConfidenceClient, wanted: &str) -> miette::Result<LiveRollout> {
-    let mut labelled = client
-        .find_rollouts_by_flagsync_id(wanted)
-        .await
-        .wrap_err("listing rollouts")?;
-    match labelled.len() {
-        1 => return Ok(labelled.remove(0)),
-        0 => {}
-        n => {
-            let names: Vec<&str> = labelled.iter().filter_map(|r| r.name.as_deref()).collect();
-            return Err(miette!(
-                help = "pass the instance id of the one you mean",
-                "{n} rollouts carry {ROLLOUT_ID_LABEL}={wanted}: {}",
-                names.join(", ")
-            ));
-        }
-    }
-    let not_found = || {
-        miette!(
-            help = "pass a rollout manifest id (its flagsync-id label) or a Confidence instance id",
-            "no rollout has {ROLLOUT_ID_LABEL}={wanted}, and no rollout instance has the id {wanted:?}"
-        )
-    };
-    match client.get_rollout(wanted).await {
-        Ok(Some(rollout)) => Ok(rollout),
-        Ok(None) | Err(RemoteError::InvalidName { .. }) => Err(not_found()),
-        Err(e) => Err(Report::new(e).wrap_err(format!("reading rollout {wanted}"))),
-    }
-}
-
-/// The analysis results a rollout's `stats` name, in the service's order.
-pub fn result_refs(rollout: &Value) -> Vec<ResultRef> {
-    let Some(stats) = rollout.get("stats") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Some(name) = stats.get("analysisResult").and_then(Value::as_str)
-        && !name.is_empty()
-    {
-        out.push(ResultRef {
-            name: name.to_owned(),
-            exposure_filter: String::new(),
-        });
-    }
-    if let Some(items) = stats.get("analysisResults").and_then(Value::as_array) {
-        for item in items {
-            let Some(name) = item.get("analysisResult").and_then(Value::as_str) else {
-                continue;
-            };
-            let filter = item
-                .get("exposureFilterName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if out.iter().any(|r: &ResultRef| r.name == name) {
-                continue;
-            }
-            out.push(ResultRef {
-                name: name.to_owned(),
-                exposure_filter: filter.to_owned(),
-            });
-        }
-    }
-    out
 }
 
 fn state_of(rollout: &LiveRollout) -> &str {
@@ -384,28 +303,6 @@ fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stats_name_one_result_or_one_per_exposure_filter() {
-        let one =
-            json!({"stats": {"analysisResult": "workflows/rollout/instances/a/analysisResults/r"}});
-        assert_eq!(
-            result_refs(&one),
-            vec![ResultRef {
-                name: "workflows/rollout/instances/a/analysisResults/r".into(),
-                exposure_filter: String::new()
-            }]
-        );
-        let many = json!({"stats": {"analysisResults": [
-            {"analysisResult": "workflows/rollout/instances/a/analysisResults/r1", "exposureFilterName": "mobile"},
-            {"analysisResult": "workflows/rollout/instances/a/analysisResults/r2", "exposureFilterName": "web"},
-            {"exposureFilterName": "broken"}
-        ]}});
-        let refs = result_refs(&many);
-        assert_eq!(refs.len(), 2);
-        assert_eq!(refs[1].exposure_filter, "web");
-        assert!(result_refs(&json!({"state": "draft"})).is_empty());
-    }
 
     #[test]
     fn human_report_shows_each_metric_status_and_annotations() {
