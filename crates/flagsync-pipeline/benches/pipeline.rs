@@ -30,7 +30,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients};
 use flagsync_emulator::{BackgroundEmulator, DEFAULT_TOKEN, EmulatorConfig, spawn_background};
 use flagsync_live::LiveSnapshot;
@@ -61,10 +61,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Res<()> {
-    match cli.mode.unwrap_or(Mode::Plan(PlanArgs {
-        sizes: vec![1_000, 10_000],
-        reps: 3,
-    })) {
+    let Some(mode) = cli.mode else {
+        // A plain `cargo bench` (or `cargo test --all-targets`) lands here: the runs take
+        // minutes and their sizes are the caller's choice, so say how to start one.
+        eprintln!("{}", Cli::command().render_help());
+        return Ok(());
+    };
+    match mode {
         Mode::Plan(args) => plan_bench(&args),
         Mode::Apply(args) => apply_bench(&args),
         Mode::PlanChild {
@@ -78,12 +81,15 @@ fn run(cli: Cli) -> Res<()> {
 // ---- options ------------------------------------------------------------------------------
 
 #[derive(Debug, Parser)]
-#[command(about = "Benchmarks of plan and apply against the emulator on loopback")]
+#[command(
+    name = "cargo bench -p flagsync-pipeline --bench pipeline --",
+    about = "Benchmarks of plan and apply against the emulator on loopback"
+)]
 struct Cli {
     /// Passed by `cargo bench`; nothing to do with this program.
     #[arg(long, global = true, hide = true)]
     bench: bool,
-    /// Default: `plan 1000 10000`.
+    /// Without one, prints this help.
     #[command(subcommand)]
     mode: Option<Mode>,
 }
