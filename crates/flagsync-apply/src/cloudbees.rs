@@ -53,11 +53,14 @@ impl Target<'_> {
         }
     }
 
+    /// The object's body as the service stores it; `None` when it is gone.
     async fn get(&self, client: &CloudBeesClient) -> Result<Option<Value>, RemoteError> {
-        match self {
-            Target::Group { name } => client.get_target_group(name).await,
-            Target::Experiment { env, flag } => client.get_experiment(env, flag).await,
-        }
+        Ok(match self {
+            Target::Group { name } => client.get_target_group(name).await?.map(|g| g.body),
+            Target::Experiment { env, flag } => {
+                client.get_experiment(env, flag).await?.map(|e| e.body)
+            }
+        })
     }
 
     async fn delete(&self, client: &CloudBeesClient) -> Result<bool, RemoteError> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use flagsync_plan::{LiveResource, Operation, Plan, ResourceKey, fingerprint};
 
 /// Why `apply` refuses to start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
     #[error(
         "the plan deletes {planned} resource(s), more than the {max} allowed by --max-deletes: {}{}; \
@@ -29,6 +29,7 @@ pub enum ApplyError {
         drifts.len(),
         drifts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
+    #[diagnostic(help("run `flagsync plan` again and review the new plan; nothing was written"))]
     LiveStateChanged { drifts: Vec<Drift> },
 }
 

@@ -33,7 +33,7 @@ pub use report::{ApplyEvent, ApplyReport, Outcome, REPORT_FORMAT_VERSION, Status
 pub use flagsync_plan::Plan;
 
 /// The label that carries a rollout's flagsync id; an interrupted create is found again by it.
-pub use flagsync_manifest::model::ROLLOUT_ID_LABEL;
+pub use flagsync_live::ROLLOUT_ID_LABEL;
 
 /// The clients of the services the plan touches. An action for a service whose client is
 /// `None` fails (and its dependents never run).

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use flagsync_manifest::model::ROLLOUT_ID_LABEL;
+use flagsync_live::{LiveRollout, ROLLOUT_ID_LABEL, instance_id};
 use flagsync_plan::rollout::{create_body, patch_body, segment_body};
 use flagsync_plan::{Action, Operation, RolloutStep};
 use flagsync_remote::{ConfidenceClient, RemoteError};
@@ -12,7 +12,6 @@ use flagsync_remote::{ConfidenceClient, RemoteError};
 use crate::ApplyOptions;
 use crate::execute::{ActionResult, Done, Fail};
 
-const NAME_PREFIX: &str = "workflows/rollout/instances/";
 /// Launch attempts when each one ends with an unknown outcome and a read shows the rollout
 /// still a draft with nothing under way.
 const MAX_LAUNCH_ATTEMPTS: u32 = 3;
@@ -28,7 +27,11 @@ pub(crate) async fn run(
         // something impossible: fail.
         if let Some(unsupported) = &action.unsupported {
             return Ok(Done {
-                remote_id: action.remote_id.as_deref().map(bare_id).map(str::to_owned),
+                remote_id: action
+                    .remote_id
+                    .as_deref()
+                    .map(instance_id)
+                    .map(str::to_owned),
                 warnings: vec![format!(
                     "not applied (no API call can do it): {unsupported}"
                 )],
@@ -43,7 +46,11 @@ pub(crate) async fn run(
         action,
         client,
         options,
-        id: action.remote_id.as_deref().map(bare_id).map(str::to_owned),
+        id: action
+            .remote_id
+            .as_deref()
+            .map(instance_id)
+            .map(str::to_owned),
         warnings: Vec::new(),
     };
     if let Some(unsupported) = &action.unsupported {
@@ -119,7 +126,7 @@ impl Run<'_> {
                         .as_ref()
                         .and_then(|d| d.get("state"))
                         .and_then(Value::as_str);
-                    let now = rollout.get("state").and_then(Value::as_str);
+                    let now = rollout.state.as_deref();
                     if let Some(want) = want
                         && now != Some(want)
                     {
@@ -158,7 +165,7 @@ impl Run<'_> {
         for attempt in 1..=attempts {
             match self.client.create_rollout(&body).await {
                 Ok(created) => {
-                    return id_of(&created).ok_or_else(|| {
+                    return created.instance_id.ok_or_else(|| {
                         Fail::new(format!(
                             "the rollout was created but the answer names no instance; find it \
                              by its label {ROLLOUT_ID_LABEL}={label} and plan again"
@@ -173,7 +180,7 @@ impl Run<'_> {
                     );
                     let found = self
                         .client
-                        .find_rollouts_by_label(ROLLOUT_ID_LABEL, label)
+                        .find_rollouts_by_flagsync_id(label)
                         .await
                         .map_err(|lookup| {
                             Fail::new(format!(
@@ -185,7 +192,7 @@ impl Run<'_> {
                     match found.as_slice() {
                         [] => last = e.to_string(),
                         [one] => {
-                            return id_of(one).ok_or_else(|| {
+                            return one.instance_id.clone().ok_or_else(|| {
                                 Fail::new(format!(
                                     "a rollout with label {ROLLOUT_ID_LABEL}={label} exists but \
                                      names no instance"
@@ -193,9 +200,9 @@ impl Run<'_> {
                             });
                         }
                         several => {
-                            let ids: Vec<String> = several
+                            let ids: Vec<&str> = several
                                 .iter()
-                                .map(|r| id_of(r).unwrap_or_else(|| "(unnamed)".to_owned()))
+                                .map(|r| r.instance_id.as_deref().unwrap_or("(unnamed)"))
                                 .collect();
                             return Err(Fail::new(format!(
                                 "{} rollouts carry the label {ROLLOUT_ID_LABEL}={label}: {}; \
@@ -281,13 +288,10 @@ enum LaunchState {
     Other(String),
 }
 
-fn launch_state(rollout: &Value) -> LaunchState {
-    let state = rollout.get("state").and_then(Value::as_str).unwrap_or("");
-    if let Some(pending) = rollout.get("pendingTransition").filter(|p| !p.is_null()) {
-        let target = pending
-            .get("targetState")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+fn launch_state(rollout: &LiveRollout) -> LaunchState {
+    let state = rollout.state.as_deref().unwrap_or("");
+    if let Some(pending) = &rollout.pending_transition {
+        let target = pending.target_state.as_deref().unwrap_or("");
         return if target == "live" {
             LaunchState::Launching
         } else {
@@ -312,20 +316,6 @@ fn step_failed(step: &str, e: RemoteError) -> Fail {
     }
 }
 
-fn bare_id(id: &str) -> &str {
-    id.strip_prefix(NAME_PREFIX).unwrap_or(id)
-}
-
-/// The bare instance id from a rollout's `name`.
-fn id_of(rollout: &Value) -> Option<String> {
-    rollout
-        .get("name")
-        .and_then(Value::as_str)
-        .map(bare_id)
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,23 +338,27 @@ mod tests {
     #[test]
     fn launch_states() {
         assert!(matches!(
-            launch_state(&json!({"state": "draft"})),
+            launch_state(&LiveRollout::new(json!({"state": "draft"}))),
             LaunchState::Draft
         ));
         assert!(matches!(
-            launch_state(&json!({"state": "live"})),
+            launch_state(&LiveRollout::new(json!({"state": "live"}))),
             LaunchState::Live
         ));
         assert!(matches!(
-            launch_state(&json!({"state": "draft", "pendingTransition": {"targetState": "live"}})),
+            launch_state(&LiveRollout::new(
+                json!({"state": "draft", "pendingTransition": {"targetState": "live"}})
+            )),
             LaunchState::Launching
         ));
         assert!(matches!(
-            launch_state(&json!({"state": "live", "pendingTransition": {"targetState": "ended"}})),
+            launch_state(&LiveRollout::new(
+                json!({"state": "live", "pendingTransition": {"targetState": "ended"}})
+            )),
             LaunchState::Other(_)
         ));
         assert!(matches!(
-            launch_state(&json!({"state": "ended"})),
+            launch_state(&LiveRollout::new(json!({"state": "ended"}))),
             LaunchState::Other(_)
         ));
     }
@@ -409,18 +403,5 @@ mod tests {
         );
         let fail = run(&delete(None), &client(), &options).await.unwrap_err();
         assert!(fail.reason.contains("no call that deletes a rollout"));
-    }
-
-    #[test]
-    fn ids() {
-        assert_eq!(
-            id_of(&json!({"name": "workflows/rollout/instances/abc"})),
-            Some("abc".to_owned())
-        );
-        assert_eq!(
-            id_of(&json!({"name": "workflows/rollout/instances/"})),
-            None
-        );
-        assert_eq!(id_of(&json!({})), None);
     }
 }

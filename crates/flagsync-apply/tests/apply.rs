@@ -77,26 +77,33 @@ async fn creates_everything_in_dependency_order_and_converges() {
 
     // The emulator holds everything, the rollout is live with its targeting.
     let group = env.cloudbees().get_target_group("internal").await.unwrap();
-    assert_eq!(group.unwrap()["conditions"][0]["operand"], json!("DK"));
+    assert_eq!(group.unwrap().body["conditions"][0]["operand"], json!("DK"));
     let exp = env
         .cloudbees()
         .get_experiment("Production", "child")
         .await
         .unwrap()
         .expect("child exists");
-    assert_eq!(exp["conditions"][1]["dependency"]["flag"], json!("base"));
+    assert_eq!(
+        exp.body["conditions"][1]["dependency"]["flag"],
+        json!("base")
+    );
     let id = report
         .outcome("rollout/new-search")
         .and_then(|o| o.remote_id.clone())
         .expect("rollout id reported");
     let live = env.confidence().get_rollout(&id).await.unwrap().unwrap();
-    assert_eq!(live["state"], json!("live"));
-    assert!(live.get("pendingTransition").is_none(), "{live}");
+    assert_eq!(live.body["state"], json!("live"));
+    assert!(
+        live.body.get("pendingTransition").is_none(),
+        "{}",
+        live.body
+    );
     assert_eq!(
-        live["segment"]["targeting"],
+        live.body["segment"]["targeting"],
         desired[5].body["segment"]["targeting"]
     );
-    assert_eq!(live["labels"][ROLLOUT_ID_LABEL], json!("new-search"));
+    assert_eq!(live.body["labels"][ROLLOUT_ID_LABEL], json!("new-search"));
 
     let c = counters(&env).await;
     assert_eq!(count(&c, ROLLOUTS, Some("2xx")), 2);
@@ -219,9 +226,9 @@ async fn a_change_made_after_the_plan_is_a_conflict_and_is_not_overwritten() {
     assert!(report.outcome("target-group/other").unwrap().is_success());
 
     let beta = env.cloudbees().get_target_group("beta").await.unwrap();
-    assert_eq!(beta.unwrap()["conditions"][0]["operand"], json!("DK"));
+    assert_eq!(beta.unwrap().body["conditions"][0]["operand"], json!("DK"));
     let other = env.cloudbees().get_target_group("other").await.unwrap();
-    assert_eq!(other.unwrap()["conditions"][0]["operand"], json!("NO"));
+    assert_eq!(other.unwrap().body["conditions"][0]["operand"], json!("NO"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +249,7 @@ async fn a_patch_applied_but_unanswered_is_recognised_not_reported_as_conflict()
     assert_eq!(count(&c, PATCH_GROUP, Some("dropped")), 1);
     assert_eq!(count(&c, PATCH_GROUP, Some("4xx")), 1, "{c}");
     let beta = env.cloudbees().get_target_group("beta").await.unwrap();
-    assert_eq!(beta.unwrap()["conditions"][0]["operand"], json!("NO"));
+    assert_eq!(beta.unwrap().body["conditions"][0]["operand"], json!("NO"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,10 +338,10 @@ async fn an_ambiguous_create_is_looked_up_by_label_not_sent_again() {
     assert_eq!(per_label.get("once"), Some(&1));
     let found = env
         .confidence()
-        .find_rollouts_by_label(ROLLOUT_ID_LABEL, "once")
+        .find_rollouts_by_flagsync_id("once")
         .await
         .unwrap();
-    let name = found[0]["name"].as_str().unwrap();
+    let name = found[0].name.as_deref().unwrap();
     let reported = report.outcomes[0].remote_id.as_deref().unwrap();
     assert!(name.ends_with(reported), "{name} vs {reported}");
     assert!(replan(&env, &desired).await.actions.is_empty());
@@ -350,7 +357,7 @@ async fn an_ambiguous_create_that_finds_several_copies_fails_naming_them() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let created = env.confidence().create_rollout(&body).await.unwrap();
-        ids.push(created["name"].as_str().unwrap().to_owned());
+        ids.push(created.body["name"].as_str().unwrap().to_owned());
     }
     set_faults(&env, json!({"dropAfterWriteRate": 1.0})).await;
     let (report, _) = apply_recording(&plan, &env, &options()).await;
@@ -397,8 +404,8 @@ async fn a_rollout_already_launched_by_an_interrupted_run_is_not_launched_again(
     let c = counters(&env).await;
     assert_eq!(count(&c, LAUNCH, None), 1, "launched once: {c}");
     let live = env.confidence().get_rollout(&id).await.unwrap().unwrap();
-    assert_eq!(live["state"], json!("live"));
-    assert_eq!(live["rollout"]["reach"], json!("0.2"));
+    assert_eq!(live.body["state"], json!("live"));
+    assert_eq!(live.body["rollout"]["reach"], json!("0.2"));
     assert!(replan(&env, &desired).await.actions.is_empty());
 }
 
@@ -424,8 +431,8 @@ async fn the_unsupported_part_of_a_rollout_change_is_a_warning() {
     );
     let id = outcome.remote_id.clone().unwrap();
     let now = env.confidence().get_rollout(&id).await.unwrap().unwrap();
-    assert_eq!(now["rollout"]["reach"], json!("0.3"));
-    assert_eq!(now["state"], json!("live"));
+    assert_eq!(now.body["rollout"]["reach"], json!("0.3"));
+    assert_eq!(now.body["state"], json!("live"));
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(
         json["outcomes"][0]["warnings"].as_array().map(Vec::len),

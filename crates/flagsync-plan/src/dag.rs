@@ -80,18 +80,10 @@ pub(crate) fn topo_indices(actions: &[Action]) -> Result<Vec<usize>, PlanError> 
 }
 
 impl Plan {
-    /// The actions in execution order. `plan()` already stores them in this order; this
-    /// re-checks a plan read from a file.
-    pub fn topological_order(&self) -> Result<Vec<&Action>, PlanError> {
-        Ok(topo_indices(&self.actions)?
-            .into_iter()
-            .map(|i| &self.actions[i])
-            .collect())
-    }
-
-    /// Sets of actions that can run in parallel: everything in level `n` depends only on
-    /// actions in levels before `n`. The applier runs one level after another (or, better,
-    /// starts each action as soon as its `depends_on` are done; levels are the simple form).
+    /// Sets of actions that could run in parallel: everything in level `n` depends only on
+    /// actions in levels before `n`; how many there are is the depth of the graph. Apply
+    /// does not run level by level: it starts each action as soon as everything in its
+    /// `depends_on` has succeeded (`flagsync-apply`'s executor).
     pub fn levels(&self) -> Result<Vec<Vec<&Action>>, PlanError> {
         let order = topo_indices(&self.actions)?;
         let index: HashMap<&str, usize> = self

@@ -1,7 +1,7 @@
 use thiserror::Error;
 
 /// Everything planning can refuse.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, miette::Diagnostic, Clone, PartialEq, Eq)]
 pub enum PlanError {
     #[error("`{input}` is not a valid resource address: {reason}")]
     InvalidKey { input: String, reason: String },

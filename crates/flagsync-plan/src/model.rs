@@ -362,7 +362,7 @@ impl Plan {
         }
         let plan: Plan =
             serde_json::from_value(raw).map_err(|e| PlanError::InvalidPlan(e.to_string()))?;
-        plan.levels()?;
+        crate::dag::topo_indices(&plan.actions)?;
         Ok(plan)
     }
 }

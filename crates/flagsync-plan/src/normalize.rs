@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use flagsync_live::{LiveExperiment, LiveRollout, LiveTargetGroup};
 use flagsync_manifest::defaults::{self, Side};
 use flagsync_manifest::model::{
     Experiment, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Manifest, ROLLOUT_ID_LABEL, Rollout,
@@ -504,12 +505,12 @@ pub fn managed_scope(repository: &Repository) -> ManagedScope {
 /// Live state in canonical form. Rollouts without flagsync's id label are not managed by
 /// any repository and are left out, so nothing can plan to change or delete them.
 pub fn live_resources(
-    target_groups: &[Value],
-    experiments: &BTreeMap<String, Vec<Value>>,
-    rollouts: &[Value],
+    target_groups: &[LiveTargetGroup],
+    experiments: &BTreeMap<String, Vec<LiveExperiment>>,
+    rollouts: &[LiveRollout],
 ) -> Vec<LiveResource> {
     let mut out = Vec::new();
-    for raw in target_groups {
+    for LiveTargetGroup { body: raw } in target_groups {
         let body = canonical_target_group(raw);
         let Some(name) = body["name"].as_str() else {
             continue;
@@ -523,7 +524,7 @@ pub fn live_resources(
         });
     }
     for (env, items) in experiments {
-        for raw in items {
+        for LiveExperiment { body: raw } in items {
             let body = canonical_experiment(raw);
             let Some(flag) = body["flag"].as_str() else {
                 continue;
@@ -537,26 +538,17 @@ pub fn live_resources(
             });
         }
     }
-    for raw in rollouts {
-        let Some(id) = raw
-            .get("labels")
-            .and_then(|l| l.get(ROLLOUT_ID_LABEL))
-            .and_then(Value::as_str)
-        else {
+    for rollout in rollouts {
+        let Some(id) = &rollout.flagsync_id else {
             continue;
         };
-        let remote_id = raw
-            .get("name")
-            .and_then(Value::as_str)
-            .and_then(|n| n.rsplit('/').next())
-            .map(str::to_owned);
         out.push(LiveResource {
             key: ResourceKey::rollout(id),
             references: Vec::new(),
-            remote_id,
+            remote_id: rollout.instance_id.clone(),
             // Rollouts change through their own calls (steps), never a JSON Patch.
             patch_base: None,
-            body: canonical_rollout(raw),
+            body: canonical_rollout(&rollout.body),
         });
     }
     out
@@ -625,7 +617,7 @@ mod tests {
             "createTime": "2024-01-15T10:00:00Z", "updateTime": "2024-01-15T10:00:00Z",
             "stats": {"analysisResult": "x"}
         });
-        let live = live_resources(&[], &BTreeMap::new(), &[live_raw]);
+        let live = live_resources(&[], &BTreeMap::new(), &[LiveRollout::new(live_raw)]);
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].key, ResourceKey::rollout("new-search"));
         assert_eq!(live[0].remote_id.as_deref(), Some("abc123"));
@@ -661,7 +653,9 @@ mod tests {
         let live = live_resources(
             &[],
             &BTreeMap::new(),
-            &[json!({"name": "workflows/rollout/instances/x", "displayName": "manual"})],
+            &[LiveRollout::new(
+                json!({"name": "workflows/rollout/instances/x", "displayName": "manual"}),
+            )],
         );
         assert!(live.is_empty());
     }

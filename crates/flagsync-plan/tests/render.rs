@@ -1,5 +1,9 @@
 //! Snapshots of the three renderings of a representative plan, and the markdown budget.
 
+use flagsync_plan::render::{
+    Compared, Framing, Phrase, Revision, render_human_framed, render_json_framed,
+    render_markdown_framed,
+};
 use flagsync_plan::{
     DesiredResource, HumanOptions, LiveResource, ManagedScope, Origin, Plan, PlanOptions,
     ResourceKey, plan, render_human, render_json, render_markdown,
@@ -282,4 +286,84 @@ fn markdown_never_exceeds_any_budget() {
             text.chars().count()
         );
     }
+}
+
+fn two_revisions(notes: Vec<Phrase>) -> Framing {
+    Framing {
+        compared: Compared::Revisions {
+            base: Revision {
+                rev: "main".into(),
+                commit: Some("abc1234abc1234".into()),
+                described: "main (abc1234)".into(),
+            },
+            head: Revision {
+                rev: "HEAD".into(),
+                commit: None,
+                described: "HEAD (def5678)".into(),
+            },
+        },
+        notes,
+    }
+}
+
+#[test]
+fn framed_markdown_counts_its_title_and_notes_against_the_budget() {
+    let p = big_plan(5);
+    let framing = two_revisions(vec![Phrase::new().text("Read from ").name("Staging")]);
+    for budget in [0usize, 1, 100, 500, 1_000, 3_000, 10_000] {
+        let text = render_markdown_framed(&p, budget, &framing);
+        assert!(text.chars().count() <= budget, "budget {budget}");
+    }
+    let text = render_markdown_framed(&p, 3_000, &framing);
+    assert!(
+        text.starts_with("**flagsync diff** `main (abc1234)` → `HEAD (def5678)`: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n> [!NOTE]\n> Read from `Staging`\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Run `flagsync diff --base main --head HEAD` to see every change._"),
+        "{text}"
+    );
+    assert!(!text.contains("flagsync plan"), "{text}");
+}
+
+#[test]
+fn framed_no_changes_speak_of_the_two_revisions() {
+    let empty = plan(&[], &[], &PlanOptions::default()).expect("plans");
+    let framing = two_revisions(Vec::new());
+    assert_eq!(
+        render_human_framed(&empty, &HumanOptions::default(), &framing),
+        "flagsync diff main (abc1234) → HEAD (def5678)\n\n\
+         No changes. `HEAD` declares the same desired state as `main`.\n"
+    );
+    let doc: Value = serde_json::from_str(&render_json_framed(&empty, &framing)).unwrap();
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "format_version",
+            "base",
+            "head",
+            "notes",
+            "summary",
+            "warnings",
+            "actions"
+        ]
+    );
+    assert_eq!(
+        doc["base"],
+        json!({"rev": "main", "commit": "abc1234abc1234"})
+    );
+    assert_eq!(doc["head"], json!({"rev": "HEAD", "commit": null}));
+    // Without a framing, the plan's own document.
+    let plain: Value = serde_json::from_str(&render_json(&empty)).unwrap();
+    assert!(plain.get("base").is_none());
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flagsync_live::{LiveExperiment, LiveTargetGroup};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
@@ -104,7 +105,7 @@ impl CloudBeesClient {
     /// `GET /applications/{app}/{env}/experiments`. Note: the service lists only flags with
     /// at least one release rule; a flag missing here may still exist (use
     /// [`Self::get_experiment`], or [`crate::fetch_live_state`] which does it for you).
-    pub async fn list_experiments(&self, env: &str) -> Result<Vec<Value>> {
+    pub async fn list_experiments(&self, env: &str) -> Result<Vec<LiveExperiment>> {
         let url = self.experiments_url(env, None)?;
         let req = Request::new(
             Method::GET,
@@ -113,11 +114,14 @@ impl CloudBeesClient {
             format!("experiments of environment {env:?}"),
         );
         let value = self.json(&req).await?;
-        expect_array(value, &req)
+        Ok(expect_array(value, &req)?
+            .into_iter()
+            .map(LiveExperiment::new)
+            .collect())
     }
 
     /// `GET …/experiments/{flag}`; `None` on 404.
-    pub async fn get_experiment(&self, env: &str, flag: &str) -> Result<Option<Value>> {
+    pub async fn get_experiment(&self, env: &str, flag: &str) -> Result<Option<LiveExperiment>> {
         let req = Request::new(
             Method::GET,
             self.experiments_url(env, Some(flag))?,
@@ -125,7 +129,7 @@ impl CloudBeesClient {
             experiment_resource(env, flag),
         );
         match self.json(&req).await {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) => Ok(Some(LiveExperiment::new(v))),
             Err(RemoteError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -182,7 +186,7 @@ impl CloudBeesClient {
     // ---- target groups -----------------------------------------------------------------
 
     /// `GET /applications/{app}/target-groups` (application-wide).
-    pub async fn list_target_groups(&self) -> Result<Vec<Value>> {
+    pub async fn list_target_groups(&self) -> Result<Vec<LiveTargetGroup>> {
         let req = Request::new(
             Method::GET,
             self.target_groups_url(None)?,
@@ -190,11 +194,14 @@ impl CloudBeesClient {
             "target groups".to_owned(),
         );
         let value = self.json(&req).await?;
-        expect_array(value, &req)
+        Ok(expect_array(value, &req)?
+            .into_iter()
+            .map(LiveTargetGroup::new)
+            .collect())
     }
 
     /// `GET …/target-groups/{name}`; `None` on 404.
-    pub async fn get_target_group(&self, name: &str) -> Result<Option<Value>> {
+    pub async fn get_target_group(&self, name: &str) -> Result<Option<LiveTargetGroup>> {
         let req = Request::new(
             Method::GET,
             self.target_groups_url(Some(name))?,
@@ -202,7 +209,7 @@ impl CloudBeesClient {
             target_group_resource(name),
         );
         match self.json(&req).await {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) => Ok(Some(LiveTargetGroup::new(v))),
             Err(RemoteError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }

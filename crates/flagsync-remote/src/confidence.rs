@@ -8,8 +8,10 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use flagsync_live::{FailedStep, LiveRollout, instance_id};
+
 use crate::cloudbees::kind;
-use crate::error::{FailedStep, RemoteError, Result, Service};
+use crate::error::{RemoteError, Result, Service};
 use crate::http::{Request, Response, Safety, Transport};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -23,7 +25,6 @@ pub const DEFAULT_CONFIDENCE_IAM_URL: &str = "https://iam.confidence.dev";
 pub const DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND: f64 = 50.0;
 
 const ROLLOUTS_PATH: &str = "/v1/workflows/rollout/instances";
-const ROLLOUT_NAME_PREFIX: &str = "workflows/rollout/instances/";
 const PAGE_SIZE: &str = "100";
 /// A server that keeps returning pages is broken; stop instead of looping forever.
 const MAX_PAGES: usize = 10_000;
@@ -144,7 +145,7 @@ impl ConfidenceClient {
 
     /// All rollouts, following `nextPageToken` until it is empty (pages of 100).
     /// `filter` is passed through (e.g. `state:live`).
-    pub async fn list_rollouts(&self, filter: Option<&str>) -> Result<Vec<Value>> {
+    pub async fn list_rollouts(&self, filter: Option<&str>) -> Result<Vec<LiveRollout>> {
         let mut all = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_PAGES {
@@ -168,7 +169,7 @@ impl ConfidenceClient {
                 ));
             };
             match page.remove("rollouts") {
-                Some(Value::Array(items)) => all.extend(items),
+                Some(Value::Array(items)) => all.extend(items.into_iter().map(LiveRollout::new)),
                 None | Some(Value::Null) => {}
                 Some(other) => {
                     return Err(decode(
@@ -208,7 +209,7 @@ impl ConfidenceClient {
 
     /// One rollout; `None` on 404. `id` is the bare id or the full
     /// `workflows/rollout/instances/{id}` name.
-    pub async fn get_rollout(&self, id: &str) -> Result<Option<Value>> {
+    pub async fn get_rollout(&self, id: &str) -> Result<Option<LiveRollout>> {
         let req = Request::new(
             Method::GET,
             self.rollout_url(id, "")?,
@@ -216,7 +217,7 @@ impl ConfidenceClient {
             rollout_resource(id),
         );
         match self.json(&req).await {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) => Ok(Some(LiveRollout::new(v))),
             Err(RemoteError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -226,9 +227,9 @@ impl ConfidenceClient {
     ///
     /// Not idempotent, so retried only when the request certainly did not take effect (429 or
     /// a connection never established). A timeout, a reset or a 5xx answer returns
-    /// [`RemoteError::Ambiguous`]: look the rollout up with [`Self::find_rollouts_by_label`]
+    /// [`RemoteError::Ambiguous`]: look the rollout up with [`Self::find_rollouts_by_flagsync_id`]
     /// before creating again.
-    pub async fn create_rollout(&self, rollout: &Value) -> Result<Value> {
+    pub async fn create_rollout(&self, rollout: &Value) -> Result<LiveRollout> {
         let url = self.inner.base.join(ROLLOUTS_PATH, &[])?;
         let name = rollout
             .get("displayName")
@@ -243,7 +244,7 @@ impl ConfidenceClient {
         .json_body(rollout)?;
         let created = self.json(&req).await?;
         if created.is_object() {
-            Ok(created)
+            Ok(LiveRollout::new(created))
         } else {
             // It was created, but we cannot tell which one it is: same situation as a timeout.
             Err(RemoteError::Ambiguous {
@@ -255,17 +256,13 @@ impl ConfidenceClient {
         }
     }
 
-    /// Rollouts whose `labels[key] == value` (lists everything, filters here).
-    pub async fn find_rollouts_by_label(&self, key: &str, value: &str) -> Result<Vec<Value>> {
+    /// Rollouts whose flagsync id ([`flagsync_live::ROLLOUT_ID_LABEL`]) is `id` (lists
+    /// everything, filters here).
+    pub async fn find_rollouts_by_flagsync_id(&self, id: &str) -> Result<Vec<LiveRollout>> {
         let all = self.list_rollouts(None).await?;
         Ok(all
             .into_iter()
-            .filter(|r| {
-                r.get("labels")
-                    .and_then(|l| l.get(key))
-                    .and_then(Value::as_str)
-                    == Some(value)
-            })
+            .filter(|r| r.flagsync_id.as_deref() == Some(id))
             .collect())
     }
 
@@ -318,7 +315,7 @@ impl ConfidenceClient {
     /// Failed steps (while pending or after) give [`RemoteError::TransitionFailed`]; a
     /// rollout that disappears gives [`RemoteError::NotFound`]; `deadline` (measured from the
     /// call) passing gives [`RemoteError::DeadlineExceeded`].
-    pub async fn wait_for_transition(&self, id: &str, deadline: Duration) -> Result<Value> {
+    pub async fn wait_for_transition(&self, id: &str, deadline: Duration) -> Result<LiveRollout> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
         let mut polls: u32 = 0;
@@ -334,7 +331,7 @@ impl ConfidenceClient {
                 Transition::Done => return Ok(rollout),
                 Transition::Failed(steps) => {
                     return Err(RemoteError::TransitionFailed {
-                        rollout: bare_id(id).to_owned(),
+                        rollout: instance_id(id).to_owned(),
                         steps,
                     });
                 }
@@ -345,14 +342,14 @@ impl ConfidenceClient {
                 return Err(RemoteError::DeadlineExceeded {
                     operation: format!(
                         "waiting for rollout {} to finish its transition",
-                        bare_id(id)
+                        instance_id(id)
                     ),
                     attempts: polls,
                     elapsed,
                     last: None,
                 });
             }
-            tracing::debug!(rollout = bare_id(id), polls, "transition pending");
+            tracing::debug!(rollout = instance_id(id), polls, "transition pending");
             tokio::time::sleep(delay.min(deadline - elapsed)).await;
             delay = (delay * 3 / 2).min(Duration::from_secs(5));
         }
@@ -393,7 +390,7 @@ impl ConfidenceClient {
     fn rollout_url(&self, id: &str, action: &str) -> Result<Url> {
         let path = format!(
             "{ROLLOUTS_PATH}/{}{action}",
-            encode_segment("rollout", bare_id(id))?
+            encode_segment("rollout", instance_id(id))?
         );
         self.inner.base.join(&path, &[])
     }
@@ -533,56 +530,16 @@ enum Transition {
     Failed(Vec<FailedStep>),
 }
 
-fn transition_of(rollout: &Value) -> Transition {
-    let pending = rollout.get("pendingTransition").filter(|p| !p.is_null());
-    let failed = failed_steps(pending);
-    if !failed.is_empty() {
-        Transition::Failed(failed)
-    } else if pending.is_some() {
-        Transition::Pending
-    } else {
-        Transition::Done
+fn transition_of(rollout: &LiveRollout) -> Transition {
+    match &rollout.pending_transition {
+        None => Transition::Done,
+        Some(pending) if pending.failed_steps.is_empty() => Transition::Pending,
+        Some(pending) => Transition::Failed(pending.failed_steps.clone()),
     }
 }
 
-fn failed_steps(pending: Option<&Value>) -> Vec<FailedStep> {
-    let Some(steps) = pending
-        .and_then(|p| p.get("failedSteps"))
-        .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
-    steps
-        .iter()
-        .map(|s| FailedStep {
-            action_step: s
-                .get("actionStep")
-                .map(|a| match a {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .unwrap_or_else(|| "unknown step".to_owned()),
-            messages: s
-                .get("failuresMessages")
-                .or_else(|| s.get("failureMessages"))
-                .and_then(Value::as_array)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect()
-}
-
-fn bare_id(id: &str) -> &str {
-    id.strip_prefix(ROLLOUT_NAME_PREFIX).unwrap_or(id)
-}
-
 fn rollout_resource(id: &str) -> String {
-    format!("rollout {:?}", bare_id(id))
+    format!("rollout {:?}", instance_id(id))
 }
 
 fn decode(req: &Request, reason: String) -> RemoteError {
@@ -615,40 +572,25 @@ mod tests {
     }
 
     #[test]
-    fn failed_steps_are_read() {
-        let pending = json!({
-            "transitionAction": "launch",
-            "failedSteps": [
-                {"actionStep": "VALIDATE", "failuresMessages": ["no metrics", "no flag"]},
-                {"failuresMessages": []}
-            ]
-        });
-        let steps = failed_steps(Some(&pending));
-        assert_eq!(steps.len(), 2);
-        assert_eq!(steps[0].action_step, "VALIDATE");
-        assert_eq!(steps[0].messages, vec!["no metrics", "no flag"]);
-        assert_eq!(steps[1].action_step, "unknown step");
-        assert!(failed_steps(Some(&json!({"failedSteps": []}))).is_empty());
-        assert!(failed_steps(None).is_empty());
-    }
-
-    #[test]
     fn transitions() {
-        assert_eq!(transition_of(&json!({"state": "live"})), Transition::Done);
         assert_eq!(
-            transition_of(&json!({"pendingTransition": null})),
+            transition_of(&LiveRollout::new(json!({"state": "live"}))),
             Transition::Done
         );
         assert_eq!(
-            transition_of(&json!({"pendingTransition": {
+            transition_of(&LiveRollout::new(json!({"pendingTransition": null}))),
+            Transition::Done
+        );
+        assert_eq!(
+            transition_of(&LiveRollout::new(json!({"pendingTransition": {
                 "transitionAction": "launch", "targetState": "live",
                 "succeededSteps": [], "failedSteps": [], "unprocessedSteps": ["A"]
-            }})),
+            }}))),
             Transition::Pending
         );
-        let failed = transition_of(&json!({"pendingTransition": {
+        let failed = transition_of(&LiveRollout::new(json!({"pendingTransition": {
             "failedSteps": [{"actionStep": "START", "failuresMessages": ["flag missing"]}]
-        }}));
+        }})));
         let Transition::Failed(steps) = failed else {
             panic!("expected a failure, got {failed:?}");
         };
@@ -681,8 +623,8 @@ mod tests {
 
     #[test]
     fn ids_and_names() {
-        assert_eq!(bare_id("workflows/rollout/instances/abc"), "abc");
-        assert_eq!(bare_id("abc"), "abc");
+        assert_eq!(instance_id("workflows/rollout/instances/abc"), "abc");
+        assert_eq!(instance_id("abc"), "abc");
         let c = ConfidenceClient::new(ConfidenceSettings {
             base_url: "http://127.0.0.1:1".to_owned(),
             ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new("t")))

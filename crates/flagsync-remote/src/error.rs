@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use flagsync_live::FailedStep;
+
 /// Which remote service an error came from, so the binary can name the right environment
 /// variable or setting in its hint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,30 +24,11 @@ impl fmt::Display for Service {
     }
 }
 
-/// One failed step of a rollout transition (`pendingTransition.failedSteps[]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FailedStep {
-    /// `actionStep` as reported by the service.
-    pub action_step: String,
-    /// `failuresMessages[]`.
-    pub messages: Vec<String>,
-}
-
-impl fmt::Display for FailedStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.messages.is_empty() {
-            write!(f, "{}", self.action_step)
-        } else {
-            write!(f, "{}: {}", self.action_step, self.messages.join("; "))
-        }
-    }
-}
-
 /// Everything that can go wrong talking to a remote service.
 ///
 /// Paths in errors are URL paths without the query string and with names percent-encoded as
 /// sent; no variant ever carries a credential.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[non_exhaustive]
 pub enum RemoteError {
     /// The service answered with an unexpected HTTP status.

@@ -14,6 +14,10 @@
 //!   name percent-encoded as one path segment;
 //! - [`fetch_live_state`]: the live state in the fewest requests.
 //!
+//! What the services store comes back typed once ([`LiveRollout`], [`LiveExperiment`],
+//! [`LiveTargetGroup`], from `flagsync-live`): a rollout's instance id, flagsync id and
+//! pending transition are read here and nowhere else.
+//!
 //! Nothing here prints; requests are traced at `debug` (method, path, status, attempt) and
 //! retries at `warn`, never with a credential.
 
@@ -35,8 +39,12 @@ pub use confidence::{
     ConfidenceAuth, ConfidenceClient, ConfidenceSettings, DEFAULT_CONFIDENCE_IAM_URL,
     DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND, DEFAULT_CONFIDENCE_URL,
 };
-pub use error::{FailedStep, RemoteError, Result, Service};
-pub use live::{CloudBeesScope, LiveRequest, LiveSnapshot, fetch_live_state};
+pub use error::{RemoteError, Result, Service};
+pub use flagsync_live::{
+    FailedStep, LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup, PendingTransition,
+    ROLLOUT_ID_LABEL,
+};
+pub use live::{CloudBeesScope, LiveRequest, fetch_live_state};
 pub use pacer::Pacer;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 pub use secret::Secret;

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
-use serde_json::Value;
 use std::sync::Arc;
+
+use flagsync_live::{LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -38,23 +38,11 @@ pub struct LiveRequest<'a> {
     pub confidence: Option<&'a ConfidenceClient>,
 }
 
-/// The live state as the services return it (raw JSON; normalizing is the planner's job).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct LiveSnapshot {
-    /// All target groups of the application (empty when CloudBees was not read).
-    pub target_groups: Vec<Value>,
-    /// Per environment name: its experiments, those from the list first, then the hidden
-    /// desired ones found by GET. Every requested environment has an entry.
-    pub experiments: BTreeMap<String, Vec<Value>>,
-    /// All rollouts (every page; empty when Confidence was not read).
-    pub rollouts: Vec<Value>,
-}
-
 enum Piece {
-    TargetGroups(Vec<Value>),
-    Experiments(String, Vec<Value>),
-    Hidden(String, Option<Value>),
-    Rollouts(Vec<Value>),
+    TargetGroups(Vec<LiveTargetGroup>),
+    Experiments(String, Vec<LiveExperiment>),
+    Hidden(String, Option<LiveExperiment>),
+    Rollouts(Vec<LiveRollout>),
 }
 
 /// Reads everything the planner needs.
@@ -95,11 +83,7 @@ pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> 
             let listed: BTreeSet<&str> = snapshot
                 .experiments
                 .get(env)
-                .map(|exps| {
-                    exps.iter()
-                        .filter_map(|e| e.get("flag").and_then(Value::as_str))
-                        .collect()
-                })
+                .map(|exps| exps.iter().filter_map(LiveExperiment::flag).collect())
                 .unwrap_or_default();
             let mut asked: BTreeSet<&str> = BTreeSet::new();
             for flag in flags {
@@ -119,7 +103,7 @@ pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> 
             }
         }
         // Keep the answers in request order so the snapshot does not depend on timing.
-        let mut hidden: Vec<(String, Value)> = Vec::new();
+        let mut hidden: Vec<(String, LiveExperiment)> = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             match join(joined)? {
                 Piece::Hidden(env, Some(exp)) => hidden.push((env, exp)),
@@ -127,16 +111,14 @@ pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> 
                 other => store(&mut snapshot, other),
             }
         }
-        hidden.sort_by(|a, b| (a.0.as_str(), flag_of(&a.1)).cmp(&(b.0.as_str(), flag_of(&b.1))));
+        hidden.sort_by(|(env_a, a), (env_b, b)| {
+            (env_a, a.flag().unwrap_or_default()).cmp(&(env_b, b.flag().unwrap_or_default()))
+        });
         for (env, exp) in hidden {
             snapshot.experiments.entry(env).or_default().push(exp);
         }
     }
     Ok(snapshot)
-}
-
-fn flag_of(v: &Value) -> &str {
-    v.get("flag").and_then(Value::as_str).unwrap_or_default()
 }
 
 async fn collect(tasks: &mut JoinSet<Result<Piece>>, snapshot: &mut LiveSnapshot) -> Result<()> {

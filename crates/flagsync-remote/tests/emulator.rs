@@ -7,7 +7,8 @@ use std::time::Duration;
 use flagsync_emulator::{EmulatorConfig, RunningEmulator};
 use flagsync_remote::{
     CloudBeesClient, CloudBeesScope, CloudBeesSettings, ConfidenceAuth, ConfidenceClient,
-    ConfidenceSettings, LiveRequest, RemoteError, RetryPolicy, Secret, Service, fetch_live_state,
+    ConfidenceSettings, LiveRequest, LiveRollout, RemoteError, RetryPolicy, Secret, Service,
+    fetch_live_state,
 };
 use serde_json::{Value, json};
 
@@ -147,10 +148,10 @@ async fn experiments_crud_with_tricky_names() {
             .await
             .unwrap();
         let got = cb.get_experiment(env, flag).await.unwrap().expect("exists");
-        assert_eq!(got["flag"], json!(flag), "{flag}");
+        assert_eq!(got.body["flag"], json!(flag), "{flag}");
     }
     let listed = cb.list_experiments(env).await.unwrap();
-    let mut flags: Vec<&str> = listed.iter().filter_map(|e| e["flag"].as_str()).collect();
+    let mut flags: Vec<&str> = listed.iter().filter_map(|e| e.flag()).collect();
     flags.sort_unstable();
     let mut expected = TRICKY.to_vec();
     expected.sort_unstable();
@@ -170,7 +171,7 @@ async fn experiments_crud_with_tricky_names() {
         .await
         .unwrap();
         let got = cb.get_experiment(env, flag).await.unwrap().unwrap();
-        assert_eq!(got["enabled"], json!(false), "{flag}");
+        assert_eq!(got.body["enabled"], json!(false), "{flag}");
         assert!(cb.delete_experiment(env, flag).await.unwrap(), "{flag}");
         assert_eq!(cb.get_experiment(env, flag).await.unwrap(), None, "{flag}");
         assert!(!cb.delete_experiment(env, flag).await.unwrap(), "{flag}");
@@ -191,7 +192,7 @@ async fn target_groups_crud_with_tricky_names() {
         });
         cb.put_target_group(&group).await.unwrap();
         let got = cb.get_target_group(name).await.unwrap().expect("exists");
-        assert_eq!(got["name"], json!(name));
+        assert_eq!(got.body["name"], json!(name));
     }
     assert_eq!(cb.list_target_groups().await.unwrap().len(), TRICKY.len());
     for name in TRICKY {
@@ -205,7 +206,7 @@ async fn target_groups_crud_with_tricky_names() {
         .await
         .unwrap();
         let got = cb.get_target_group(name).await.unwrap().unwrap();
-        assert_eq!(got["conditions"][0]["operand"], json!("NO"));
+        assert_eq!(got.body["conditions"][0]["operand"], json!("NO"));
         assert!(cb.delete_target_group(name).await.unwrap());
         assert_eq!(cb.get_target_group(name).await.unwrap(), None);
     }
@@ -254,7 +255,7 @@ async fn failing_patch_test_is_a_conflict_and_changes_nothing() {
         .await
         .unwrap()
         .unwrap();
-    assert_ne!(got["description"], json!("changed"));
+    assert_ne!(got.body["description"], json!("changed"));
     // A PATCH of something that does not exist is not a conflict.
     let err = cb
         .patch_experiment(
@@ -328,7 +329,7 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
     let flags = |env: &str| -> Vec<String> {
         snapshot.experiments[env]
             .iter()
-            .map(|e| e["flag"].as_str().unwrap().to_owned())
+            .map(|e| e.flag().unwrap().to_owned())
             .collect()
     };
     assert_eq!(flags("Production"), vec!["visible", "hidden one"]);
@@ -361,9 +362,8 @@ fn rollout_body(label: &str) -> Value {
     })
 }
 
-fn id_of(rollout: &Value) -> String {
-    let name = rollout["name"].as_str().expect("name");
-    name.rsplit('/').next().unwrap().to_owned()
+fn id_of(rollout: &LiveRollout) -> String {
+    rollout.instance_id.clone().expect("name")
 }
 
 #[tokio::test]
@@ -378,7 +378,7 @@ async fn rollout_lifecycle() {
         .create_rollout(&rollout_body("new-search"))
         .await
         .unwrap();
-    assert_eq!(created["state"], json!("draft"));
+    assert_eq!(created.body["state"], json!("draft"));
     let id = id_of(&created);
 
     let segment = json!({
@@ -393,7 +393,7 @@ async fn rollout_lifecycle() {
     cf.update_segment(&id, "targeting", &segment).await.unwrap();
     let got = cf.get_rollout(&id).await.unwrap().unwrap();
     assert_eq!(
-        got["segment"]["targeting"]["criteria"]["country"]["attribute"]["attributeName"],
+        got.body["segment"]["targeting"]["criteria"]["country"]["attribute"]["attributeName"],
         json!("country")
     );
 
@@ -402,8 +402,8 @@ async fn rollout_lifecycle() {
         .wait_for_transition(&id, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(live["state"], json!("live"));
-    assert!(live.get("pendingTransition").is_none());
+    assert_eq!(live.body["state"], json!("live"));
+    assert!(live.body.get("pendingTransition").is_none());
 
     // Launching again is refused by the service: a definite error, not an ambiguous one.
     let err = cf.launch(&id).await.unwrap_err();
@@ -422,9 +422,9 @@ async fn rollout_lifecycle() {
         .await
         .unwrap();
     let got = cf.get_rollout(&id).await.unwrap().unwrap();
-    assert_eq!(got["rollout"]["reach"], json!("0.5"), "{patched}");
+    assert_eq!(got.body["rollout"]["reach"], json!("0.5"), "{patched}");
 
-    let result_name = got["stats"]["analysisResult"]
+    let result_name = got.body["stats"]["analysisResult"]
         .as_str()
         .expect("a launched rollout has an analysis result")
         .to_owned();
@@ -444,13 +444,10 @@ async fn rollout_lifecycle() {
     ));
 
     assert_eq!(cf.get_rollout("doesnotexist").await.unwrap(), None);
-    let found = cf
-        .find_rollouts_by_label("flagsync-id", "new-search")
-        .await
-        .unwrap();
+    let found = cf.find_rollouts_by_flagsync_id("new-search").await.unwrap();
     assert_eq!(found.len(), 1);
     assert!(
-        cf.find_rollouts_by_label("flagsync-id", "other")
+        cf.find_rollouts_by_flagsync_id("other")
             .await
             .unwrap()
             .is_empty()
@@ -489,7 +486,7 @@ async fn rollouts_are_read_across_pages() {
     reset_counters(&emu).await;
     let all = cf.list_rollouts(None).await.unwrap();
     assert_eq!(all.len(), 230);
-    let mut names: Vec<&str> = all.iter().filter_map(|r| r["name"].as_str()).collect();
+    let mut names: Vec<&str> = all.iter().filter_map(|r| r.name.as_deref()).collect();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), 230, "no rollout twice");
@@ -669,7 +666,7 @@ async fn an_ambiguous_create_is_not_retried_and_can_be_found_by_label() {
         "{c:#}"
     );
     let found = cf
-        .find_rollouts_by_label("flagsync-id", "exactly-once")
+        .find_rollouts_by_flagsync_id("exactly-once")
         .await
         .unwrap();
     assert_eq!(found.len(), 1, "the create reached the server exactly once");

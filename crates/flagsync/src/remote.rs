@@ -42,6 +42,16 @@ pub struct Connection {
     _emulator: Option<BackgroundEmulator>,
 }
 
+impl Connection {
+    /// The clients, for the pipeline's steps.
+    pub fn services(&self) -> flagsync_pipeline::Services<'_> {
+        flagsync_pipeline::Services {
+            cloudbees: self.cloudbees.as_ref(),
+            confidence: self.confidence.as_ref(),
+        }
+    }
+}
+
 /// Connects to what `config` names. `root` is the repository directory on disk (the
 /// embedded emulator keeps its state relative to it).
 pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Result<Connection> {
@@ -87,7 +97,7 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
             settings.base_url = base_url;
             settings.requests_per_second = rps;
             settings.allow_insecure_http = args.allow_insecure_http;
-            Some(CloudBeesClient::new(settings).map_err(|e| miette!("CloudBees: {e}"))?)
+            Some(CloudBeesClient::new(settings).wrap_err("cannot set up the CloudBees client")?)
         }
     };
 
@@ -146,7 +156,7 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
             if emulator.is_some() {
                 settings.requests_per_second = f64::INFINITY;
             }
-            Some(ConfidenceClient::new(settings).map_err(|e| miette!("Confidence: {e}"))?)
+            Some(ConfidenceClient::new(settings).wrap_err("cannot set up the Confidence client")?)
         }
     };
 

@@ -247,7 +247,7 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
 
     let mut live = Vec::new();
     for group in snapshot.target_groups {
-        let body = without(group, &["type"]);
+        let body = without(group.body, &["type"]);
         let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
             continue;
         };
@@ -264,7 +264,7 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
     }
     for (environment, experiments) in snapshot.experiments {
         for exp in experiments {
-            let body = without(exp, &["type"]);
+            let body = without(exp.body, &["type"]);
             let Some(flag) = body.get("flag").and_then(Value::as_str).map(str::to_owned) else {
                 continue;
             };
@@ -287,15 +287,12 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
         }
     }
     for r in snapshot.rollouts {
-        let Some(id) = label_of(&r) else {
+        let Some(id) = r.flagsync_id else {
             continue; // not managed by flagsync
         };
-        let remote_id = r.get("name").and_then(Value::as_str).map(|n| {
-            n.trim_start_matches("workflows/rollout/instances/")
-                .to_owned()
-        });
+        let remote_id = r.instance_id;
         let mut body = without(
-            r,
+            r.body,
             &[
                 "name",
                 "createTime",
@@ -309,21 +306,13 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
         }
         live.push(LiveResource {
             patch_base: None,
-            key: ResourceKey::rollout(id),
+            key: ResourceKey::rollout(&id),
             body,
             remote_id,
             references: Vec::new(),
         });
     }
     live
-}
-
-fn label_of(rollout: &Value) -> Option<String> {
-    rollout
-        .get("labels")
-        .and_then(|l| l.get(ROLLOUT_ID_LABEL))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
 }
 
 fn without(value: Value, fields: &[&str]) -> Value {
@@ -381,7 +370,7 @@ pub async fn rollouts_per_label(env: &Env) -> BTreeMap<String, usize> {
     let all = env.confidence().list_rollouts(None).await.expect("lists");
     let mut counts = BTreeMap::new();
     for r in all {
-        let label = label_of(&r).unwrap_or_else(|| "(none)".to_owned());
+        let label = r.flagsync_id.unwrap_or_else(|| "(none)".to_owned());
         *counts.entry(label).or_insert(0) += 1;
     }
     counts

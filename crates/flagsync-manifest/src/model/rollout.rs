@@ -6,12 +6,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The label that carries a rollout's manifest `id` on the live rollout.
-pub const ROLLOUT_ID_LABEL: &str = "flagsync-id";
-/// The label that marks a live rollout as owned by flagsync.
-pub const MANAGED_BY_LABEL: &str = "managed-by";
-/// The value of [`MANAGED_BY_LABEL`].
-pub const MANAGED_BY_VALUE: &str = "flagsync";
+// The labels flagsync puts on live rollouts; reserved in manifests.
+pub use flagsync_live::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_ID_LABEL};
 
 /// The `type: rollout` tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use console::Style;
 
+use super::framing::{Compared, Framing};
 use super::{DiffLine, action_diff};
 use crate::model::{Action, Operation, Plan};
 
@@ -55,8 +56,28 @@ impl Palette {
 /// The plan for a terminal. Ends with `Plan: N to create, M to update, K to delete.` or
 /// `No changes. Live state matches the repository.`
 pub fn render_human(plan: &Plan, options: &HumanOptions) -> String {
+    render_human_framed(plan, options, &Framing::default())
+}
+
+/// [`render_human`] in the words of `framing`: for two revisions, a first line naming
+/// them and their no-changes sentence. Notes follow the first line.
+pub fn render_human_framed(plan: &Plan, options: &HumanOptions, framing: &Framing) -> String {
     let p = Palette::new(options.color);
     let mut out = String::new();
+    if let Compared::Revisions { base, head } = &framing.compared {
+        let _ = writeln!(
+            out,
+            "flagsync diff {} → {}",
+            printable(&base.described),
+            printable(&head.described)
+        );
+    }
+    for note in &framing.notes {
+        let _ = writeln!(out, "Note: {}", note.plain());
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
     for action in &plan.actions {
         render_action(action, &p, &mut out);
         out.push('\n');
@@ -68,7 +89,11 @@ pub fn render_human(plan: &Plan, options: &HumanOptions) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "{}", p.bold.apply_to(plan.summary.line()));
+    let summary = match framing.no_changes() {
+        Some(sentence) if !plan.has_changes() => sentence.plain(),
+        _ => plan.summary.line(),
+    };
+    let _ = writeln!(out, "{}", p.bold.apply_to(summary));
     out
 }
 

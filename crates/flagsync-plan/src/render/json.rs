@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::framing::{Compared, Framing, Revision};
 use crate::diff::PatchOp;
 use crate::model::{Kind, Operation, Plan, Provider, Summary};
 use crate::rollout::RolloutStep;
@@ -12,6 +13,9 @@ use crate::rollout::RolloutStep;
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: u32,
+    /// `flagsync diff` only.
+    #[serde(flatten)]
+    revisions: Option<JsonRevisions<'a>>,
     summary: &'a Summary,
     warnings: &'a [String],
     actions: Vec<JsonAction<'a>>,
@@ -36,10 +40,48 @@ struct JsonAction<'a> {
     unsupported: Option<&'a str>,
 }
 
+/// The two revisions a `flagsync diff` compares, and the notes on how they were read.
+#[derive(Serialize)]
+struct JsonRevisions<'a> {
+    base: JsonRevision<'a>,
+    head: JsonRevision<'a>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct JsonRevision<'a> {
+    rev: &'a str,
+    commit: Option<&'a str>,
+}
+
+impl<'a> From<&'a Revision> for JsonRevision<'a> {
+    fn from(r: &'a Revision) -> Self {
+        Self {
+            rev: &r.rev,
+            commit: r.commit.as_deref(),
+        }
+    }
+}
+
 /// The plan as pretty-printed JSON, `format_version` first.
 pub fn render_json(plan: &Plan) -> String {
+    render_json_framed(plan, &Framing::default())
+}
+
+/// [`render_json`]; for two revisions, `base` and `head` (`rev`, `commit`) and `notes`
+/// follow `format_version`.
+pub fn render_json_framed(plan: &Plan, framing: &Framing) -> String {
+    let revisions = match &framing.compared {
+        Compared::LiveState => None,
+        Compared::Revisions { base, head } => Some(JsonRevisions {
+            base: base.into(),
+            head: head.into(),
+            notes: framing.notes.iter().map(|n| n.plain()).collect(),
+        }),
+    };
     let view = JsonPlan {
         format_version: plan.format_version,
+        revisions,
         summary: &plan.summary,
         warnings: &plan.warnings,
         actions: plan

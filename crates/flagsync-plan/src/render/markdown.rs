@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::framing::{Compared, Framing};
+use super::human::printable;
 use super::{DiffLine, action_diff};
 use crate::model::{Action, Operation, Plan};
 
@@ -16,8 +18,36 @@ const DELETES_NAMED: usize = 20;
 /// characters, not bytes). Sections that do not fit are left out whole, from the end, and
 /// a closing note says how many and how to see the full plan.
 pub fn render_markdown(plan: &Plan, budget: usize) -> String {
+    render_markdown_framed(plan, budget, &Framing::default())
+}
+
+/// [`render_markdown`] in the words of `framing`: for two revisions, a title naming them,
+/// their no-changes sentence, a "change" that deletes, how to see every change. Notes go
+/// in a callout after the summary line. Everything counts against `budget`.
+pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> String {
     let mut header = String::new();
-    let _ = writeln!(header, "{}", plan.summary.line());
+    if let Compared::Revisions { base, head } = &framing.compared {
+        let _ = write!(
+            header,
+            "**flagsync diff** {} → {}: changes to the desired state (no service was read)\n\n",
+            code_span(&base.described),
+            code_span(&head.described)
+        );
+    }
+    match framing.no_changes() {
+        Some(sentence) if !plan.has_changes() => {
+            let _ = writeln!(header, "{}", sentence.markdown());
+        }
+        _ => {
+            let _ = writeln!(header, "{}", plan.summary.line());
+        }
+    }
+    if !framing.notes.is_empty() {
+        let _ = writeln!(header, "\n> [!NOTE]");
+        for note in &framing.notes {
+            let _ = writeln!(header, "> {}", note.markdown());
+        }
+    }
 
     let deletes: Vec<&Action> = plan
         .actions
@@ -40,7 +70,8 @@ pub fn render_markdown(plan: &Plan, budget: usize) -> String {
         };
         let _ = write!(
             header,
-            "\n> [!WARNING]\n> This plan **deletes {} {noun}**: {}\n",
+            "\n> [!WARNING]\n> This {} **deletes {} {noun}**: {}\n",
+            framing.subject(),
             deletes.len(),
             names.join(", ")
         );
@@ -63,8 +94,9 @@ pub fn render_markdown(plan: &Plan, budget: usize) -> String {
         )
         .collect();
     let total = ordered.len();
+    let hint = full_view_hint(framing);
     // Reserve room for the closing note: its longest form, with the largest counts.
-    let note_room = note(total, total, total).chars().count();
+    let note_room = note(total, total, total, &hint).chars().count();
 
     let lines: Vec<String> = ordered.iter().map(|a| list_line(a)).collect();
     // rest_lines[i]: room to list actions i.. by name.
@@ -113,7 +145,7 @@ pub fn render_markdown(plan: &Plan, budget: usize) -> String {
         if listed > 0 {
             out.push_str(&listing);
         }
-        out.push_str(&note(total, listed, total - full - listed));
+        out.push_str(&note(total, listed, total - full - listed, &hint));
     }
     // Only a budget smaller than the header and note gets here; still never exceed it.
     if out.chars().count() > budget {
@@ -132,16 +164,29 @@ fn list_line(action: &Action) -> String {
 }
 
 /// The closing note of a comment that does not show everything.
-fn note(total: usize, listed: usize, omitted: usize) -> String {
+fn note(total: usize, listed: usize, omitted: usize, hint: &str) -> String {
     let what = match (listed, omitted) {
         (0, n) => format!("{n} of {total} actions omitted"),
         (l, 0) => format!("{l} of {total} actions listed without their diff"),
         (l, n) => format!("{l} of {total} actions listed without their diff and {n} omitted"),
     };
-    format!(
-        "\n_{what} to fit in a GitHub comment. Run `flagsync plan --format human` to see \
-         the full plan._\n"
-    )
+    format!("\n_{what} to fit in a GitHub comment. {hint}_\n")
+}
+
+/// How to see what a comment left out.
+fn full_view_hint(framing: &Framing) -> String {
+    match &framing.compared {
+        Compared::LiveState => {
+            "Run `flagsync plan --format human` to see the full plan.".to_owned()
+        }
+        Compared::Revisions { base, head } => format!(
+            "Run {} to see every change.",
+            code_span(&format!(
+                "flagsync diff --base {} --head {}",
+                base.rev, head.rev
+            ))
+        ),
+    }
 }
 
 fn section(action: &Action) -> String {
@@ -205,6 +250,21 @@ fn fence_for(lines: &[String]) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
+/// A code span that shows `text` literally whatever backticks it holds (control characters
+/// escaped, line breaks as spaces).
+pub(crate) fn code_span(text: &str) -> String {
+    let text = printable(text).replace(['\n', '\r'], " ");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    // CommonMark strips one space on each side when both are present: pad when the text
+    // begins or ends with a backtick so that it stays part of the content.
+    if text.starts_with('`') || text.ends_with('`') {
+        format!("{fence} {text} {fence}")
+    } else {
+        format!("{fence}{text}{fence}")
+    }
+}
+
 /// Escapes text for GitHub markdown and HTML: HTML's special characters and every
 /// character markdown gives meaning to become numeric character references, which render
 /// as themselves in both contexts.
@@ -233,6 +293,14 @@ mod tests {
         assert_eq!(escape("a_b*c`d"), "a&#95;b&#42;c&#96;d");
         assert_eq!(escape("Beta Users"), "Beta Users");
         assert_eq!(escape("line\nbreak"), "line break");
+    }
+
+    #[test]
+    fn code_span_survives_backticks() {
+        assert_eq!(code_span("HEAD~1"), "`HEAD~1`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x"), "`` `x ``");
+        assert_eq!(code_span("a\u{1b}b"), "`a\\u{1b}b`");
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! Renderers: a plan as text for a terminal, as versioned JSON, and as a pull-request
 //! comment. They return strings; printing is the binary's job.
 
+mod framing;
 mod human;
 mod json;
 mod markdown;
 mod yamlish;
 
-pub use human::{HumanOptions, printable, render_human};
-pub use json::render_json;
-pub use markdown::{DEFAULT_MARKDOWN_BUDGET, render_markdown};
+pub use framing::{Compared, Framing, Phrase, Revision};
+pub use human::{HumanOptions, printable, render_human, render_human_framed};
+pub use json::{render_json, render_json_framed};
+pub use markdown::{DEFAULT_MARKDOWN_BUDGET, render_markdown, render_markdown_framed};
 pub use yamlish::to_yamlish;
 
 use serde_json::{Map, Value};

@@ -4,12 +4,13 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients};
+use flagsync_pipeline::{LiveScope, Options};
 use flagsync_plan::{Plan, TargetFilter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use crate::output::GlobalArgs;
-use crate::pipeline;
+use crate::pipeline::{self, Terminal};
 use crate::remote::{self, RemoteArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -54,13 +55,17 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let loaded = pipeline::load_valid(&args.dir, args.rev.as_deref())?;
-    let config = pipeline::config(&loaded)?;
+    let terminal = Terminal::new();
+    let source = crate::source::open(&args.dir, args.rev.as_deref())?;
+    let loaded = flagsync_pipeline::load_valid(source.as_ref(), &terminal)?;
+    let config = flagsync_pipeline::config(&loaded)?;
     let conn = remote::connect(&args.dir, config, &args.remote)?;
     remote::announce_emulator(&conn);
     let runtime = pipeline::runtime()?;
-    let snapshot = runtime.block_on(pipeline::fetch_live(&conn, &loaded))?;
-    let live = pipeline::live_resources(&snapshot);
+    let scope = LiveScope::of(&loaded.repository);
+    let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
+    let snapshot = runtime.block_on(read)?;
+    let live = flagsync_pipeline::live_resources(&snapshot);
 
     let plan = match &args.plan_file {
         Some(file) => {
@@ -73,16 +78,17 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot read the plan {}", file.display()))?;
             let plan = Plan::from_json(&text)
-                .map_err(|e| miette!("{}: not a flagsync plan: {e}", file.display()))?;
-            flagsync_apply::ensure_unchanged(&plan, &live).map_err(|e| {
-                miette!(
-                    help = "run `flagsync plan` again and review the new plan; nothing was written",
-                    "{e}"
-                )
-            })?;
+                .wrap_err_with(|| format!("{}: not a flagsync plan", file.display()))?;
+            flagsync_apply::ensure_unchanged(&plan, &live)?;
             plan
         }
-        None => pipeline::plan(&loaded, &live, args.prune, &args.targets)?,
+        None => {
+            let options = Options {
+                prune: args.prune,
+                targets: args.targets.clone(),
+            };
+            flagsync_pipeline::plan(&loaded, &live, &options)?
+        }
     };
 
     if !plan.has_changes() {
@@ -92,7 +98,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    flagsync_apply::check_max_deletes(&plan, args.max_deletes).map_err(|e| miette!("{e}"))?;
+    flagsync_apply::check_max_deletes(&plan, args.max_deletes)?;
 
     if args.format == Format::Human {
         print!(

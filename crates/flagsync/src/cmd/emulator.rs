@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use flagsync_emulator::{EmulatorConfig, Faults};
+use miette::{IntoDiagnostic, WrapErr};
 
 use crate::output::GlobalArgs;
 
@@ -165,17 +166,6 @@ async fn stop_signal() -> std::io::Result<()> {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let env_tokens = std::env::var(TOKENS_ENV).ok();
     let env_credentials = std::env::var(CREDENTIALS_ENV).ok();
@@ -185,11 +175,12 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))?;
+        .into_diagnostic()
+        .wrap_err("cannot start the async runtime")?;
     runtime.block_on(async move {
         let emulator = flagsync_emulator::start(config, args.listen)
             .await
-            .map_err(|e| miette::miette!("{}", error_chain(&e)))?;
+            .into_diagnostic()?;
         println!("flagsync emulator listening on {}", emulator.base_url());
         println!("  CloudBees base URL:   {}", emulator.cloudbees_url());
         println!(
@@ -233,7 +224,9 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         let stopped = stop_signal().await;
         // A clean stop writes the state that is still pending.
         emulator.shutdown().await;
-        stopped.map_err(|e| miette::miette!("cannot wait for Ctrl-C: {e}"))?;
+        stopped
+            .into_diagnostic()
+            .wrap_err("cannot wait for Ctrl-C")?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -10,7 +10,6 @@ use flagsync_manifest::write::{self, Live, LiveRollout, RepoFiles, Scope};
 use flagsync_manifest::{Code, Kind, Loaded, Severity};
 use flagsync_plan::normalize;
 use flagsync_remote::LiveSnapshot;
-use serde_json::Value;
 
 use crate::output::GlobalArgs;
 use crate::pipeline;
@@ -58,7 +57,7 @@ struct RepositoryErrors(usize);
 
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let loaded = load(&args.dir)?;
-    let config = pipeline::config(&loaded)?;
+    let config = flagsync_pipeline::config(&loaded)?;
     let scope = Scope::resolve(config, &args.kinds, &args.envs)?;
     for env in &scope.skipped {
         eprintln!(
@@ -78,13 +77,18 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     let conn = remote::connect(&args.dir, &needed, &args.remote)?;
     remote::announce_emulator(&conn);
-    let live_scope = pipeline::LiveScope {
+    let live_scope = flagsync_pipeline::LiveScope {
         environments: scope.environments.keys().cloned().collect(),
         target_groups: scope.target_groups.is_some(),
         rollouts: scope.rollouts.is_some(),
     };
-    let snapshot =
-        pipeline::runtime()?.block_on(pipeline::fetch_live_in(&conn, &loaded, &live_scope))?;
+    let terminal = pipeline::Terminal::new();
+    let snapshot = pipeline::runtime()?.block_on(flagsync_pipeline::read_live(
+        conn.services(),
+        &loaded,
+        &live_scope,
+        &terminal,
+    ))?;
 
     let files = RepoFiles::open(&args.dir)?;
     let export = write::build(
@@ -161,13 +165,16 @@ fn canonical(snapshot: &LiveSnapshot) -> Live {
         target_groups: snapshot
             .target_groups
             .iter()
-            .map(normalize::canonical_target_group)
+            .map(|live| normalize::canonical_target_group(&live.body))
             .collect(),
         experiments: snapshot
             .experiments
             .iter()
             .map(|(env, list)| {
-                let list = list.iter().map(normalize::canonical_experiment).collect();
+                let list = list
+                    .iter()
+                    .map(|live| normalize::canonical_experiment(&live.body))
+                    .collect();
                 (env.clone(), list)
             })
             .collect(),
@@ -175,15 +182,14 @@ fn canonical(snapshot: &LiveSnapshot) -> Live {
     }
 }
 
-fn live_rollout(raw: &Value) -> LiveRollout {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+fn live_rollout(live: &flagsync_remote::LiveRollout) -> LiveRollout {
     LiveRollout {
-        instance: text(raw.get("name")).unwrap_or_else(|| "(unnamed)".to_owned()),
-        flagsync_id: text(raw.get("labels").and_then(|l| l.get(ROLLOUT_ID_LABEL))),
-        transition: raw
-            .get("pendingTransition")
-            .filter(|p| !p.is_null())
-            .map(|p| text(p.get("targetState"))),
-        canonical: normalize::canonical_rollout(raw),
+        instance: live.name.clone().unwrap_or_else(|| "(unnamed)".to_owned()),
+        flagsync_id: live.flagsync_id.clone(),
+        transition: live
+            .pending_transition
+            .as_ref()
+            .map(|p| p.target_state.clone()),
+        canonical: normalize::canonical_rollout(&live.body),
     }
 }

@@ -2,11 +2,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
+use flagsync_pipeline::{LiveScope, Options};
+use flagsync_plan::render::{self, Framing};
 use flagsync_plan::{HumanOptions, Plan, TargetFilter};
 use miette::{IntoDiagnostic, WrapErr};
 
 use crate::output::GlobalArgs;
-use crate::pipeline;
+use crate::pipeline::{self, Terminal};
 use crate::remote::{self, RemoteArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -46,15 +48,13 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let plan = compute(
-        &args.dir,
-        args.rev.as_deref(),
-        &args.remote,
-        args.prune,
-        &args.targets,
-    )?;
+    let options = Options {
+        prune: args.prune,
+        targets: args.targets.clone(),
+    };
+    let plan = compute(&args.dir, args.rev.as_deref(), &args.remote, &options)?;
     if let Some(out) = &args.out {
-        let text = plan.to_json().map_err(|e| miette::miette!("{e}"))?;
+        let text = plan.to_json()?;
         std::fs::write(out, text)
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
@@ -77,33 +77,46 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 }
 
 /// Loads, validates, reads live state and plans.
-pub fn compute(
+fn compute(
     dir: &std::path::Path,
     rev: Option<&str>,
     remote_args: &RemoteArgs,
-    prune: bool,
-    targets: &[TargetFilter],
+    options: &Options,
 ) -> miette::Result<Plan> {
-    let loaded = pipeline::load_valid(dir, rev)?;
-    let config = pipeline::config(&loaded)?;
+    let terminal = Terminal::new();
+    let source = crate::source::open(dir, rev)?;
+    let loaded = flagsync_pipeline::load_valid(source.as_ref(), &terminal)?;
+    let config = flagsync_pipeline::config(&loaded)?;
     let conn = remote::connect(dir, config, remote_args)?;
     remote::announce_emulator(&conn);
-    let snapshot = pipeline::runtime()?.block_on(pipeline::fetch_live(&conn, &loaded))?;
-    let live = pipeline::live_resources(&snapshot);
-    pipeline::plan(&loaded, &live, prune, targets)
+    let scope = LiveScope::of(&loaded.repository);
+    let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
+    let snapshot = pipeline::runtime()?.block_on(read)?;
+    let live = flagsync_pipeline::live_resources(&snapshot);
+    Ok(flagsync_pipeline::plan(&loaded, &live, options)?)
 }
 
 pub fn render(plan: &Plan, format: Format, global: &GlobalArgs) -> String {
+    render_framed(plan, format, global, &Framing::default())
+}
+
+/// [`render`] in the words of `framing` (what is compared, notes).
+pub fn render_framed(
+    plan: &Plan,
+    format: Format,
+    global: &GlobalArgs,
+    framing: &Framing,
+) -> String {
     let mut text = match format {
-        Format::Human => flagsync_plan::render_human(
-            plan,
-            &HumanOptions {
+        Format::Human => {
+            let options = HumanOptions {
                 color: global.color_stdout(),
-            },
-        ),
-        Format::Json => flagsync_plan::render_json(plan),
+            };
+            render::render_human_framed(plan, &options, framing)
+        }
+        Format::Json => render::render_json_framed(plan, framing),
         Format::Markdown => {
-            flagsync_plan::render_markdown(plan, flagsync_plan::render::DEFAULT_MARKDOWN_BUDGET)
+            render::render_markdown_framed(plan, render::DEFAULT_MARKDOWN_BUDGET, framing)
         }
     };
     if !text.ends_with('\n') {

@@ -1,17 +1,17 @@
 //! `flagsync results ROLLOUT`: a rollout's analysis results, readable.
 //!
-//! The rollout is found by its manifest id (the `flagsync-id` label) or its Confidence
-//! instance id. Its `stats` name one analysis result (`analysisResult`) or one per exposure
-//! filter (`analysisResults[]`); each is fetched and shown per metric.
+//! `flagsync_pipeline::results` finds the rollout (by its manifest id, the `flagsync-id`
+//! label, or its Confidence instance id) and reads each analysis result its `stats` name;
+//! this module shows them per metric.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 use console::Style;
-use flagsync_manifest::model::ROLLOUT_ID_LABEL;
-use flagsync_remote::{ConfidenceClient, RemoteError};
-use miette::miette;
+use flagsync_pipeline::results::{ResultRef, RolloutResults};
+use flagsync_remote::LiveRollout;
+use miette::{IntoDiagnostic, miette};
 use serde_json::{Value, json};
 
 use crate::output::GlobalArgs;
@@ -43,19 +43,11 @@ pub struct Args {
     pub remote: RemoteArgs,
 }
 
-/// One analysis result a rollout's `stats` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResultRef {
-    pub name: String,
-    /// Empty for the single, unfiltered result.
-    pub exposure_filter: String,
-}
-
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     // Only flagsync.yaml matters here: problems in manifests do not stop reading results.
     let source = crate::source::open(&args.dir, None)?;
     let loaded = flagsync_manifest::load(source.as_ref());
-    let config = pipeline::config(&loaded)?;
+    let config = flagsync_pipeline::config(&loaded)?;
     let Some(_) = &config.confidence else {
         return Err(miette!(
             help = "add a `confidence:` section (see examples/quickstart/flagsync.yaml)",
@@ -70,16 +62,8 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         return Err(miette!("no Confidence client"));
     };
 
-    let runtime = pipeline::runtime()?;
-    let rollout = runtime.block_on(find_rollout(client, &args.rollout))?;
-    let refs = result_refs(&rollout);
-    let mut results = Vec::with_capacity(refs.len());
-    for r in &refs {
-        let fetched = runtime
-            .block_on(client.get_analysis_result(&r.name))
-            .map_err(|e| miette!("reading analysis result {}: {e}", r.name))?;
-        results.push((r.clone(), fetched));
-    }
+    let read = flagsync_pipeline::results::rollout_results(client, &args.rollout);
+    let RolloutResults { rollout, results } = pipeline::runtime()?.block_on(read)?;
 
     match args.format {
         Format::Json => {
@@ -92,7 +76,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                     .map(|(r, v)| json!({"exposureFilterName": r.exposure_filter, "analysisResult": v}))
                     .collect::<Vec<_>>(),
             });
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| miette!("{e}"))?;
+            let text = serde_json::to_string_pretty(&doc).into_diagnostic()?;
             println!("{text}");
         }
         Format::Human => print!(
@@ -103,83 +87,11 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// By label first (the manifest id), then as an instance id.
-async fn find_rollout(client: &ConfidenceClient, wanted: &str) -> miette::Result<Value> {
-    let labelled = client
-        .find_rollouts_by_label(ROLLOUT_ID_LABEL, wanted)
-        .await
-        .map_err(|e| miette!("listing rollouts: {e}"))?;
-    match labelled.len() {
-        1 => return Ok(labelled.into_iter().next().unwrap_or_default()),
-        0 => {}
-        n => {
-            let names: Vec<&str> = labelled
-                .iter()
-                .filter_map(|r| r.get("name").and_then(Value::as_str))
-                .collect();
-            return Err(miette!(
-                help = "pass the instance id of the one you mean",
-                "{n} rollouts carry {ROLLOUT_ID_LABEL}={wanted}: {}",
-                names.join(", ")
-            ));
-        }
-    }
-    let not_found = || {
-        miette!(
-            help = "pass a rollout manifest id (its flagsync-id label) or a Confidence instance id",
-            "no rollout has {ROLLOUT_ID_LABEL}={wanted}, and no rollout instance has the id {wanted:?}"
-        )
-    };
-    match client.get_rollout(wanted).await {
-        Ok(Some(rollout)) => Ok(rollout),
-        Ok(None) | Err(RemoteError::InvalidName { .. }) => Err(not_found()),
-        Err(e) => Err(miette!("reading rollout {wanted}: {e}")),
-    }
+fn state_of(rollout: &LiveRollout) -> &str {
+    rollout.state.as_deref().unwrap_or("draft")
 }
 
-/// The analysis results a rollout's `stats` name, in the service's order.
-pub fn result_refs(rollout: &Value) -> Vec<ResultRef> {
-    let Some(stats) = rollout.get("stats") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Some(name) = stats.get("analysisResult").and_then(Value::as_str)
-        && !name.is_empty()
-    {
-        out.push(ResultRef {
-            name: name.to_owned(),
-            exposure_filter: String::new(),
-        });
-    }
-    if let Some(items) = stats.get("analysisResults").and_then(Value::as_array) {
-        for item in items {
-            let Some(name) = item.get("analysisResult").and_then(Value::as_str) else {
-                continue;
-            };
-            let filter = item
-                .get("exposureFilterName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if out.iter().any(|r: &ResultRef| r.name == name) {
-                continue;
-            }
-            out.push(ResultRef {
-                name: name.to_owned(),
-                exposure_filter: filter.to_owned(),
-            });
-        }
-    }
-    out
-}
-
-fn state_of(rollout: &Value) -> &str {
-    rollout
-        .get("state")
-        .and_then(Value::as_str)
-        .unwrap_or("draft")
-}
-
-fn no_results_message(rollout: &Value) -> String {
+fn no_results_message(rollout: &LiveRollout) -> String {
     match state_of(rollout) {
         "draft" => "no results yet: the rollout is a draft; launch it first".to_owned(),
         state => format!(
@@ -189,18 +101,18 @@ fn no_results_message(rollout: &Value) -> String {
     }
 }
 
-fn summary_json(rollout: &Value) -> Value {
+fn summary_json(rollout: &LiveRollout) -> Value {
     json!({
-        "name": rollout.get("name").cloned().unwrap_or(Value::Null),
-        "displayName": rollout.get("displayName").cloned().unwrap_or(Value::Null),
+        "name": rollout.name,
+        "displayName": rollout.body.get("displayName").cloned().unwrap_or(Value::Null),
         "state": state_of(rollout),
-        "flagsyncId": rollout.get("labels").and_then(|l| l.get(ROLLOUT_ID_LABEL)).cloned().unwrap_or(Value::Null),
+        "flagsyncId": rollout.flagsync_id,
     })
 }
 
 /// The human report: a heading, then per exposure filter a table of metrics and the
 /// annotations.
-pub fn render_human(rollout: &Value, results: &[(ResultRef, Value)], color: bool) -> String {
+pub fn render_human(rollout: &LiveRollout, results: &[(ResultRef, Value)], color: bool) -> String {
     // Forced: the caller decided (--color, NO_COLOR, terminal), not console's own detection.
     let style = |s: Style| {
         if color {
@@ -213,15 +125,9 @@ pub fn render_human(rollout: &Value, results: &[(ResultRef, Value)], color: bool
     let dim = style(Style::new().dim());
     let mut out = String::new();
 
-    let name = rollout
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("(unnamed rollout)");
-    let display = rollout.get("displayName").and_then(Value::as_str);
-    let id = rollout
-        .get("labels")
-        .and_then(|l| l.get(ROLLOUT_ID_LABEL))
-        .and_then(Value::as_str);
+    let name = rollout.name.as_deref().unwrap_or("(unnamed rollout)");
+    let display = rollout.body.get("displayName").and_then(Value::as_str);
+    let id = rollout.flagsync_id.as_deref();
     let mut heading = format!("Rollout {}", clean(display.unwrap_or(name)));
     if let Some(id) = id {
         heading.push_str(&format!(" (id {})", clean(id)));
@@ -399,28 +305,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stats_name_one_result_or_one_per_exposure_filter() {
-        let one =
-            json!({"stats": {"analysisResult": "workflows/rollout/instances/a/analysisResults/r"}});
-        assert_eq!(
-            result_refs(&one),
-            vec![ResultRef {
-                name: "workflows/rollout/instances/a/analysisResults/r".into(),
-                exposure_filter: String::new()
-            }]
-        );
-        let many = json!({"stats": {"analysisResults": [
-            {"analysisResult": "workflows/rollout/instances/a/analysisResults/r1", "exposureFilterName": "mobile"},
-            {"analysisResult": "workflows/rollout/instances/a/analysisResults/r2", "exposureFilterName": "web"},
-            {"exposureFilterName": "broken"}
-        ]}});
-        let refs = result_refs(&many);
-        assert_eq!(refs.len(), 2);
-        assert_eq!(refs[1].exposure_filter, "web");
-        assert!(result_refs(&json!({"state": "draft"})).is_empty());
-    }
-
-    #[test]
     fn human_report_shows_each_metric_status_and_annotations() {
         let rollout = json!({"name": "workflows/rollout/instances/a", "displayName": "Search", "state": "live",
             "labels": {"flagsync-id": "search"}});
@@ -440,6 +324,7 @@ mod tests {
             },
             result,
         )];
+        let rollout = LiveRollout::new(rollout);
         let text = render_human(&rollout, &refs, false);
         assert!(text.contains("Rollout Search (id search)"), "{text}");
         assert!(text.contains("All exposures"), "{text}");
@@ -462,7 +347,8 @@ mod tests {
 
     #[test]
     fn a_draft_has_no_results_yet() {
-        let text = render_human(&json!({"name": "x", "state": "draft"}), &[], false);
+        let rollout = LiveRollout::new(json!({"name": "x", "state": "draft"}));
+        let text = render_human(&rollout, &[], false);
         assert!(
             text.contains("no results yet: the rollout is a draft; launch it first"),
             "{text}"

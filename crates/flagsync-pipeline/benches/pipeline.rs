@@ -1,15 +1,15 @@
 //! Benchmarks of `plan` and `apply` over generated repositories, against the emulator on
-//! loopback, chaining the library calls the way the binary does (`flagsync/src/pipeline.rs`):
-//! load + validate, read live state, normalize + plan, apply.
+//! loopback, through the library pipeline the binary uses (`flagsync-pipeline`): load +
+//! validate, read live state, normalize + plan; then `flagsync_apply::apply`.
 //!
 //! ```text
 //! # plan: 1,000 and 10,000 resources, against an empty and a full account
-//! cargo run --release -p flagsync-apply --example pipeline_bench -- plan 1000 10000 --reps 3
+//! cargo bench -p flagsync-pipeline --bench pipeline -- plan 1000 10000 --reps 3
 //! # apply: 100 and 1,000 changes (creates, then updates), 20 ms per request, paced clients
-//! cargo run --release -p flagsync-apply --example pipeline_bench -- apply 100 1000 \
+//! cargo bench -p flagsync-pipeline --bench pipeline -- apply 100 1000 \
 //!     --latency-ms 20 --cloudbees-rps 50 --confidence-rps 50 --concurrency 8
 //! # apply at CloudBees' documented 1 request/s, which the emulator then enforces too
-//! cargo run --release -p flagsync-apply --example pipeline_bench -- apply 100 \
+//! cargo bench -p flagsync-pipeline --bench pipeline -- apply 100 \
 //!     --scenario create --cloudbees-rps 1 --emulator-limit 1
 //! ```
 //!
@@ -25,18 +25,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients};
 use flagsync_emulator::{BackgroundEmulator, DEFAULT_TOKEN, EmulatorConfig, spawn_background};
+use flagsync_live::LiveSnapshot;
 use flagsync_manifest::Loaded;
-use flagsync_plan::{Kind, Plan, PlanOptions, Provider, RolloutStep, normalize};
+use flagsync_pipeline::{LiveScope, Observer, Options, Services, Silent};
+use flagsync_plan::{Kind, Plan, Provider, RolloutStep};
 use flagsync_remote::{
-    CloudBeesClient, CloudBeesScope, CloudBeesSettings, ConfidenceAuth, ConfidenceClient,
-    ConfidenceSettings, LiveRequest, LiveSnapshot, Secret,
+    CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
+    Secret,
 };
 use flagsync_source::DirSource;
 use serde_json::{Value, json};
@@ -48,27 +51,119 @@ const APPLICATION: &str = "bench-app";
 const ENVIRONMENTS: [&str; 2] = ["Production", "Staging"];
 
 fn main() -> ExitCode {
-    match run() {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pipeline_bench: {e}");
+            eprintln!("pipeline bench: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Res<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = Opts::parse(&args)?;
-    match opts.mode.as_str() {
-        "plan" => plan_bench(&opts),
-        "apply" => apply_bench(&opts),
-        "plan-child" => plan_child(&args[1..]),
-        other => Err(format!("unknown mode {other:?}; use `plan` or `apply`").into()),
+fn run(cli: Cli) -> Res<()> {
+    let Some(mode) = cli.mode else {
+        // A plain `cargo bench` (or `cargo test --all-targets`) lands here: the runs take
+        // minutes and their sizes are the caller's choice, so say how to start one.
+        eprintln!("{}", Cli::command().render_help());
+        return Ok(());
+    };
+    match mode {
+        Mode::Plan(args) => plan_bench(&args),
+        Mode::Apply(args) => apply_bench(&args),
+        Mode::PlanChild {
+            dir,
+            emulator,
+            reps,
+        } => plan_child(&dir, &emulator, reps),
     }
 }
 
 // ---- options ------------------------------------------------------------------------------
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo bench -p flagsync-pipeline --bench pipeline --",
+    about = "Benchmarks of plan and apply against the emulator on loopback"
+)]
+struct Cli {
+    /// Passed by `cargo bench`; nothing to do with this program.
+    #[arg(long, global = true, hide = true)]
+    bench: bool,
+    /// Without one, prints this help.
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Load, read live state and plan, against an empty account and one that holds
+    /// everything; each size and account in a fresh child process.
+    Plan(PlanArgs),
+    /// Apply paced plans of creates and of updates, against the emulator's latency and
+    /// (optionally) its rate limit, and compare with the lower bounds the plan allows.
+    Apply(ApplyArgs),
+    /// One size and account, in the child process: prints a JSON line.
+    #[command(hide = true)]
+    PlanChild {
+        dir: PathBuf,
+        emulator: String,
+        reps: u32,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct PlanArgs {
+    /// Resources per generated repository.
+    #[arg(default_values_t = [1_000, 10_000])]
+    sizes: Vec<usize>,
+    /// Timed runs per size and account (the median and the minimum are shown).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    reps: u32,
+}
+
+#[derive(Debug, clap::Args)]
+struct ApplyArgs {
+    /// Changes per plan.
+    #[arg(default_values_t = [100, 1_000])]
+    sizes: Vec<usize>,
+    /// Latency the emulator adds to every answer.
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    /// The CloudBees client's pace (`inf`: unpaced).
+    #[arg(long, default_value_t = 50.0)]
+    cloudbees_rps: f64,
+    /// The Confidence client's pace (`inf`: unpaced).
+    #[arg(long, default_value_t = flagsync_remote::DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND)]
+    confidence_rps: f64,
+    /// Actions in flight at once, per service.
+    #[arg(long, default_value_t = flagsync_apply::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// A CloudBees rate limit the emulator enforces (HTTP 555 above it).
+    #[arg(long)]
+    emulator_limit: Option<u32>,
+    /// How long a launch takes in the emulator.
+    #[arg(long, default_value_t = 200)]
+    launch_ms: u64,
+    #[arg(long, value_enum, default_value_t = Scenarios::Both)]
+    scenario: Scenarios,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenarios {
+    Create,
+    Update,
+    Both,
+}
+
+impl Scenarios {
+    fn list(self) -> Vec<Scenario> {
+        match self {
+            Scenarios::Create => vec![Scenario::Create],
+            Scenarios::Update => vec![Scenario::Update],
+            Scenarios::Both => vec![Scenario::Create, Scenario::Update],
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
@@ -76,77 +171,6 @@ enum Scenario {
     Create,
     /// Every change is an update of a resource that exists.
     Update,
-}
-
-#[derive(Debug)]
-struct Opts {
-    mode: String,
-    sizes: Vec<usize>,
-    reps: usize,
-    latency_ms: u64,
-    cloudbees_rps: f64,
-    confidence_rps: f64,
-    concurrency: usize,
-    emulator_limit: Option<u32>,
-    launch_ms: u64,
-    scenarios: Vec<Scenario>,
-}
-
-impl Opts {
-    fn parse(args: &[String]) -> Res<Opts> {
-        let mut opts = Opts {
-            mode: args.first().cloned().unwrap_or_else(|| "plan".to_owned()),
-            sizes: Vec::new(),
-            reps: 3,
-            latency_ms: 20,
-            cloudbees_rps: 50.0,
-            confidence_rps: flagsync_remote::DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND,
-            concurrency: flagsync_apply::DEFAULT_CONCURRENCY,
-            emulator_limit: None,
-            launch_ms: 200,
-            scenarios: vec![Scenario::Create, Scenario::Update],
-        };
-        if opts.mode == "plan-child" {
-            return Ok(opts); // positional, read by `plan_child`
-        }
-        let mut it = args.iter().skip(1);
-        while let Some(arg) = it.next() {
-            let mut value = |name: &str| {
-                it.next()
-                    .cloned()
-                    .ok_or_else(|| Error::from(format!("{name} needs a value")))
-            };
-            match arg.as_str() {
-                "--reps" => opts.reps = value(arg)?.parse()?,
-                "--latency-ms" => opts.latency_ms = value(arg)?.parse()?,
-                "--cloudbees-rps" => opts.cloudbees_rps = value(arg)?.parse()?,
-                "--confidence-rps" => opts.confidence_rps = value(arg)?.parse()?,
-                "--concurrency" => opts.concurrency = value(arg)?.parse()?,
-                "--emulator-limit" => opts.emulator_limit = Some(value(arg)?.parse()?),
-                "--launch-ms" => opts.launch_ms = value(arg)?.parse()?,
-                "--scenario" => {
-                    opts.scenarios = match value(arg)?.as_str() {
-                        "create" => vec![Scenario::Create],
-                        "update" => vec![Scenario::Update],
-                        "both" => vec![Scenario::Create, Scenario::Update],
-                        other => return Err(format!("unknown scenario {other:?}").into()),
-                    }
-                }
-                n => opts.sizes.push(
-                    n.parse()
-                        .map_err(|_| Error::from(format!("unknown argument {n:?}")))?,
-                ),
-            }
-        }
-        if opts.sizes.is_empty() {
-            opts.sizes = match opts.mode.as_str() {
-                "apply" => vec![100, 1_000],
-                _ => vec![1_000, 10_000],
-            };
-        }
-        opts.reps = opts.reps.max(1);
-        Ok(opts)
-    }
 }
 
 // ---- the generated repository ---------------------------------------------------------------
@@ -265,26 +289,23 @@ fn generate(root: &Path, n: usize, rev: u32) -> Res<Counts> {
     Ok(counts)
 }
 
-// ---- the pipeline, as the binary chains it ------------------------------------------------
+// ---- the pipeline's steps ----------------------------------------------------------------
 
 /// Load and validate; the generated repository must be clean.
 fn load_valid(dir: &Path) -> Res<Loaded> {
     let source = DirSource::open(dir)?;
-    let loaded = flagsync_manifest::load(&source);
-    if loaded.has_errors() {
-        let first = loaded
-            .diagnostics
-            .iter()
-            .find(|d| d.is_error())
-            .map(|d| format!("{}:{}: {}", d.file, d.line, d.message))
-            .unwrap_or_default();
-        return Err(format!(
-            "the generated repository has {} error(s), first: {first}",
-            loaded.error_count()
-        )
-        .into());
+    Ok(flagsync_pipeline::load_valid(&source, &FirstError)?)
+}
+
+/// Shows the first error of a generated repository that has one (a bug of the generator).
+struct FirstError;
+
+impl Observer for FirstError {
+    fn loaded(&self, loaded: &Loaded) {
+        if let Some(d) = loaded.diagnostics.iter().find(|d| d.is_error()) {
+            eprintln!("{}:{}: {}", d.file, d.line, d.message);
+        }
     }
-    Ok(loaded)
 }
 
 #[derive(Clone)]
@@ -308,6 +329,13 @@ impl Conn {
         })
     }
 
+    fn services(&self) -> Services<'_> {
+        Services {
+            cloudbees: Some(&self.cloudbees),
+            confidence: Some(&self.confidence),
+        }
+    }
+
     fn clients(&self) -> Clients {
         Clients {
             cloudbees: Some(self.cloudbees.clone()),
@@ -316,45 +344,16 @@ impl Conn {
     }
 }
 
-/// Live state: the lists, the pages of rollouts, a GET per desired experiment the lists hide.
-async fn fetch_live(conn: &Conn, loaded: &Loaded) -> Res<LiveSnapshot> {
-    let repo = &loaded.repository;
-    let environments: Vec<String> = repo.environments.iter().map(|e| e.name.clone()).collect();
-    let desired_flags: BTreeMap<String, Vec<String>> = repo
-        .environments
-        .iter()
-        .map(|e| {
-            (
-                e.name.clone(),
-                e.experiments.iter().map(|x| x.value.flag.clone()).collect(),
-            )
-        })
-        .collect();
-    let request = LiveRequest {
-        cloudbees: Some(CloudBeesScope {
-            client: &conn.cloudbees,
-            environments: &environments,
-            desired_flags: &desired_flags,
-        }),
-        confidence: Some(&conn.confidence),
-    };
-    Ok(flagsync_remote::fetch_live_state(request).await?)
+/// Live state of everything the repository declares.
+async fn read_live(conn: &Conn, loaded: &Loaded) -> Res<LiveSnapshot> {
+    let scope = LiveScope::of(&loaded.repository);
+    Ok(flagsync_pipeline::read_live(conn.services(), loaded, &scope, &Silent).await?)
 }
 
 /// Normalize both sides and plan (no prune, no targets). Pure.
 fn make_plan(loaded: &Loaded, snapshot: &LiveSnapshot) -> Res<Plan> {
-    let live = normalize::live_resources(
-        &snapshot.target_groups,
-        &snapshot.experiments,
-        &snapshot.rollouts,
-    );
-    let desired = normalize::desired_resources(&loaded.repository);
-    let options = PlanOptions {
-        prune: false,
-        targets: Vec::new(),
-        scope: normalize::managed_scope(&loaded.repository),
-    };
-    Ok(flagsync_plan::plan(&desired, &live, &options)?)
+    let live = flagsync_pipeline::live_resources(snapshot);
+    Ok(flagsync_pipeline::plan(loaded, &live, &Options::default())?)
 }
 
 fn runtime() -> Res<tokio::runtime::Runtime> {
@@ -460,7 +459,7 @@ fn min(xs: &[f64]) -> f64 {
 
 // ---- plan benchmark -----------------------------------------------------------------------
 
-fn plan_bench(opts: &Opts) -> Res<()> {
+fn plan_bench(opts: &PlanArgs) -> Res<()> {
     let exe = std::env::current_exe()?;
     let mut rows: Vec<(usize, &str, Value)> = Vec::new();
     for &n in &opts.sizes {
@@ -473,9 +472,10 @@ fn plan_bench(opts: &Opts) -> Res<()> {
         })?;
         let base = emulator.base_url();
         let child = |case: &str| -> Res<Value> {
-            let dir = dir.path().to_str().ok_or("temp dir is not UTF-8")?;
             let out = Command::new(&exe)
-                .args(["plan-child", dir, &base, &opts.reps.to_string()])
+                .arg("plan-child")
+                .arg(dir.path())
+                .args([&base, &opts.reps.to_string()])
                 .output()?;
             eprint!("{}", String::from_utf8_lossy(&out.stderr));
             if !out.status.success() {
@@ -590,7 +590,7 @@ fn preload(dir: &Path, emulator: &BackgroundEmulator, concurrency: usize) -> Res
     let rt = runtime()?;
     let conn = Conn::new(&emulator.base_url(), f64::INFINITY, f64::INFINITY)?;
     let loaded = load_valid(dir)?;
-    let snapshot = rt.block_on(fetch_live(&conn, &loaded))?;
+    let snapshot = rt.block_on(read_live(&conn, &loaded))?;
     let plan = make_plan(&loaded, &snapshot)?;
     let options = ApplyOptions {
         concurrency,
@@ -609,12 +609,7 @@ fn preload(dir: &Path, emulator: &BackgroundEmulator, concurrency: usize) -> Res
 }
 
 /// One size, one live account: `plan-child DIR EMULATOR_URL REPS`; prints a JSON line.
-fn plan_child(args: &[String]) -> Res<()> {
-    let [dir, base, reps] = args else {
-        return Err("usage: plan-child DIR EMULATOR_URL REPS".into());
-    };
-    let dir = Path::new(dir);
-    let reps: usize = reps.parse()?;
+fn plan_child(dir: &Path, base: &str, reps: u32) -> Res<()> {
     let rt = runtime()?;
     // Unpaced, as the binary talks to the embedded emulator.
     let conn = Conn::new(base, f64::INFINITY, f64::INFINITY)?;
@@ -631,7 +626,7 @@ fn plan_child(args: &[String]) -> Res<()> {
         if rep == 0 {
             phase_peaks.push(peak_rss_kib());
         }
-        let snapshot = rt.block_on(fetch_live(&conn, &loaded))?;
+        let snapshot = rt.block_on(read_live(&conn, &loaded))?;
         let t2 = Instant::now();
         if rep == 0 {
             phase_peaks.push(peak_rss_kib());
@@ -829,12 +824,12 @@ struct ApplyRow {
     converged: bool,
 }
 
-fn apply_bench(opts: &Opts) -> Res<()> {
+fn apply_bench(opts: &ApplyArgs) -> Res<()> {
     let latency = Duration::from_millis(opts.latency_ms);
     let launch = Duration::from_millis(opts.launch_ms);
     let mut rows = Vec::new();
     for &n in &opts.sizes {
-        for &scenario in &opts.scenarios {
+        for scenario in opts.scenario.list() {
             rows.push(apply_one(opts, n, scenario, latency, launch)?);
         }
     }
@@ -901,7 +896,7 @@ fn apply_bench(opts: &Opts) -> Res<()> {
 }
 
 fn apply_one(
-    opts: &Opts,
+    opts: &ApplyArgs,
     n: usize,
     scenario: Scenario,
     latency: Duration,
@@ -921,7 +916,7 @@ fn apply_one(
         generate(dir.path(), n, 1)?;
     }
     let loaded = load_valid(dir.path())?;
-    let snapshot = rt.block_on(fetch_live(&fast, &loaded))?;
+    let snapshot = rt.block_on(read_live(&fast, &loaded))?;
     let plan = make_plan(&loaded, &snapshot)?;
     let b = bounds(&plan, latency, launch, opts.concurrency);
 
@@ -985,7 +980,7 @@ fn apply_one(
         &base,
         json!({"latencyMs": 0, "cloudbeesRequestsPerSecond": null}),
     ))?;
-    let after = rt.block_on(fetch_live(&fast, &loaded))?;
+    let after = rt.block_on(read_live(&fast, &loaded))?;
     let converged = !make_plan(&loaded, &after)?.has_changes();
     drop(rt);
     emulator.shutdown();

@@ -1,0 +1,268 @@
+//! Live objects as the services store them, typed once where they are read
+//! (`flagsync-remote`), so that no other crate digs in the services' JSON for what
+//! identifies them: a rollout's instance id, its flagsync id, its state and pending
+//! transition. The stored body is kept as the service returned it; turning it into the
+//! canonical form is the planner's job (`flagsync-plan::normalize`).
+//!
+//! The labels flagsync puts on the rollouts it manages live here too, so that the loader
+//! (which reserves them), the planner (which sets them) and the remote side (which reads
+//! and searches by them) share one definition.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// The label that carries a rollout's manifest `id` on the live rollout: flagsync manages
+/// only rollouts that have it, and finds an interrupted create again by it.
+pub const ROLLOUT_ID_LABEL: &str = "flagsync-id";
+/// The label that marks a live rollout as owned by flagsync.
+pub const MANAGED_BY_LABEL: &str = "managed-by";
+/// The value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "flagsync";
+
+/// What a rollout's resource name starts with; the instance id follows.
+pub const ROLLOUT_NAME_PREFIX: &str = "workflows/rollout/instances/";
+
+/// The bare instance id of a rollout given by its full resource name
+/// (`workflows/rollout/instances/{id}`) or already bare.
+pub fn instance_id(name: &str) -> &str {
+    name.strip_prefix(ROLLOUT_NAME_PREFIX).unwrap_or(name)
+}
+
+/// A CloudBees target group as the service stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveTargetGroup {
+    pub body: Value,
+}
+
+impl LiveTargetGroup {
+    pub fn new(body: Value) -> Self {
+        Self { body }
+    }
+
+    /// `name`, its identity, when it is a string.
+    pub fn name(&self) -> Option<&str> {
+        self.body.get("name").and_then(Value::as_str)
+    }
+}
+
+/// A CloudBees experiment (a flag's configuration in one environment) as the service
+/// stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveExperiment {
+    pub body: Value,
+}
+
+impl LiveExperiment {
+    pub fn new(body: Value) -> Self {
+        Self { body }
+    }
+
+    /// `flag`, its identity within the environment, when it is a string.
+    pub fn flag(&self) -> Option<&str> {
+        self.body.get("flag").and_then(Value::as_str)
+    }
+}
+
+/// A Confidence rollout (a workflow instance) as the service stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveRollout {
+    /// The full resource name, `workflows/rollout/instances/{id}`.
+    pub name: Option<String>,
+    /// The bare instance id the service assigned (the last part of `name`).
+    pub instance_id: Option<String>,
+    /// The [`ROLLOUT_ID_LABEL`] label: the manifest id. `None` for a rollout flagsync does
+    /// not manage.
+    pub flagsync_id: Option<String>,
+    /// `state`: `draft`, `live`, `ended`, …
+    pub state: Option<String>,
+    /// `pendingTransition`: an action (a launch, say) still running in the background.
+    pub pending_transition: Option<PendingTransition>,
+    /// Everything, as stored.
+    pub body: Value,
+}
+
+/// A rollout's `pendingTransition`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingTransition {
+    /// `targetState`: where the transition leads.
+    pub target_state: Option<String>,
+    /// `failedSteps[]`: a transition with failed steps will not finish.
+    pub failed_steps: Vec<FailedStep>,
+}
+
+/// One failed step of a rollout transition (`pendingTransition.failedSteps[]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedStep {
+    /// `actionStep` as reported by the service.
+    pub action_step: String,
+    /// `failuresMessages[]`.
+    pub messages: Vec<String>,
+}
+
+impl fmt::Display for FailedStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.messages.is_empty() {
+            write!(f, "{}", self.action_step)
+        } else {
+            write!(f, "{}: {}", self.action_step, self.messages.join("; "))
+        }
+    }
+}
+
+impl LiveRollout {
+    /// Reads what identifies the rollout and where it stands from its stored body; fields
+    /// of the wrong type read as absent.
+    pub fn new(body: Value) -> Self {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let name = text(body.get("name"));
+        let instance_id = name
+            .as_deref()
+            .map(instance_id)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        let flagsync_id = text(body.get("labels").and_then(|l| l.get(ROLLOUT_ID_LABEL)));
+        let state = text(body.get("state"));
+        let pending_transition = body
+            .get("pendingTransition")
+            .filter(|p| !p.is_null())
+            .map(|p| PendingTransition {
+                target_state: text(p.get("targetState")),
+                failed_steps: failed_steps(p),
+            });
+        Self {
+            name,
+            instance_id,
+            flagsync_id,
+            state,
+            pending_transition,
+            body,
+        }
+    }
+}
+
+fn failed_steps(pending: &Value) -> Vec<FailedStep> {
+    let Some(steps) = pending.get("failedSteps").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    steps
+        .iter()
+        .map(|s| FailedStep {
+            action_step: s
+                .get("actionStep")
+                .map(|a| match a {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_else(|| "unknown step".to_owned()),
+            messages: s
+                .get("failuresMessages")
+                .or_else(|| s.get("failureMessages"))
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The live state as read: every object typed, bodies as stored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LiveSnapshot {
+    /// All target groups of the application (empty when CloudBees was not read).
+    pub target_groups: Vec<LiveTargetGroup>,
+    /// Per environment name: its experiments, those from the list first, then the hidden
+    /// desired ones found by GET. Every requested environment has an entry.
+    pub experiments: BTreeMap<String, Vec<LiveExperiment>>,
+    /// All rollouts (every page; empty when Confidence was not read).
+    pub rollouts: Vec<LiveRollout>,
+}
+
+// Each object serializes as its stored body.
+macro_rules! serialize_as_body {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.body.serialize(serializer)
+            }
+        }
+    )*};
+}
+serialize_as_body!(LiveTargetGroup, LiveExperiment, LiveRollout);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_rollout_is_read_once() {
+        let r = LiveRollout::new(json!({
+            "name": "workflows/rollout/instances/abc",
+            "state": "draft",
+            "labels": {"flagsync-id": "new-search", "managed-by": "flagsync"},
+            "pendingTransition": {"targetState": "live", "failedSteps": []}
+        }));
+        assert_eq!(r.name.as_deref(), Some("workflows/rollout/instances/abc"));
+        assert_eq!(r.instance_id.as_deref(), Some("abc"));
+        assert_eq!(r.flagsync_id.as_deref(), Some("new-search"));
+        assert_eq!(r.state.as_deref(), Some("draft"));
+        assert_eq!(
+            r.pending_transition,
+            Some(PendingTransition {
+                target_state: Some("live".into()),
+                failed_steps: Vec::new()
+            })
+        );
+    }
+
+    #[test]
+    fn missing_or_odd_fields_read_as_absent() {
+        let r = LiveRollout::new(json!({
+            "name": "workflows/rollout/instances/",
+            "labels": {"flagsync-id": 3},
+            "pendingTransition": null
+        }));
+        assert_eq!(r.instance_id, None);
+        assert_eq!(r.flagsync_id, None);
+        assert_eq!(r.pending_transition, None);
+        let empty = LiveRollout::new(json!({}));
+        assert_eq!((empty.name, empty.instance_id), (None, None));
+        assert_eq!(instance_id("abc"), "abc");
+        assert_eq!(instance_id("workflows/rollout/instances/abc"), "abc");
+    }
+
+    #[test]
+    fn failed_steps_are_read() {
+        let pending = json!({
+            "transitionAction": "launch",
+            "failedSteps": [
+                {"actionStep": "VALIDATE", "failuresMessages": ["no metrics", "no flag"]},
+                {"failuresMessages": []}
+            ]
+        });
+        let steps = failed_steps(&pending);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].action_step, "VALIDATE");
+        assert_eq!(steps[0].messages, vec!["no metrics", "no flag"]);
+        assert_eq!(steps[1].action_step, "unknown step");
+        assert!(failed_steps(&json!({"failedSteps": []})).is_empty());
+        let none = LiveRollout::new(json!({"state": "live"}));
+        assert_eq!(none.pending_transition, None);
+    }
+
+    #[test]
+    fn objects_serialize_as_their_body() {
+        let body = json!({"flag": "f", "enabled": true});
+        let e = LiveExperiment::new(body.clone());
+        assert_eq!(serde_json::to_value(&e).unwrap(), body);
+        assert_eq!(e.flag(), Some("f"));
+        assert_eq!(LiveTargetGroup::new(json!({"name": "g"})).name(), Some("g"));
+    }
+}

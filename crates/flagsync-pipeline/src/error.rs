@@ -1,0 +1,98 @@
+//! The one error type of the pipeline.
+
+use flagsync_live::ROLLOUT_ID_LABEL;
+use flagsync_plan::PlanError;
+use flagsync_remote::RemoteError;
+use flagsync_source::SourceError;
+
+/// Which revision of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Base,
+    Head,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Base => "base",
+            Side::Head => "head",
+        })
+    }
+}
+
+/// Why a step stopped. Manifest problems themselves are not errors of this type: they are
+/// the repository's diagnostics, shown through the [`crate::Observer`]; this only says
+/// that they stop the command.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[non_exhaustive]
+pub enum PipelineError {
+    #[error("the repository has {errors} error(s)")]
+    #[diagnostic(help(
+        "run `flagsync validate` for the full report; nothing was sent to any service"
+    ))]
+    Invalid { errors: usize },
+
+    #[error(
+        "this repository has no flagsync.yaml, so flagsync does not know which application to talk to"
+    )]
+    #[diagnostic(help(
+        "add a flagsync.yaml naming the CloudBees application and the token's environment variable (see examples/quickstart/flagsync.yaml)"
+    ))]
+    NoConfig,
+
+    #[error("flagsync.yaml could not be read")]
+    UnreadableConfig,
+
+    #[error("reading live state")]
+    LiveState(#[source] RemoteError),
+
+    #[error("planning")]
+    Plan(#[source] PlanError),
+
+    #[error("cannot read the {side} revision `{rev}`")]
+    OpenRevision {
+        side: Side,
+        rev: String,
+        #[source]
+        source: SourceError,
+    },
+
+    #[error("the head revision `{rev}` has {errors} error(s)")]
+    #[diagnostic(help(
+        "fix them in the head revision; `flagsync validate --ref {rev}` shows the full report"
+    ))]
+    InvalidHead { rev: String, errors: usize },
+
+    #[error("comparing")]
+    Compare(#[source] PlanError),
+
+    #[error("listing rollouts")]
+    ListRollouts(#[source] RemoteError),
+
+    #[error("{} rollouts carry {ROLLOUT_ID_LABEL}={wanted}: {}", names.len(), names.join(", "))]
+    #[diagnostic(help("pass the instance id of the one you mean"))]
+    AmbiguousRollout { wanted: String, names: Vec<String> },
+
+    #[error(
+        "no rollout has {ROLLOUT_ID_LABEL}={wanted}, and no rollout instance has the id {wanted:?}"
+    )]
+    #[diagnostic(help(
+        "pass a rollout manifest id (its flagsync-id label) or a Confidence instance id"
+    ))]
+    RolloutNotFound { wanted: String },
+
+    #[error("reading rollout {wanted}")]
+    ReadRollout {
+        wanted: String,
+        #[source]
+        source: RemoteError,
+    },
+
+    #[error("reading analysis result {name}")]
+    ReadAnalysisResult {
+        name: String,
+        #[source]
+        source: RemoteError,
+    },
+}

@@ -1,0 +1,29 @@
+//! flagsync-pipeline: the steps `plan`, `apply`, `export` and `diff` share, as library
+//! calls.
+//!
+//! 1. [`load_valid`]: read and validate the repository; nothing is sent anywhere when it
+//!    has errors.
+//! 2. [`read_live`]: read live state in a [`LiveScope`] with the fewest requests.
+//! 3. [`live_resources`] and [`plan`]: normalize both sides and plan, with [`Options`].
+//!
+//! [`compare`] plans one git revision against another, offline (`flagsync diff`);
+//! [`results::rollout_results`] finds a rollout and reads its analysis results
+//! (`flagsync results`).
+//!
+//! Nothing here prints: what a command shows while the steps run (diagnostics, a spinner
+//! while live state is read) goes through an [`Observer`], and failures are
+//! [`PipelineError`]s. Connecting clients from `flagsync.yaml` (tokens from the
+//! environment, URL overrides, the embedded emulator) is the binary's wiring; the steps
+//! take the clients as [`Services`].
+
+pub mod compare;
+mod error;
+pub mod results;
+mod steps;
+
+pub use compare::{BranchNote, Comparison, compare};
+pub use error::{PipelineError, Side};
+pub use steps::{
+    LiveScope, Observer, Options, Services, Silent, config, live_resources, load_valid, plan,
+    read_live,
+};

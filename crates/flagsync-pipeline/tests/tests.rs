@@ -1,0 +1,5 @@
+//! One integration-test binary per crate: every file here is a module of it.
+
+mod common;
+mod compare;
+mod steps;
