@@ -6,6 +6,7 @@ mod common;
 mod corpus_e2e;
 mod diff_e2e;
 mod export_e2e;
+mod hostile_repo;
 mod plan_e2e;
 mod results_e2e;
 mod validate_cli;
