@@ -33,6 +33,27 @@ fn run_refused(emu: &Emu, args: &[&str], dir: &Path) -> String {
     all
 }
 
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .args([
+            "-c",
+            "user.name=flagsync tests",
+            "-c",
+            "user.email=tests@flagsync.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+        ])
+        .args(args)
+        .output()
+        .expect("git is installed");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+}
+
 #[test]
 fn a_linked_flagsync_yaml_is_never_read() {
     let emu = Emu::start();
@@ -143,6 +164,42 @@ fn special_files_are_refused_without_waiting_on_them() {
     let all = run_refused(&emu, &["validate"], repo.path());
     assert!(
         all.contains("rollouts/pipe.yml:1:1: not read: it is a FIFO, not a regular file"),
+        "{all}"
+    );
+}
+
+#[test]
+fn links_committed_to_git_are_never_followed() {
+    let emu = Emu::start();
+    let repo = quickstart_copy();
+    let dir = repo.path();
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "base"]);
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("bad.yml"),
+        format!("type: target-group\nname: x\n{MARKER}: 1\n"),
+    )
+    .unwrap();
+    fs::remove_file(dir.join("flagsync.yaml")).unwrap();
+    symlink("/proc/self/environ", dir.join("flagsync.yaml")).unwrap();
+    symlink(outside.path(), dir.join("rollouts/shared")).unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "links"]);
+    // The links are gone from disk: only the revision holds them.
+    git(dir, &["checkout", "-q", "HEAD~1"]);
+
+    let all = run_refused(&emu, &["validate", "--ref", "HEAD@{1}"], dir);
+    assert!(
+        all.contains("flagsync.yaml:1:1: not read: it is a symbolic link in a git"),
+        "{all}"
+    );
+    let all = run_refused(&emu, &["plan", "--ref", "master"], dir);
+    assert!(all.contains("flagsync.yaml:1:1: not read"), "{all}");
+    let all = run_refused(&emu, &["diff", "--base", "HEAD", "--head", "master"], dir);
+    assert!(
+        all.contains("flagsync.yaml:1:1: head revision master: not read"),
         "{all}"
     );
 }
