@@ -9,4 +9,5 @@ mod export_e2e;
 mod hostile_repo;
 mod plan_e2e;
 mod results_e2e;
+mod robustness_e2e;
 mod validate_cli;

@@ -341,6 +341,7 @@ fn print_diagnostics(loaded: &Loaded, rev: &str, is_base: bool) {
     } else {
         usize::MAX
     };
+    let mut printer = crate::diagnostics::Printer::default();
     for d in shown.iter().take(limit) {
         let mut d = (*d).clone();
         let which = if is_base { "base" } else { "head" };
@@ -348,8 +349,9 @@ fn print_diagnostics(loaded: &Loaded, rev: &str, is_base: bool) {
         if is_base {
             d.severity = Severity::Warning;
         }
-        eprintln!("{:?}", crate::diagnostics::report(&d, &loaded.sources));
+        printer.print(&d, &loaded.sources);
     }
+    printer.finish(&format!("flagsync validate --ref {rev} --format json"));
     if shown.len() > limit {
         eprintln!(
             "warning: the base revision {rev} has {} more problem(s) not shown; \

@@ -167,6 +167,7 @@ fn load(dir: &Path) -> miette::Result<Loaded> {
     // skipped, so neither stops it.
     let ignorable = |code: &str| matches!(code, "no-manifests" | "branch-unavailable");
     let mut errors = 0usize;
+    let mut printer = crate::diagnostics::Printer::default();
     for d in &loaded.diagnostics {
         if ignorable(d.code) {
             continue;
@@ -174,8 +175,9 @@ fn load(dir: &Path) -> miette::Result<Loaded> {
         if d.severity == Severity::Error {
             errors += 1;
         }
-        eprintln!("{:?}", crate::diagnostics::report(d, &loaded.sources));
+        printer.print(d, &loaded.sources);
     }
+    printer.finish("flagsync validate --format json");
     if errors > 0 {
         return Err(miette!(
             help = "fix them first (`flagsync validate`): export writes each resource into the file that declares it, so it must be able to read every manifest; nothing was written",
