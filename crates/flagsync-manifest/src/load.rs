@@ -717,6 +717,9 @@ fn push_findings(fd: &mut FileDiagnostics<'_>, tree: &SpanTree, findings: Vec<Fi
     for f in findings {
         let span = tree.span_of(&f.path, f.at_key);
         fd.push(f.severity, f.code, span, f.message, f.help);
+        if let Some(pushed) = fd.out.last_mut() {
+            pushed.secret = f.secret;
+        }
     }
 }
 

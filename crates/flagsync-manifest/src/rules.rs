@@ -14,6 +14,8 @@ pub(crate) struct Finding {
     pub(crate) at_key: bool,
     pub(crate) message: String,
     pub(crate) help: Option<String>,
+    /// The value may be a secret: the diagnostic shows no snippet.
+    pub(crate) secret: bool,
 }
 
 #[derive(Default)]
@@ -50,6 +52,7 @@ impl Findings {
             at_key: false,
             message: message.into(),
             help: None,
+            secret: false,
         });
         let last = self.0.len() - 1;
         &mut self.0[last]
@@ -63,6 +66,10 @@ impl Finding {
     }
     fn at_key(&mut self) -> &mut Self {
         self.at_key = true;
+        self
+    }
+    fn secret(&mut self) -> &mut Self {
+        self.secret = true;
         self
     }
 }
@@ -859,21 +866,40 @@ fn is_env_var_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A well-formed name that reads like a token rather than a variable name: long, with
+/// digits and lower-case letters and no `_` (variable names are words joined by `_`).
+fn looks_like_secret(s: &str) -> bool {
+    s.len() >= 20
+        && !s.contains('_')
+        && s.chars().any(|c| c.is_ascii_digit())
+        && s.chars().any(|c| c.is_ascii_lowercase())
+}
+
 fn is_relative_dir(s: &str) -> bool {
     !s.is_empty() && !s.starts_with('/') && !s.contains('\\') && !s.split('/').any(|p| p == "..")
 }
 
 pub(crate) fn config(c: &Config) -> Findings {
     let mut f = Findings::default();
+    // The value is never repeated nor shown in a snippet: it may be a pasted secret.
     let env_var = |f: &mut Findings, path: Vec<PathSeg>, v: &str| {
+        let help = "never write a secret in flagsync.yaml; write e.g. CLOUDBEES_API_TOKEN and export that variable";
         if !is_env_var_name(v) {
-            // The value is deliberately not repeated: it may be a pasted secret.
             f.error(
                 "invalid-env-name",
                 path,
                 "this names the environment variable that holds the secret, and is not a valid variable name",
             )
-            .help("never write a secret in flagsync.yaml; write e.g. CLOUDBEES_API_TOKEN and export that variable");
+            .help(help)
+            .secret();
+        } else if looks_like_secret(v) {
+            f.error(
+                "invalid-env-name",
+                path,
+                "this names the environment variable that holds the secret, and looks like a secret itself",
+            )
+            .help(help)
+            .secret();
         }
     };
     let dir = |f: &mut Findings, path: Vec<PathSeg>, v: &str| {

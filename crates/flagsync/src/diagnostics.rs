@@ -74,7 +74,8 @@ pub fn report(d: &Diagnostic, sources: &BTreeMap<String, String>) -> Report {
         Severity::Warning => miette::Severity::Warning,
     };
     let text = sources.get(&d.file).filter(|t| {
-        !t.is_empty()
+        !d.secret
+            && !t.is_empty()
             && d.span.start <= d.span.end
             && d.span.end <= t.len()
             && t.is_char_boundary(d.span.start)

@@ -10,4 +10,5 @@ mod hostile_repo;
 mod plan_e2e;
 mod results_e2e;
 mod robustness_e2e;
+mod secrets_e2e;
 mod validate_cli;
