@@ -140,6 +140,7 @@ pub(crate) fn experiment(e: &Experiment) -> Findings {
     if e.flag.trim().is_empty() {
         f.error("invalid-value", vec![k("flag")], "`flag` is empty");
     }
+    unaddressable(&mut f, vec![k("flag")], &e.flag, "flag");
     let allowed: Vec<Scalar> = e
         .available_values
         .clone()
@@ -479,6 +480,7 @@ pub(crate) fn target_group(t: &TargetGroup) -> Findings {
     if t.name.trim().is_empty() {
         f.error("invalid-value", vec![k("name")], "`name` is empty");
     }
+    unaddressable(&mut f, vec![k("name")], &t.name, "target group");
     if t.value.is_some() {
         f.warn(
             "unused-field",
@@ -855,6 +857,19 @@ fn expression<'t>(
                 );
             }
         }
+    }
+}
+
+/// `.` and `..`: the services address flags and target groups by name in a URL path,
+/// where these two mean "this folder" and "the parent folder", so no request can name them.
+fn unaddressable(f: &mut Findings, path: Vec<PathSeg>, name: &str, what: &str) {
+    if name == "." || name == ".." {
+        f.error(
+            "invalid-name",
+            path,
+            format!("`{name}` cannot be a {what} name: the service's API addresses it in a URL path, where `{name}` names a folder"),
+        )
+        .help("choose another name");
     }
 }
 

@@ -389,6 +389,11 @@ fn classify(message: &str, hidden: &[&str]) -> (&'static str, String, Option<Str
         plain("yaml-limit", None)
     } else if message.contains("schedule steps") {
         plain("invalid-value", None)
+    } else if message.starts_with("a number beyond ±2^53") {
+        plain(
+            "inexact-number",
+            Some("quote it to keep it as text (an id, say): `'12345678901234567890'`".into()),
+        )
     } else if message.starts_with("invalid boolean") {
         plain(
             "invalid-type",

@@ -134,3 +134,76 @@ fn thousands_of_broken_files_print_the_first_and_count_the_rest() {
         );
     }
 }
+
+/// validate and plan of `dir` (a quickstart copy) fail, each naming every `expected`
+/// position, and nothing is sent.
+fn validate_and_plan_refuse(dir: &Path, expected: &[&str]) {
+    let emu = Emu::start();
+    for args in [&["validate"][..], &["plan"], &["apply", "--auto-approve"]] {
+        let out = emu.flagsync(args, dir);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let err = stderr(&out);
+        for at in expected {
+            assert!(err.contains(at), "{args:?}: {at} missing: {err}");
+        }
+    }
+    assert_eq!(
+        emu.get("/public-api/applications/5f3c2a1b9d8e7f6a5b4c3d2e/target-groups"),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn dot_and_dot_dot_are_not_names() {
+    let repo = crate::common::quickstart_copy();
+    let dir = repo.path();
+    fs::write(
+        dir.join("target_groups/dotdot.yml"),
+        "type: target-group\nname: ..\nconditions:\n  - property: a\n    operator: is-true\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("environments/Production/dot.yml"),
+        "type: experiment\nflag: .\nvalue: true\n",
+    )
+    .unwrap();
+    validate_and_plan_refuse(
+        dir,
+        &[
+            "`..` cannot be a target group name",
+            "[target_groups/dotdot.yml:2:7]",
+            "`.` cannot be a flag name",
+            "[environments/Production/dot.yml:2:7]",
+        ],
+    );
+}
+
+#[test]
+fn integers_past_2_pow_53_are_refused_not_rounded() {
+    let repo = crate::common::quickstart_copy();
+    let dir = repo.path();
+    // 2^53 + 1 is the first integer a double cannot hold; 2^64 + 1 does not fit 64 bits.
+    fs::write(
+        dir.join("target_groups/ids.yml"),
+        "type: target-group\nname: ids\nconditions:\n  - property: accountId\n    operator: in-array\n    operand: [9007199254740992, 18446744073709551617]\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("environments/Production/big.yml"),
+        "type: experiment\nflag: big\navailableValues: [1, 2]\nvalue: 9007199254740993\n",
+    )
+    .unwrap();
+    let rollout = fs::read_to_string(dir.join("rollouts/new-search.yml"))
+        .unwrap()
+        .replace("- stringValue: NO", "- numberValue: -9007199254740993");
+    fs::write(dir.join("rollouts/new-search.yml"), rollout).unwrap();
+    validate_and_plan_refuse(
+        dir,
+        &[
+            "[target_groups/ids.yml:6:33]",
+            "[environments/Production/big.yml:4:8]",
+            "[rollouts/new-search.yml:20:30]",
+            "a number beyond ±2^53",
+        ],
+    );
+}
