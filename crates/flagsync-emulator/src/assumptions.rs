@@ -33,6 +33,14 @@
 //! - Analysis results: see [`analysis_result_id`] and [`analysis_result`].
 //! - `reach` must be a decimal string between 0 and 1 (400 otherwise).
 //! - Issued access tokens live in memory only: after a restart clients fetch a new one.
+//!
+//! Both (limits the vendors do not publish):
+//! - A request body nested deeper than [`crate::MAX_BODY_DEPTH`] (64) arrays and objects is
+//!   400, and so is a JSON Patch whose result would be: no real flag or rollout comes
+//!   close, and the state file must read back (see `state.rs`).
+//! - A request body that has not fully arrived [`crate::BODY_READ_TIMEOUT`] (10 s) after its
+//!   headers is answered 408 (`DEADLINE_EXCEEDED` for Confidence) with
+//!   `Connection: close`: a trickling client cannot hold a connection forever.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};

@@ -25,9 +25,17 @@ use tokio::sync::{Notify, watch};
 
 use crate::error::{ApiError, Service};
 use crate::faults::{Counters, Runtime};
-use crate::{EmulatorConfig, EmulatorError};
+use crate::{EmulatorConfig, EmulatorError, MAX_BODY_DEPTH};
 
 pub(crate) const STATE_FILE: &str = "emulator-state.json";
+
+/// How far down the state file a stored object sits (`{cloudbees: {app: {environments:
+/// {env: {flag: <experiment>}}}}}`; rollouts are less deep). Every stored object nests at
+/// most [`MAX_BODY_DEPTH`] levels (bodies and patch results are refused past it), so the
+/// file stays within the 128 levels `serde_json` reads back: what was written loads.
+const STATE_WRAPPER_DEPTH: usize = 5;
+const SERDE_JSON_DEPTH: usize = 128;
+const _: () = assert!(MAX_BODY_DEPTH + STATE_WRAPPER_DEPTH <= SERDE_JSON_DEPTH);
 const FORMAT_VERSION: u32 = 1;
 const WRITE_BEHIND_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
 
