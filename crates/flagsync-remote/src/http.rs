@@ -142,11 +142,18 @@ impl Transport {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            self.pacer.acquire().await;
+            let sent = self.pacer.acquire().await;
             let failure = match self.attempt(req, bearer, attempt).await {
-                Ok(resp) => return Ok(resp),
+                Ok(resp) => {
+                    self.pacer.speed_up(sent);
+                    return Ok(resp);
+                }
                 Err(f) => f,
             };
+            if failure.rate_limited {
+                // The service's limit is below ours: slow the whole client down.
+                self.pacer.slow_down(sent);
+            }
             if !failure.retryable || attempt >= self.retry.max_attempts {
                 return Err(failure.error);
             }
@@ -164,11 +171,12 @@ impl Transport {
                     last: Some(Box::new(failure.error)),
                 });
             }
-            if failure.retry_after.is_some() || failure.rate_limited {
-                // The server asked everyone to wait: hold the whole client, not just this task.
-                if let Some(until) = Instant::now().checked_add(delay) {
-                    self.pacer.hold_until(until);
-                }
+            // The server asked everyone to wait: hold the whole client, not just this task.
+            // A rate limit without `Retry-After` already slowed an adaptive pacer down.
+            if (failure.retry_after.is_some() || (failure.rate_limited && !self.pacer.adapts()))
+                && let Some(until) = Instant::now().checked_add(delay)
+            {
+                self.pacer.hold_until(until);
             }
             tracing::warn!(
                 attempt,

@@ -7,6 +7,7 @@ mod corpus_e2e;
 mod diff_e2e;
 mod export_e2e;
 mod hostile_repo;
+mod pacing_e2e;
 mod plan_e2e;
 mod results_e2e;
 mod robustness_e2e;
