@@ -1,6 +1,8 @@
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::{FileEntry, Listing, MAX_FILE_BYTES, Refusal, Refused, Source, SourceError, Tree};
 
@@ -15,6 +17,9 @@ pub struct DirSource {
     root: PathBuf,
     /// The root with every link resolved: what paths are confined to.
     real_root: PathBuf,
+    /// Directories already resolved, by their path under the root as given: resolving every
+    /// component of every file again would cost more than reading it.
+    dirs: Arc<Mutex<HashMap<PathBuf, Result<PathBuf, Refusal>>>>,
 }
 
 impl DirSource {
@@ -27,7 +32,11 @@ impl DirSource {
             path: root.display().to_string(),
             source,
         })?;
-        Ok(Self { root, real_root })
+        Ok(Self {
+            root,
+            real_root,
+            dirs: Arc::default(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -148,6 +157,37 @@ impl DirSource {
         Ok(real)
     }
 
+    /// [`DirSource::confine`] of a file: its directory resolved once (cached), then the
+    /// file itself, unless it is a link (resolved in full then).
+    fn confine_file(&self, full: &Path) -> Result<PathBuf, Refusal> {
+        let (Some(parent), Some(name)) = (full.parent(), full.file_name()) else {
+            return self.confine(full);
+        };
+        let cached = self.cache().get(parent).cloned();
+        let real_parent = match cached {
+            Some(real) => real?,
+            None => {
+                let real = self.confine(parent);
+                self.cache().insert(parent.to_path_buf(), real.clone());
+                real?
+            }
+        };
+        let candidate = real_parent.join(name);
+        match fs::symlink_metadata(&candidate) {
+            // A plain entry of a directory inside the root is inside the root.
+            Ok(meta)
+                if !meta.file_type().is_symlink() && candidate.starts_with(&self.real_root) =>
+            {
+                Ok(candidate)
+            }
+            _ => self.confine(full),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Result<PathBuf, Refusal>>> {
+        self.dirs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn refused(path: &str, reason: Refusal) -> SourceError {
         SourceError::Refused {
             path: path.to_owned(),
@@ -218,7 +258,7 @@ impl Tree for DirSource {
             source,
         };
         let real = self
-            .confine(&self.resolve(path))
+            .confine_file(&self.resolve(path))
             .map_err(|reason| Self::refused(path, reason))?;
         let meta = fs::metadata(&real).map_err(io)?;
         if !meta.is_file() {
