@@ -119,6 +119,14 @@
 //!   attempt was applied gets 409 `ALREADY_EXISTS`; look the name up.
 //! - Ids: UUIDs (version 4 layout) derived from the fault seed and a persisted counter, so
 //!   runs repeat and a restart never reuses one.
+//!
+//! Both (limits the vendors do not publish):
+//! - A request body nested deeper than [`crate::MAX_BODY_DEPTH`] (64) arrays and objects is
+//!   400, and so is a JSON Patch whose result would be: no real flag or rollout comes
+//!   close, and the state file must read back (see `state.rs`).
+//! - A request body that has not fully arrived [`crate::BODY_READ_TIMEOUT`] (10 s) after its
+//!   headers is answered 408 (`DEADLINE_EXCEEDED` for Confidence) with
+//!   `Connection: close`: a trickling client cannot hold a connection forever.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};

@@ -342,7 +342,11 @@ fn parse_patch(body: Value) -> Result<json_patch::Patch, ApiError> {
 fn apply_patch(current: &Value, patch: &json_patch::Patch) -> Result<Value, ApiError> {
     let mut copy = current.clone();
     match json_patch::patch(&mut copy, patch) {
-        Ok(()) => Ok(copy),
+        // Each patch could nest deeper than the last: the stored object keeps the limit.
+        Ok(()) => {
+            crate::error::check_depth(&copy, S, "the patched object")?;
+            Ok(copy)
+        }
         // A `test` that fails for any reason (also a missing path: the value the client saw
         // is gone) is the concurrency guard tripping: 409.
         Err(e)

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::BODY_LIMIT;
+use crate::{BODY_LIMIT, BODY_READ_TIMEOUT, MAX_BODY_DEPTH};
 
 /// Which API a path belongs to; decides the error body shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,7 @@ impl Service {
 /// gRPC status codes used by Confidence error bodies.
 pub(crate) mod grpc {
     pub const INVALID_ARGUMENT: i32 = 3;
+    pub const DEADLINE_EXCEEDED: i32 = 4;
     pub const NOT_FOUND: i32 = 5;
     pub const ALREADY_EXISTS: i32 = 6;
     pub const PERMISSION_DENIED: i32 = 7;
@@ -66,6 +67,8 @@ pub(crate) struct ApiError {
     pub grpc_code: Option<i32>,
     pub message: String,
     pub retry_after_secs: Option<u64>,
+    /// Answer with `Connection: close`.
+    pub close: bool,
 }
 
 impl ApiError {
@@ -76,7 +79,12 @@ impl ApiError {
             grpc_code: None,
             message: message.into(),
             retry_after_secs: None,
+            close: false,
         }
+    }
+    pub(crate) fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
     pub(crate) fn with_grpc(mut self, code: i32) -> Self {
         self.grpc_code = Some(code);
@@ -95,6 +103,7 @@ impl ApiError {
     fn grpc_code_for_status(status: StatusCode) -> i32 {
         match status.as_u16() {
             400 | 413 => grpc::INVALID_ARGUMENT,
+            408 => grpc::DEADLINE_EXCEEDED,
             401 => grpc::UNAUTHENTICATED,
             403 => grpc::PERMISSION_DENIED,
             404 => grpc::NOT_FOUND,
@@ -128,6 +137,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -174,10 +188,49 @@ where
                 "a JSON request body is required",
             ));
         }
-        serde_json::from_slice(&bytes.0)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(service, format!("malformed JSON body: {e}")))
+        parse_body(&bytes.0, service).map(JsonBody)
     }
+}
+
+/// The body as JSON, refused when malformed or nested deeper than [`MAX_BODY_DEPTH`].
+fn parse_body(bytes: &[u8], service: Service) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(service, format!("malformed JSON body: {e}")))?;
+    check_depth(&value, service, "the request body")?;
+    Ok(value)
+}
+
+/// Refuses a value nested deeper than [`MAX_BODY_DEPTH`]: stored, it would make the state
+/// file unreadable (see `state.rs`).
+pub(crate) fn check_depth(value: &Value, service: Service, what: &str) -> Result<(), ApiError> {
+    if depth(value) > MAX_BODY_DEPTH {
+        return Err(ApiError::bad_request(
+            service,
+            format!("{what} nests arrays and objects deeper than {MAX_BODY_DEPTH} levels"),
+        ));
+    }
+    Ok(())
+}
+
+/// How many arrays and objects are nested at the deepest point (a scalar is 0). Iterative:
+/// the value may be as deep as the parser allowed.
+pub(crate) fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((value, level)) = pending.pop() {
+        match value {
+            Value::Array(items) => {
+                deepest = deepest.max(level);
+                pending.extend(items.iter().map(|v| (v, level + 1)));
+            }
+            Value::Object(map) => {
+                deepest = deepest.max(level);
+                pending.extend(map.values().map(|v| (v, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A request body that may be empty (actions like `:launch`); JSON when present.
@@ -194,9 +247,7 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(None));
         }
-        serde_json::from_slice(&bytes)
-            .map(|v| OptionalJsonBody(Some(v)))
-            .map_err(|e| ApiError::bad_request(service, format!("malformed JSON body: {e}")))
+        parse_body(&bytes, service).map(|v| OptionalJsonBody(Some(v)))
     }
 }
 
@@ -219,8 +270,18 @@ async fn read_body(req: Request) -> Result<(axum::body::Bytes, Service), ApiErro
     }
     // Without a declared length the limit still stops a chunked body; a read error here is
     // either that or a client that went away, and 413 is the useful answer for the former.
-    axum::body::to_bytes(req.into_body(), BODY_LIMIT)
-        .await
-        .map(|b| (b, service))
-        .map_err(|_| too_large())
+    let read = axum::body::to_bytes(req.into_body(), BODY_LIMIT);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(read) => read.map(|b| (b, service)).map_err(|_| too_large()),
+        // The rest of the body is never read, so the connection closes after the answer.
+        Err(_) => Err(ApiError::new(
+            service,
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        )
+        .closing()),
+    }
 }

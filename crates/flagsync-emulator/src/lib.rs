@@ -52,7 +52,9 @@
 //!   bound to another id).
 //!
 //! Without a route: 404; a wrong method: 405; a body over [`BODY_LIMIT`]: 413; malformed
-//! JSON: 400; always a JSON error body in the shape of the service the path belongs to.
+//! JSON or JSON nested deeper than [`MAX_BODY_DEPTH`]: 400; a body not received within
+//! [`BODY_READ_TIMEOUT`]: 408 and the connection is closed; always a JSON error body in the
+//! shape of the service the path belongs to.
 
 pub mod assumptions;
 mod cloudbees;
@@ -85,6 +87,14 @@ pub const DEFAULT_CLIENT_ID: &str = "emulator-client";
 pub const DEFAULT_CLIENT_SECRET: &str = "emulator-secret";
 /// Largest request body accepted; larger ones are answered 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// How deep a request body (and so any stored object) may nest arrays and objects; deeper
+/// ones are answered 400. Stored objects sit a few levels down in the state file, whose
+/// reader allows 128: see `state.rs`.
+pub const MAX_BODY_DEPTH: usize = 64;
+/// How long a request body may take to arrive, from the end of its headers; a slower one
+/// is answered 408 and its connection closed, so a client sending a byte now and then
+/// cannot hold a connection forever.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the emulator behaves. `Default` accepts the bearer token [`DEFAULT_TOKEN`] and the
 /// client credentials [`DEFAULT_CLIENT_ID`]/[`DEFAULT_CLIENT_SECRET`], keeps state in memory,

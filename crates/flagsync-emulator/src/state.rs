@@ -25,9 +25,19 @@ use tokio::sync::{Notify, watch};
 
 use crate::error::{ApiError, Service};
 use crate::faults::{Counters, Runtime};
-use crate::{EmulatorConfig, EmulatorError};
+use crate::{EmulatorConfig, EmulatorError, MAX_BODY_DEPTH};
 
 pub(crate) const STATE_FILE: &str = "emulator-state.json";
+
+/// How far down the state file a stored object sits: at most 7 levels, for a Unify flag
+/// configuration (`{unify: {applications: {app: {flags: {flag: {configurations: {env:
+/// <configuration>}}}}}}}`); a legacy experiment sits 5 deep, rollouts less. One level of
+/// margin. Every stored object nests at
+/// most [`MAX_BODY_DEPTH`] levels (bodies and patch results are refused past it), so the
+/// file stays within the 128 levels `serde_json` reads back: what was written loads.
+const STATE_WRAPPER_DEPTH: usize = 8;
+const SERDE_JSON_DEPTH: usize = 128;
+const _: () = assert!(MAX_BODY_DEPTH + STATE_WRAPPER_DEPTH <= SERDE_JSON_DEPTH);
 /// 2 added `unify`. A file of an older format loads (what it lacks starts empty) and is
 /// rewritten in this one; an older emulator refuses this format instead of dropping the
 /// Unify data it does not know on its next write.

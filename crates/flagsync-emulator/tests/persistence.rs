@@ -282,3 +282,105 @@ fn config_debug_redacts_secrets() {
     assert!(!shown.contains("very-secret"), "{shown}");
     assert!(shown.contains("client"));
 }
+
+/// `{"flag": NAME, "deep": [[…]]}` nesting `depth` levels in all (the object is one).
+fn nested(flag: &str, depth: usize) -> String {
+    let arrays = depth - 1;
+    format!(
+        r#"{{"type":"experiment","flag":"{flag}","name":"{flag}","deep":{}{}}}"#,
+        "[".repeat(arrays),
+        "]".repeat(arrays)
+    )
+}
+
+#[tokio::test]
+async fn what_was_accepted_at_the_depth_limit_loads_again() {
+    use flagsync_emulator::MAX_BODY_DEPTH;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = client();
+    let emu = start(persistent(dir.path())).await;
+    let cb = emu.cloudbees_url();
+    let experiments = format!("{cb}/applications/app1/Production/experiments");
+    let put = |body: String| {
+        let (http, url) = (http.clone(), experiments.clone());
+        async move { send(&http, Method::PUT, &url, Some(TOKEN), Some(&body)).await }
+    };
+    assert_eq!(put(nested("at-limit", MAX_BODY_DEPTH)).await.status, 200);
+    // Deeper bodies (124 levels made the state file unreadable) are refused.
+    for depth in [MAX_BODY_DEPTH + 1, 124] {
+        assert_cloudbees_error(&put(nested("too-deep", depth)).await, 400);
+    }
+    // A patch cannot grow an object past the limit either, one level at a time.
+    assert_eq!(put(nested("grown", 2)).await.status, 200);
+    let mut path = "/deep".to_owned();
+    let mut refused = None;
+    for level in 3..=MAX_BODY_DEPTH + 1 {
+        let patch = format!(r#"[{{"op":"add","path":"{path}/-","value":[]}}]"#);
+        let answer = send(
+            &http,
+            Method::PATCH,
+            &format!("{experiments}/grown"),
+            Some(TOKEN),
+            Some(&patch),
+        )
+        .await;
+        if answer.status != 200 {
+            assert_cloudbees_error(&answer, 400);
+            refused = Some(level);
+            break;
+        }
+        path.push_str("/0");
+    }
+    assert_eq!(refused, Some(MAX_BODY_DEPTH + 1));
+    // The same for a rollout and its segment.
+    let rollouts = format!("{}/v1/workflows/rollout/instances", emu.confidence_url());
+    let deep_labels = |depth: usize| {
+        format!(
+            r#"{{"displayName":"d","flags":{}{}}}"#,
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    };
+    let created = send(
+        &http,
+        Method::POST,
+        &rollouts,
+        Some(TOKEN),
+        Some(&deep_labels(MAX_BODY_DEPTH)),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let refused = send(
+        &http,
+        Method::POST,
+        &rollouts,
+        Some(TOKEN),
+        Some(&deep_labels(MAX_BODY_DEPTH + 1)),
+    )
+    .await;
+    assert_confidence_error(&refused, 400, 3);
+    emu.shutdown().await;
+
+    // The state file holds the deepest objects accepted, and reads back.
+    let emu = start(persistent(dir.path())).await;
+    let cb = emu.cloudbees_url();
+    let listed = get(
+        &http,
+        &format!("{cb}/applications/app1/Production/experiments/at-limit"),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let grown = get(
+        &http,
+        &format!("{cb}/applications/app1/Production/experiments/grown"),
+    )
+    .await;
+    assert_eq!(grown.status, 200, "{}", grown.text);
+    let rollouts = get(
+        &http,
+        &format!("{}/v1/workflows/rollout/instances", emu.confidence_url()),
+    )
+    .await;
+    assert_eq!(rollouts.body["rollouts"].as_array().map(Vec::len), Some(1));
+    emu.shutdown().await;
+}

@@ -201,3 +201,52 @@ async fn odd_authorization_headers_are_401() {
     assert_eq!(answer.status(), 200);
     emu.shutdown().await;
 }
+
+/// A body that trickles in, one byte every 2 s, is cut off after the body timeout with a
+/// 408 and a closed connection, instead of holding the connection for as long as the
+/// client likes.
+#[tokio::test]
+async fn a_trickling_body_is_cut_off() {
+    use flagsync_emulator::BODY_READ_TIMEOUT;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let emu = start(config()).await;
+    let mut stream = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let head = format!(
+        "PUT /public-api/applications/app1/Production/experiments HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        // Bounded: at most 1000 bytes, stopping once the server hangs up.
+        for _ in 0..1000 {
+            if write.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let mut answer = Vec::new();
+    // Read to the end: the server must close the connection.
+    let read_all = tokio::time::timeout(
+        BODY_READ_TIMEOUT + Duration::from_secs(20),
+        read.read_to_end(&mut answer),
+    )
+    .await;
+    trickle.abort();
+    assert!(
+        read_all.is_ok(),
+        "the connection was still open after {:?}",
+        started.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(answer.contains("did not arrive within"), "{answer}");
+    emu.shutdown().await;
+}

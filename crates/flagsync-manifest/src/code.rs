@@ -44,6 +44,7 @@ macro_rules! codes {
 codes! {
     // Reading files.
     ReadError = "read-error", "error", "a file or directory cannot be read";
+    RefusedPath = "refused-path", "error (a warning for a file that is not a manifest)", "a path not read: a link leaving the repository, a link loop, or a special file";
     FileTooLarge = "file-too-large", "error", "the file is larger than a manifest may be (4 MiB)";
     InvalidUtf8 = "invalid-utf8", "error", "the file is not UTF-8 text";
     EmptyFile = "empty-file", "error", "the file holds no YAML document";
@@ -53,6 +54,7 @@ codes! {
     YamlTooLarge = "yaml-too-large", "error", "the YAML has more nodes than flagsync reads";
     YamlLimit = "yaml-limit", "error", "the YAML exceeds a limit of the reader (aliases, size)";
     DuplicateKey = "duplicate-key", "error", "a mapping has the same key twice";
+    InexactNumber = "inexact-number", "error", "a number beyond ±2^53, which the services would round";
     // Structure.
     MissingType = "missing-type", "error", "a manifest has no `type`";
     UnknownType = "unknown-type", "error", "`type` names no manifest kind";
@@ -77,6 +79,7 @@ codes! {
     UnusedOperand = "unused-operand", "warning", "an operand given to an operator that takes none";
     InvalidRegex = "invalid-regex", "warning", "a pattern that may not be a valid regular expression";
     // Rollouts.
+    InvalidName = "invalid-name", "error", "a flag or target-group name that no request can address (`.` or `..`)";
     InvalidId = "invalid-id", "error", "a rollout `id` that is not a valid label value";
     ServerManagedField = "server-managed-field", "error", "a field only the service writes";
     ReservedLabel = "reserved-label", "error", "a label flagsync sets itself";

@@ -29,6 +29,9 @@ pub struct Diagnostic {
     pub span: Range<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The text at `span` may be a secret: show the position, never the text.
+    #[serde(skip)]
+    pub secret: bool,
 }
 
 impl Diagnostic {
@@ -112,6 +115,7 @@ impl<'a> FileDiagnostics<'a> {
             column,
             span,
             help,
+            secret: false,
         });
     }
 }
@@ -133,6 +137,7 @@ pub(crate) fn whole_file(
         column: 1,
         span: 0..0,
         help,
+        secret: false,
     }
 }
 

@@ -16,6 +16,8 @@ pub(crate) struct Finding {
     pub(crate) at_key: bool,
     pub(crate) message: String,
     pub(crate) help: Option<String>,
+    /// The value may be a secret: the diagnostic shows no snippet.
+    pub(crate) secret: bool,
 }
 
 #[derive(Default)]
@@ -47,6 +49,7 @@ impl Findings {
             at_key: false,
             message: message.into(),
             help: None,
+            secret: false,
         });
         let last = self.0.len() - 1;
         &mut self.0[last]
@@ -60,6 +63,10 @@ impl Finding {
     }
     fn at_key(&mut self) -> &mut Self {
         self.at_key = true;
+        self
+    }
+    fn secret(&mut self) -> &mut Self {
+        self.secret = true;
         self
     }
 }
@@ -139,6 +146,7 @@ pub(crate) fn experiment(e: &Experiment) -> Findings {
     if e.flag.trim().is_empty() {
         f.error(Code::InvalidValue, vec![k("flag")], "`flag` is empty");
     }
+    unaddressable(&mut f, vec![k("flag")], &e.flag, "flag");
     let allowed: Vec<Scalar> = e
         .available_values
         .clone()
@@ -478,6 +486,7 @@ pub(crate) fn target_group(t: &TargetGroup) -> Findings {
     if t.name.trim().is_empty() {
         f.error(Code::InvalidValue, vec![k("name")], "`name` is empty");
     }
+    unaddressable(&mut f, vec![k("name")], &t.name, "target group");
     if t.value.is_some() {
         f.warn(
             Code::UnusedField,
@@ -865,6 +874,19 @@ fn expression<'t>(
     }
 }
 
+/// `.` and `..`: the services address flags and target groups by name in a URL path,
+/// where these two mean "this folder" and "the parent folder", so no request can name them.
+fn unaddressable(f: &mut Findings, path: Vec<PathSeg>, name: &str, what: &str) {
+    if name == "." || name == ".." {
+        f.error(
+            Code::InvalidName,
+            path,
+            format!("`{name}` cannot be a {what} name: the service's API addresses it in a URL path, where `{name}` names a folder"),
+        )
+        .help("choose another name");
+    }
+}
+
 fn is_env_var_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars
@@ -873,21 +895,40 @@ fn is_env_var_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A well-formed name that reads like a token rather than a variable name: long, with
+/// digits and lower-case letters and no `_` (variable names are words joined by `_`).
+fn looks_like_secret(s: &str) -> bool {
+    s.len() >= 20
+        && !s.contains('_')
+        && s.chars().any(|c| c.is_ascii_digit())
+        && s.chars().any(|c| c.is_ascii_lowercase())
+}
+
 fn is_relative_dir(s: &str) -> bool {
     !s.is_empty() && !s.starts_with('/') && !s.contains('\\') && !s.split('/').any(|p| p == "..")
 }
 
 pub(crate) fn config(c: &Config) -> Findings {
     let mut f = Findings::default();
+    // The value is never repeated nor shown in a snippet: it may be a pasted secret.
     let env_var = |f: &mut Findings, path: Vec<PathSeg>, v: &str| {
+        let help = "never write a secret in flagsync.yaml; write e.g. CLOUDBEES_API_TOKEN and export that variable";
         if !is_env_var_name(v) {
-            // The value is deliberately not repeated: it may be a pasted secret.
             f.error(
                 Code::InvalidEnvName,
                 path,
                 "this names the environment variable that holds the secret, and is not a valid variable name",
             )
-            .help("never write a secret in flagsync.yaml; write e.g. CLOUDBEES_API_TOKEN and export that variable");
+            .help(help)
+            .secret();
+        } else if looks_like_secret(v) {
+            f.error(
+                Code::InvalidEnvName,
+                path,
+                "this names the environment variable that holds the secret, and looks like a secret itself",
+            )
+            .help(help)
+            .secret();
         }
     };
     let dir = |f: &mut Findings, path: Vec<PathSeg>, v: &str| {

@@ -390,6 +390,11 @@ fn classify(message: &str, hidden: &[&str]) -> (Code, String, Option<String>) {
         plain(Code::YamlLimit, None)
     } else if message.contains("schedule steps") {
         plain(Code::InvalidValue, None)
+    } else if message.starts_with("a number beyond ±2^53") {
+        plain(
+            Code::InexactNumber,
+            Some("quote it to keep it as text (an id, say): `'12345678901234567890'`".into()),
+        )
     } else if message.starts_with("invalid boolean") {
         plain(
             Code::InvalidType,

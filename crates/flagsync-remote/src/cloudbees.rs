@@ -83,6 +83,7 @@ impl CloudBeesClient {
             settings.requests_per_second,
             settings.retry,
             settings.timeout,
+            vec![settings.token.clone()],
         )?;
         Ok(Self {
             inner: Arc::new(Inner {

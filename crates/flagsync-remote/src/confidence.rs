@@ -113,6 +113,13 @@ impl ConfidenceClient {
     /// first request).
     pub fn new(settings: ConfidenceSettings) -> Result<Self> {
         let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
+        let secrets = match &settings.auth {
+            ConfidenceAuth::Token(t) => vec![t.clone()],
+            ConfidenceAuth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => vec![Secret::new(client_id.clone()), client_secret.clone()],
+        };
         let auth = match settings.auth {
             ConfidenceAuth::Token(t) => Auth::Static(t),
             ConfidenceAuth::ClientCredentials {
@@ -133,6 +140,7 @@ impl ConfidenceClient {
             settings.requests_per_second,
             settings.retry,
             settings.timeout,
+            secrets,
         )?;
         Ok(Self {
             inner: Arc::new(Inner {

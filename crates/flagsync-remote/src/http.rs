@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::error::{RemoteError, Result, Service};
 use crate::pacer::Pacer;
 use crate::retry::{RetryPolicy, parse_retry_after};
-use crate::secret::Secret;
+use crate::secret::{Secret, scrub_all};
 
 /// CloudBees' answer when its one-request-per-second limit is exceeded.
 pub(crate) const STATUS_RATE_LIMITED_CLOUDBEES: u16 = 555;
@@ -85,6 +85,9 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     pacer: Pacer,
     retry: RetryPolicy,
+    /// Every credential the client was configured with (token, client id and secret):
+    /// scrubbed from whatever a server sends back, besides the bearer token of a request.
+    secrets: Vec<Secret>,
 }
 
 impl Transport {
@@ -93,6 +96,7 @@ impl Transport {
         requests_per_second: f64,
         retry: RetryPolicy,
         timeout: Duration,
+        secrets: Vec<Secret>,
     ) -> Result<Self> {
         if retry.max_attempts == 0 {
             return Err(RemoteError::InvalidSettings {
@@ -118,6 +122,7 @@ impl Transport {
             http,
             pacer,
             retry,
+            secrets,
         })
     }
 
@@ -137,11 +142,18 @@ impl Transport {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            self.pacer.acquire().await;
+            let sent = self.pacer.acquire().await;
             let failure = match self.attempt(req, bearer, attempt).await {
-                Ok(resp) => return Ok(resp),
+                Ok(resp) => {
+                    self.pacer.speed_up(sent);
+                    return Ok(resp);
+                }
                 Err(f) => f,
             };
+            if failure.rate_limited {
+                // The service's limit is below ours: slow the whole client down.
+                self.pacer.slow_down(sent);
+            }
             if !failure.retryable || attempt >= self.retry.max_attempts {
                 return Err(failure.error);
             }
@@ -159,11 +171,12 @@ impl Transport {
                     last: Some(Box::new(failure.error)),
                 });
             }
-            if failure.retry_after.is_some() || failure.rate_limited {
-                // The server asked everyone to wait: hold the whole client, not just this task.
-                if let Some(until) = Instant::now().checked_add(delay) {
-                    self.pacer.hold_until(until);
-                }
+            // The server asked everyone to wait: hold the whole client, not just this task.
+            // A rate limit without `Retry-After` already slowed an adaptive pacer down.
+            if (failure.retry_after.is_some() || (failure.rate_limited && !self.pacer.adapts()))
+                && let Some(until) = Instant::now().checked_add(delay)
+            {
+                self.pacer.hold_until(until);
             }
             tracing::warn!(
                 attempt,
@@ -311,7 +324,8 @@ impl Transport {
         body: &[u8],
         bearer: Option<&Secret>,
     ) -> Failure {
-        let (code, message) = parse_error_body(body, bearer);
+        let secrets: Vec<&Secret> = self.secrets.iter().chain(bearer).collect();
+        let (code, message) = parse_error_body(body, &secrets);
         let method = req.method.to_string();
         let path = req.url.path().to_owned();
         let s = status.as_u16();
@@ -412,16 +426,11 @@ fn error_chain(e: &reqwest::Error) -> String {
 }
 
 /// Parses `{code, message}` (both services, `code` a number or string); otherwise the start of
-/// the body as text. Any echo of the credential is scrubbed.
-pub(crate) fn parse_error_body(
-    body: &[u8],
-    bearer: Option<&Secret>,
-) -> (Option<i64>, Option<String>) {
+/// the body as text. Any echo of a credential is scrubbed (before cutting, so that no
+/// part of one survives).
+pub(crate) fn parse_error_body(body: &[u8], secrets: &[&Secret]) -> (Option<i64>, Option<String>) {
     const MAX: usize = 500;
-    let scrub = |s: &str| match bearer {
-        Some(b) => b.scrub(s),
-        None => s.to_owned(),
-    };
+    let scrub = |s: &str| scrub_all(s, secrets.iter().copied());
     if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) {
         let code = obj.get("code").and_then(|c| match c {
             Value::Number(n) => n.as_i64(),
@@ -477,20 +486,20 @@ mod tests {
     #[test]
     fn error_bodies() {
         assert_eq!(
-            parse_error_body(br#"{"code": 9, "message": "test failed at /value"}"#, None),
+            parse_error_body(br#"{"code": 9, "message": "test failed at /value"}"#, &[]),
             (Some(9), Some("test failed at /value".to_owned()))
         );
         assert_eq!(
-            parse_error_body(br#"{"code": "16", "message": "bad"}"#, None),
+            parse_error_body(br#"{"code": "16", "message": "bad"}"#, &[]),
             (Some(16), Some("bad".to_owned()))
         );
-        assert_eq!(parse_error_body(b"", None), (None, None));
+        assert_eq!(parse_error_body(b"", &[]), (None, None));
         assert_eq!(
-            parse_error_body(b"upstream exploded", None),
+            parse_error_body(b"upstream exploded", &[]),
             (None, Some("upstream exploded".to_owned()))
         );
         let long = "é".repeat(400);
-        let (_, m) = parse_error_body(long.as_bytes(), None);
+        let (_, m) = parse_error_body(long.as_bytes(), &[]);
         assert!(m.unwrap().len() <= 504);
     }
 
@@ -499,7 +508,7 @@ mod tests {
         let token = Secret::new("tok-0123456789");
         let (_, m) = parse_error_body(
             br#"{"code":16,"message":"token tok-0123456789 is unknown"}"#,
-            Some(&token),
+            &[&token],
         );
         assert_eq!(m.as_deref(), Some("token [redacted] is unknown"));
     }

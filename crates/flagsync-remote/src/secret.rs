@@ -28,15 +28,60 @@ impl Secret {
         self.0.is_empty()
     }
 
-    /// Replaces every occurrence of this secret in `text` by `[redacted]`. Used on text that
-    /// comes back from a server, which could in principle echo a credential.
+    /// [`scrub_all`] with this secret alone.
+    #[cfg(test)]
     pub(crate) fn scrub(&self, text: &str) -> String {
-        // Very short values would redact ordinary words; real tokens are long.
-        if self.0.len() < 4 {
-            return text.to_owned();
-        }
-        text.replace(&*self.0, "[redacted]")
+        scrub_all(text, [self])
     }
+
+    /// The spellings of this secret a server may echo: as is, escaped inside a JSON string,
+    /// and percent-encoded (a form body or a URL).
+    fn spellings(&self) -> Vec<String> {
+        let raw = self.expose().to_owned();
+        let json = serde_json::to_string(&raw)
+            .ok()
+            .and_then(|quoted| Some(quoted.get(1..quoted.len().checked_sub(1)?)?.to_owned()));
+        let percent =
+            percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let mut out = vec![raw];
+        for other in json.into_iter().chain([percent]) {
+            if !out.contains(&other) {
+                out.push(other);
+            }
+        }
+        out
+    }
+}
+
+/// Secrets shorter than this (in characters) would match ordinary words if redacted in
+/// place, and the gaps would spell them out: a text holding one is withheld whole.
+const SHORT_SECRET_CHARS: usize = 12;
+
+/// What replaces a text that held a short secret.
+pub(crate) const WITHHELD: &str = "[the answer is not shown: it contains a credential]";
+
+/// `text` (something a server sent back) with every spelling of every secret replaced by
+/// `[redacted]`, or [`WITHHELD`] when it holds a short secret; whatever their length,
+/// secrets never come back out.
+pub(crate) fn scrub_all<'s>(text: &str, secrets: impl IntoIterator<Item = &'s Secret>) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets {
+        if secret.is_empty() {
+            continue;
+        }
+        let short = secret.expose().chars().count() < SHORT_SECRET_CHARS;
+        for spelling in secret.spellings() {
+            if !out.contains(&spelling) {
+                continue;
+            }
+            if short {
+                return WITHHELD.to_owned();
+            }
+            out = out.replace(&spelling, "[redacted]");
+        }
+    }
+    out
 }
 
 impl From<String> for Secret {
@@ -71,13 +116,38 @@ mod tests {
     }
 
     #[test]
-    fn scrub_removes_every_occurrence() {
-        let s = Secret::new("tok-abcdef");
+    fn scrub_removes_every_occurrence_and_spelling() {
+        let s = Secret::new("tok-abcdef/\"123");
         assert_eq!(
-            s.scrub("bad token tok-abcdef, again tok-abcdef"),
+            s.scrub("bad token tok-abcdef/\"123, again tok-abcdef/\"123"),
             "bad token [redacted], again [redacted]"
         );
-        assert_eq!(Secret::new("ab").scrub("ab cd"), "ab cd");
+        assert_eq!(
+            s.scrub(r#"{"clientSecret":"tok-abcdef/\"123"}"#),
+            r#"{"clientSecret":"[redacted]"}"#
+        );
+        assert_eq!(
+            s.scrub("clientSecret=tok%2Dabcdef%2F%22123"),
+            "clientSecret=[redacted]"
+        );
+    }
+
+    #[test]
+    fn a_short_secret_withholds_the_whole_text() {
+        // Redacted in place, `ab` would leave "[redacted] c[redacted]" and spell itself out.
+        assert_eq!(Secret::new("ab").scrub("ab cab"), WITHHELD);
+        assert_eq!(Secret::new("ab").scrub("nothing here"), "nothing here");
+        assert_eq!(Secret::new("").scrub("text"), "text");
+        let id = Secret::new("client-7");
+        let secret = Secret::new("a-long-client-secret");
+        assert_eq!(
+            scrub_all("client-7 / a-long-client-secret", [&secret, &id]),
+            WITHHELD
+        );
+        assert_eq!(
+            scrub_all("a-long-client-secret", [&secret, &id]),
+            "[redacted]"
+        );
     }
 
     #[test]

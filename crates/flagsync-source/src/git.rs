@@ -1,13 +1,15 @@
 //! Git sources: the tree of a revision read straight from the object database (nothing is
 //! checked out), and a working directory whose environments live on other branches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use git2::{BranchType, ErrorCode, FileMode, ObjectType, Oid, Repository};
 
-use crate::{DirSource, FileEntry, MAX_FILE_BYTES, Source, SourceError, Tree};
+use crate::{
+    DirSource, FileEntry, Listing, MAX_FILE_BYTES, Refusal, Refused, Source, SourceError, Tree,
+};
 
 /// One opened repository, shared by the trees read from it (the asked revision and the
 /// environment branches). `git2::Repository` is `Send` but not `Sync`: each read borrows a
@@ -160,6 +162,8 @@ struct BlobRef {
 /// lookup never resolves a path component by component from the root again.
 struct TreeIndex {
     blobs: BTreeMap<String, BlobRef>,
+    /// Symbolic links: stored as blobs holding the target path, never followed nor read.
+    links: BTreeSet<String>,
     /// Entries whose names are not UTF-8: (lossy path, parent directory).
     non_utf8: Vec<(String, String)>,
 }
@@ -169,6 +173,7 @@ impl TreeIndex {
         let odb = repo.odb().map_err(|e| git_error(&e))?;
         let link = i32::from(FileMode::Link);
         let mut blobs = BTreeMap::new();
+        let mut links = BTreeSet::new();
         let mut non_utf8 = Vec::new();
         let mut pending = vec![(String::new(), tree)];
         while let Some((dir, oid)) = pending.pop() {
@@ -182,9 +187,12 @@ impl TreeIndex {
                 let path = join(&dir, name);
                 match entry.kind() {
                     Some(ObjectType::Tree) => pending.push((path, entry.id())),
-                    // Symbolic links and submodules are not regular files: a directory
-                    // source skips them too.
-                    Some(ObjectType::Blob) if entry.filemode() != link => {
+                    // A link's blob holds its target path: reading it as a manifest would
+                    // be wrong, and following it could leave the tree. Listed as refused.
+                    Some(ObjectType::Blob) if entry.filemode() == link => {
+                        links.insert(path);
+                    }
+                    Some(ObjectType::Blob) => {
                         let (size, _) = odb
                             .read_header(entry.id())
                             .map_err(|e| missing(&e, &path, entry.id()))?;
@@ -196,11 +204,16 @@ impl TreeIndex {
                             },
                         );
                     }
+                    // Submodules are not files of this repository.
                     _ => {}
                 }
             }
         }
-        Ok(Self { blobs, non_utf8 })
+        Ok(Self {
+            blobs,
+            links,
+            non_utf8,
+        })
     }
 }
 
@@ -417,6 +430,10 @@ impl Tree for GitSource {
     }
 
     fn files_under(&self, dir: &str) -> Result<Vec<FileEntry>, SourceError> {
+        Ok(self.list(dir)?.files)
+    }
+
+    fn list(&self, dir: &str) -> Result<Listing, SourceError> {
         let index = self.index()?;
         let dir = normalize(dir);
         if let Some((path, _)) = index
@@ -434,7 +451,7 @@ impl Tree for GitSource {
             format!("{dir}/")
         };
         // BTreeMap order is byte order of the paths: the same order as sorting entries.
-        Ok(index
+        let files = index
             .blobs
             .range(start.clone()..)
             .take_while(|(path, _)| path.starts_with(&start))
@@ -442,11 +459,30 @@ impl Tree for GitSource {
                 path: path.clone(),
                 size: blob.size,
             })
-            .collect())
+            .collect();
+        let refused = index
+            .links
+            .iter()
+            // The directory itself may be a link.
+            .filter(|path| is_under(path, &dir))
+            .map(|path| Refused {
+                path: path.clone(),
+                reason: Refusal::LinkInRevision,
+                // Standing where the directory of manifests should be.
+                directory: *path == dir,
+            })
+            .collect();
+        Ok(Listing { files, refused })
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
         let index = self.index()?;
+        if index.links.contains(&normalize(path)) {
+            return Err(SourceError::Refused {
+                path: path.to_owned(),
+                reason: Refusal::LinkInRevision,
+            });
+        }
         let Some(blob) = index.blobs.get(&normalize(path)) else {
             return Err(SourceError::NotFound {
                 path: path.to_owned(),
@@ -470,8 +506,9 @@ impl Tree for GitSource {
     }
 
     fn is_file(&self, path: &str) -> bool {
+        let path = normalize(path);
         self.index()
-            .is_ok_and(|index| index.blobs.contains_key(&normalize(path)))
+            .is_ok_and(|index| index.blobs.contains_key(&path) || index.links.contains(&path))
     }
 }
 

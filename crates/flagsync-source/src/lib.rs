@@ -20,6 +20,42 @@ pub struct FileEntry {
     pub size: u64,
 }
 
+/// What a directory of a tree holds: the regular files that may be read, and the entries
+/// that never will be (see [`Refusal`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Sorted by path.
+    pub files: Vec<FileEntry>,
+    /// Sorted by path.
+    pub refused: Vec<Refused>,
+}
+
+/// An entry of a tree that is neither listed as a file nor read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Refused {
+    /// Its path relative to the tree root, with `/` separators.
+    pub path: String,
+    pub reason: Refusal,
+    /// Whether it is (or leads to) a directory, which may hold manifests whatever its name.
+    pub directory: bool,
+}
+
+/// Why an entry is not read. A repository is untrusted input: nothing outside its root is
+/// ever read, and only regular files are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+pub enum Refusal {
+    #[error("it is a symbolic link that leads outside the repository")]
+    LeavesRoot,
+    #[error("it is a symbolic link to a directory that contains it (a loop)")]
+    Loop,
+    #[error("it is a {0}, not a regular file")]
+    Special(&'static str),
+    #[error("it is a file of the kernel's /proc or /sys pseudo-filesystem")]
+    Pseudo,
+    #[error("it is a symbolic link in a git revision, and links in git revisions are not followed")]
+    LinkInRevision,
+}
+
 /// A read-only tree of files: a directory, or the tree of one git revision.
 pub trait Tree: Send + Sync {
     /// What to call this tree in messages: a directory path, or `REV` for a git revision.
@@ -29,10 +65,21 @@ pub trait Tree: Send + Sync {
     /// A missing `dir` is an empty list, not an error: layouts have optional folders.
     fn files_under(&self, dir: &str) -> Result<Vec<FileEntry>, SourceError>;
 
-    /// The bytes of one file. Refuses files larger than [`MAX_FILE_BYTES`].
+    /// [`Tree::files_under`] plus the entries below `dir` that will not be read, so that
+    /// they can be reported. `dir` itself is refused when it leads outside the root.
+    fn list(&self, dir: &str) -> Result<Listing, SourceError> {
+        Ok(Listing {
+            files: self.files_under(dir)?,
+            refused: Vec::new(),
+        })
+    }
+
+    /// The bytes of one file. Refuses files larger than [`MAX_FILE_BYTES`], and with
+    /// [`SourceError::Refused`] anything that is not a regular file inside the root.
     fn read(&self, path: &str) -> Result<Vec<u8>, SourceError>;
 
-    /// Whether a regular file exists at `path`.
+    /// Whether something other than a directory is at `path`. A file that may not be read
+    /// (a link leaving the root, a special file) counts, so that reading it says why.
     fn is_file(&self, path: &str) -> bool;
 }
 
@@ -55,6 +102,8 @@ pub enum SourceError {
     },
     #[error("{path}: file is {size} bytes, larger than the {max} bytes a manifest may have")]
     TooLarge { path: String, size: u64, max: u64 },
+    #[error("{path}: not read: {reason}")]
+    Refused { path: String, reason: Refusal },
     #[error("{path}: not found in {tree}")]
     NotFound { path: String, tree: String },
     #[error("{path}: file name is not valid UTF-8")]

@@ -6,7 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use flagsync_source::{GitSource, GitWorkdirSource, MAX_FILE_BYTES, Source, SourceError, Tree};
+use flagsync_source::{
+    GitSource, GitWorkdirSource, MAX_FILE_BYTES, Refusal, Source, SourceError, Tree,
+};
 
 /// Runs git in `dir` with a configuration of its own, so that the tests behave the same
 /// on a fresh CI machine (no identity) and on a developer's (signing, hooks, templates).
@@ -416,7 +418,82 @@ fn non_utf8_names_and_symlinks() {
         paths(&src, "target_groups"),
         ["target_groups/Bêta users.yml"]
     );
-    assert!(!src.is_file("target_groups/link.yml"));
+    // The link is there, but never read: its blob holds a path, not a manifest.
+    assert!(src.is_file("target_groups/link.yml"));
+    assert!(matches!(
+        src.read("target_groups/link.yml"),
+        Err(SourceError::Refused {
+            reason: Refusal::LinkInRevision,
+            ..
+        })
+    ));
+    let listing = src.list("target_groups").unwrap();
+    assert_eq!(listing.refused.len(), 1);
+    assert_eq!(listing.refused[0].path, "target_groups/link.yml");
+}
+
+#[test]
+fn links_in_a_revision_are_never_followed() {
+    let fx = fixture();
+    let outside = fx.root.parent().unwrap().join("outside");
+    write(&outside, "secret.yml", "name: top secret\n");
+    let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, fx.root.join(at));
+    link(Path::new("/proc/self/environ"), "flagsync.yaml").unwrap();
+    link(&outside, "target_groups/shared").unwrap();
+    link(&outside.join("secret.yml"), "experiments/secret.yml").unwrap();
+    commit_all(&fx.root, "links");
+    for src in [
+        GitSource::open(&fx.root, "HEAD").unwrap(),
+        // The same through a bare clone, where nothing is checked out to follow.
+        {
+            let bare = fx.root.parent().unwrap().join("bare.git");
+            git(
+                fx.root.parent().unwrap(),
+                &["clone", "-q", "--bare", "repo", "bare.git"],
+            );
+            GitSource::open(&bare, "HEAD").unwrap()
+        },
+    ] {
+        for path in [
+            "flagsync.yaml",
+            "target_groups/shared",
+            "experiments/secret.yml",
+        ] {
+            assert!(src.is_file(path), "{path}");
+            let err = src.read(path).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    SourceError::Refused {
+                        reason: Refusal::LinkInRevision,
+                        ..
+                    }
+                ),
+                "{path}: {err:?}"
+            );
+        }
+        let refused: Vec<_> = src
+            .list("")
+            .unwrap()
+            .refused
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                "experiments/secret.yml",
+                "flagsync.yaml",
+                "target_groups/shared"
+            ]
+        );
+        assert!(!paths(&src, "").iter().any(|p| p.contains("secret")));
+        // A directory that is itself a link is refused as the directory it stands for.
+        let listing = src.list("target_groups/shared").unwrap();
+        assert!(listing.files.is_empty());
+        assert_eq!(listing.refused.len(), 1);
+        assert!(listing.refused[0].directory);
+    }
 }
 
 #[test]

@@ -120,6 +120,7 @@ mod tests {
             column,
             span,
             help: Some("expected one of\r\n`x`".to_owned()),
+            secret: false,
         }
     }
 

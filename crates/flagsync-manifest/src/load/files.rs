@@ -58,16 +58,33 @@ pub(super) fn list_files<'t>(
     slot: Slot,
     diags: &mut Vec<Diagnostic>,
 ) {
-    match tree.files_under(dir) {
-        Ok(files) => {
-            for f in files {
-                if !(f.path.ends_with(".yml") || f.path.ends_with(".yaml")) {
+    let is_manifest = |path: &str| path.ends_with(".yml") || path.ends_with(".yaml");
+    let named = |path: &str| match branch {
+        Some(b) => format!("{b}:{path}"),
+        None => path.to_owned(),
+    };
+    match tree.list(dir) {
+        Ok(listing) => {
+            // Never read, so never shown: only the path and why.
+            for r in listing.refused {
+                let severity = if r.directory || is_manifest(&r.path) {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                };
+                diags.push(whole_file(
+                    severity,
+                    Code::RefusedPath,
+                    &named(&r.path),
+                    format!("not read: {}", r.reason),
+                    Some(REFUSED_HELP.into()),
+                ));
+            }
+            for f in listing.files {
+                if !is_manifest(&f.path) {
                     continue;
                 }
-                let file = match branch {
-                    Some(b) => format!("{b}:{}", f.path),
-                    None => f.path.clone(),
-                };
+                let file = named(&f.path);
                 tasks.push(Task {
                     tree,
                     path: f.path,
@@ -141,8 +158,20 @@ pub(super) fn decode(
     }
 }
 
+/// Why a file was not read, and what to do about it.
+const REFUSED_HELP: &str = "flagsync reads only regular files inside the repository (links \
+     are followed only when they stay inside it, and never in a git revision); put the file \
+     itself there";
+
 pub(super) fn read_error(file: &str, e: SourceError) -> Diagnostic {
     match e {
+        SourceError::Refused { reason, .. } => whole_file(
+            Severity::Error,
+            Code::RefusedPath,
+            file,
+            format!("not read: {reason}"),
+            Some(REFUSED_HELP.into()),
+        ),
         SourceError::TooLarge { size, max, .. } => whole_file(
             Severity::Error,
             Code::FileTooLarge,
@@ -339,6 +368,9 @@ fn push_findings(fd: &mut FileDiagnostics<'_>, tree: &SpanTree, findings: Vec<Fi
     for f in findings {
         let span = tree.span_of(&f.path, f.at_key);
         fd.push(f.severity, f.code, span, f.message, f.help);
+        if let Some(pushed) = fd.out.last_mut() {
+            pushed.secret = f.secret;
+        }
     }
 }
 

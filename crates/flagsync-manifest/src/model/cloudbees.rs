@@ -9,7 +9,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::lenient::{LenientString, Number, Operand, Scalar, StringList};
+use super::lenient::{LenientString, Number, Operand, Scalar, StringList, exact_f64, exact_int};
 use crate::defaults::{self, Side};
 
 /// The `type: experiment` tag. Optional when reading the API's JSON, required in files (the
@@ -428,15 +428,13 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Scalar(Scalar::Bool(v)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-                Ok(Value::Scalar(Scalar::Int(v)))
+                exact_int(v.into()).map(|i| Value::Scalar(Scalar::Int(i)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-                Ok(Value::Scalar(
-                    i64::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int),
-                ))
+                exact_int(v.into()).map(|i| Value::Scalar(Scalar::Int(i)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-                Ok(Value::Scalar(Scalar::Float(v)))
+                exact_f64(v).map(|f| Value::Scalar(Scalar::Float(f)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
                 Ok(Value::Scalar(Scalar::String(v.to_owned())))

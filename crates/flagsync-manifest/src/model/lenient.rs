@@ -8,6 +8,52 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// 2^53: past it, integers are not all exact as IEEE 754 doubles, which is what JSON
+/// numbers are in most implementations (RFC 7493 §2.2), the services' included.
+const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// Why a number beyond [`EXACT_LIMIT`] is refused (matched by the loader's classifier).
+pub(crate) const INEXACT_NUMBER: &str = "a number beyond ±2^53 (9007199254740992): JSON services keep numbers as doubles, so it would not stay exact";
+
+/// An integer, refused past ±2^53. A YAML integer past 64 bits reaches the visitor
+/// already rounded to a float, so [`exact_f64`] refuses floats past the limit too.
+pub(crate) fn exact_int<E: de::Error>(v: i128) -> Result<i64, E> {
+    match i64::try_from(v) {
+        Ok(i) if i.unsigned_abs() <= 1 << 53 => Ok(i),
+        _ => Err(E::custom(INEXACT_NUMBER)),
+    }
+}
+
+pub(crate) fn exact_f64<E: de::Error>(v: f64) -> Result<f64, E> {
+    if v.abs() > EXACT_LIMIT {
+        Err(E::custom(INEXACT_NUMBER))
+    } else {
+        Ok(v)
+    }
+}
+
+/// An optional number, refused past ±2^53 (`deserialize_with` of double fields).
+pub(crate) fn exact_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = f64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a number")
+        }
+        // Integers are checked as integers: 2^53 + 1 would round down to the limit.
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            exact_int(v.into()).map(|i| i as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            exact_int(v.into()).map(|i| i as f64)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            exact_f64(v)
+        }
+    }
+    d.deserialize_any(V).map(Some)
+}
+
 /// A YAML/JSON scalar: what `availableValues`, flag values and split options hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
@@ -69,13 +115,13 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-        Ok(Scalar::Int(v))
+        exact_int(v.into()).map(Scalar::Int)
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-        Ok(i64::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int))
+        exact_int(v.into()).map(Scalar::Int)
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-        Ok(Scalar::Float(v))
+        exact_f64(v).map(Scalar::Float)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
         Ok(Scalar::String(v.to_owned()))
@@ -144,14 +190,14 @@ impl<'de> Deserialize<'de> for Number {
                 f.write_str("a number")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
-                Ok(Number::Int(v))
+                exact_int(v.into()).map(Number::Int)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
-                Ok(i64::try_from(v).map_or(Number::Float(v as f64), Number::Int))
+                exact_int(v.into()).map(Number::Int)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
                 if v.is_finite() {
-                    Ok(Number::Float(v))
+                    exact_f64(v).map(Number::Float)
                 } else {
                     Err(E::custom("expected a finite number"))
                 }

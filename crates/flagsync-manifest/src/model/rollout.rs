@@ -289,7 +289,12 @@ pub struct RangeRule {
 pub struct TypedValue {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub string_value: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // A double in the API; refused past ±2^53, where integers stop being exact.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::lenient::exact_number"
+    )]
     pub number_value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bool_value: Option<bool>,

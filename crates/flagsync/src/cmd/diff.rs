@@ -86,14 +86,16 @@ fn print_diagnostics(loaded: &Loaded, rev: &str, side: Side) {
     } else {
         usize::MAX
     };
+    let mut printer = crate::diagnostics::Printer::default();
     for d in shown.iter().take(limit) {
         let mut d = (*d).clone();
         d.message = format!("{side} revision {rev}: {}", d.message);
         if is_base {
             d.severity = Severity::Warning;
         }
-        eprintln!("{:?}", crate::diagnostics::report(&d, &loaded.sources));
+        printer.print(&d, &loaded.sources);
     }
+    printer.finish(&format!("flagsync validate --ref {rev} --format json"));
     if shown.len() > limit {
         eprintln!(
             "warning: the base revision {rev} has {} more problem(s) not shown; \

@@ -147,12 +147,17 @@ fn load(dir: &Path) -> miette::Result<Loaded> {
     // skipped, so neither stops it.
     let ignorable = |code: Code| matches!(code, Code::NoManifests | Code::BranchUnavailable);
     let mut errors = 0usize;
-    for d in loaded.diagnostics.iter().filter(|d| !ignorable(d.code)) {
+    let mut printer = crate::diagnostics::Printer::default();
+    for d in &loaded.diagnostics {
+        if ignorable(d.code) {
+            continue;
+        }
         if d.severity == Severity::Error {
             errors += 1;
         }
-        eprintln!("{:?}", crate::diagnostics::report(d, &loaded.sources));
+        printer.print(d, &loaded.sources);
     }
+    printer.finish("flagsync validate --format json");
     if errors > 0 {
         return Err(RepositoryErrors(errors).into());
     }
