@@ -49,7 +49,7 @@ pub fn load_valid(source: &dyn Source, observer: &dyn Observer) -> Result<Loaded
 pub fn config(loaded: &Loaded) -> Result<&Config, PipelineError> {
     match (&loaded.repository.layout, &loaded.repository.config) {
         (_, Some(config)) => Ok(config),
-        (Layout::Legacy, None) => Err(PipelineError::NoConfig),
+        (Layout::Legacy | Layout::Casc, None) => Err(PipelineError::NoConfig),
         (Layout::Config, None) => Err(PipelineError::UnreadableConfig),
     }
 }
