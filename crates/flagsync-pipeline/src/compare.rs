@@ -102,7 +102,7 @@ pub fn compare(
         Err(e) => return Err(open_failed(Side::Base, base_rev, e)),
     };
 
-    let head = flagsync_manifest::load(&head_source);
+    let head = crate::load(&head_source);
     observer.revision_loaded(Side::Head, head_rev, &head);
     if head.has_errors() {
         return Err(PipelineError::InvalidHead {
@@ -113,7 +113,7 @@ pub fn compare(
 
     let mut warnings = Vec::new();
     let base = base_source.as_ref().map(|source| {
-        let loaded = flagsync_manifest::load(source);
+        let loaded = crate::load(source);
         observer.revision_loaded(Side::Base, base_rev, &loaded);
         if loaded.has_errors() {
             warnings.push(format!(

@@ -448,7 +448,9 @@ fn target_group_references(body: &Value) -> Vec<ResourceKey> {
     refs
 }
 
-/// Whether the repository's CloudBees resources are planned against CloudBees Unify.
+/// Whether the repository's CloudBees resources are planned against CloudBees Unify: a
+/// CasC tree, or the legacy layout with `api: unify` (translated, see
+/// [`unify::translate`]).
 pub fn targets_unify(repository: &Repository) -> bool {
     repository.casc.is_some()
         || repository
@@ -460,10 +462,13 @@ pub fn targets_unify(repository: &Repository) -> bool {
 
 /// The desired resources of a loaded repository, canonical, with their references and the
 /// file they were declared in (a file holds one manifest, so its origin is its first line).
-/// A CasC tree gives CloudBees Unify resources.
+/// A repository planned against CloudBees Unify gives Unify resources: its CasC tree's, or
+/// its legacy manifests translated (whose findings loading reports, see
+/// `flagsync_pipeline::load`).
 pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
     let mut out = match &repository.casc {
         Some(casc) => unify::casc_resources(casc),
+        None if targets_unify(repository) => unify::translate::translate(repository).resources,
         None => legacy_resources(repository),
     };
     for Item { value, file } in &repository.rollouts {

@@ -1,4 +1,5 @@
-//! CloudBees Unify: the canonical form of Unify resources, desired and live.
+//! CloudBees Unify: the canonical form of Unify resources, desired and live, and
+//! ([`translate`]) the legacy layout's desired state in that form.
 //!
 //! # The canonical form
 //!
@@ -46,8 +47,10 @@
 //! A desired body comes from a CasC manifest ([`flag_body`], ...: its fields converted to
 //! the API's names and spellings, `flag` to `name`, `availableValues` to `variants`,
 //! `boolean` to `Boolean`, `Datetime` to `DateTime`) or from a legacy repository
-//! ; a live body from the API's JSON after ids are resolved to names
+//! ([`translate`]); a live body from the API's JSON after ids are resolved to names
 //! ([`canonical_flag`], ...). Both go through the same functions.
+
+pub mod translate;
 
 use std::collections::BTreeSet;
 
