@@ -113,6 +113,35 @@ fn a_clean_tree_loads_every_kind() {
 }
 
 #[test]
+fn the_unify_quickstart_is_clean_and_has_every_kind_and_form() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/unify-quickstart");
+    let loaded = load(&flagsync_source::DirSource::open(dir).unwrap());
+    assert_eq!(loaded.diagnostics, Vec::<Diagnostic>::new());
+    let casc = loaded.repository.casc.as_ref().unwrap();
+    assert!(!casc.properties.is_empty() && !casc.target_groups.is_empty());
+    assert_eq!(casc.flags.len(), 3);
+    assert_eq!(casc.environments.len(), 2);
+    // Every condition form and value form appears.
+    let text: String = loaded.sources.values().cloned().collect();
+    for form in [
+        "allOf:",
+        "anyOf:",
+        "not:",
+        "property:",
+        "group:",
+        "flag:",
+        "from:",
+        "option:",
+        "valueWrittenInCode",
+        "in-between",
+        "semver-",
+    ] {
+        assert!(text.contains(form), "{form}");
+    }
+}
+
+#[test]
 fn without_flagsync_yaml_the_usual_place_is_read_and_its_folders_are_environments() {
     let mut mem = clean();
     mem.files.remove("flagsync.yaml");
