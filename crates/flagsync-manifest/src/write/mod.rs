@@ -591,6 +591,23 @@ mod tests {
             err.to_string(),
             "--kind rollout: flagsync.yaml configures no `confidence` provider"
         );
+        let err = Scope::resolve(&config(), &[Kind::Flag], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--kind flag: flagsync.yaml configures no `cloudbees` provider with `api: unify`"
+        );
+        let mut unify = config();
+        if let Some(cb) = unify.cloudbees.as_mut() {
+            cb.api = crate::model::CloudbeesApi::Unify;
+        }
+        assert_eq!(Scope::resolve(&unify, &[], &[]), Err(ScopeError::Unify));
+        assert_eq!(
+            Scope::resolve(&unify, &[Kind::TargetGroup], &[]).unwrap_err(),
+            ScopeError::NoProvider {
+                kind: Kind::TargetGroup,
+                provider: Provider::CloudBees
+            }
+        );
         let err = Scope::resolve(&config(), &[], &["Nowhere".to_owned()]).unwrap_err();
         assert!(
             matches!(err, ScopeError::UnknownEnvironment { known, .. } if known == "flagsync.yaml names: Production, Staging")
