@@ -87,6 +87,14 @@ pub(crate) async fn run(action: &Action, client: &CloudBeesClient) -> ActionResu
         (Kind::Rollout, _) => {
             return Err(Fail::new("a rollout is not a CloudBees resource"));
         }
+        (
+            Kind::CustomProperty | Kind::UnifyTargetGroup | Kind::Flag | Kind::FlagConfiguration,
+            _,
+        ) => {
+            return Err(Fail::new(
+                "a CloudBees Unify resource is not one of the legacy API's",
+            ));
+        }
     };
     match action.operation {
         Operation::Create => {

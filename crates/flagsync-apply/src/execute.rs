@@ -201,6 +201,9 @@ async fn run_action(action: &Action, clients: &Clients, options: &ApplyOptions) 
                 "no Confidence client is configured (is `confidence` set in flagsync.yaml?)",
             )),
         },
+        Provider::Unify => Err(Fail::new(
+            "this version of flagsync does not apply changes to CloudBees Unify",
+        )),
     }
 }
 

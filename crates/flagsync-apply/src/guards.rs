@@ -168,6 +168,7 @@ mod tests {
                 target_groups: true,
                 experiment_envs: vec!["Production".into()],
                 rollouts: true,
+                ..Default::default()
             },
         }
     }

@@ -459,6 +459,7 @@ async fn prune_deletes_users_before_what_they_use_and_404_counts_as_gone() {
             target_groups: true,
             experiment_envs: vec!["Production".into()],
             rollouts: false,
+            ..Default::default()
         },
     };
     let plan = plan(&[], &live_state(&env, &before).await, &prune).unwrap();

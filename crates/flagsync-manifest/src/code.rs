@@ -104,6 +104,15 @@ codes! {
     UnknownDependency = "unknown-dependency", "error (a warning in a legacy repository)", "a dependency on a flag the environment does not configure";
     GroupCycle = "group-cycle", "error", "target groups include each other in a cycle";
     DependencyCycle = "dependency-cycle", "error", "flags depend on each other in a cycle";
+    // CloudBees Unify.
+    MissingKind = "missing-kind", "error", "a CloudBees Unify CasC manifest has no `kind`";
+    UnknownKind = "unknown-kind", "error", "`kind` names no CloudBees Unify CasC manifest kind";
+    ValueType = "value-type", "error", "a value that is not of its flag's type (CloudBees Unify)";
+    SplitSum = "split-sum", "error", "the percentages of a CloudBees Unify split do not add up to exactly 100";
+    UnknownFlag = "unknown-flag", "error", "a reference to a flag no `flag` manifest declares (CloudBees Unify)";
+    UnknownProperty = "unknown-property", "error", "a condition on a property that is neither declared nor built in (CloudBees Unify)";
+    UnknownEnvironment = "unknown-environment", "error", "a configuration outside the folder of a configured environment (CloudBees Unify)";
+    NoUnifyEquivalent = "no-unify-equivalent", "error (a warning for what does not change what a flag serves: an archived mark, a description that differs between environments)", "a part of a legacy manifest that CloudBees Unify cannot express (`platforms`, ...)";
 }
 
 impl std::fmt::Display for Code {

@@ -219,6 +219,90 @@ pub mod rollout {
     pub const NESTED: &[FieldDefault] = &[REACH];
 }
 
+/// CloudBees Unify (api-notes-unify §3-§7), in the API's spelling: the canonical form of a
+/// Unify body is the API's shape (`flagType: Boolean`, `variants`), so a CasC manifest's
+/// fields are converted to it before these are filled. `Side::Manifest` is a CasC file,
+/// `Side::Live` an API body.
+pub mod unify {
+    use super::*;
+
+    pub const FLAG_DESCRIPTION: FieldDefault =
+        FieldDefault::same("flag", "description", || json!(""), Export::Omitted);
+    /// The API's default (S3); CasC files write it lowercase.
+    pub const FLAG_TYPE: FieldDefault =
+        FieldDefault::same("flag", "flagType", || json!("Boolean"), Export::Written);
+    /// CloudBees writes an empty `labels:` (null), which means none.
+    pub const FLAG_LABELS: FieldDefault =
+        FieldDefault::same("flag", "labels", || json!([]), Export::Omitted);
+    /// No value is required: the service gives a Boolean flag `["false", "true"]` and adds
+    /// every value a configuration serves on its own, so a flag's variants compare as "at
+    /// least these" (see `flagsync_plan::unify`).
+    pub const FLAG_VARIANTS: FieldDefault =
+        FieldDefault::same("flag", "variants", || json!([]), Export::Omitted);
+    pub const FLAG_IS_PERMANENT: FieldDefault =
+        FieldDefault::same("flag", "isPermanent", || json!(false), Export::Omitted);
+
+    /// A manifest must say it (casc-service requires it); a configuration the service makes
+    /// on its own starts disabled (S9).
+    pub const CONFIGURATION_ENABLED: FieldDefault = FieldDefault::same(
+        "flag-configuration",
+        "enabled",
+        || json!(false),
+        Export::Written,
+    );
+    /// A manifest must say it (casc-service requires it); a configuration the service makes
+    /// on its own serves the value written in code.
+    pub const CONFIGURATION_DEFAULT_VALUE: FieldDefault = FieldDefault::same(
+        "flag-configuration",
+        "defaultValue",
+        || json!({"valueWrittenInCode": true}),
+        Export::Written,
+    );
+    /// Older CasC files leave it out (S11); the service uses this one (S11, S16).
+    pub const CONFIGURATION_STICKINESS_PROPERTY: FieldDefault = FieldDefault::same(
+        "flag-configuration",
+        "stickinessProperty",
+        || json!("rox.distinct_id"),
+        Export::Written,
+    );
+    pub const CONFIGURATION_CONDITIONS: FieldDefault = FieldDefault::same(
+        "flag-configuration",
+        "conditions",
+        || json!([]),
+        Export::Omitted,
+    );
+
+    pub const TARGET_GROUP_DESCRIPTION: FieldDefault = FieldDefault::same(
+        "unify-target-group",
+        "description",
+        || json!(""),
+        Export::Omitted,
+    );
+
+    pub const PROPERTY_DESCRIPTION: FieldDefault = FieldDefault::same(
+        "custom-property",
+        "description",
+        || json!(""),
+        Export::Omitted,
+    );
+
+    pub const FLAG: &[FieldDefault] = &[
+        FLAG_DESCRIPTION,
+        FLAG_TYPE,
+        FLAG_LABELS,
+        FLAG_VARIANTS,
+        FLAG_IS_PERMANENT,
+    ];
+    pub const CONFIGURATION: &[FieldDefault] = &[
+        CONFIGURATION_ENABLED,
+        CONFIGURATION_DEFAULT_VALUE,
+        CONFIGURATION_STICKINESS_PROPERTY,
+        CONFIGURATION_CONDITIONS,
+    ];
+    pub const TARGET_GROUP: &[FieldDefault] = &[TARGET_GROUP_DESCRIPTION];
+    pub const PROPERTY: &[FieldDefault] = &[PROPERTY_DESCRIPTION];
+}
+
 /// Whether an exported manifest leaves `value` out as the default of `field`, one of
 /// `defaults` (the fields of one object).
 pub fn omitted_from_export(defaults: &[FieldDefault], field: &str, value: &Value) -> bool {
@@ -233,6 +317,10 @@ pub fn table(kind: Kind) -> impl Iterator<Item = &'static FieldDefault> {
         Kind::TargetGroup => (target_group::TOP_LEVEL, target_group::NESTED),
         Kind::Experiment => (experiment::TOP_LEVEL, experiment::NESTED),
         Kind::Rollout => (rollout::TOP_LEVEL, rollout::NESTED),
+        Kind::CustomProperty => (unify::PROPERTY, &[][..]),
+        Kind::UnifyTargetGroup => (unify::TARGET_GROUP, &[][..]),
+        Kind::Flag => (unify::FLAG, &[][..]),
+        Kind::FlagConfiguration => (unify::CONFIGURATION, &[][..]),
     };
     top.iter().chain(nested)
 }

@@ -5,6 +5,8 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::code::Code;
+use crate::model::PathSeg;
+use crate::yaml::SpanTree;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,6 +39,26 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// A diagnostic about the node `path` leads to in `text`, the text of `file` (the
+    /// deepest node on the way when the path goes further than the document).
+    pub fn at(
+        file: &str,
+        text: &str,
+        path: &[PathSeg],
+        severity: Severity,
+        code: Code,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Diagnostic {
+        let span = SpanTree::parse_quiet(text).span_of(path, false);
+        let mut fd = FileDiagnostics::new(file, text);
+        fd.push(severity, code, span, message, help);
+        match fd.out.pop() {
+            Some(d) => d,
+            None => whole_file(severity, code, file, String::new(), None),
+        }
     }
 }
 

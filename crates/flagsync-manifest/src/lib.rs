@@ -21,11 +21,12 @@ mod yaml;
 
 pub use code::Code;
 pub use diagnostic::{Diagnostic, Severity, did_you_mean};
-pub use kind::{Kind, Provider, UnknownKind};
+pub use kind::{Kind, Provider, TagField, UnknownKind};
 pub use load::load;
 pub use repository::{
-    CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository,
+    CONFIG_FILE, Casc, CascEnvironment, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded,
+    Repository,
 };
-pub use rules::{is_valid_rollout_id, is_valid_semver};
+pub use rules::{is_rfc3339, is_valid_rollout_id, is_valid_semver, split_adds_up};
 pub use schema::schemas;
 pub use yaml::{MAX_DEPTH, MAX_NODES};

@@ -1,10 +1,12 @@
 //! Typed manifests. Each kind deserializes from its YAML file and from the live API's JSON,
-//! and serializes to the JSON body the API takes.
+//! and serializes to the JSON body the API takes. The CloudBees Unify CasC kinds are in
+//! [`unify`].
 
 mod cloudbees;
 mod config;
 mod lenient;
 mod rollout;
+pub mod unify;
 
 pub use cloudbees::*;
 pub use config::*;
@@ -41,12 +43,44 @@ impl Resource for Rollout {
     }
 }
 
+impl Resource for unify::Flag {
+    const KIND: Kind = Kind::Flag;
+    fn identity(&self) -> &str {
+        &self.flag
+    }
+}
+
+impl Resource for unify::FlagConfiguration {
+    const KIND: Kind = Kind::FlagConfiguration;
+    fn identity(&self) -> &str {
+        &self.flag
+    }
+}
+
+impl Resource for unify::TargetGroup {
+    const KIND: Kind = Kind::UnifyTargetGroup;
+    fn identity(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Resource for unify::Property {
+    const KIND: Kind = Kind::CustomProperty;
+    fn identity(&self) -> &str {
+        &self.name
+    }
+}
+
 /// A manifest of any kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
     TargetGroup(TargetGroup),
     Experiment(Experiment),
     Rollout(Box<Rollout>),
+    CustomProperty(unify::Property),
+    UnifyTargetGroup(unify::TargetGroup),
+    Flag(unify::Flag),
+    FlagConfiguration(unify::FlagConfiguration),
 }
 
 impl Manifest {
@@ -55,6 +89,10 @@ impl Manifest {
             Manifest::TargetGroup(_) => Kind::TargetGroup,
             Manifest::Experiment(_) => Kind::Experiment,
             Manifest::Rollout(_) => Kind::Rollout,
+            Manifest::CustomProperty(_) => Kind::CustomProperty,
+            Manifest::UnifyTargetGroup(_) => Kind::UnifyTargetGroup,
+            Manifest::Flag(_) => Kind::Flag,
+            Manifest::FlagConfiguration(_) => Kind::FlagConfiguration,
         }
     }
 
@@ -64,6 +102,10 @@ impl Manifest {
             Kind::TargetGroup => Manifest::TargetGroup(serde_json::from_value(json)?),
             Kind::Experiment => Manifest::Experiment(serde_json::from_value(json)?),
             Kind::Rollout => Manifest::Rollout(Box::new(serde_json::from_value(json)?)),
+            Kind::CustomProperty => Manifest::CustomProperty(serde_json::from_value(json)?),
+            Kind::UnifyTargetGroup => Manifest::UnifyTargetGroup(serde_json::from_value(json)?),
+            Kind::Flag => Manifest::Flag(serde_json::from_value(json)?),
+            Kind::FlagConfiguration => Manifest::FlagConfiguration(serde_json::from_value(json)?),
         })
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::diagnostic::Diagnostic;
+use crate::model::unify;
 use crate::model::{Config, Experiment, Rollout, TargetGroup};
 
 /// The file name of the repository configuration.
@@ -28,6 +29,9 @@ pub enum Layout {
     /// No `flagsync.yaml`: `experiments/` and `target_groups/` at the root, one environment
     /// named [`LEGACY_ENVIRONMENT`].
     Legacy,
+    /// No `flagsync.yaml`: a CloudBees Unify CasC tree at
+    /// [`unify::DEFAULT_CASC_DIR`], each folder of `flag-configurations/` an environment.
+    Casc,
 }
 
 /// One CloudBees environment and its experiments.
@@ -61,6 +65,46 @@ pub struct Repository {
     /// In the order of `flagsync.yaml` (sorted by name).
     pub environments: Vec<Environment>,
     pub rollouts: Vec<Item<Rollout>>,
+    /// The CloudBees Unify CasC tree, when the repository is in that layout.
+    pub casc: Option<Casc>,
+}
+
+/// A CloudBees Unify CasC tree (`.cloudbees/casc/feature-management/`): flags, target groups
+/// and custom properties of the application, and each environment's flag configurations.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Casc {
+    /// Where the tree is, relative to the repository root.
+    pub dir: String,
+    pub properties: Vec<Item<unify::Property>>,
+    pub target_groups: Vec<Item<unify::TargetGroup>>,
+    pub flags: Vec<Item<unify::Flag>>,
+    /// In the order of `flagsync.yaml` (sorted by name), or of the folders found.
+    pub environments: Vec<CascEnvironment>,
+}
+
+/// One environment of a CasC tree: the folder `flag-configurations/<name>/`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CascEnvironment {
+    /// The environment's name as CloudBees Unify spells it, which is also its folder's.
+    pub name: String,
+    pub configurations: Vec<Item<unify::FlagConfiguration>>,
+}
+
+impl Casc {
+    pub fn flag(&self, name: &str) -> Option<&Item<unify::Flag>> {
+        self.flags.iter().find(|f| f.value.flag == name)
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&CascEnvironment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    pub fn configuration_count(&self) -> usize {
+        self.environments
+            .iter()
+            .map(|e| e.configurations.len())
+            .sum()
+    }
 }
 
 impl Repository {

@@ -2,6 +2,10 @@
 //! (references, cycles, duplicates) are in `crossref`. Each finding names a path into the
 //! document; the loader maps it to the span of that node.
 
+mod unify;
+
+pub use self::unify::{is_rfc3339, split_adds_up};
+
 use crate::code::Code;
 use crate::defaults::{self, Side};
 use crate::diagnostic::{Severity, did_you_mean};
@@ -138,6 +142,10 @@ pub(crate) fn manifest(m: &Manifest) -> Findings {
         Manifest::TargetGroup(t) => target_group(t),
         Manifest::Experiment(e) => experiment(e),
         Manifest::Rollout(r) => rollout(r),
+        Manifest::CustomProperty(p) => unify::property(p),
+        Manifest::UnifyTargetGroup(t) => unify::target_group(t),
+        Manifest::Flag(f) => unify::flag(f),
+        Manifest::FlagConfiguration(c) => unify::configuration(c),
     }
 }
 
@@ -950,7 +958,9 @@ pub(crate) fn config(c: &Config) -> Findings {
             );
         }
         env_var(&mut f, with(&p, [k("token_env")]), &cb.token_env);
-        dir(&mut f, with(&p, [k("target_groups")]), &cb.target_groups);
+        if let Some(d) = &cb.target_groups {
+            dir(&mut f, with(&p, [k("target_groups")]), d);
+        }
         if let Some(r) = cb.requests_per_second
             && !(r.is_finite() && r > 0.0)
         {
@@ -960,16 +970,80 @@ pub(crate) fn config(c: &Config) -> Findings {
                 "`requests_per_second` must be positive",
             );
         }
+        match (cb.api, &cb.organization) {
+            (CloudbeesApi::Unify, None) => {
+                f.error(
+                    Code::MissingField,
+                    p.clone(),
+                    "`api: unify` needs the `organization`",
+                )
+                .help("add `organization:` with the organization's id or domain name");
+            }
+            (CloudbeesApi::Unify, Some(o)) if o.trim().is_empty() => {
+                f.error(
+                    Code::InvalidValue,
+                    with(&p, [k("organization")]),
+                    "`organization` is empty",
+                );
+            }
+            (CloudbeesApi::Legacy, Some(_)) => {
+                f.error(
+                    Code::InvalidValue,
+                    with(&p, [k("organization")]),
+                    "`organization` is a setting of CloudBees Unify",
+                )
+                .at_key()
+                .help("add `api: unify` to talk to CloudBees Unify, or remove `organization`");
+            }
+            _ => {}
+        }
+        let casc = cb.casc.is_some();
+        if let Some(d) = &cb.casc {
+            dir(&mut f, with(&p, [k("casc")]), d);
+            if cb.api == CloudbeesApi::Legacy {
+                f.error(
+                    Code::InvalidValue,
+                    with(&p, [k("casc")]),
+                    "the CasC layout is CloudBees Unify's; the legacy API cannot take it",
+                )
+                .at_key()
+                .help("add `api: unify`");
+            }
+            if cb.target_groups.is_some() {
+                f.error(
+                    Code::InvalidValue,
+                    with(&p, [k("target_groups")]),
+                    "`target_groups` is a setting of the legacy layout; a CasC tree keeps its target groups in target-groups/",
+                )
+                .at_key()
+                .help("remove `target_groups`");
+            }
+        }
         if cb.environments.is_empty() {
             f.warn(
                 Code::NoEnvironments,
                 p.clone(),
                 "`cloudbees` lists no environments",
             )
-            .help("add environments: {Production: {experiments: environments/Production}}");
+            .help(if casc {
+                "add environments: [Production]"
+            } else {
+                "add environments: {Production: {experiments: environments/Production}}"
+            });
         }
         for (name, env) in &cb.environments {
             let ep = with(&p, [k("environments"), PathSeg::owned(name)]);
+            if casc {
+                if env.experiments.is_some() || env.branch.is_some() {
+                    f.error(
+                        Code::InvalidValue,
+                        ep.clone(),
+                        format!("in the CasC layout environment `{name}` is the folder flag-configurations/{name}/ and takes no settings"),
+                    )
+                    .help("list the environments by name: environments: [Production, Staging]");
+                }
+                continue;
+            }
             if env.experiments.is_none() && env.branch.is_none() {
                 f.error(
                     Code::InvalidEnvironment,

@@ -3,20 +3,36 @@
 
 use schemars::{JsonSchema, Schema};
 
+use crate::model::unify;
 use crate::model::{Config, Experiment, Rollout, TargetGroup};
 
-/// `(file name, pretty JSON)` for each schema, in a stable order.
+/// `(file name, pretty JSON)` for each schema, in a stable order: the legacy CloudBees kinds,
+/// rollouts, `flagsync.yaml`, then the CloudBees Unify CasC kinds (`<kind>.schema.json`).
 pub fn schemas() -> Vec<(&'static str, String)> {
     vec![
         ("experiment.schema.json", render::<Experiment>(&["type"])),
         ("target-group.schema.json", render::<TargetGroup>(&["type"])),
         ("rollout.schema.json", render::<Rollout>(&["type", "id"])),
         ("flagsync.schema.json", render::<Config>(&[])),
+        (
+            "custom-property.schema.json",
+            render::<unify::Property>(&["kind", "type"]),
+        ),
+        (
+            "unify-target-group.schema.json",
+            render::<unify::TargetGroup>(&["kind", "conditions"]),
+        ),
+        ("flag.schema.json", render::<unify::Flag>(&["kind"])),
+        (
+            "flag-configuration.schema.json",
+            render::<unify::FlagConfiguration>(&["kind", "enabled", "defaultValue"]),
+        ),
     ]
 }
 
-/// `required`: fields optional in the APIs' JSON (`type`, a rollout's `id`) that a manifest
-/// file must have.
+/// `required`: fields optional in the APIs' JSON or in the model (which reports their
+/// absence with a diagnostic: `type`, a rollout's `id`, a CasC `kind`) that a manifest file
+/// must have.
 fn render<T: JsonSchema>(required: &[&str]) -> String {
     let mut schema: Schema = schemars::schema_for!(T);
     if let Some(obj) = schema.as_object_mut()

@@ -289,14 +289,15 @@ fn saphyr_options() -> serde_saphyr::Options {
     }
 }
 
-/// The value of a `type:` key written at the start of a line, if there is exactly one: a
-/// cheap guess of a manifest's kind that spares clean files the span tree. Any doubt (no such
-/// line, several, flow style) returns `None` and the caller takes the careful path; a wrong
-/// guess fails typed reading, which also sends the file down the careful path.
-pub(crate) fn guess_type(text: &str) -> Option<&str> {
+/// The value of a `FIELD:` key (`type:`, `kind:`) written at the start of a line, if there
+/// is exactly one: a cheap guess of a manifest's kind that spares clean files the span tree.
+/// Any doubt (no such line, several, flow style) returns `None` and the caller takes the
+/// careful path; a wrong guess fails typed reading, which also sends the file down the
+/// careful path.
+pub(crate) fn guess_tag<'t>(text: &'t str, field: &str) -> Option<&'t str> {
     let mut found = None;
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("type:") {
+        if let Some(rest) = line.strip_prefix(field).and_then(|r| r.strip_prefix(':')) {
             if found.is_some() {
                 return None;
             }

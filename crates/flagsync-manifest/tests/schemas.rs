@@ -17,14 +17,28 @@ fn committed_schemas_are_up_to_date() {
 
 #[test]
 fn manifest_schemas_require_type_and_reject_unknown_fields() {
+    use flagsync_manifest::{Kind, TagField};
+    let mut kinds = 0;
     for (name, json) in flagsync_manifest::schemas() {
         let schema: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(schema["additionalProperties"], false, "{name}");
-        if name != "flagsync.schema.json" {
-            let required = schema["required"].as_array().unwrap();
-            assert!(required.contains(&"type".into()), "{name}");
+        if name == "flagsync.schema.json" {
+            continue;
         }
+        // Legacy manifests and rollouts name their kind with `type`, Unify CasC ones with
+        // `kind`.
+        let kind: Kind = name.trim_end_matches(".schema.json").parse().unwrap();
+        let required = schema["required"].as_array().unwrap();
+        assert!(
+            required.contains(&kind.tag_field().as_str().into()),
+            "{name}"
+        );
+        if kind.tag_field() == TagField::Kind {
+            assert!(schema["properties"]["kind"]["$ref"].is_string(), "{name}");
+        }
+        kinds += 1;
     }
+    assert_eq!(kinds, Kind::ALL.len(), "a schema per kind");
 }
 
 /// A default the schema documents ("defaults to `x`") is the one the defaults table holds.
@@ -51,7 +65,14 @@ fn documented_defaults_are_the_tables() {
         .map(|(name, json)| (name.to_owned(), json))
         .collect();
     let mut checked = 0;
-    for kind in [Kind::Experiment, Kind::TargetGroup] {
+    for kind in [
+        Kind::Experiment,
+        Kind::TargetGroup,
+        Kind::Flag,
+        Kind::FlagConfiguration,
+        Kind::UnifyTargetGroup,
+        Kind::CustomProperty,
+    ] {
         let schema: Value =
             serde_json::from_str(&schemas[&format!("{}.schema.json", kind.as_str())]).unwrap();
         for d in defaults::table(kind).filter(|d| d.object == kind.as_str()) {
@@ -69,5 +90,5 @@ fn documented_defaults_are_the_tables() {
             }
         }
     }
-    assert!(checked >= 4, "only {checked} documented defaults found");
+    assert!(checked >= 8, "only {checked} documented defaults found");
 }

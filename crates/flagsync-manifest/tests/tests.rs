@@ -2,6 +2,9 @@
 //! crate and the shared helpers are compiled and linked once.
 
 mod codes;
+mod common;
 mod corpus;
 mod load;
 mod schemas;
+mod unify;
+mod unify_corpus;

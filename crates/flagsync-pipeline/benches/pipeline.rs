@@ -685,7 +685,12 @@ struct Bounds {
 /// Fewest requests an action sends, and how long it must wait besides (a launch).
 fn action_cost(action: &flagsync_plan::Action, launch: Duration) -> (usize, Duration) {
     match action.key.kind {
-        Kind::TargetGroup | Kind::Experiment => (1, Duration::ZERO),
+        Kind::TargetGroup
+        | Kind::Experiment
+        | Kind::CustomProperty
+        | Kind::UnifyTargetGroup
+        | Kind::Flag
+        | Kind::FlagConfiguration => (1, Duration::ZERO),
         Kind::Rollout => {
             let mut requests = 0;
             let mut wait = Duration::ZERO;
@@ -750,7 +755,8 @@ fn bounds(plan: &Plan, latency: Duration, launch: Duration, concurrency: usize) 
         b.levels = b.levels.max(levels);
         b.depth = b.depth.max(depth);
         match action.key.provider() {
-            Provider::CloudBees => {
+            // Both CloudBees APIs share the vendor's limits here.
+            Provider::CloudBees | Provider::Unify => {
                 b.cloudbees_requests += cost[i].0;
                 slot_time[0] += own(i);
             }
@@ -784,7 +790,7 @@ fn max_in_flight(plan: &Plan, events: &[ApplyEvent]) -> (usize, usize) {
         .map(|a| (a.id.as_str(), a.key.provider()))
         .collect();
     let slot = |id: &str| match provider.get(id) {
-        Some(Provider::CloudBees) => Some(0),
+        Some(Provider::CloudBees | Provider::Unify) => Some(0),
         Some(Provider::Confidence) => Some(1),
         None => None,
     };

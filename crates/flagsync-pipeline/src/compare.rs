@@ -102,7 +102,7 @@ pub fn compare(
         Err(e) => return Err(open_failed(Side::Base, base_rev, e)),
     };
 
-    let head = flagsync_manifest::load(&head_source);
+    let head = crate::load(&head_source);
     observer.revision_loaded(Side::Head, head_rev, &head);
     if head.has_errors() {
         return Err(PipelineError::InvalidHead {
@@ -113,7 +113,7 @@ pub fn compare(
 
     let mut warnings = Vec::new();
     let base = base_source.as_ref().map(|source| {
-        let loaded = flagsync_manifest::load(source);
+        let loaded = crate::load(source);
         observer.revision_loaded(Side::Base, base_rev, &loaded);
         if loaded.has_errors() {
             warnings.push(format!(
@@ -216,13 +216,20 @@ fn desired_as_live(desired: &[DesiredResource]) -> Vec<LiveResource> {
 /// the head also stops managing its kind or environment (a warning then says so).
 fn full_scope(head: &Repository, base: Option<&Repository>) -> ManagedScope {
     let mut envs: BTreeSet<String> = head.environments.iter().map(|e| e.name.clone()).collect();
+    let mut unify_envs: BTreeSet<String> = normalize::managed_scope(head)
+        .unify_envs
+        .into_iter()
+        .collect();
     if let Some(base) = base {
         envs.extend(base.environments.iter().map(|e| e.name.clone()));
+        unify_envs.extend(normalize::managed_scope(base).unify_envs);
     }
     ManagedScope {
         target_groups: true,
         experiment_envs: envs.into_iter().collect(),
         rollouts: true,
+        unify: true,
+        unify_envs: unify_envs.into_iter().collect(),
     }
 }
 
@@ -281,6 +288,7 @@ mod tests {
                 target_groups: true,
                 experiment_envs: Vec::new(),
                 rollouts: true,
+                ..Default::default()
             },
         };
         let plan = flagsync_plan::plan(&head, &desired_as_live(&base), &options).unwrap();

@@ -24,6 +24,6 @@ mod steps;
 pub use compare::{BranchNote, Comparison, compare};
 pub use error::{PipelineError, Side};
 pub use steps::{
-    LiveScope, Observer, Options, Services, Silent, config, live_resources, load_valid, plan,
+    LiveScope, Observer, Options, Services, Silent, config, live_resources, load, load_valid, plan,
     read_live,
 };

@@ -32,10 +32,34 @@ pub struct Silent;
 
 impl Observer for Silent {}
 
-/// Loads the repository and stops when it has errors (after the observer saw every
-/// diagnostic); warnings do not stop it.
+/// Reads and checks the repository ([`flagsync_manifest::load`]). A legacy repository
+/// planned against CloudBees Unify (`api: unify` without a CasC tree) is translated too, and
+/// what does not translate as written is reported among its diagnostics.
+pub fn load(source: &dyn Source) -> Loaded {
+    let mut loaded = flagsync_manifest::load(source);
+    let repository = &loaded.repository;
+    if repository.casc.is_none() && normalize::targets_unify(repository) {
+        let translation = flagsync_plan::unify::translate::translate(repository);
+        loaded
+            .diagnostics
+            .extend(translation.diagnostics(&loaded.sources));
+        loaded.diagnostics.sort_by(|a, b| {
+            (a.file.as_str(), a.line, a.column, a.code.as_str()).cmp(&(
+                b.file.as_str(),
+                b.line,
+                b.column,
+                b.code.as_str(),
+            ))
+        });
+        loaded.diagnostics.dedup();
+    }
+    loaded
+}
+
+/// Loads the repository ([`load`]) and stops when it has errors (after the observer saw
+/// every diagnostic); warnings do not stop it.
 pub fn load_valid(source: &dyn Source, observer: &dyn Observer) -> Result<Loaded, PipelineError> {
-    let loaded = flagsync_manifest::load(source);
+    let loaded = load(source);
     observer.loaded(&loaded);
     if loaded.has_errors() {
         return Err(PipelineError::Invalid {
@@ -49,7 +73,7 @@ pub fn load_valid(source: &dyn Source, observer: &dyn Observer) -> Result<Loaded
 pub fn config(loaded: &Loaded) -> Result<&Config, PipelineError> {
     match (&loaded.repository.layout, &loaded.repository.config) {
         (_, Some(config)) => Ok(config),
-        (Layout::Legacy, None) => Err(PipelineError::NoConfig),
+        (Layout::Legacy | Layout::Casc, None) => Err(PipelineError::NoConfig),
         (Layout::Config, None) => Err(PipelineError::UnreadableConfig),
     }
 }

@@ -4,18 +4,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::error::PlanError;
-use crate::model::{Action, Kind, Plan};
+use crate::model::{Action, Plan};
 
 /// Tie-break among actions that are ready at the same time, so output is stable:
-/// target groups, then experiments, then rollouts; by environment and name within a kind.
-fn sort_key(action: &Action) -> (u8, &Option<String>, &str, u8) {
-    let kind = match action.key.kind {
-        Kind::TargetGroup => 0,
-        Kind::Experiment => 1,
-        Kind::Rollout => 2,
-    };
+/// the order of `Kind::ALL` (target groups, experiments, rollouts, then CloudBees Unify's
+/// properties, target groups, flags, configurations); by environment and name within a kind.
+fn sort_key(action: &Action) -> (usize, &Option<String>, &str, u8) {
     (
-        kind,
+        action.key.kind.rank(),
         &action.key.env,
         action.key.name.as_str(),
         action.operation as u8,

@@ -12,6 +12,7 @@ pub mod normalize;
 mod planner;
 pub mod render;
 pub mod rollout;
+pub mod unify;
 
 pub use canonical::fingerprint;
 pub use diff::{PatchOp, diff, to_json_patch};

@@ -22,7 +22,9 @@ pub use flagsync_manifest::{Kind, Provider};
 ///
 /// - experiment: `env` is the environment name, `name` the flag;
 /// - target group: `env` is `None`, `name` the group name (application-wide);
-/// - rollout: `env` is `None`, `name` the flagsync id (stored on the live rollout as a label).
+/// - rollout: `env` is `None`, `name` the flagsync id (stored on the live rollout as a label);
+/// - CloudBees Unify custom property, target group, flag: `env` is `None`, `name` its name;
+/// - CloudBees Unify flag configuration: `env` is the environment name, `name` the flag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ResourceKey {
     pub kind: Kind,
@@ -56,6 +58,34 @@ impl ResourceKey {
         }
     }
 
+    pub fn custom_property(name: impl Into<String>) -> Self {
+        Self::app_wide(Kind::CustomProperty, name)
+    }
+
+    pub fn unify_target_group(name: impl Into<String>) -> Self {
+        Self::app_wide(Kind::UnifyTargetGroup, name)
+    }
+
+    pub fn flag(name: impl Into<String>) -> Self {
+        Self::app_wide(Kind::Flag, name)
+    }
+
+    pub fn flag_configuration(env: impl Into<String>, flag: impl Into<String>) -> Self {
+        ResourceKey {
+            kind: Kind::FlagConfiguration,
+            env: Some(env.into()),
+            name: flag.into(),
+        }
+    }
+
+    fn app_wide(kind: Kind, name: impl Into<String>) -> Self {
+        ResourceKey {
+            kind,
+            env: None,
+            name: name.into(),
+        }
+    }
+
     pub fn provider(&self) -> Provider {
         self.kind.provider()
     }
@@ -71,26 +101,26 @@ impl fmt::Display for ResourceKey {
     }
 }
 
-/// Parses the display form. Experiments need `experiment/ENV/FLAG` (split at the first `/`
-/// after the kind, so flags may contain `/` but environments may not).
+/// Parses the display form. Kinds that exist per environment (experiments, flag
+/// configurations) need `KIND/ENV/FLAG` (split at the first `/` after the kind, so flags may
+/// contain `/` but environments may not).
 impl FromStr for ResourceKey {
     type Err = PlanError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let filter: TargetFilter = s.parse()?;
-        match filter.kind {
-            Kind::Experiment => match filter.rest.split_once('/') {
-                Some((env, name)) if !env.is_empty() && !name.is_empty() => {
-                    Ok(ResourceKey::experiment(env, name))
-                }
-                _ => Err(PlanError::InvalidKey {
-                    input: s.to_owned(),
-                    reason: "an experiment key is experiment/ENVIRONMENT/FLAG".to_owned(),
-                }),
-            },
-            kind => Ok(ResourceKey {
+        let kind = filter.kind;
+        if !kind.per_environment() {
+            return Ok(ResourceKey::app_wide(kind, filter.rest));
+        }
+        match filter.rest.split_once('/') {
+            Some((env, name)) if !env.is_empty() && !name.is_empty() => Ok(ResourceKey {
                 kind,
-                env: None,
-                name: filter.rest,
+                env: Some(env.to_owned()),
+                name: name.to_owned(),
+            }),
+            _ => Err(PlanError::InvalidKey {
+                input: s.to_owned(),
+                reason: format!("a {kind} key is {kind}/ENVIRONMENT/FLAG"),
             }),
         }
     }
@@ -206,17 +236,26 @@ pub struct ManagedScope {
     /// The repository manages rollouts (those carrying the flagsync id label; the
     /// normalizer only hands those over).
     pub rollouts: bool,
+    /// The repository manages the CloudBees Unify application's custom properties, target
+    /// groups and flags.
+    pub unify: bool,
+    /// CloudBees Unify environments whose flag configurations the repository manages.
+    pub unify_envs: Vec<String>,
 }
 
 impl ManagedScope {
     pub fn contains(&self, key: &ResourceKey) -> bool {
+        let in_env = |envs: &[String]| {
+            key.env
+                .as_ref()
+                .is_some_and(|env| envs.iter().any(|e| e == env))
+        };
         match key.kind {
             Kind::TargetGroup => self.target_groups,
             Kind::Rollout => self.rollouts,
-            Kind::Experiment => key
-                .env
-                .as_ref()
-                .is_some_and(|env| self.experiment_envs.iter().any(|e| e == env)),
+            Kind::Experiment => in_env(&self.experiment_envs),
+            Kind::CustomProperty | Kind::UnifyTargetGroup | Kind::Flag => self.unify,
+            Kind::FlagConfiguration => in_env(&self.unify_envs),
         }
     }
 }

@@ -22,10 +22,11 @@ use flagsync_manifest::model::{
     Experiment, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Manifest, ROLLOUT_ID_LABEL, Rollout,
     TargetGroup,
 };
-use flagsync_manifest::{Item, Repository};
+use flagsync_manifest::{Item, Provider, Repository};
 use serde_json::{Map, Value};
 
 use crate::model::{DesiredResource, LiveResource, ManagedScope, Origin, ResourceKey};
+use crate::unify;
 
 const EXPERIMENT_FIELDS: [&str; 11] = [
     "type",
@@ -79,12 +80,17 @@ pub fn rollout_body(rollout: &Rollout) -> Value {
     rollout_canonical(&raw, Side::Manifest)
 }
 
-/// Canonical body of a manifest of any kind.
+/// Canonical body of a manifest of any kind (the CloudBees Unify kinds' are
+/// [`crate::unify`]'s).
 pub fn manifest_body(manifest: &Manifest) -> Value {
     match manifest {
         Manifest::TargetGroup(group) => target_group_body(group),
         Manifest::Experiment(experiment) => experiment_body(experiment),
         Manifest::Rollout(rollout) => rollout_body(rollout),
+        Manifest::CustomProperty(property) => unify::property_body(property),
+        Manifest::UnifyTargetGroup(group) => unify::target_group_body(group),
+        Manifest::Flag(flag) => unify::flag_body(flag),
+        Manifest::FlagConfiguration(config) => unify::configuration_body(config),
     }
 }
 
@@ -442,9 +448,45 @@ fn target_group_references(body: &Value) -> Vec<ResourceKey> {
     refs
 }
 
+/// Whether the repository's CloudBees resources are planned against CloudBees Unify: a
+/// CasC tree, or the legacy layout with `api: unify` (translated, see
+/// [`unify::translate`]).
+pub fn targets_unify(repository: &Repository) -> bool {
+    repository.casc.is_some()
+        || repository
+            .config
+            .as_ref()
+            .and_then(|c| c.cloudbees.as_ref())
+            .is_some_and(|cb| cb.provider() == Provider::Unify)
+}
+
 /// The desired resources of a loaded repository, canonical, with their references and the
 /// file they were declared in (a file holds one manifest, so its origin is its first line).
+/// A repository planned against CloudBees Unify gives Unify resources: its CasC tree's, or
+/// its legacy manifests translated (whose findings loading reports, see
+/// `flagsync_pipeline::load`).
 pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
+    let mut out = match &repository.casc {
+        Some(casc) => unify::casc_resources(casc),
+        None if targets_unify(repository) => unify::translate::translate(repository).resources,
+        None => legacy_resources(repository),
+    };
+    for Item { value, file } in &repository.rollouts {
+        out.push(DesiredResource {
+            key: ResourceKey::rollout(&value.id),
+            references: Vec::new(),
+            body: rollout_body(value),
+            origin: Some(Origin {
+                file: file.clone(),
+                line: 1,
+            }),
+        });
+    }
+    out
+}
+
+/// The legacy CloudBees target groups and experiments.
+fn legacy_resources(repository: &Repository) -> Vec<DesiredResource> {
     let origin = |file: &str| {
         Some(Origin {
             file: file.to_owned(),
@@ -472,14 +514,6 @@ pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
             });
         }
     }
-    for Item { value, file } in &repository.rollouts {
-        out.push(DesiredResource {
-            key: ResourceKey::rollout(&value.id),
-            references: Vec::new(),
-            body: rollout_body(value),
-            origin: origin(file),
-        });
-    }
     out
 }
 
@@ -487,18 +521,26 @@ pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
 pub fn managed_scope(repository: &Repository) -> ManagedScope {
     let config = repository.config.as_ref();
     let cloudbees = config.is_none_or(|c| c.cloudbees.is_some());
+    let unify = cloudbees && targets_unify(repository);
+    let env_names: Vec<String> = match &repository.casc {
+        Some(casc) => casc.environments.iter().map(|e| e.name.clone()).collect(),
+        None => repository
+            .environments
+            .iter()
+            .map(|e| e.name.clone())
+            .collect(),
+    };
+    let legacy = cloudbees && !unify;
     ManagedScope {
-        target_groups: cloudbees,
-        experiment_envs: if cloudbees {
-            repository
-                .environments
-                .iter()
-                .map(|e| e.name.clone())
-                .collect()
+        target_groups: legacy,
+        experiment_envs: if legacy {
+            env_names.clone()
         } else {
             Vec::new()
         },
         rollouts: config.is_some_and(|c| c.confidence.is_some()),
+        unify,
+        unify_envs: if unify { env_names } else { Vec::new() },
     }
 }
 

@@ -39,6 +39,7 @@ fn all_scope() -> ManagedScope {
         target_groups: true,
         experiment_envs: vec!["Production".into(), "Staging".into()],
         rollouts: true,
+        ..Default::default()
     }
 }
 
@@ -247,6 +248,7 @@ fn deletes_need_prune_and_stay_inside_the_managed_scope() {
             target_groups: false,
             experiment_envs: vec!["Production".into()],
             rollouts: false,
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -333,7 +335,13 @@ fn target_filters_and_keys_parse() {
         .expect("parses");
     assert_eq!(k.to_string(), "experiment/Production/default.myName");
     assert!("experiment/only-a-flag".parse::<ResourceKey>().is_err());
-    assert!("flag/x".parse::<TargetFilter>().is_err());
+    assert!("flags/x".parse::<TargetFilter>().is_err());
+    // The CloudBees Unify kinds: a flag is application-wide, a configuration per environment.
+    let k: ResourceKey = "flag/x".parse().expect("parses");
+    assert_eq!(k, ResourceKey::flag("x"));
+    let k: ResourceKey = "flag-configuration/Production/a/b".parse().expect("parses");
+    assert_eq!(k, ResourceKey::flag_configuration("Production", "a/b"));
+    assert!("flag-configuration/x".parse::<ResourceKey>().is_err());
     assert!("rollout/".parse::<TargetFilter>().is_err());
     assert!("rollout".parse::<TargetFilter>().is_err());
 }

@@ -150,6 +150,7 @@ fn representative_plan() -> Plan {
             target_groups: true,
             experiment_envs: vec!["Production".into()],
             rollouts: true,
+            ..Default::default()
         },
     };
     plan(&desired_set, &live_set, &options).expect("plans")

@@ -4,3 +4,4 @@
 mod export_round_trip;
 mod planning;
 mod render;
+mod unify_translate;

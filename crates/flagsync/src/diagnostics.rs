@@ -11,7 +11,8 @@ use miette::{
 };
 use serde::Serialize;
 
-/// The counts a validation run ends with.
+/// The counts a validation run ends with. In a CloudBees Unify CasC tree, `environments`
+/// and `target_groups` count the tree's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub files: usize,
@@ -19,36 +20,68 @@ pub struct Summary {
     pub environments: usize,
     pub target_groups: usize,
     pub rollouts: usize,
+    pub flags: usize,
+    pub flag_configurations: usize,
+    pub properties: usize,
     pub errors: usize,
     pub warnings: usize,
+    #[serde(skip)]
+    casc: bool,
+}
+
+fn n(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 impl Summary {
     pub fn of(loaded: &Loaded) -> Self {
         let repo = &loaded.repository;
+        let casc = repo.casc.as_ref();
         Self {
             files: loaded.files_read,
             experiments: repo.experiment_count(),
-            environments: repo.environments.len(),
-            target_groups: repo.target_groups.len(),
+            environments: casc.map_or(repo.environments.len(), |c| c.environments.len()),
+            target_groups: casc.map_or(repo.target_groups.len(), |c| c.target_groups.len()),
             rollouts: repo.rollouts.len(),
+            flags: casc.map_or(0, |c| c.flags.len()),
+            flag_configurations: casc.map_or(0, |c| c.configuration_count()),
+            properties: casc.map_or(0, |c| c.properties.len()),
             errors: loaded.error_count(),
             warnings: loaded.warning_count(),
+            casc: casc.is_some(),
         }
     }
 
-    /// `validated 12 files (3 experiments in 2 environments, ...): 2 errors, 1 warning`
+    /// `validated 12 files (3 experiments in 2 environments, ...): 2 errors, 1 warning`, or
+    /// for a CasC tree `validated 9 files (2 flags, 3 flag configurations in 2
+    /// environments, ...)`.
     pub fn line(&self) -> String {
-        fn n(count: usize, one: &str, many: &str) -> String {
-            format!("{count} {}", if count == 1 { one } else { many })
-        }
+        let contents = if self.casc {
+            format!(
+                "{}, {} in {}, {}, {}, {}",
+                n(self.flags, "flag", "flags"),
+                n(
+                    self.flag_configurations,
+                    "flag configuration",
+                    "flag configurations"
+                ),
+                n(self.environments, "environment", "environments"),
+                n(self.target_groups, "target group", "target groups"),
+                n(self.properties, "property", "properties"),
+                n(self.rollouts, "rollout", "rollouts"),
+            )
+        } else {
+            format!(
+                "{} in {}, {}, {}",
+                n(self.experiments, "experiment", "experiments"),
+                n(self.environments, "environment", "environments"),
+                n(self.target_groups, "target group", "target groups"),
+                n(self.rollouts, "rollout", "rollouts"),
+            )
+        };
         format!(
-            "validated {} ({} in {}, {}, {}): {}, {}",
+            "validated {} ({contents}): {}, {}",
             n(self.files, "file", "files"),
-            n(self.experiments, "experiment", "experiments"),
-            n(self.environments, "environment", "environments"),
-            n(self.target_groups, "target group", "target groups"),
-            n(self.rollouts, "rollout", "rollouts"),
             n(self.errors, "error", "errors"),
             n(self.warnings, "warning", "warnings"),
         )

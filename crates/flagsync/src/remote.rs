@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flagsync_emulator::{BackgroundEmulator, EmulatorConfig};
+use flagsync_manifest::Provider;
 use flagsync_manifest::model::Config;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
@@ -55,6 +56,16 @@ impl Connection {
 /// Connects to what `config` names. `root` is the repository directory on disk (the
 /// embedded emulator keeps its state relative to it).
 pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Result<Connection> {
+    if config
+        .cloudbees
+        .as_ref()
+        .is_some_and(|cb| cb.provider() == Provider::Unify)
+    {
+        return Err(miette!(
+            help = "`flagsync validate`, `flagsync diff` and `flagsync convert` work offline with `api: unify`",
+            "this version of flagsync does not read or change CloudBees Unify (`api: unify` in flagsync.yaml) yet"
+        ));
+    }
     let overridden = args.cloudbees_url.is_some() || args.confidence_url.is_some();
     let (emulator, emulator_state) = match (&config.emulator, overridden) {
         (Some(emu), false) => {

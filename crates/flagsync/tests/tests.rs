@@ -4,6 +4,7 @@
 mod apply_e2e;
 mod common;
 mod completions_man;
+mod convert_e2e;
 mod corpus_e2e;
 mod diff_e2e;
 mod exit_codes;

@@ -2,10 +2,10 @@
 
 use flagsync_source::{Source, SourceError, Tree};
 
-use super::files::{decode, parse_typed, read_error};
+use super::files::{decode, is_manifest_file, parse_typed, read_error};
 use crate::code::Code;
 use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity};
-use crate::model::{Config, PathSeg};
+use crate::model::{Config, PathSeg, unify};
 use crate::repository::{CONFIG_FILE, Environment, LEGACY_ENVIRONMENT, Layout, Repository};
 use crate::rules;
 use crate::yaml::SpanTree;
@@ -57,6 +57,9 @@ pub(super) struct Directories {
     pub(super) local: Vec<LocalExperiments>,
     /// Environments whose experiments are on another branch.
     pub(super) branches: Vec<BranchExperiments>,
+    /// A CloudBees Unify CasC tree, and the environments flagsync.yaml names (`None`: every
+    /// folder of its `flag-configurations/`).
+    pub(super) casc: Option<(String, Option<Vec<String>>)>,
 }
 
 pub(super) struct LocalExperiments {
@@ -85,11 +88,17 @@ pub(super) fn directories(
         rollouts: config.confidence.as_ref().map(|cf| cf.rollouts.clone()),
         local: Vec::new(),
         branches: Vec::new(),
+        casc: None,
     };
     let Some(cb) = &config.cloudbees else {
         return dirs;
     };
-    dirs.target_groups = Some(cb.target_groups.clone());
+    if let Some(dir) = &cb.casc {
+        let names = cb.environments.keys().cloned().collect();
+        dirs.casc = Some((dir.clone(), Some(names)));
+        return dirs;
+    }
+    dirs.target_groups = Some(cb.target_groups_dir().to_owned());
     for (name, env) in &cb.environments {
         let index = repository.environments.len();
         repository.environments.push(Environment {
@@ -129,7 +138,24 @@ pub(super) fn legacy_directories(repository: &mut Repository) -> Directories {
             dir: "experiments".to_owned(),
         }],
         branches: Vec::new(),
+        casc: None,
     }
+}
+
+/// A CasC tree at the usual place and no `flagsync.yaml`: every folder of
+/// `flag-configurations/` is an environment.
+pub(super) fn casc_directories(repository: &mut Repository) -> Directories {
+    repository.layout = Layout::Casc;
+    Directories {
+        casc: Some((unify::DEFAULT_CASC_DIR.to_owned(), None)),
+        ..Directories::default()
+    }
+}
+
+/// Whether `root` holds a CasC tree at the usual place.
+pub(super) fn has_casc_tree(root: &dyn Tree) -> bool {
+    root.files_under(unify::DEFAULT_CASC_DIR)
+        .is_ok_and(|files| files.iter().any(|f| is_manifest_file(&f.path)))
 }
 
 fn branch_unavailable(

@@ -10,13 +10,13 @@ use crate::repository::{Item, Layout, Repository};
 use crate::yaml::SpanTree;
 
 /// A problem found across files, reported in `file` at `path`.
-struct CrossFinding {
-    severity: Severity,
-    code: Code,
-    file: String,
-    path: Vec<PathSeg>,
-    message: String,
-    help: Option<String>,
+pub(super) struct CrossFinding {
+    pub(super) severity: Severity,
+    pub(super) code: Code,
+    pub(super) file: String,
+    pub(super) path: Vec<PathSeg>,
+    pub(super) message: String,
+    pub(super) help: Option<String>,
 }
 
 /// Duplicate identities (the first file by path is kept), dangling references and cycles.
@@ -28,7 +28,7 @@ pub(super) fn check(
     let mut found: Vec<CrossFinding> = Vec::new();
     // Dangling references: see `load`.
     let dangling = match repo.layout {
-        Layout::Config => Severity::Error,
+        Layout::Config | Layout::Casc => Severity::Error,
         Layout::Legacy => Severity::Warning,
     };
 
@@ -182,7 +182,15 @@ pub(super) fn check(
         }
     }
 
-    // Map paths to spans, parsing each concerned file once.
+    report(found, sources, out);
+}
+
+/// The diagnostics of `found`: paths mapped to spans, parsing each concerned file once.
+pub(super) fn report(
+    found: Vec<CrossFinding>,
+    sources: &BTreeMap<String, String>,
+    out: &mut Vec<Diagnostic>,
+) {
     let mut trees: HashMap<String, SpanTree> = HashMap::new();
     for f in found {
         let text = sources.get(&f.file).map(String::as_str).unwrap_or("");
@@ -206,15 +214,15 @@ fn name_path(mut p: Vec<PathSeg>, j: usize, n: usize) -> Vec<PathSeg> {
 }
 
 /// What an identity is called in messages, e.g. `flag` in `flag` ` for environment `X``.
-struct Identity {
-    what: &'static str,
+pub(super) struct Identity {
+    pub(super) what: &'static str,
     /// The field holding it.
-    field: &'static str,
+    pub(super) field: &'static str,
     /// Appended to messages.
-    scope: String,
+    pub(super) scope: String,
 }
 
-fn dedup<T>(
+pub(super) fn dedup<T>(
     items: &mut Vec<Item<T>>,
     key: impl Fn(&T) -> String,
     what: &Identity,
@@ -253,18 +261,18 @@ fn dedup<T>(
 }
 
 /// A reference from one name to another: the `to` of a graph keyed by name.
-struct Edge<'a> {
-    to: &'a str,
+pub(super) struct Edge<'a> {
+    pub(super) to: &'a str,
     /// Where the reference is written.
-    file: &'a str,
-    path: Vec<PathSeg>,
+    pub(super) file: &'a str,
+    pub(super) path: Vec<PathSeg>,
 }
 
 /// A graph by name.
-type Edges<'a> = BTreeMap<&'a str, Vec<Edge<'a>>>;
+pub(super) type Edges<'a> = BTreeMap<&'a str, Vec<Edge<'a>>>;
 
 /// A cycle, reported at the edge that leaves its smallest member.
-struct Cycle<'a> {
+pub(super) struct Cycle<'a> {
     file: &'a str,
     path: Vec<PathSeg>,
     /// The members from the smallest, back to it: `a → b → a`.
@@ -273,7 +281,7 @@ struct Cycle<'a> {
 
 impl Cycle<'_> {
     /// The error for this cycle: `what: a → b → a`.
-    fn finding(self, code: Code, what: &str, help: &str) -> CrossFinding {
+    pub(super) fn finding(self, code: Code, what: &str, help: &str) -> CrossFinding {
         CrossFinding {
             severity: Severity::Error,
             code,
@@ -286,7 +294,7 @@ impl Cycle<'_> {
 }
 
 /// Every cycle of a graph, each reported once.
-fn cycles<'a>(edges: &Edges<'a>) -> Vec<Cycle<'a>> {
+pub(super) fn cycles<'a>(edges: &Edges<'a>) -> Vec<Cycle<'a>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

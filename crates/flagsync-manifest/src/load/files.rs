@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use crate::code::Code;
 use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity, did_you_mean, whole_file};
-use crate::kind::Kind;
+use crate::kind::{Kind, TagField};
 use crate::model::*;
 use crate::rules::{self, Finding};
 use crate::yaml::{self, SpanTree};
@@ -17,6 +17,13 @@ pub(super) enum Slot {
     Environment(usize),
     TargetGroups,
     Rollouts,
+    /// The folders of a CasC tree ([`crate::Casc`]).
+    Properties,
+    CascTargetGroups,
+    Flags,
+    /// Index into [`crate::Casc::environments`]; `None` for a folder that is no configured
+    /// environment (its files are read for their own problems, then left out).
+    Configurations(Option<usize>),
 }
 
 impl Slot {
@@ -26,17 +33,26 @@ impl Slot {
             Slot::Environment(_) => Kind::Experiment,
             Slot::TargetGroups => Kind::TargetGroup,
             Slot::Rollouts => Kind::Rollout,
+            Slot::Properties => Kind::CustomProperty,
+            Slot::CascTargetGroups => Kind::UnifyTargetGroup,
+            Slot::Flags => Kind::Flag,
+            Slot::Configurations(_) => Kind::FlagConfiguration,
         }
     }
 }
 
 /// One file to read.
 pub(super) struct Task<'t> {
-    tree: &'t dyn Tree,
-    path: String,
+    pub(super) tree: &'t dyn Tree,
+    pub(super) path: String,
     /// The name diagnostics use.
-    file: String,
+    pub(super) file: String,
     pub(super) slot: Slot,
+}
+
+/// Whether `path` names a manifest file.
+pub(super) fn is_manifest_file(path: &str) -> bool {
+    path.ends_with(".yml") || path.ends_with(".yaml")
 }
 
 /// What reading one file gave.
@@ -58,30 +74,15 @@ pub(super) fn list_files<'t>(
     slot: Slot,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let is_manifest = |path: &str| path.ends_with(".yml") || path.ends_with(".yaml");
     let named = |path: &str| match branch {
         Some(b) => format!("{b}:{path}"),
         None => path.to_owned(),
     };
     match tree.list(dir) {
         Ok(listing) => {
-            // Never read, so never shown: only the path and why.
-            for r in listing.refused {
-                let severity = if r.directory || is_manifest(&r.path) {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                };
-                diags.push(whole_file(
-                    severity,
-                    Code::RefusedPath,
-                    &named(&r.path),
-                    format!("not read: {}", r.reason),
-                    Some(REFUSED_HELP.into()),
-                ));
-            }
+            report_refused(listing.refused, branch, diags);
             for f in listing.files {
-                if !is_manifest(&f.path) {
+                if !is_manifest_file(&f.path) {
                     continue;
                 }
                 let file = named(&f.path);
@@ -155,6 +156,32 @@ pub(super) fn decode(
             diags.extend(fd.out);
             Err(text)
         }
+    }
+}
+
+/// Entries a listing refused: never read, so never shown, only the path and why.
+pub(super) fn report_refused(
+    refused: Vec<flagsync_source::Refused>,
+    branch: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for r in refused {
+        let severity = if r.directory || is_manifest_file(&r.path) {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let file = match branch {
+            Some(b) => format!("{b}:{}", r.path),
+            None => r.path,
+        };
+        diags.push(whole_file(
+            severity,
+            Code::RefusedPath,
+            &file,
+            format!("not read: {}", r.reason),
+            Some(REFUSED_HELP.into()),
+        ));
     }
 }
 
@@ -273,6 +300,10 @@ fn typed_manifest(
         Kind::Experiment => Manifest::Experiment(typed(text, report, &[])?),
         Kind::TargetGroup => Manifest::TargetGroup(typed(text, report, &["value"])?),
         Kind::Rollout => Manifest::Rollout(Box::new(typed(text, report, ROLLOUT_SERVER_FIELDS)?)),
+        Kind::CustomProperty => Manifest::CustomProperty(typed(text, report, &[])?),
+        Kind::UnifyTargetGroup => Manifest::UnifyTargetGroup(typed(text, report, &[])?),
+        Kind::Flag => Manifest::Flag(typed(text, report, &[])?),
+        Kind::FlagConfiguration => Manifest::FlagConfiguration(typed(text, report, &[])?),
     })
 }
 
@@ -291,53 +322,22 @@ fn parse_manifest(
     let mut fd = FileDiagnostics::new(file, text);
     let result = (|| {
         let tree = document(text, &mut fd)?;
-        let kind = match tree.top_scalar("type") {
-            None => {
-                fd.push(
-                    Severity::Error,
-                    Code::MissingType,
-                    tree.root()
-                        .map(|r| r.span.start..r.span.start)
-                        .unwrap_or(0..0),
-                    "manifest has no `type`",
-                    Some(format!(
-                        "add `type: {}` as the first line",
-                        expected.as_str()
-                    )),
-                );
-                return None;
-            }
-            Some((t, span)) => match t.parse::<Kind>() {
-                Ok(k) => k,
-                Err(_) => {
-                    let hint = did_you_mean(t, Kind::ALL.iter().map(|k| k.as_str()));
-                    fd.push(
-                        Severity::Error,
-                        Code::UnknownType,
-                        span,
-                        format!("unknown manifest type `{t}`"),
-                        Some(match hint {
-                            Some(h) => format!("did you mean `{h}`?"),
-                            None => format!("expected {}", Kind::expected()),
-                        }),
-                    );
-                    return None;
-                }
-            },
-        };
+        let kind = manifest_kind(&tree, expected, &mut fd)?;
         if kind != expected {
-            let span = tree.top_scalar("type").map(|(_, s)| s).unwrap_or(0..0);
+            let field = expected.tag_field().as_str();
+            let span = tree.top_scalar(field).map(|(_, s)| s).unwrap_or(0..0);
             fd.push(
                 Severity::Error,
                 Code::MisplacedManifest,
                 span,
                 format!(
                     "a {} manifest in a directory of {} manifests",
-                    kind.as_str(),
-                    expected.as_str()
+                    kind.tag(),
+                    expected.tag()
                 ),
                 Some(format!(
-                    "move it to the directory of {kind} manifests ({})",
+                    "move it to the directory of {} manifests ({})",
+                    kind.tag(),
                     kind.directory()
                 )),
             );
@@ -354,10 +354,67 @@ fn parse_manifest(
     result
 }
 
+/// The kind `tree` names in the field manifests of `expected`'s directory use (`type` or
+/// `kind`), or `None` after reporting why there is none.
+fn manifest_kind(tree: &SpanTree, expected: Kind, fd: &mut FileDiagnostics<'_>) -> Option<Kind> {
+    let field = expected.tag_field();
+    let (missing, unknown) = match field {
+        TagField::Type => (Code::MissingType, Code::UnknownType),
+        TagField::Kind => (Code::MissingKind, Code::UnknownKind),
+    };
+    let name = field.as_str();
+    match tree.top_scalar(name) {
+        None => {
+            let start = tree.root().map(|r| r.span.start..r.span.start);
+            // A legacy manifest (`type:`) among CasC files, or the other way round.
+            let other = match field {
+                TagField::Type => TagField::Kind,
+                TagField::Kind => TagField::Type,
+            };
+            let help = match tree.top_scalar(other.as_str()) {
+                Some(_) if field == TagField::Kind => format!(
+                    "this looks like a legacy CloudBees manifest (`type:`); `flagsync convert --to unify` writes the CasC form, which starts with `kind: {}`",
+                    expected.tag()
+                ),
+                Some(_) => format!(
+                    "this looks like a CloudBees Unify CasC manifest (`kind:`); legacy manifests start with `type: {}`",
+                    expected.tag()
+                ),
+                None => format!("add `{name}: {}` as the first line", expected.tag()),
+            };
+            fd.push(
+                Severity::Error,
+                missing,
+                start.unwrap_or(0..0),
+                format!("manifest has no `{name}`"),
+                Some(help),
+            );
+            None
+        }
+        Some((t, span)) => match Kind::from_tag(field, t) {
+            Some(k) => Some(k),
+            None => {
+                let hint = did_you_mean(t, Kind::tags(field));
+                fd.push(
+                    Severity::Error,
+                    unknown,
+                    span,
+                    format!("unknown manifest {name} `{t}`"),
+                    Some(match hint {
+                        Some(h) => format!("did you mean `{h}`?"),
+                        None => format!("expected {}", Kind::expected_tags(field)),
+                    }),
+                );
+                None
+            }
+        },
+    }
+}
+
 /// The fast path for the common case of a clean file: guess the kind, read it, check it; the
 /// span tree is only built when something is wrong (by the rest of [`parse_manifest`]).
 fn clean_manifest(text: &str, expected: Kind) -> Option<Manifest> {
-    if yaml::guess_type(text)? != expected.as_str() {
+    if yaml::guess_tag(text, expected.tag_field().as_str())? != expected.tag() {
         return None;
     }
     let manifest = typed_manifest(expected, text, None)?;

@@ -1,6 +1,7 @@
 //! Reading a repository: the layout (`config`), every manifest file in parallel with its own
 //! checks (`files`), then the checks across files (`crossref`).
 
+mod casc;
 mod config;
 mod crossref;
 mod files;
@@ -9,12 +10,14 @@ use std::collections::BTreeMap;
 
 use flagsync_source::Source;
 
-use self::config::{Directories, directories, legacy_directories, read_config};
+use self::config::{
+    Directories, casc_directories, directories, has_casc_tree, legacy_directories, read_config,
+};
 use self::files::{Slot, Task, list_files, run_tasks};
 use crate::code::Code;
 use crate::diagnostic::{Severity, whole_file};
 use crate::model::Manifest;
-use crate::repository::{CONFIG_FILE, Item, Layout, Loaded, Repository};
+use crate::repository::{CONFIG_FILE, Casc, Item, Layout, Loaded, Repository};
 
 /// Reads and validates the repository `source`. Never stops at the first problem, never
 /// fails: what cannot be read becomes a diagnostic.
@@ -35,6 +38,7 @@ pub fn load(source: &dyn Source) -> Loaded {
         target_groups: Vec::new(),
         environments: Vec::new(),
         rollouts: Vec::new(),
+        casc: None,
     };
     let dirs = if root.is_file(CONFIG_FILE) {
         files_read += 1;
@@ -53,6 +57,8 @@ pub fn load(source: &dyn Source) -> Loaded {
         repository.config = file.config;
         sources.insert(CONFIG_FILE.to_owned(), file.text);
         dirs
+    } else if has_casc_tree(root) {
+        casc_directories(&mut repository)
     } else {
         legacy_directories(&mut repository)
     };
@@ -98,6 +104,20 @@ pub fn load(source: &dyn Source) -> Loaded {
         );
     }
 
+    if let Some((dir, configured)) = &dirs.casc {
+        let casc = repository.casc.insert(Casc {
+            dir: dir.clone(),
+            ..Casc::default()
+        });
+        casc::list(
+            &mut tasks,
+            root,
+            casc,
+            configured.as_deref(),
+            &mut diagnostics,
+        );
+    }
+
     if tasks.is_empty() && repository.layout == Layout::Legacy {
         diagnostics.push(whole_file(
             Severity::Error,
@@ -138,12 +158,18 @@ pub fn load(source: &dyn Source) -> Loaded {
                 value: *value,
                 file,
             }),
-            // The kind was checked against the directory already.
-            _ => {}
+            (manifest, slot) => {
+                if let Some(casc) = repository.casc.as_mut() {
+                    place_casc(casc, manifest, slot, file);
+                }
+            }
         }
     }
 
     crossref::check(&mut repository, &sources, &mut diagnostics);
+    if let Some(casc) = repository.casc.as_mut() {
+        casc::check(casc, &sources, &mut diagnostics);
+    }
 
     diagnostics.sort_by(|a, b| {
         (a.file.as_str(), a.line, a.column, a.code.as_str()).cmp(&(
@@ -159,5 +185,25 @@ pub fn load(source: &dyn Source) -> Loaded {
         diagnostics,
         sources,
         files_read,
+    }
+}
+
+/// Puts a manifest read from a CasC folder into the tree. The kind was checked against the
+/// folder already; a configuration of a folder that is no environment is left out.
+fn place_casc(casc: &mut Casc, manifest: Manifest, slot: Slot, file: String) {
+    match (manifest, slot) {
+        (Manifest::CustomProperty(value), Slot::Properties) => {
+            casc.properties.push(Item { value, file })
+        }
+        (Manifest::UnifyTargetGroup(value), Slot::CascTargetGroups) => {
+            casc.target_groups.push(Item { value, file })
+        }
+        (Manifest::Flag(value), Slot::Flags) => casc.flags.push(Item { value, file }),
+        (Manifest::FlagConfiguration(value), Slot::Configurations(Some(env))) => {
+            if let Some(env) = casc.environments.get_mut(env) {
+                env.configurations.push(Item { value, file });
+            }
+        }
+        _ => {}
     }
 }

@@ -220,12 +220,17 @@ fn ordered(value: Value, parent: Option<&str>) -> Value {
 }
 
 /// The manifest of a live resource of `kind` from its canonical body; `identity` is a
-/// rollout's flagsync id (the other kinds carry theirs in the body).
+/// rollout's flagsync id or a flag configuration's flag (the other kinds carry theirs in the
+/// body).
 pub fn manifest(kind: Kind, identity: &str, canonical: &Value) -> Value {
     match kind {
         Kind::TargetGroup => target_group(canonical),
         Kind::Experiment => experiment(canonical),
         Kind::Rollout => rollout(identity, canonical),
+        Kind::CustomProperty => super::casc::property(canonical),
+        Kind::UnifyTargetGroup => super::casc::target_group(canonical),
+        Kind::Flag => super::casc::flag(canonical),
+        Kind::FlagConfiguration => super::casc::configuration(identity, canonical),
     }
 }
 

@@ -8,6 +8,7 @@
 //! state; [`RepoFiles`] writes them, never outside the repository. [`yaml`] is the emitter,
 //! whose scalar quoter the plan renderers share.
 
+mod casc;
 mod files;
 mod manifest;
 mod names;
@@ -18,6 +19,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+pub use self::casc::{CascError, CascResource, CascTree, casc_tree};
 pub use self::files::{RepoFiles, WriteError, Written};
 pub use self::manifest::{Canonicalize, Mismatch, check, manifest};
 pub use self::yaml::to_yaml;
@@ -49,7 +51,7 @@ pub struct Scope {
 /// A choice of kinds or environments that `flagsync.yaml` cannot serve (`--kind`, `--env`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum ScopeError {
-    #[error("--kind {kind}: flagsync.yaml configures no `{provider}` provider")]
+    #[error("--kind {kind}: flagsync.yaml configures no {}", provider.setting())]
     #[diagnostic(help(
         "add the provider to flagsync.yaml (see examples/quickstart/flagsync.yaml)"
     ))]
@@ -62,6 +64,11 @@ pub enum ScopeError {
     },
     #[error("--env: flagsync.yaml configures no `cloudbees` provider")]
     EnvironmentsWithoutCloudBees,
+    #[error("export does not read CloudBees Unify (`api: unify` in flagsync.yaml) yet")]
+    #[diagnostic(help(
+        "write the CasC tree by hand or with `flagsync convert --to unify` from a legacy repository"
+    ))]
+    Unify,
 }
 
 impl Scope {
@@ -69,17 +76,28 @@ impl Scope {
     /// environment).
     pub fn resolve(config: &Config, kinds: &[Kind], envs: &[String]) -> Result<Scope, ScopeError> {
         let wants = |k: Kind| kinds.is_empty() || kinds.contains(&k);
-        let cloudbees = config.cloudbees.as_ref();
+        let provider_of = config.cloudbees.as_ref().map(|cb| cb.provider());
         for &kind in kinds {
             let provider = kind.provider();
             let configured = match provider {
-                Provider::CloudBees => cloudbees.is_some(),
+                Provider::CloudBees | Provider::Unify => provider_of == Some(provider),
                 Provider::Confidence => config.confidence.is_some(),
             };
             if !configured {
                 return Err(ScopeError::NoProvider { kind, provider });
             }
         }
+        let unify_wanted = Kind::ALL
+            .into_iter()
+            .any(|k| k.provider() == Provider::Unify && wants(k));
+        if provider_of == Some(Provider::Unify) && unify_wanted {
+            return Err(ScopeError::Unify);
+        }
+        // Only the legacy API's resources are exported.
+        let cloudbees = config
+            .cloudbees
+            .as_ref()
+            .filter(|cb| cb.provider() == Provider::CloudBees);
         let mut environments = BTreeMap::new();
         let mut skipped = Vec::new();
         if let Some(cb) = cloudbees {
@@ -112,7 +130,7 @@ impl Scope {
         Ok(Scope {
             target_groups: cloudbees
                 .filter(|_| wants(Kind::TargetGroup))
-                .map(|cb| cb.target_groups.clone()),
+                .map(|cb| cb.target_groups_dir().to_owned()),
             environments,
             rollouts: config
                 .confidence
@@ -403,7 +421,7 @@ fn declarations(repo: &Repository) -> Vec<Declaration<'_>> {
     if let Some(cb) = config.and_then(|c| c.cloudbees.as_ref()) {
         out.extend(Declaration::all(
             None,
-            &cb.target_groups,
+            cb.target_groups_dir(),
             &repo.target_groups,
         ));
     }
@@ -428,6 +446,11 @@ impl Scope {
             Kind::TargetGroup => self.target_groups.is_some(),
             Kind::Experiment => d.env.is_some_and(|e| self.environments.contains_key(e)),
             Kind::Rollout => self.rollouts.is_some(),
+            // Export does not read CloudBees Unify (see `ScopeError::Unify`).
+            Kind::CustomProperty
+            | Kind::UnifyTargetGroup
+            | Kind::Flag
+            | Kind::FlagConfiguration => false,
         }
     }
 }
@@ -531,7 +554,10 @@ mod tests {
                 token_env: "T".into(),
                 url: None,
                 requests_per_second: None,
-                target_groups: "groups".into(),
+                target_groups: Some("groups".into()),
+                api: Default::default(),
+                organization: None,
+                casc: None,
                 environments: BTreeMap::from([
                     ("Production".to_owned(), env(Some("prod"), None)),
                     ("Staging".to_owned(), env(None, Some("Staging"))),
@@ -564,6 +590,23 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "--kind rollout: flagsync.yaml configures no `confidence` provider"
+        );
+        let err = Scope::resolve(&config(), &[Kind::Flag], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--kind flag: flagsync.yaml configures no `cloudbees` provider with `api: unify`"
+        );
+        let mut unify = config();
+        if let Some(cb) = unify.cloudbees.as_mut() {
+            cb.api = crate::model::CloudbeesApi::Unify;
+        }
+        assert_eq!(Scope::resolve(&unify, &[], &[]), Err(ScopeError::Unify));
+        assert_eq!(
+            Scope::resolve(&unify, &[Kind::TargetGroup], &[]).unwrap_err(),
+            ScopeError::NoProvider {
+                kind: Kind::TargetGroup,
+                provider: Provider::CloudBees
+            }
         );
         let err = Scope::resolve(&config(), &[], &["Nowhere".to_owned()]).unwrap_err();
         assert!(

@@ -60,16 +60,21 @@ pub fn safe_stem(identity: &str) -> String {
 /// used in the directory, compared case-insensitively) and each other. Deterministic: the
 /// same identities and taken names give the same names.
 pub fn assign(identities: &[String], taken: &BTreeSet<String>) -> Vec<String> {
+    assign_with(identities, taken, ".yml")
+}
+
+/// [`assign`] with another ending (`.yaml`, `.config.yaml`).
+pub fn assign_with(identities: &[String], taken: &BTreeSet<String>, ending: &str) -> Vec<String> {
     let mut used: BTreeSet<String> = taken.iter().map(|n| n.to_lowercase()).collect();
     let mut out = Vec::with_capacity(identities.len());
     for identity in identities {
         let stem = safe_stem(identity);
-        let mut name = format!("{stem}.yml");
+        let mut name = format!("{stem}{ending}");
         if used.contains(&name.to_lowercase()) {
-            name = format!("{stem}~{}.yml", short_hash(identity));
+            name = format!("{stem}~{}{ending}", short_hash(identity));
             let mut n = 2u32;
             while used.contains(&name.to_lowercase()) {
-                name = format!("{stem}~{}-{n}.yml", short_hash(identity));
+                name = format!("{stem}~{}-{n}{ending}", short_hash(identity));
                 n += 1;
             }
         }

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod completions;
+pub mod convert;
 pub mod diff;
 pub mod emulator;
 pub mod export;

@@ -34,7 +34,7 @@ pub struct Args {
 
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let source = crate::source::open(&args.dir, args.rev.as_deref())?;
-    let loaded = flagsync_manifest::load(source.as_ref());
+    let loaded = flagsync_pipeline::load(source.as_ref());
     let summary = Summary::of(&loaded);
     match args.format {
         Format::Human => {

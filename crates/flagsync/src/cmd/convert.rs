@@ -1,0 +1,260 @@
+//! `flagsync convert --to unify`: a legacy CloudBees repository written as a CloudBees Unify
+//! CasC tree, offline. The translation is `flagsync_plan::unify::translate`'s, the files
+//! `flagsync_manifest::write`'s; this reads the repository and says what happened.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use flagsync_manifest::model::unify::DEFAULT_CASC_DIR;
+use flagsync_manifest::model::{
+    CloudbeesApi, CloudbeesConfig, Config, DEFAULT_CLOUDBEES_TOKEN_ENV,
+};
+use flagsync_manifest::write::{self, CascResource, File, RepoFiles};
+use flagsync_manifest::{CONFIG_FILE, Diagnostic, Loaded, Severity};
+use flagsync_plan::normalize;
+use flagsync_plan::unify::translate::{Translation, translate};
+use miette::{IntoDiagnostic, WrapErr};
+
+use crate::output::GlobalArgs;
+
+/// The formats `convert` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// CloudBees Unify configuration as code (`.cloudbees/casc/feature-management/`).
+    Unify,
+}
+
+/// Write a legacy CloudBees repository as a CloudBees Unify CasC tree, offline.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Reads every environment the repository configures (branches of a branch-per-environment \
+repository included) and writes one CasC tree: flags/, flag-configurations/<environment>/, \
+target-groups/ and properties/ under .cloudbees/casc/feature-management/, by the field map \
+of the legacy format to Unify. What Unify cannot express (platform overrides, ...) is left \
+out and listed, each at its place in the legacy files.
+
+A flagsync.yaml for the tree (`api: unify`) is written too when --organization and \
+--application are given, or when the repository uses the embedded emulator (its default \
+organization and application). Converting again writes the same bytes.
+
+Exit status: 0 when the tree was written (also with parts left out), 1 on errors.")]
+pub struct Args {
+    /// The format to write.
+    #[arg(long = "to", value_enum, value_name = "FORMAT")]
+    pub to: Target,
+    /// The legacy repository to read.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Read this git revision of the repository instead of the files on disk.
+    #[arg(long = "ref", value_name = "REV")]
+    pub rev: Option<String>,
+    /// Where to write the Unify repository; created when missing.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The CloudBees Unify organization (id or domain name) for the flagsync.yaml written.
+    #[arg(long, value_name = "ORG", requires = "application")]
+    pub organization: Option<String>,
+    /// The CloudBees Unify application id for the flagsync.yaml written.
+    #[arg(long, value_name = "ID", requires = "organization")]
+    pub application: Option<String>,
+    /// Overwrite files in --out whose content differs.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The repository cannot be converted as it is.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+enum ConvertError {
+    #[error("the repository has {0} error(s)")]
+    #[diagnostic(help(
+        "fix them first (`flagsync validate`): convert reads every manifest; nothing was written"
+    ))]
+    Invalid(usize),
+    #[error("{0} is a CloudBees Unify CasC repository already")]
+    #[diagnostic(help("convert reads legacy repositories (experiments/, target_groups/)"))]
+    AlreadyUnify(String),
+}
+
+pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let Target::Unify = args.to;
+    let source = crate::source::open(&args.dir, args.rev.as_deref())?;
+    let loaded = flagsync_manifest::load(source.as_ref());
+    if loaded.repository.casc.is_some() {
+        return Err(ConvertError::AlreadyUnify(args.dir.display().to_string()).into());
+    }
+    print(&loaded.diagnostics, &loaded.sources);
+    if loaded.has_errors() {
+        return Err(ConvertError::Invalid(loaded.error_count()).into());
+    }
+
+    let translation = translate(&loaded.repository);
+    let resources: Vec<CascResource<'_>> = translation
+        .resources
+        .iter()
+        .map(|r| CascResource {
+            kind: r.key.kind,
+            env: r.key.env.as_deref(),
+            identity: &r.key.name,
+            canonical: &r.body,
+        })
+        .collect();
+    let tree = write::casc_tree(DEFAULT_CASC_DIR, &resources, &normalize::manifest_body)?;
+    for (resource, mismatch) in &tree.not_reproduced {
+        eprintln!(
+            "warning: {resource}: the manifest written does not reproduce the translation exactly ({mismatch})"
+        );
+    }
+    let mut files = tree.files;
+    let config = unify_config(&loaded, args);
+    if let Some(config) = &config {
+        files.push(File {
+            rel: CONFIG_FILE.to_owned(),
+            content: config_text(config)?,
+        });
+    }
+
+    std::fs::create_dir_all(&args.out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot create {}", args.out.display()))?;
+    let written = RepoFiles::open(&args.out)?.write_all(&files, args.force)?;
+
+    let diagnostics = translation.diagnostics(&loaded.sources);
+    print(&diagnostics, &loaded.sources);
+    report(&translation, &loaded, args, config.is_some(), written);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(diagnostics: &[Diagnostic], sources: &BTreeMap<String, String>) {
+    for d in diagnostics {
+        eprintln!("{:?}", crate::diagnostics::report(d, sources));
+    }
+}
+
+/// The flagsync.yaml of the converted repository, when its organization and application
+/// are known: given, or the embedded emulator's when the repository uses it.
+fn unify_config(loaded: &Loaded, args: &Args) -> Option<Config> {
+    let source = loaded.repository.config.as_ref();
+    let emulator = source.and_then(|c| c.emulator.clone());
+    let (organization, application) = match (&args.organization, &args.application) {
+        (Some(o), Some(a)) => (o.clone(), a.clone()),
+        _ if emulator.is_some() => (
+            flagsync_emulator::UNIFY_DEFAULT_ORGANIZATION_DOMAIN.to_owned(),
+            flagsync_emulator::UNIFY_DEFAULT_APPLICATION_ID.to_owned(),
+        ),
+        _ => return None,
+    };
+    let token_env = source.and_then(|c| c.cloudbees.as_ref()).map_or_else(
+        || DEFAULT_CLOUDBEES_TOKEN_ENV.to_owned(),
+        |cb| cb.token_env.clone(),
+    );
+    Some(Config {
+        cloudbees: Some(CloudbeesConfig {
+            api: CloudbeesApi::Unify,
+            organization: Some(organization),
+            application,
+            token_env,
+            url: None,
+            requests_per_second: None,
+            target_groups: None,
+            casc: Some(DEFAULT_CASC_DIR.to_owned()),
+            environments: loaded
+                .repository
+                .environments
+                .iter()
+                .map(|e| (e.name.clone(), Default::default()))
+                .collect(),
+        }),
+        confidence: None,
+        emulator,
+    })
+}
+
+fn config_text(config: &Config) -> miette::Result<String> {
+    let value = serde_json::to_value(config)
+        .into_diagnostic()
+        .wrap_err("cannot write flagsync.yaml")?;
+    Ok(format!(
+        "# CloudBees Unify, written by `flagsync convert --to unify`.\n{}",
+        write::to_yaml(&value)
+    ))
+}
+
+/// What was written, and what the user must know.
+fn report(
+    translation: &Translation,
+    loaded: &Loaded,
+    args: &Args,
+    wrote_config: bool,
+    written: write::Written,
+) {
+    use flagsync_manifest::Kind;
+    let count = |kind: Kind| {
+        translation
+            .resources
+            .iter()
+            .filter(|r| r.key.kind == kind)
+            .count()
+    };
+    let n = |count: usize, one: &str, many: &str| {
+        format!("{count} {}", if count == 1 { one } else { many })
+    };
+    let envs = loaded.repository.environments.len();
+    let errors = translation
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = translation.findings.len() - errors;
+    if errors > 0 {
+        eprintln!(
+            "{} could not be carried over (listed above); the tree has everything else",
+            n(errors, "part", "parts")
+        );
+    }
+    if warnings > 0 {
+        eprintln!(
+            "{} carried over differently (listed above)",
+            n(warnings, "part was", "parts were")
+        );
+    }
+    if loaded
+        .repository
+        .config
+        .as_ref()
+        .is_some_and(|c| c.confidence.is_some())
+    {
+        eprintln!(
+            "note: Confidence rollouts are not CloudBees resources and were not converted; copy rollouts/ and the `confidence` section of flagsync.yaml if this repository should keep them"
+        );
+    }
+    if !wrote_config {
+        eprintln!(
+            "note: no {CONFIG_FILE} was written: pass --organization and --application to write one with `api: unify`"
+        );
+    }
+    println!(
+        "converted {}, {} in {}, {} and {} to {}",
+        n(count(Kind::Flag), "flag", "flags"),
+        n(
+            count(Kind::FlagConfiguration),
+            "flag configuration",
+            "flag configurations"
+        ),
+        n(envs, "environment", "environments"),
+        n(
+            count(Kind::UnifyTargetGroup),
+            "target group",
+            "target groups"
+        ),
+        n(count(Kind::CustomProperty), "property", "properties"),
+        args.out.display(),
+    );
+    if written.unchanged > 0 || written.overwritten > 0 {
+        println!(
+            "{} file(s) written ({} overwritten), {} already up to date",
+            written.written, written.overwritten, written.unchanged
+        );
+    }
+}
