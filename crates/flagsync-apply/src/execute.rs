@@ -394,6 +394,7 @@ mod tests {
             ],
             summary: Default::default(),
             warnings: Vec::new(),
+            undeclared: Vec::new(),
         };
         let events = std::sync::Mutex::new(Vec::new());
         let report = apply(&plan, &Clients::default(), &ApplyOptions::default(), &|e| {

@@ -12,5 +12,6 @@ mod install_action;
 mod plan_e2e;
 mod results_e2e;
 mod show_e2e;
+mod undeclared_e2e;
 mod validate_cli;
 mod validate_github;

@@ -35,9 +35,17 @@ pub struct Args {
     /// Do not ask for confirmation. Required when not attached to a terminal.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Also delete live resources that the repository manages but no longer declares.
-    #[arg(long)]
-    pub prune: bool,
+    /// Also delete live resources that the repository manages but no longer declares
+    /// (default: `prune` in flagsync.yaml, else false; `--prune=false` overrides it).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub prune: Option<bool>,
     /// Refuse to run a plan that deletes more than N resources.
     #[arg(long, value_name = "N")]
     pub max_deletes: Option<usize>,
@@ -69,7 +77,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 
     let plan = match &args.plan_file {
         Some(file) => {
-            if args.prune || !args.targets.is_empty() {
+            if args.prune.is_some() || !args.targets.is_empty() {
                 return Err(miette!(
                     "--prune and --target shape a new plan; a saved plan is applied exactly as it was made"
                 ));
@@ -84,7 +92,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         }
         None => {
             let options = Options {
-                prune: args.prune,
+                prune: args.prune.unwrap_or(config.prune),
                 targets: args.targets.clone(),
             };
             flagsync_pipeline::plan(&loaded, &live, &options)?
