@@ -44,6 +44,18 @@ pub enum PipelineError {
     #[error("flagsync.yaml could not be read")]
     UnreadableConfig,
 
+    #[error("--env {name}: no such CloudBees environment in flagsync.yaml")]
+    UnknownEnvironment {
+        name: String,
+        #[help]
+        help: String,
+    },
+
+    #[error(
+        "--env: flagsync.yaml configures no `cloudbees` provider, so there is no environment to choose"
+    )]
+    EnvironmentsWithoutCloudBees,
+
     #[error("reading live state")]
     LiveState(#[source] RemoteError),
 

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use flagsync_live::LiveSnapshot;
 use flagsync_manifest::model::Config;
-use flagsync_manifest::{Layout, Loaded, Repository};
-use flagsync_plan::{LiveResource, Plan, PlanOptions, TargetFilter, normalize};
+use flagsync_manifest::{Layout, Loaded, Repository, did_you_mean};
+use flagsync_plan::{
+    Kind, LiveResource, Plan, PlanOptions, Provider, ResourceKey, TargetFilter, normalize,
+};
 use flagsync_remote::{CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveRequest};
 use flagsync_source::Source;
 
@@ -85,6 +87,87 @@ impl LiveScope {
             rollouts: true,
         }
     }
+
+    /// What a plan with `options` needs read: the providers its `--target`s name (every
+    /// provider without targets), and of CloudBees' environments those `--env` selects.
+    /// An `--env` that flagsync.yaml does not configure is an error, with the close name.
+    pub fn for_options(repository: &Repository, options: &Options) -> Result<Self, PipelineError> {
+        let known: Vec<&str> = repository
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        let cloudbees = repository
+            .config
+            .as_ref()
+            .is_none_or(|c| c.cloudbees.is_some());
+        if !options.environments.is_empty() && !cloudbees {
+            return Err(PipelineError::EnvironmentsWithoutCloudBees);
+        }
+        if let Some(name) = options
+            .environments
+            .iter()
+            .find(|name| !known.contains(&name.as_str()))
+        {
+            return Err(PipelineError::UnknownEnvironment {
+                name: name.clone(),
+                help: unknown_environment_help(name, &known),
+            });
+        }
+        let in_scope = |provider: Provider| {
+            options.targets.is_empty()
+                || options
+                    .targets
+                    .iter()
+                    .any(|t| t.kind.provider() == provider)
+        };
+        let cloudbees = cloudbees && in_scope(Provider::CloudBees);
+        Ok(Self {
+            environments: known
+                .iter()
+                .filter(|_| cloudbees)
+                .filter(|name| {
+                    options.environments.is_empty()
+                        || options.environments.iter().any(|e| e == *name)
+                })
+                .map(|name| (*name).to_owned())
+                .collect(),
+            target_groups: cloudbees,
+            rollouts: in_scope(Provider::Confidence),
+        })
+    }
+
+    /// Whether anything of `provider` is read.
+    pub fn reads(&self, provider: Provider) -> bool {
+        match provider {
+            Provider::CloudBees => self.target_groups || !self.environments.is_empty(),
+            Provider::Confidence => self.rollouts,
+        }
+    }
+
+    fn contains(&self, key: &ResourceKey) -> bool {
+        match key.kind {
+            Kind::TargetGroup => self.target_groups,
+            Kind::Rollout => self.rollouts,
+            Kind::Experiment => key
+                .env
+                .as_ref()
+                .is_some_and(|env| self.environments.contains(env)),
+        }
+    }
+}
+
+/// `did you mean `Production`? flagsync.yaml configures: Production, Staging`.
+fn unknown_environment_help(name: &str, known: &[&str]) -> String {
+    let configured = if known.is_empty() {
+        "flagsync.yaml configures no environment".to_owned()
+    } else {
+        format!("flagsync.yaml configures: {}", known.join(", "))
+    };
+    match did_you_mean(name, known.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`? {configured}"),
+        None => configured,
+    }
 }
 
 /// Live state in `scope`, read with one list per environment, one for target groups, the
@@ -143,19 +226,36 @@ pub struct Options {
     pub prune: bool,
     /// Only these resources (and what they depend on); empty means everything.
     pub targets: Vec<TargetFilter>,
+    /// Only these CloudBees environments' experiments (`--env`); empty means every one.
+    /// Target groups and rollouts are planned either way.
+    pub environments: Vec<String>,
 }
 
 /// Plans the repository against live state (already normalized). Pure: no I/O.
+///
+/// Only what [`LiveScope::for_options`] reads is planned: the experiments of environments
+/// `--env` leaves out, and the resources of a provider no `--target` names, are neither
+/// created nor deleted nor listed, since their live state was not read.
 pub fn plan(
     loaded: &Loaded,
     live: &[LiveResource],
     options: &Options,
 ) -> Result<Plan, PipelineError> {
-    let desired = normalize::desired_resources(&loaded.repository);
+    let read = LiveScope::for_options(&loaded.repository, options)?;
+    let desired: Vec<_> = normalize::desired_resources(&loaded.repository)
+        .into_iter()
+        .filter(|d| read.contains(&d.key))
+        .collect();
+    let mut scope = normalize::managed_scope(&loaded.repository);
+    scope.target_groups &= read.target_groups;
+    scope.rollouts &= read.rollouts;
+    scope
+        .experiment_envs
+        .retain(|env| read.environments.contains(env));
     let options = PlanOptions {
         prune: options.prune,
         targets: options.targets.clone(),
-        scope: normalize::managed_scope(&loaded.repository),
+        scope,
     };
     flagsync_plan::plan(&desired, live, &options).map_err(PipelineError::Plan)
 }

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flagsync_emulator::{BackgroundEmulator, EmulatorConfig};
+use flagsync_manifest::Provider;
 use flagsync_manifest::model::Config;
+use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
     Secret,
@@ -166,6 +168,24 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
         emulator_state,
         _emulator: emulator.map(|(e, _)| e),
     })
+}
+
+/// Connects only to the providers `scope` reads, so a missing credential of another one
+/// does not get in the way.
+pub fn connect_scope(
+    root: &Path,
+    config: &Config,
+    args: &RemoteArgs,
+    scope: &LiveScope,
+) -> miette::Result<Connection> {
+    let mut needed = config.clone();
+    if !scope.reads(Provider::CloudBees) {
+        needed.cloudbees = None;
+    }
+    if !scope.reads(Provider::Confidence) {
+        needed.confidence = None;
+    }
+    connect(root, &needed, args)
 }
 
 /// Tells the user (on stderr) when the embedded emulator, not a real service, is answering.

@@ -11,6 +11,7 @@ mod export_e2e;
 mod install_action;
 mod plan_e2e;
 mod results_e2e;
+mod scope_e2e;
 mod show_e2e;
 mod undeclared_e2e;
 mod validate_cli;

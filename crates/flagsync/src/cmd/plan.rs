@@ -40,6 +40,10 @@ pub struct Args {
     /// `target-group/Beta Users`, `experiment/Production/my.flag`, `rollout/new-search`.
     #[arg(long = "target", value_name = "KIND/NAME")]
     pub targets: Vec<TargetFilter>,
+    /// Only this CloudBees environment's experiments (repeatable); target groups and
+    /// rollouts are planned either way.
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
     /// Also delete live resources that the repository manages but no longer declares
     /// (default: `prune` in flagsync.yaml, else false; `--prune=false` overrides it).
     #[arg(
@@ -90,10 +94,12 @@ fn compute(args: &Args) -> miette::Result<Plan> {
     let options = Options {
         prune: args.prune.unwrap_or(config.prune),
         targets: args.targets.clone(),
+        environments: args.envs.clone(),
     };
-    let conn = remote::connect(dir, config, &args.remote)?;
+    // Credentials are needed only for the providers the targets name.
+    let scope = LiveScope::for_options(&loaded.repository, &options)?;
+    let conn = remote::connect_scope(dir, config, &args.remote, &scope)?;
     remote::announce_emulator(&conn);
-    let scope = LiveScope::of(&loaded.repository);
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = pipeline::runtime()?.block_on(read)?;
     let live = flagsync_pipeline::live_resources(&snapshot);
