@@ -48,4 +48,4 @@ pub use live::{CloudBeesScope, LiveRequest, fetch_live_state};
 pub use pacer::Pacer;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 pub use secret::Secret;
-pub use url::{encode_segment, is_loopback_host};
+pub use url::{encode_segment, is_loopback_host, loopback_origin};

@@ -109,6 +109,20 @@ impl BaseUrl {
     }
 }
 
+/// `scheme://host[:port]` of `raw` when it is a URL whose host is loopback (a local
+/// emulator), else `None`.
+pub fn loopback_origin(raw: &str) -> Option<String> {
+    let url = Url::parse(raw.trim()).ok()?;
+    let host = url.host_str()?;
+    if !matches!(url.scheme(), "http" | "https") || !is_loopback_host(host) {
+        return None;
+    }
+    Some(match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
+}
+
 /// `localhost` (and its subdomains, which resolve to loopback by RFC 6761), 127.0.0.0/8, ::1.
 pub fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
@@ -225,6 +239,24 @@ mod tests {
         let err = BaseUrl::parse("https://user:hunter2@example.com", false).unwrap_err();
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn loopback_origins() {
+        assert_eq!(
+            loopback_origin("http://127.0.0.1:8080/public-api").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(
+            loopback_origin("http://[::1]:9/x").as_deref(),
+            Some("http://[::1]:9")
+        );
+        assert_eq!(
+            loopback_origin("https://localhost").as_deref(),
+            Some("https://localhost")
+        );
+        assert_eq!(loopback_origin("https://x-api.rollout.io/public-api"), None);
+        assert_eq!(loopback_origin("not a url"), None);
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         None => LiveScope::for_options(&loaded.repository, &options)?,
     };
     let conn = remote::connect_scope(&args.dir, config, &args.remote, &scope)?;
-    remote::announce_emulator(&conn);
+    remote::announce(&conn);
     let runtime = pipeline::runtime()?;
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = runtime.block_on(read)?;

@@ -99,7 +99,7 @@ fn compute(args: &Args) -> miette::Result<Plan> {
     // Credentials are needed only for the providers the targets name.
     let scope = LiveScope::for_options(&loaded.repository, &options)?;
     let conn = remote::connect_scope(dir, config, &args.remote, &scope)?;
-    remote::announce_emulator(&conn);
+    remote::announce(&conn);
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = pipeline::runtime()?.block_on(read)?;
     let live = flagsync_pipeline::live_resources(&snapshot);
