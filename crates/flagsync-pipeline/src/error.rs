@@ -56,7 +56,9 @@ pub enum PipelineError {
     )]
     EnvironmentsWithoutCloudBees,
 
+    /// The remote error's help (what a 404 on a list means) is this one's.
     #[error("reading live state")]
+    #[diagnostic(transparent)]
     LiveState(#[source] RemoteError),
 
     #[error("planning")]

@@ -7,6 +7,7 @@
 //! 3. [`live_resources`] and [`plan`]: normalize both sides and plan, with [`Options`].
 //!
 //! [`compare`] plans one git revision against another, offline (`flagsync diff`);
+//! [`doctor`] checks that each configured provider can be used (`flagsync doctor`);
 //! [`results::rollout_results`] finds a rollout and reads its analysis results
 //! (`flagsync results`).
 //!
@@ -17,6 +18,7 @@
 //! take the clients as [`Services`].
 
 pub mod compare;
+pub mod doctor;
 mod error;
 pub mod results;
 mod steps;

@@ -94,6 +94,11 @@ impl BaseUrl {
         Ok(Self { base })
     }
 
+    /// The base URL, without trailing slash.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.base
+    }
+
     /// Joins already-encoded path text (starting with `/`) and an optional query.
     pub(crate) fn join(&self, encoded_path: &str, query: &[(&str, &str)]) -> Result<Url> {
         let mut url = Url::parse(&format!("{}{}", self.base, encoded_path)).map_err(|e| {

@@ -10,7 +10,7 @@ use flagsync_manifest::model::{ConfidenceConfig, Config};
 use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    Secret,
+    RetryPolicy, Secret,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -62,6 +62,16 @@ impl Connection {
 /// Connects to what `config` names. `root` is the repository directory on disk (the
 /// embedded emulator keeps its state relative to it).
 pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Result<Connection> {
+    connect_with(root, config, args, RetryPolicy::default())
+}
+
+/// [`connect`] with clients that retry per `retry`.
+pub fn connect_with(
+    root: &Path,
+    config: &Config,
+    args: &RemoteArgs,
+    retry: RetryPolicy,
+) -> miette::Result<Connection> {
     let overridden = args.cloudbees_url.is_some() || args.confidence_url.is_some();
     let (emulator, emulator_state) = match (&config.emulator, overridden) {
         (Some(emu), false) => {
@@ -103,6 +113,7 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
                 }
             };
             let mut settings = CloudBeesSettings::new(&cb.application, token);
+            settings.retry = retry.clone();
             settings.base_url = base_url;
             settings.requests_per_second = rps;
             settings.allow_insecure_http = args.allow_insecure_http;
@@ -131,6 +142,7 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
                 }
             };
             let mut settings = ConfidenceSettings::new(auth);
+            settings.retry = retry;
             settings.base_url = base_url;
             settings.iam_url = iam_url;
             settings.allow_insecure_http = args.allow_insecure_http;

@@ -6,6 +6,7 @@ mod common;
 mod completions_man;
 mod corpus_e2e;
 mod diff_e2e;
+mod doctor_e2e;
 mod endpoints_e2e;
 mod exit_codes;
 mod export_e2e;
