@@ -8,7 +8,9 @@ use flagsync_manifest::{Layout, Loaded, Repository, did_you_mean};
 use flagsync_plan::{
     Kind, LiveResource, Plan, PlanOptions, Provider, ResourceKey, TargetFilter, normalize,
 };
-use flagsync_remote::{CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveRequest};
+use flagsync_remote::{
+    CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveProgress, LiveRequest,
+};
 use flagsync_source::Source;
 
 use crate::error::{PipelineError, Side};
@@ -21,6 +23,8 @@ pub trait Observer {
     fn loaded(&self, _loaded: &Loaded) {}
     /// Reading live state begins. Paced at the services' limits it can take minutes.
     fn reading_live_state(&self) {}
+    /// A request of the live read was answered, or more became known.
+    fn live_progress(&self, _progress: LiveProgress) {}
     /// Reading live state ended, successfully or not.
     fn live_state_read(&self) {}
     /// One revision of a comparison was read, before it is checked (the head's errors
@@ -204,7 +208,10 @@ pub async fn read_live(
         confidence: services.confidence.filter(|_| scope.rollouts),
     };
     observer.reading_live_state();
-    let result = flagsync_remote::fetch_live_state(request).await;
+    let result = flagsync_remote::fetch_live_state_with_progress(request, &|progress| {
+        observer.live_progress(progress);
+    })
+    .await;
     observer.live_state_read();
     result.map_err(PipelineError::LiveState)
 }

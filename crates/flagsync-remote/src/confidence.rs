@@ -201,6 +201,16 @@ impl ConfidenceClient {
     /// All rollouts, following `nextPageToken` until it is empty (pages of 100).
     /// `filter` is passed through (e.g. `state:live`).
     pub async fn list_rollouts(&self, filter: Option<&str>) -> Result<Vec<LiveRollout>> {
+        self.list_rollouts_paged(filter, &|_| {}).await
+    }
+
+    /// [`Self::list_rollouts`], calling `on_page(more)` as each page is answered (`more`:
+    /// another page follows), for progress.
+    pub(crate) async fn list_rollouts_paged(
+        &self,
+        filter: Option<&str>,
+        on_page: &(dyn Fn(bool) + Send + Sync),
+    ) -> Result<Vec<LiveRollout>> {
         let mut all = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_PAGES {
@@ -215,6 +225,11 @@ impl ConfidenceClient {
             let req = Request::new(Method::GET, url, Safety::Idempotent, "rollouts".to_owned())
                 .listing(LIST_404_HELP);
             let page = self.json(&req).await?;
+            let more = page
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .is_some_and(|next| !next.is_empty());
+            on_page(more);
             let Value::Object(mut page) = page else {
                 if page.is_null() {
                     return Ok(all);

@@ -12,6 +12,7 @@ mod exit_codes;
 mod export_e2e;
 mod install_action;
 mod plan_e2e;
+mod progress_e2e;
 mod results_e2e;
 mod scope_e2e;
 mod show_e2e;
