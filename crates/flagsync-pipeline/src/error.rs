@@ -56,6 +56,13 @@ pub enum PipelineError {
     )]
     EnvironmentsWithoutCloudBees,
 
+    #[error("--target {target} matches no resource declared or live")]
+    UnknownTarget {
+        target: String,
+        #[help]
+        help: String,
+    },
+
     /// The remote error's help (what a 404 on a list means) is this one's.
     #[error("reading live state")]
     #[diagnostic(transparent)]

@@ -6,7 +6,8 @@ use flagsync_live::LiveSnapshot;
 use flagsync_manifest::model::Config;
 use flagsync_manifest::{Layout, Loaded, Repository, did_you_mean};
 use flagsync_plan::{
-    Kind, LiveResource, Plan, PlanOptions, Provider, ResourceKey, TargetFilter, normalize,
+    DesiredResource, Kind, LiveResource, Plan, PlanOptions, Provider, ResourceKey, TargetFilter,
+    normalize,
 };
 use flagsync_remote::{
     CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveProgress, LiveRequest,
@@ -259,10 +260,54 @@ pub fn plan(
     scope
         .experiment_envs
         .retain(|env| read.environments.contains(env));
+    check_targets(&options.targets, &desired, live)?;
     let options = PlanOptions {
         prune: options.prune,
         targets: options.targets.clone(),
         scope,
     };
     flagsync_plan::plan(&desired, live, &options).map_err(PipelineError::Plan)
+}
+
+/// A `--target` that names nothing declared or live (a typo) would make an empty plan that
+/// reads as "no changes": refuse it, with the closest name.
+fn check_targets(
+    targets: &[TargetFilter],
+    desired: &[DesiredResource],
+    live: &[LiveResource],
+) -> Result<(), PipelineError> {
+    let keys: Vec<&ResourceKey> = desired
+        .iter()
+        .map(|d| &d.key)
+        .chain(live.iter().map(|l| &l.key))
+        .collect();
+    for target in targets {
+        if keys.iter().any(|k| target.matches(k)) {
+            continue;
+        }
+        let mut names: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        // `experiment/FLAG` (every environment) is a name too.
+        names.extend(
+            keys.iter()
+                .filter(|k| k.kind == Kind::Experiment)
+                .map(|k| format!("{}/{}", k.kind, k.name)),
+        );
+        let wanted = target.to_string();
+        return Err(PipelineError::UnknownTarget {
+            help: match did_you_mean(&wanted, names.iter().map(String::as_str)) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!(
+                    "no {} of that name is declared or live{}",
+                    target.kind,
+                    if target.kind == Kind::Experiment {
+                        " (experiment/ENVIRONMENT/FLAG, or experiment/FLAG for every environment)"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            target: wanted,
+        });
+    }
+    Ok(())
 }

@@ -177,7 +177,7 @@ fn env_narrows_cloudbees_environments_only() {
 }
 
 #[test]
-fn an_unknown_env_is_refused_with_the_close_name_and_nothing_is_sent() {
+fn an_unknown_env_or_target_is_refused_with_the_close_name() {
     let emu = Emu::start();
     let repo = quickstart_copy();
     emu.reset_counters();
@@ -210,4 +210,32 @@ fn an_unknown_env_is_refused_with_the_close_name_and_nothing_is_sent() {
         );
     }
     assert_eq!(emu.counters()["total"], 0);
+
+    // A target naming nothing would plan nothing and read as "no changes": refused too.
+    for (target, close) in [
+        ("target-group/Beta User", "target-group/Beta Users"),
+        (
+            "experiment/Prodution/ui.buttonColor",
+            "experiment/Production/ui.buttonColor",
+        ),
+    ] {
+        let out = emu.flagsync(
+            &["plan", "--detailed-exitcode", "--target", target],
+            repo.path(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        // miette wraps long lines (and marks the continuation): compare words.
+        let err = String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .filter(|w| *w != "│")
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            err.contains(&format!(
+                "--target {target} matches no resource declared or live"
+            )),
+            "{err}"
+        );
+        assert!(err.contains(&format!("did you mean `{close}`?")), "{err}");
+    }
 }
