@@ -16,12 +16,14 @@ pub(crate) struct Done {
     pub warnings: Vec<String>,
 }
 
-/// An action that failed. `remote_id` and `warnings` keep what was learnt before the failure
-/// (e.g. the id of a rollout created before its launch failed).
+/// An action that failed, or that was not attempted because no API call can make it
+/// (`skipped`). `remote_id` and `warnings` keep what was learnt before the failure (e.g. the
+/// id of a rollout created before its launch failed).
 #[derive(Debug)]
 pub(crate) struct Fail {
     pub reason: String,
     pub conflict: bool,
+    pub skipped: bool,
     pub remote_id: Option<String>,
     pub warnings: Vec<String>,
 }
@@ -31,6 +33,7 @@ impl Fail {
         Self {
             reason: reason.into(),
             conflict: false,
+            skipped: false,
             remote_id: None,
             warnings: Vec::new(),
         }
@@ -39,6 +42,14 @@ impl Fail {
     pub(crate) fn conflict(reason: impl Into<String>) -> Self {
         Self {
             conflict: true,
+            ..Self::new(reason)
+        }
+    }
+
+    /// Nothing was sent: the change cannot be made through the API.
+    pub(crate) fn skipped(reason: impl Into<String>) -> Self {
+        Self {
+            skipped: true,
             ..Self::new(reason)
         }
     }
@@ -154,6 +165,13 @@ pub async fn apply(
     for (i, (action, result)) in actions.iter().zip(results).enumerate() {
         let (status, remote_id, warnings) = match result {
             Some(Ok(done)) => (Status::Succeeded, done.remote_id, done.warnings),
+            Some(Err(fail)) if fail.skipped => (
+                Status::Skipped {
+                    reason: fail.reason,
+                },
+                fail.remote_id,
+                fail.warnings,
+            ),
             Some(Err(fail)) => (
                 Status::Failed {
                     reason: fail.reason,
@@ -397,6 +415,7 @@ mod tests {
             ],
             summary: Default::default(),
             warnings: Vec::new(),
+            undeclared: Vec::new(),
         };
         let events = std::sync::Mutex::new(Vec::new());
         let report = apply(&plan, &Clients::default(), &ApplyOptions::default(), &|e| {

@@ -31,6 +31,11 @@ pub enum Status {
         /// A concurrent change was detected (a `test` guard or a 409): plan again.
         conflict: bool,
     },
+    /// Not made because no API call can make it (a rollout delete): nothing was sent, and
+    /// live state still differs from the plan. `reason` says why and what to do instead.
+    Skipped {
+        reason: String,
+    },
     /// Not attempted because a dependency did not succeed. `blocked_by` names the actions at
     /// the root of the problem: the failed ones (or, in a malformed plan, dependency ids that
     /// are missing or form a cycle).
@@ -86,7 +91,12 @@ impl ApplyReport {
         self.count(|s| matches!(s, Status::NeverRan { .. }))
     }
 
-    /// Every action succeeded (an empty plan is a success).
+    /// Actions that no API call can make, reported instead of attempted.
+    pub fn skipped(&self) -> usize {
+        self.count(|s| matches!(s, Status::Skipped { .. }))
+    }
+
+    /// Every action succeeded (an empty plan is a success); a skipped one did not.
     pub fn is_success(&self) -> bool {
         self.outcomes.iter().all(Outcome::is_success)
     }
@@ -95,10 +105,15 @@ impl ApplyReport {
         self.outcomes.iter().find(|o| o.action_id == action_id)
     }
 
-    /// `Apply complete: N succeeded, M failed, K never ran.`
+    /// `Apply complete: N succeeded, M failed, K never ran.`, and `, S skipped` when some
+    /// were.
     pub fn summary_line(&self) -> String {
+        let skipped = match self.skipped() {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
         format!(
-            "Apply complete: {} succeeded, {} failed, {} never ran.",
+            "Apply complete: {} succeeded, {} failed, {} never ran{skipped}.",
             self.succeeded(),
             self.failed(),
             self.never_ran()
@@ -121,6 +136,10 @@ impl ApplyReport {
                 )),
                 Status::Failed { reason, .. } => Some(format!(
                     "failed    {} {}: {reason}",
+                    o.operation, o.action_id
+                )),
+                Status::Skipped { reason } => Some(format!(
+                    "skipped   {} {}: {reason}",
                     o.operation, o.action_id
                 )),
                 Status::NeverRan { blocked_by } => Some(format!(
@@ -157,6 +176,7 @@ impl Serialize for ApplyReport {
             failed: usize,
             conflicts: usize,
             never_ran: usize,
+            skipped: usize,
         }
         let mut s = serializer.serialize_struct("ApplyReport", 3)?;
         s.serialize_field("format_version", &REPORT_FORMAT_VERSION)?;
@@ -167,6 +187,7 @@ impl Serialize for ApplyReport {
                 failed: self.failed(),
                 conflicts: self.conflicts(),
                 never_ran: self.never_ran(),
+                skipped: self.skipped(),
             },
         )?;
         s.serialize_field("outcomes", &self.outcomes)?;
@@ -231,12 +252,47 @@ mod tests {
     }
 
     #[test]
+    fn a_skipped_action_is_neither_a_success_nor_a_failure() {
+        let mut r = report();
+        r.outcomes = vec![
+            outcome("a", Status::Succeeded),
+            outcome(
+                "d",
+                Status::Skipped {
+                    reason: "not possible through the API: no delete call".into(),
+                },
+            ),
+        ];
+        assert_eq!((r.succeeded(), r.failed(), r.skipped()), (1, 0, 1));
+        assert!(!r.is_success());
+        assert_eq!(
+            r.summary_line(),
+            "Apply complete: 1 succeeded, 0 failed, 0 never ran, 1 skipped."
+        );
+        assert!(
+            r.render_human()
+                .contains("skipped   create d: not possible through the API: no delete call"),
+            "{}",
+            r.render_human()
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["summary"]["skipped"], 1);
+        assert_eq!(v["summary"]["succeeded"], 1);
+        assert_eq!(
+            v["outcomes"][1],
+            json!({"action_id": "d", "key": {"kind": "target-group", "name": "d"},
+                   "operation": "create", "status": "skipped",
+                   "reason": "not possible through the API: no delete call"})
+        );
+    }
+
+    #[test]
     fn json_is_versioned_and_flat() {
         let v = serde_json::to_value(report()).unwrap();
         assert_eq!(v["format_version"], json!(REPORT_FORMAT_VERSION));
         assert_eq!(
             v["summary"],
-            json!({"succeeded": 1, "failed": 1, "conflicts": 1, "never_ran": 1})
+            json!({"succeeded": 1, "failed": 1, "conflicts": 1, "never_ran": 1, "skipped": 0})
         );
         assert_eq!(
             v["outcomes"][1],

@@ -21,26 +21,36 @@ pub(crate) async fn run(
     client: &ConfidenceClient,
     options: &ApplyOptions,
 ) -> ActionResult {
+    let remote_id = || {
+        action
+            .remote_id
+            .as_deref()
+            .map(instance_id)
+            .map(str::to_owned)
+    };
     if action.operation == Operation::Delete {
-        // The planner marks it unsupported (and warns at plan time): like every unsupported
-        // part of a rollout change, it becomes a warning. Without that mark the plan asked for
-        // something impossible: fail.
+        // The planner marks it unsupported (and warns at plan time): nothing is sent, and it
+        // is reported skipped, never succeeded, since the rollout is still there. Without
+        // that mark the plan asked for something impossible: fail.
         if let Some(unsupported) = &action.unsupported {
-            return Ok(Done {
-                remote_id: action
-                    .remote_id
-                    .as_deref()
-                    .map(instance_id)
-                    .map(str::to_owned),
-                warnings: vec![format!(
-                    "not applied (no API call can do it): {unsupported}"
-                )],
+            return Err(Fail {
+                remote_id: remote_id(),
+                ..Fail::skipped(format!("not possible through the API: {unsupported}"))
             });
         }
         return Err(Fail::new(
             "the Confidence API has no call that deletes a rollout; end or remove it in \
              Confidence, or keep its manifest",
         ));
+    }
+    // Every part of the change is one no call can make: skipped as a whole.
+    if action.steps.is_empty()
+        && let Some(unsupported) = &action.unsupported
+    {
+        return Err(Fail {
+            remote_id: remote_id(),
+            ..Fail::skipped(format!("not possible through the API: {unsupported}"))
+        });
     }
     let mut run = Run {
         action,
@@ -391,17 +401,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_rollout_delete_sends_nothing() {
+    async fn a_rollout_delete_sends_nothing_and_is_skipped() {
         let options = ApplyOptions::default();
-        let done = run(&delete(Some("no delete call")), &client(), &options)
+        let skipped = run(&delete(Some("no delete call")), &client(), &options)
             .await
-            .unwrap();
-        assert_eq!(done.remote_id.as_deref(), Some("abc"));
+            .unwrap_err();
+        assert!(skipped.skipped);
+        assert_eq!(skipped.remote_id.as_deref(), Some("abc"));
         assert_eq!(
-            done.warnings,
-            vec!["not applied (no API call can do it): no delete call"]
+            skipped.reason,
+            "not possible through the API: no delete call"
         );
         let fail = run(&delete(None), &client(), &options).await.unwrap_err();
+        assert!(!fail.skipped);
         assert!(fail.reason.contains("no call that deletes a rollout"));
+
+        // An update whose every part is impossible is skipped too.
+        let mut update = delete(Some("a launched rollout cannot be un-launched"));
+        update.operation = Operation::Update;
+        update.desired = Some(json!({}));
+        let skipped = run(&update, &client(), &options).await.unwrap_err();
+        assert!(skipped.skipped, "{skipped:?}");
     }
 }

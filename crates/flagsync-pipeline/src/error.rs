@@ -44,7 +44,28 @@ pub enum PipelineError {
     #[error("flagsync.yaml could not be read")]
     UnreadableConfig,
 
+    #[error("--env {name}: no such CloudBees environment in flagsync.yaml")]
+    UnknownEnvironment {
+        name: String,
+        #[help]
+        help: String,
+    },
+
+    #[error(
+        "--env: flagsync.yaml configures no `cloudbees` provider, so there is no environment to choose"
+    )]
+    EnvironmentsWithoutCloudBees,
+
+    #[error("--target {target} matches no resource declared or live")]
+    UnknownTarget {
+        target: String,
+        #[help]
+        help: String,
+    },
+
+    /// The remote error's help (what a 404 on a list means) is this one's.
     #[error("reading live state")]
+    #[diagnostic(transparent)]
     LiveState(#[source] RemoteError),
 
     #[error("planning")]

@@ -7,22 +7,25 @@
 //! 3. [`live_resources`] and [`plan`]: normalize both sides and plan, with [`Options`].
 //!
 //! [`compare`] plans one git revision against another, offline (`flagsync diff`);
+//! [`doctor`] checks that each configured provider can be used (`flagsync doctor`);
 //! [`results::rollout_results`] finds a rollout and reads its analysis results
 //! (`flagsync results`).
 //!
-//! Nothing here prints: what a command shows while the steps run (diagnostics, a spinner
-//! while live state is read) goes through an [`Observer`], and failures are
+//! Nothing here prints: what a command shows while the steps run (diagnostics, the
+//! progress of reading live state) goes through an [`Observer`], and failures are
 //! [`PipelineError`]s. Connecting clients from `flagsync.yaml` (tokens from the
 //! environment, URL overrides, the embedded emulator) is the binary's wiring; the steps
 //! take the clients as [`Services`].
 
 pub mod compare;
+pub mod doctor;
 mod error;
 pub mod results;
 mod steps;
 
 pub use compare::{BranchNote, Comparison, compare};
 pub use error::{PipelineError, Side};
+pub use flagsync_remote::LiveProgress;
 pub use steps::{
     LiveScope, Observer, Options, Services, Silent, config, live_resources, load, load_valid, plan,
     read_live,

@@ -4,9 +4,14 @@ use std::collections::BTreeMap;
 
 use flagsync_live::LiveSnapshot;
 use flagsync_manifest::model::Config;
-use flagsync_manifest::{Layout, Loaded, Repository};
-use flagsync_plan::{LiveResource, Plan, PlanOptions, TargetFilter, normalize};
-use flagsync_remote::{CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveRequest};
+use flagsync_manifest::{Layout, Loaded, Repository, did_you_mean};
+use flagsync_plan::{
+    DesiredResource, Kind, LiveResource, Plan, PlanOptions, Provider, ResourceKey, TargetFilter,
+    normalize,
+};
+use flagsync_remote::{
+    CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveProgress, LiveRequest,
+};
 use flagsync_source::Source;
 
 use crate::error::{PipelineError, Side};
@@ -19,6 +24,8 @@ pub trait Observer {
     fn loaded(&self, _loaded: &Loaded) {}
     /// Reading live state begins. Paced at the services' limits it can take minutes.
     fn reading_live_state(&self) {}
+    /// A request of the live read was answered, or more became known.
+    fn live_progress(&self, _progress: LiveProgress) {}
     /// Reading live state ended, successfully or not.
     fn live_state_read(&self) {}
     /// One revision of a comparison was read, before it is checked (the head's errors
@@ -109,6 +116,93 @@ impl LiveScope {
             rollouts: true,
         }
     }
+
+    /// What a plan with `options` needs read: the providers its `--target`s name (every
+    /// provider without targets), and of CloudBees' environments those `--env` selects.
+    /// An `--env` that flagsync.yaml does not configure is an error, with the close name.
+    pub fn for_options(repository: &Repository, options: &Options) -> Result<Self, PipelineError> {
+        let known: Vec<&str> = repository
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        let cloudbees = repository
+            .config
+            .as_ref()
+            .is_none_or(|c| c.cloudbees.is_some());
+        if !options.environments.is_empty() && !cloudbees {
+            return Err(PipelineError::EnvironmentsWithoutCloudBees);
+        }
+        if let Some(name) = options
+            .environments
+            .iter()
+            .find(|name| !known.contains(&name.as_str()))
+        {
+            return Err(PipelineError::UnknownEnvironment {
+                name: name.clone(),
+                help: unknown_environment_help(name, &known),
+            });
+        }
+        let in_scope = |provider: Provider| {
+            options.targets.is_empty()
+                || options
+                    .targets
+                    .iter()
+                    .any(|t| t.kind.provider() == provider)
+        };
+        let cloudbees = cloudbees && in_scope(Provider::CloudBees);
+        Ok(Self {
+            environments: known
+                .iter()
+                .filter(|_| cloudbees)
+                .filter(|name| {
+                    options.environments.is_empty()
+                        || options.environments.iter().any(|e| e == *name)
+                })
+                .map(|name| (*name).to_owned())
+                .collect(),
+            target_groups: cloudbees,
+            rollouts: in_scope(Provider::Confidence),
+        })
+    }
+
+    /// Whether anything of `provider` is read.
+    pub fn reads(&self, provider: Provider) -> bool {
+        match provider {
+            Provider::CloudBees => self.target_groups || !self.environments.is_empty(),
+            Provider::Confidence => self.rollouts,
+            // CloudBees Unify has no live side yet: connecting to it is refused.
+            Provider::Unify => false,
+        }
+    }
+
+    fn contains(&self, key: &ResourceKey) -> bool {
+        match key.kind {
+            Kind::TargetGroup => self.target_groups,
+            Kind::Rollout => self.rollouts,
+            Kind::Experiment => key
+                .env
+                .as_ref()
+                .is_some_and(|env| self.environments.contains(env)),
+            Kind::CustomProperty
+            | Kind::UnifyTargetGroup
+            | Kind::Flag
+            | Kind::FlagConfiguration => false,
+        }
+    }
+}
+
+/// `did you mean `Production`? flagsync.yaml configures: Production, Staging`.
+fn unknown_environment_help(name: &str, known: &[&str]) -> String {
+    let configured = if known.is_empty() {
+        "flagsync.yaml configures no environment".to_owned()
+    } else {
+        format!("flagsync.yaml configures: {}", known.join(", "))
+    };
+    match did_you_mean(name, known.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`? {configured}"),
+        None => configured,
+    }
 }
 
 /// Live state in `scope`, read with one list per environment, one for target groups, the
@@ -145,7 +239,10 @@ pub async fn read_live(
         confidence: services.confidence.filter(|_| scope.rollouts),
     };
     observer.reading_live_state();
-    let result = flagsync_remote::fetch_live_state(request).await;
+    let result = flagsync_remote::fetch_live_state_with_progress(request, &|progress| {
+        observer.live_progress(progress);
+    })
+    .await;
     observer.live_state_read();
     result.map_err(PipelineError::LiveState)
 }
@@ -167,19 +264,80 @@ pub struct Options {
     pub prune: bool,
     /// Only these resources (and what they depend on); empty means everything.
     pub targets: Vec<TargetFilter>,
+    /// Only these CloudBees environments' experiments (`--env`); empty means every one.
+    /// Target groups and rollouts are planned either way.
+    pub environments: Vec<String>,
 }
 
 /// Plans the repository against live state (already normalized). Pure: no I/O.
+///
+/// Only what [`LiveScope::for_options`] reads is planned: the experiments of environments
+/// `--env` leaves out, and the resources of a provider no `--target` names, are neither
+/// created nor deleted nor listed, since their live state was not read.
 pub fn plan(
     loaded: &Loaded,
     live: &[LiveResource],
     options: &Options,
 ) -> Result<Plan, PipelineError> {
-    let desired = normalize::desired_resources(&loaded.repository);
+    let read = LiveScope::for_options(&loaded.repository, options)?;
+    let desired: Vec<_> = normalize::desired_resources(&loaded.repository)
+        .into_iter()
+        .filter(|d| read.contains(&d.key))
+        .collect();
+    let mut scope = normalize::managed_scope(&loaded.repository);
+    scope.target_groups &= read.target_groups;
+    scope.rollouts &= read.rollouts;
+    scope
+        .experiment_envs
+        .retain(|env| read.environments.contains(env));
+    check_targets(&options.targets, &desired, live)?;
     let options = PlanOptions {
         prune: options.prune,
         targets: options.targets.clone(),
-        scope: normalize::managed_scope(&loaded.repository),
+        scope,
     };
     flagsync_plan::plan(&desired, live, &options).map_err(PipelineError::Plan)
+}
+
+/// A `--target` that names nothing declared or live (a typo) would make an empty plan that
+/// reads as "no changes": refuse it, with the closest name.
+fn check_targets(
+    targets: &[TargetFilter],
+    desired: &[DesiredResource],
+    live: &[LiveResource],
+) -> Result<(), PipelineError> {
+    let keys: Vec<&ResourceKey> = desired
+        .iter()
+        .map(|d| &d.key)
+        .chain(live.iter().map(|l| &l.key))
+        .collect();
+    for target in targets {
+        if keys.iter().any(|k| target.matches(k)) {
+            continue;
+        }
+        let mut names: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        // `experiment/FLAG` (every environment) is a name too.
+        names.extend(
+            keys.iter()
+                .filter(|k| k.kind == Kind::Experiment)
+                .map(|k| format!("{}/{}", k.kind, k.name)),
+        );
+        let wanted = target.to_string();
+        return Err(PipelineError::UnknownTarget {
+            help: match did_you_mean(&wanted, names.iter().map(String::as_str)) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!(
+                    "no {} of that name is declared or live{}",
+                    target.kind,
+                    if target.kind == Kind::Experiment {
+                        " (experiment/ENVIRONMENT/FLAG, or experiment/FLAG for every environment)"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+            target: wanted,
+        });
+    }
+    Ok(())
 }

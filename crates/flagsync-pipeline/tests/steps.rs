@@ -126,6 +126,7 @@ fn options_narrow_the_plan_and_a_scope_narrows_the_read() {
     let options = Options {
         prune: false,
         targets: vec!["target-group/Beta Users".parse::<TargetFilter>().unwrap()],
+        ..Default::default()
     };
     let live_now = flagsync_pipeline::live_resources(&snapshot);
     let plan = flagsync_pipeline::plan(&loaded, &live_now, &options).unwrap();

@@ -19,7 +19,7 @@ pub use diff::{PatchOp, diff, to_json_patch};
 pub use error::PlanError;
 pub use model::{
     Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, ManagedScope, Operation, Origin,
-    Plan, PlanOptions, Provider, ResourceKey, Summary, TargetFilter,
+    Plan, PlanOptions, Provider, ResourceKey, Summary, TargetFilter, Undeclared,
 };
 pub use planner::plan;
 pub use render::{HumanOptions, render_human, render_json, render_markdown};

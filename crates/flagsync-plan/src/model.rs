@@ -347,20 +347,44 @@ pub struct Summary {
     pub delete: usize,
     /// Declared resources (in the targeted set) that already match.
     pub no_op: usize,
+    /// Live resources in the managed scope that no manifest declares, left alone because
+    /// the plan does not prune ([`Plan::undeclared`]).
+    #[serde(default)]
+    pub undeclared: usize,
 }
 
 impl Summary {
-    /// `Plan: N to create, M to update, K to delete.` or the no-changes sentence.
+    /// `Plan: N to create, M to update, K to delete.`, with `; N live resource(s) not
+    /// declared` when some are; the no-changes sentence only when live state does match.
     pub fn line(&self) -> String {
-        if self.create + self.update + self.delete == 0 {
-            "No changes. Live state matches the repository.".to_owned()
-        } else {
-            format!(
-                "Plan: {} to create, {} to update, {} to delete.",
-                self.create, self.update, self.delete
-            )
+        if self.create + self.update + self.delete + self.undeclared == 0 {
+            return "No changes. Live state matches the repository.".to_owned();
+        }
+        let counts = format!(
+            "Plan: {} to create, {} to update, {} to delete",
+            self.create, self.update, self.delete
+        );
+        match self.undeclared {
+            0 => format!("{counts}."),
+            1 => format!("{counts}; 1 live resource not declared."),
+            n => format!("{counts}; {n} live resources not declared."),
         }
     }
+}
+
+/// A live resource inside the managed scope that no manifest declares. Without prune the
+/// plan leaves it alone but lists it: live state does not match the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undeclared {
+    /// The key's display form, as an action's id.
+    pub id: String,
+    pub key: ResourceKey,
+    /// The Confidence instance id of a rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    /// Why prune could not delete it either (a rollout: no API call deletes one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
 }
 
 /// The result of planning: actions in a valid execution order (dependencies first).
@@ -371,11 +395,22 @@ pub struct Plan {
     pub summary: Summary,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Live resources in the managed scope that no manifest declares and that the plan
+    /// does not delete (it does not prune).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeclared: Vec<Undeclared>,
 }
 
 impl Plan {
+    /// Whether there are actions to apply.
     pub fn has_changes(&self) -> bool {
         !self.actions.is_empty()
+    }
+
+    /// Whether live state differs from the repository: actions to apply, or live resources
+    /// that no manifest declares (what `--detailed-exitcode` reports).
+    pub fn has_differences(&self) -> bool {
+        self.has_changes() || !self.undeclared.is_empty()
     }
 
     pub fn action(&self, id: &str) -> Option<&Action> {

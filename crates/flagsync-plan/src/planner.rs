@@ -8,7 +8,7 @@ use crate::diff::diff;
 use crate::error::PlanError;
 use crate::model::{
     Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, Operation, Plan, PlanOptions,
-    ResourceKey, Summary,
+    ResourceKey, Summary, Undeclared,
 };
 use crate::rollout::rollout_steps;
 
@@ -19,7 +19,9 @@ use crate::rollout::rollout_steps;
 ///   flag's experiment before the experiments whose conditions depend on it);
 /// - deletes run in reverse: a resource is deleted after the deletes of what referenced it
 ///   and after the updates that stop referencing it;
-/// - deletes appear only with `options.prune`, and only inside `options.scope`;
+/// - deletes appear only with `options.prune`, and only inside `options.scope`; without
+///   prune, the live resources inside the scope that nothing declares are listed in
+///   [`Plan::undeclared`] instead (live state does not match, and the plan says so);
 /// - with `options.targets`, only matching actions are kept, plus (as Terraform does) every
 ///   action they depend on, transitively, so the partial plan can run on its own.
 pub fn plan(
@@ -112,36 +114,46 @@ pub fn plan(
         });
     }
 
-    if options.prune {
-        for (key, have) in &live_by_key {
-            if desired_by_key.contains_key(key) || !options.scope.contains(key) {
-                continue;
-            }
-            // The rollout API documents no delete call: the action is still planned (the
-            // reviewer should see it) but flagged, and the applier reports it unapplied.
-            let unsupported = (key.kind == Kind::Rollout).then(|| {
-                "the Confidence API has no call that deletes a rollout; end or remove it in \
-                 Confidence, or keep its manifest"
-                    .to_owned()
-            });
-            if let Some(reason) = &unsupported {
-                warnings.push(format!("{key}: {reason}"));
-            }
-            actions.push(Action {
-                id: key.to_string(),
-                key: (*key).clone(),
-                operation: Operation::Delete,
-                patch: Vec::new(),
-                desired: None,
-                live: Some(have.body.clone()),
-                live_fingerprint: Some(fingerprint(&have.body)),
-                remote_id: have.remote_id.clone(),
-                depends_on: Vec::new(),
-                steps: Vec::new(),
-                unsupported,
-                origin: None,
-            });
+    let mut undeclared: Vec<Undeclared> = Vec::new();
+    for (key, have) in &live_by_key {
+        if desired_by_key.contains_key(key) || !options.scope.contains(key) {
+            continue;
         }
+        // The rollout API documents no delete call: the action is still planned (the
+        // reviewer should see it) but flagged, and the applier reports it skipped.
+        let unsupported = (key.kind == Kind::Rollout).then(|| {
+            "the Confidence API has no call that deletes a rollout; end or remove it in \
+             Confidence, or keep its manifest"
+                .to_owned()
+        });
+        if !options.prune {
+            if targeted(key) {
+                undeclared.push(Undeclared {
+                    id: key.to_string(),
+                    key: (*key).clone(),
+                    remote_id: have.remote_id.clone(),
+                    unsupported,
+                });
+            }
+            continue;
+        }
+        if let Some(reason) = &unsupported {
+            warnings.push(format!("{key}: {reason}"));
+        }
+        actions.push(Action {
+            id: key.to_string(),
+            key: (*key).clone(),
+            operation: Operation::Delete,
+            patch: Vec::new(),
+            desired: None,
+            live: Some(have.body.clone()),
+            live_fingerprint: Some(fingerprint(&have.body)),
+            remote_id: have.remote_id.clone(),
+            depends_on: Vec::new(),
+            steps: Vec::new(),
+            unsupported,
+            origin: None,
+        });
     }
 
     link_dependencies(&mut actions, &desired_by_key, &live_by_key);
@@ -166,12 +178,14 @@ pub fn plan(
         update: count(Operation::Update),
         delete: count(Operation::Delete),
         no_op,
+        undeclared: undeclared.len(),
     };
     Ok(Plan {
         format_version: FORMAT_VERSION,
         actions,
         summary,
         warnings,
+        undeclared,
     })
 }
 

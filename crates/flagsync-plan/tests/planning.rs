@@ -237,8 +237,24 @@ fn deletes_need_prune_and_stay_inside_the_managed_scope() {
     )
     .expect("plans");
     assert!(!no_prune.has_changes());
+    // Without prune nothing is deleted, but live state does not match: the resources no
+    // manifest declares are listed and counted, never "No changes".
+    assert!(no_prune.has_differences());
     assert_eq!(
         no_prune.summary.line(),
+        "Plan: 0 to create, 0 to update, 0 to delete; 2 live resources not declared."
+    );
+    let undeclared: Vec<&str> = no_prune.undeclared.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(
+        undeclared,
+        vec!["target-group/g", "experiment/Production/p"],
+        "Development is outside the scope"
+    );
+    assert_eq!(no_prune.summary.undeclared, 2);
+    let nothing = plan(&[], &[], &PlanOptions::default()).expect("plans");
+    assert!(!nothing.has_differences());
+    assert_eq!(
+        nothing.summary.line(),
         "No changes. Live state matches the repository."
     );
 

@@ -368,3 +368,88 @@ fn framed_no_changes_speak_of_the_two_revisions() {
     let plain: Value = serde_json::from_str(&render_json(&empty)).unwrap();
     assert!(plain.get("base").is_none());
 }
+
+/// Without prune, the live resources no manifest declares are listed and counted in every
+/// format; a rollout among them is one prune could not delete either.
+#[test]
+fn undeclared_resources_are_listed_in_every_format() {
+    let live_set = vec![
+        live(
+            ResourceKey::experiment("Production", "default.retired"),
+            json!({"flag": "default.retired", "enabled": false, "value": false}),
+            vec![],
+            None,
+        ),
+        live(
+            ResourceKey::rollout("old-promo"),
+            rollout("old-promo", "live", "1", json!({})),
+            vec![],
+            Some("bnkv2onacdpvxk8cmqbm"),
+        ),
+    ];
+    let options = PlanOptions {
+        prune: false,
+        targets: vec![],
+        scope: ManagedScope {
+            target_groups: true,
+            experiment_envs: vec!["Production".into()],
+            rollouts: true,
+            ..ManagedScope::default()
+        },
+    };
+    let p = plan(&[], &live_set, &options).expect("plans");
+    assert!(!p.has_changes() && p.has_differences());
+
+    let human = render_human(&p, &HumanOptions::default());
+    assert!(
+        human.contains(
+            "2 live resources are not declared; `--prune` would delete 1 of them:\n  \
+             ? experiment/Production/default.retired\n  \
+             ? rollout/old-promo (id bnkv2onacdpvxk8cmqbm): not possible: the Confidence API has no call that deletes a rollout"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.ends_with(
+            "Plan: 0 to create, 0 to update, 0 to delete; 2 live resources not declared.\n"
+        ),
+        "{human}"
+    );
+    assert!(!human.contains("No changes"), "{human}");
+
+    let md = render_markdown(&p, 65_536);
+    assert!(
+        md.starts_with(
+            "Plan: 0 to create, 0 to update, 0 to delete; 2 live resources not declared.\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "> [!IMPORTANT]\n> 2 live resources are not declared; `--prune` would delete 1 of them: \
+             <code>experiment/Production/default.retired</code>, <code>rollout/old-promo</code>\n"
+        ),
+        "{md}"
+    );
+
+    let json: Value = serde_json::from_str(&render_json(&p)).unwrap();
+    assert_eq!(json["summary"]["undeclared"], 2);
+    assert_eq!(
+        json["undeclared"][0],
+        json!({"id": "experiment/Production/default.retired", "kind": "experiment",
+               "provider": "cloudbees", "environment": "Production", "name": "default.retired",
+               "remote_id": null, "unsupported": null})
+    );
+    assert_eq!(json["undeclared"][1]["remote_id"], "bnkv2onacdpvxk8cmqbm");
+    assert!(json["undeclared"][1]["unsupported"].is_string());
+
+    // One resource, deletable: the sentence of the issue.
+    let one = plan(&[], &live_set[..1], &options).expect("plans");
+    assert!(
+        render_human(&one, &HumanOptions::default())
+            .contains("1 live resource is not declared; `--prune` would delete it:"),
+    );
+    // A saved plan keeps them.
+    let back = Plan::from_json(&p.to_json().unwrap()).unwrap();
+    assert_eq!(back.undeclared, p.undeclared);
+}

@@ -9,13 +9,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Safety, Transport};
+use crate::http::{Request, Safety, Transport, shown_url};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
 
 /// The public API's base URL.
 pub const DEFAULT_CLOUDBEES_URL: &str = "https://x-api.rollout.io/public-api";
+
+/// A 404 on a list: the base URL (or the application id in it) is wrong.
+const LIST_404_HELP: &str = "a list answered 404, so the CloudBees base URL or the application id is wrong: the base URL is expected to end in `/public-api`, like https://x-api.rollout.io/public-api (a local emulator: http://127.0.0.1:PORT/public-api)";
 
 /// Default pacing, just under the documented limit of one request per second per caller IP
 /// (above it: HTTP 555). Requests spaced exactly 1 s apart still arrive closer together now
@@ -101,6 +104,11 @@ impl CloudBeesClient {
         &self.inner.application
     }
 
+    /// The base URL requests go to (never carries a credential).
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
     // ---- experiments -------------------------------------------------------------------
 
     /// `GET /applications/{app}/{env}/experiments`. Note: the service lists only flags with
@@ -113,7 +121,8 @@ impl CloudBeesClient {
             url,
             Safety::Idempotent,
             format!("experiments of environment {env:?}"),
-        );
+        )
+        .listing(LIST_404_HELP);
         let value = self.json(&req).await?;
         Ok(expect_array(value, &req)?
             .into_iter()
@@ -193,7 +202,8 @@ impl CloudBeesClient {
             self.target_groups_url(None)?,
             Safety::Idempotent,
             "target groups".to_owned(),
-        );
+        )
+        .listing(LIST_404_HELP);
         let value = self.json(&req).await?;
         Ok(expect_array(value, &req)?
             .into_iter()
@@ -317,7 +327,7 @@ pub(crate) fn expect_array(value: Value, req: &Request) -> Result<Vec<Value>> {
         other => Err(RemoteError::Decode {
             service: Service::CloudBees,
             method: req.method.to_string(),
-            path: req.url.path().to_owned(),
+            url: shown_url(&req.url),
             reason: format!("expected a JSON array, got {}", kind(&other)),
         }),
     }

@@ -12,7 +12,7 @@ use flagsync_live::{FailedStep, LiveRollout, instance_id};
 
 use crate::cloudbees::kind;
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Response, Safety, Transport};
+use crate::http::{Request, Response, Safety, Transport, shown_url};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
@@ -25,6 +25,8 @@ pub const DEFAULT_CONFIDENCE_IAM_URL: &str = "https://iam.confidence.dev";
 pub const DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND: f64 = 50.0;
 
 const ROLLOUTS_PATH: &str = "/v1/workflows/rollout/instances";
+/// A 404 on the rollout list: the base URL is not the API's root.
+const LIST_404_HELP: &str = "the rollout list answered 404, so the Confidence base URL is wrong: it is expected to be the API's root, without a path, like https://api.confidence.dev (a local emulator: http://127.0.0.1:PORT)";
 const PAGE_SIZE: &str = "100";
 /// A server that keeps returning pages is broken; stop instead of looping forever.
 const MAX_PAGES: usize = 10_000;
@@ -151,9 +153,72 @@ impl ConfidenceClient {
         })
     }
 
+    /// The base URL API requests go to (never carries a credential).
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
+    /// The token endpoint, when the client exchanges client credentials for tokens.
+    pub fn token_url(&self) -> Option<String> {
+        match &self.inner.auth {
+            Auth::Static(_) => None,
+            Auth::Credentials(source) => Some(shown_url(&source.token_url)),
+        }
+    }
+
+    /// With client credentials, fetches a token now (the cached one when it is still
+    /// fresh), which proves the token endpoint accepts them; `false` for a bearer token,
+    /// which only a request to the API can check.
+    pub async fn authenticate(&self) -> Result<bool> {
+        match &self.inner.auth {
+            Auth::Static(_) => Ok(false),
+            Auth::Credentials(source) => {
+                source.token(&self.inner.transport).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The first page of rollouts, of at most `page_size`: one request, which proves the
+    /// API answers and accepts the credentials.
+    pub async fn first_rollouts(&self, page_size: usize) -> Result<Vec<LiveRollout>> {
+        let size = page_size.max(1).to_string();
+        let url = self
+            .inner
+            .base
+            .join(ROLLOUTS_PATH, &[("pageSize", &size)])?;
+        let req = Request::new(Method::GET, url, Safety::Idempotent, "rollouts".to_owned())
+            .listing(LIST_404_HELP);
+        match self.json(&req).await? {
+            Value::Null => Ok(Vec::new()),
+            Value::Object(mut page) => match page.remove("rollouts") {
+                Some(Value::Array(items)) => Ok(items.into_iter().map(LiveRollout::new).collect()),
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(other) => Err(decode(
+                    &req,
+                    format!("`rollouts` is {}, expected an array", kind(&other)),
+                )),
+            },
+            other => Err(decode(
+                &req,
+                format!("expected an object, got {}", kind(&other)),
+            )),
+        }
+    }
+
     /// All rollouts, following `nextPageToken` until it is empty (pages of 100).
     /// `filter` is passed through (e.g. `state:live`).
     pub async fn list_rollouts(&self, filter: Option<&str>) -> Result<Vec<LiveRollout>> {
+        self.list_rollouts_paged(filter, &|_| {}).await
+    }
+
+    /// [`Self::list_rollouts`], calling `on_page(more)` as each page is answered (`more`:
+    /// another page follows), for progress.
+    pub(crate) async fn list_rollouts_paged(
+        &self,
+        filter: Option<&str>,
+        on_page: &(dyn Fn(bool) + Send + Sync),
+    ) -> Result<Vec<LiveRollout>> {
         let mut all = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_PAGES {
@@ -165,8 +230,14 @@ impl ConfidenceClient {
                 query.push(("filter", f));
             }
             let url = self.inner.base.join(ROLLOUTS_PATH, &query)?;
-            let req = Request::new(Method::GET, url, Safety::Idempotent, "rollouts".to_owned());
+            let req = Request::new(Method::GET, url, Safety::Idempotent, "rollouts".to_owned())
+                .listing(LIST_404_HELP);
             let page = self.json(&req).await?;
+            let more = page
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .is_some_and(|next| !next.is_empty());
+            on_page(more);
             let Value::Object(mut page) = page else {
                 if page.is_null() {
                     return Ok(all);
@@ -210,7 +281,11 @@ impl ConfidenceClient {
         Err(RemoteError::Decode {
             service: Service::Confidence,
             method: "GET".to_owned(),
-            path: ROLLOUTS_PATH.to_owned(),
+            url: self
+                .inner
+                .base
+                .join(ROLLOUTS_PATH, &[])
+                .map_or_else(|_| ROLLOUTS_PATH.to_owned(), |u| shown_url(&u)),
             reason: format!("more than {MAX_PAGES} pages of rollouts"),
         })
     }
@@ -258,7 +333,7 @@ impl ConfidenceClient {
             Err(RemoteError::Ambiguous {
                 service: Service::Confidence,
                 method: "POST".to_owned(),
-                path: req.url.path().to_owned(),
+                url: shown_url(&req.url),
                 reason: format!("the answer was {}, not the created rollout", kind(&created)),
             })
         }
@@ -334,6 +409,11 @@ impl ConfidenceClient {
                 .await?
                 .ok_or_else(|| RemoteError::NotFound {
                     resource: rollout_resource(id),
+                    method: "GET".to_owned(),
+                    url: self
+                        .rollout_url(id, "")
+                        .map_or_else(|_| id.to_owned(), |u| shown_url(&u)),
+                    help: None,
                 })?;
             match transition_of(&rollout) {
                 Transition::Done => return Ok(rollout),
@@ -484,7 +564,7 @@ impl TokenSource {
                 service: Service::Confidence,
                 status: 404,
                 method: "POST".to_owned(),
-                path: req.url.path().to_owned(),
+                url: shown_url(&req.url),
                 message: Some("token endpoint not found".to_owned()),
             },
             other => other,
@@ -554,7 +634,7 @@ fn decode(req: &Request, reason: String) -> RemoteError {
     RemoteError::Decode {
         service: Service::Confidence,
         method: req.method.to_string(),
-        path: req.url.path().to_owned(),
+        url: shown_url(&req.url),
         reason,
     }
 }

@@ -26,18 +26,18 @@ impl fmt::Display for Service {
 
 /// Everything that can go wrong talking to a remote service.
 ///
-/// Paths in errors are URL paths without the query string and with names percent-encoded as
-/// sent; no variant ever carries a credential.
+/// URLs in errors are the URLs requested, without the query string (names percent-encoded
+/// as sent; a base URL never carries credentials); no variant ever carries a credential.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[non_exhaustive]
 pub enum RemoteError {
     /// The service answered with an unexpected HTTP status.
-    #[error("{service} {method} {path}: HTTP {status}{}", describe(.code, .message))]
+    #[error("{service} {method} {url}: HTTP {status}{}", describe(.code, .message))]
     Http {
         service: Service,
         status: u16,
         method: String,
-        path: String,
+        url: String,
         /// `code` from the error body `{code, message}`, when present.
         code: Option<i64>,
         /// `message` from the error body (or its first bytes when it is not JSON).
@@ -49,56 +49,63 @@ pub enum RemoteError {
     #[error("conflict on {resource}: {message}")]
     Conflict { resource: String, message: String },
 
-    /// 404 on an operation that needs the resource to exist.
-    #[error("{resource} not found")]
-    NotFound { resource: String },
+    /// 404 on an operation that needs the resource to exist. On a list, what answers 404 is
+    /// the base URL or the application, never an item: `help` says what is expected.
+    #[error("{resource} not found: HTTP 404 on {method} {url}")]
+    NotFound {
+        resource: String,
+        method: String,
+        url: String,
+        #[help]
+        help: Option<&'static str>,
+    },
 
     /// A non-idempotent request (a rollout create, a launch) failed in a way that leaves
     /// open whether the server acted on it. Do not resend blindly: look the resource up first
     /// (for rollouts: [`crate::ConfidenceClient::find_rollouts_by_label`]).
     #[error(
-        "{service} {method} {path}: outcome unknown, the request may have reached the server ({reason})"
+        "{service} {method} {url}: outcome unknown, the request may have reached the server ({reason})"
     )]
     Ambiguous {
         service: Service,
         method: String,
-        path: String,
+        url: String,
         reason: String,
     },
 
     /// 401 or 403: the credentials were rejected.
-    #[error("{service} rejected the credentials (HTTP {status} on {method} {path}){}", describe(&None, .message))]
+    #[error("{service} rejected the credentials (HTTP {status} on {method} {url}){}", describe(&None, .message))]
     Unauthorized {
         service: Service,
         status: u16,
         method: String,
-        path: String,
+        url: String,
         message: Option<String>,
     },
 
     /// No answer within the request timeout.
-    #[error("{service} {method} {path}: timed out")]
+    #[error("{service} {method} {url}: timed out")]
     Timeout {
         service: Service,
         method: String,
-        path: String,
+        url: String,
     },
 
     /// The connection failed (refused, reset, TLS, DNS).
-    #[error("{service} {method} {path}: {reason}")]
+    #[error("{service} {method} {url}: {reason}")]
     Transport {
         service: Service,
         method: String,
-        path: String,
+        url: String,
         reason: String,
     },
 
     /// A 2xx answer whose body is not what the API documents.
-    #[error("{service} {method} {path}: unexpected response: {reason}")]
+    #[error("{service} {method} {url}: unexpected response: {reason}")]
     Decode {
         service: Service,
         method: String,
-        path: String,
+        url: String,
         reason: String,
     },
 

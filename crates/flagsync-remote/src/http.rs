@@ -36,6 +36,9 @@ pub(crate) struct Request {
     /// Human description of the target for `Conflict`/`NotFound` (e.g. `experiment "x" in
     /// Production`).
     pub resource: String,
+    /// What a 404 means when it cannot mean "no such item" (a list): the help of the
+    /// [`RemoteError::NotFound`].
+    pub on_404: Option<&'static str>,
 }
 
 impl Request {
@@ -46,7 +49,15 @@ impl Request {
             body: None,
             safety,
             resource,
+            on_404: None,
         }
+    }
+
+    /// A list: the resource cannot be missing, so a 404 says the base URL (or what it
+    /// names, the application) is wrong; `help` says what is expected.
+    pub(crate) fn listing(mut self, help: &'static str) -> Self {
+        self.on_404 = Some(help);
+        self
     }
 
     pub(crate) fn json_body<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self> {
@@ -165,7 +176,7 @@ impl Transport {
                 && started.elapsed().saturating_add(delay) > deadline
             {
                 return Err(RemoteError::DeadlineExceeded {
-                    operation: format!("{} {} {}", self.service, req.method, req.url.path()),
+                    operation: format!("{} {} {}", self.service, req.method, shown_url(&req.url)),
                     attempts: attempt,
                     elapsed: started.elapsed(),
                     last: Some(Box::new(failure.error)),
@@ -248,7 +259,7 @@ impl Transport {
 
     fn transport_failure(&self, req: &Request, e: reqwest::Error) -> Failure {
         let method = req.method.to_string();
-        let path = req.url.path().to_owned();
+        let url = shown_url(&req.url);
         let reason = error_chain(&e);
         // A request that could not even be built was never sent, and will not get better.
         if e.is_builder() {
@@ -256,7 +267,7 @@ impl Transport {
                 error: RemoteError::Transport {
                     service: self.service,
                     method,
-                    path,
+                    url,
                     reason,
                 },
                 retryable: false,
@@ -270,7 +281,7 @@ impl Transport {
                 error: RemoteError::Transport {
                     service: self.service,
                     method,
-                    path,
+                    url,
                     reason,
                 },
                 retryable: true,
@@ -284,13 +295,13 @@ impl Transport {
                     RemoteError::Timeout {
                         service: self.service,
                         method,
-                        path,
+                        url,
                     }
                 } else {
                     RemoteError::Transport {
                         service: self.service,
                         method,
-                        path,
+                        url,
                         reason,
                     }
                 },
@@ -302,7 +313,7 @@ impl Transport {
                 error: RemoteError::Ambiguous {
                     service: self.service,
                     method,
-                    path,
+                    url,
                     reason: if e.is_timeout() {
                         "timed out".to_owned()
                     } else {
@@ -327,7 +338,7 @@ impl Transport {
         let secrets: Vec<&Secret> = self.secrets.iter().chain(bearer).collect();
         let (code, message) = parse_error_body(body, &secrets);
         let method = req.method.to_string();
-        let path = req.url.path().to_owned();
+        let url = shown_url(&req.url);
         let s = status.as_u16();
         let definite = |error| Failure {
             error,
@@ -340,11 +351,14 @@ impl Transport {
                 service: self.service,
                 status: s,
                 method,
-                path,
+                url,
                 message,
             }),
             404 => definite(RemoteError::NotFound {
                 resource: req.resource.clone(),
+                method,
+                url,
+                help: req.on_404,
             }),
             409 => definite(RemoteError::Conflict {
                 resource: req.resource.clone(),
@@ -356,7 +370,7 @@ impl Transport {
                     service: self.service,
                     status: s,
                     method,
-                    path,
+                    url,
                     code,
                     message,
                 },
@@ -370,7 +384,7 @@ impl Transport {
                         service: self.service,
                         status: s,
                         method,
-                        path,
+                        url,
                         code,
                         message,
                     },
@@ -382,7 +396,7 @@ impl Transport {
                 Safety::NonIdempotent => definite(RemoteError::Ambiguous {
                     service: self.service,
                     method,
-                    path,
+                    url,
                     reason: format!(
                         "HTTP {s}{}",
                         message.map(|m| format!(": {m}")).unwrap_or_default()
@@ -393,12 +407,23 @@ impl Transport {
                 service: self.service,
                 status: s,
                 method,
-                path,
+                url,
                 code,
                 message,
             }),
         }
     }
+}
+
+/// A requested URL as errors show it: without query string (page tokens, filters) and
+/// fragment. Base URLs never carry credentials (`BaseUrl` refuses them).
+pub(crate) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
 }
 
 /// The error and its sources, without the URL (query strings stay out of messages).
@@ -473,7 +498,7 @@ impl Response {
         serde_json::from_slice(&self.body).map_err(|e| RemoteError::Decode {
             service,
             method: req.method.to_string(),
-            path: req.url.path().to_owned(),
+            url: shown_url(&req.url),
             reason: format!("invalid JSON (HTTP {}): {e}", self.status),
         })
     }

@@ -44,8 +44,10 @@ pub use flagsync_live::{
     FailedStep, LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup, PendingTransition,
     ROLLOUT_ID_LABEL,
 };
-pub use live::{CloudBeesScope, LiveRequest, fetch_live_state};
+pub use live::{
+    CloudBeesScope, LiveProgress, LiveRequest, fetch_live_state, fetch_live_state_with_progress,
+};
 pub use pacer::Pacer;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 pub use secret::Secret;
-pub use url::{encode_segment, is_loopback_host};
+pub use url::{encode_segment, is_loopback_host, loopback_origin};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use flagsync_live::{LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::cloudbees::CloudBeesClient;
@@ -45,6 +45,22 @@ enum Piece {
     Rollouts(Vec<LiveRollout>),
 }
 
+/// How far reading live state is: requests answered, and requests known to be needed so
+/// far. `expected` grows as reading goes (the GETs of flags a list hides are known once the
+/// lists are in; each page of rollouts announces the next); `done <= expected`. A request
+/// sent again after a failure counts once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveProgress {
+    pub done: usize,
+    pub expected: usize,
+}
+
+/// What a reader task reports while it runs.
+enum Event {
+    /// A page of rollouts was answered; `more`: another follows.
+    RolloutPage { more: bool },
+}
+
 /// Reads everything the planner needs.
 ///
 /// Requests: one experiments list per environment, one target-group list, every page of
@@ -52,8 +68,19 @@ enum Piece {
 /// Everything runs concurrently; each client's pacer keeps its service under its rate. The
 /// first error cancels the rest and is returned.
 pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> {
+    fetch_live_state_with_progress(request, &|_| {}).await
+}
+
+/// [`fetch_live_state`], calling `on_progress` (from this future, never concurrently) each
+/// time a request is answered or more requests become known.
+pub async fn fetch_live_state_with_progress(
+    request: LiveRequest<'_>,
+    on_progress: &dyn Fn(LiveProgress),
+) -> Result<LiveSnapshot> {
     let mut snapshot = LiveSnapshot::default();
     let mut tasks: JoinSet<Result<Piece>> = JoinSet::new();
+    let (events, mut incoming) = mpsc::unbounded_channel::<Event>();
+    let mut progress = LiveProgress::default();
 
     let mut envs: BTreeSet<String> = BTreeSet::new();
     if let Some(scope) = request.cloudbees {
@@ -61,6 +88,7 @@ pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> 
         envs.extend(scope.desired_flags.keys().cloned());
         let client = scope.client.clone();
         tasks.spawn(async move { Ok(Piece::TargetGroups(client.list_target_groups().await?)) });
+        progress.expected += 1;
         for env in &envs {
             let client = scope.client.clone();
             let env = env.clone();
@@ -68,14 +96,36 @@ pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> 
                 let list = client.list_experiments(&env).await?;
                 Ok(Piece::Experiments(env, list))
             });
+            progress.expected += 1;
         }
     }
     if let Some(confidence) = request.confidence {
         let client = confidence.clone();
-        tasks.spawn(async move { Ok(Piece::Rollouts(client.list_rollouts(None).await?)) });
+        let events = events.clone();
+        tasks.spawn(async move {
+            let on_page = move |more| {
+                // The receiver lives as long as this function; a send can only fail once
+                // it returned, when nobody is listening any more.
+                let _ = events.send(Event::RolloutPage { more });
+            };
+            Ok(Piece::Rollouts(
+                client.list_rollouts_paged(None, &on_page).await?,
+            ))
+        });
+        progress.expected += 1;
     }
+    on_progress(progress);
 
-    collect(&mut tasks, &mut snapshot).await?;
+    let mut hidden: Vec<(String, LiveExperiment)> = Vec::new();
+    collect(
+        &mut tasks,
+        &mut incoming,
+        &mut progress,
+        on_progress,
+        &mut snapshot,
+        &mut hidden,
+    )
+    .await?;
 
     if let Some(scope) = request.cloudbees {
         let permits = Arc::new(Semaphore::new(MAX_HIDDEN_GETS_IN_FLIGHT));
@@ -100,17 +150,20 @@ pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> 
                     let found = client.get_experiment(&env, &flag).await?;
                     Ok(Piece::Hidden(env, found))
                 });
+                progress.expected += 1;
             }
         }
+        on_progress(progress);
+        collect(
+            &mut tasks,
+            &mut incoming,
+            &mut progress,
+            on_progress,
+            &mut snapshot,
+            &mut hidden,
+        )
+        .await?;
         // Keep the answers in request order so the snapshot does not depend on timing.
-        let mut hidden: Vec<(String, LiveExperiment)> = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            match join(joined)? {
-                Piece::Hidden(env, Some(exp)) => hidden.push((env, exp)),
-                Piece::Hidden(_, None) => {}
-                other => store(&mut snapshot, other),
-            }
-        }
         hidden.sort_by(|(env_a, a), (env_b, b)| {
             (env_a, a.flag().unwrap_or_default()).cmp(&(env_b, b.flag().unwrap_or_default()))
         });
@@ -121,10 +174,55 @@ pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> 
     Ok(snapshot)
 }
 
-async fn collect(tasks: &mut JoinSet<Result<Piece>>, snapshot: &mut LiveSnapshot) -> Result<()> {
-    while let Some(joined) = tasks.join_next().await {
-        let piece = join(joined)?;
-        store(snapshot, piece);
+/// Waits for every task, storing what each read (hidden experiments into `hidden`) and
+/// reporting progress as requests are answered.
+async fn collect(
+    tasks: &mut JoinSet<Result<Piece>>,
+    incoming: &mut mpsc::UnboundedReceiver<Event>,
+    progress: &mut LiveProgress,
+    on_progress: &dyn Fn(LiveProgress),
+    snapshot: &mut LiveSnapshot,
+    hidden: &mut Vec<(String, LiveExperiment)>,
+) -> Result<()> {
+    let apply = |event: Event, progress: &mut LiveProgress| match event {
+        Event::RolloutPage { more } => {
+            progress.done += 1;
+            if more {
+                progress.expected += 1;
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            Some(event) = incoming.recv() => {
+                apply(event, progress);
+                on_progress(*progress);
+            }
+            joined = tasks.join_next() => {
+                let Some(joined) = joined else { break };
+                match join(joined)? {
+                    // Its pages were counted as they came.
+                    piece @ Piece::Rollouts(_) => store(snapshot, piece),
+                    Piece::Hidden(env, found) => {
+                        progress.done += 1;
+                        on_progress(*progress);
+                        if let Some(exp) = found {
+                            hidden.push((env, exp));
+                        }
+                    }
+                    piece => {
+                        progress.done += 1;
+                        on_progress(*progress);
+                        store(snapshot, piece);
+                    }
+                }
+            }
+        }
+    }
+    // Pages reported just before their task ended.
+    while let Ok(event) = incoming.try_recv() {
+        apply(event, progress);
+        on_progress(*progress);
     }
     Ok(())
 }

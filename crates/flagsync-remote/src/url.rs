@@ -94,6 +94,11 @@ impl BaseUrl {
         Ok(Self { base })
     }
 
+    /// The base URL, without trailing slash.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.base
+    }
+
     /// Joins already-encoded path text (starting with `/`) and an optional query.
     pub(crate) fn join(&self, encoded_path: &str, query: &[(&str, &str)]) -> Result<Url> {
         let mut url = Url::parse(&format!("{}{}", self.base, encoded_path)).map_err(|e| {
@@ -107,6 +112,20 @@ impl BaseUrl {
         }
         Ok(url)
     }
+}
+
+/// `scheme://host[:port]` of `raw` when it is a URL whose host is loopback (a local
+/// emulator), else `None`.
+pub fn loopback_origin(raw: &str) -> Option<String> {
+    let url = Url::parse(raw.trim()).ok()?;
+    let host = url.host_str()?;
+    if !matches!(url.scheme(), "http" | "https") || !is_loopback_host(host) {
+        return None;
+    }
+    Some(match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
 }
 
 /// `localhost` (and its subdomains, which resolve to loopback by RFC 6761), 127.0.0.0/8, ::1.
@@ -225,6 +244,24 @@ mod tests {
         let err = BaseUrl::parse("https://user:hunter2@example.com", false).unwrap_err();
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn loopback_origins() {
+        assert_eq!(
+            loopback_origin("http://127.0.0.1:8080/public-api").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(
+            loopback_origin("http://[::1]:9/x").as_deref(),
+            Some("http://[::1]:9")
+        );
+        assert_eq!(
+            loopback_origin("https://localhost").as_deref(),
+            Some("https://localhost")
+        );
+        assert_eq!(loopback_origin("https://x-api.rollout.io/public-api"), None);
+        assert_eq!(loopback_origin("not a url"), None);
     }
 
     #[test]

@@ -339,6 +339,58 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
     assert_eq!(snapshot.rollouts.len(), 1);
 }
 
+/// Progress counts every request once (pages of rollouts included), never shows more done
+/// than expected, and ends with both equal to what the service answered.
+#[tokio::test]
+async fn live_state_progress_counts_every_request() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let cb = cloudbees(&emu);
+    let cf = confidence(&emu);
+    cb.put_experiment("Production", &experiment("hidden", false))
+        .await
+        .unwrap();
+    // Three pages of 100.
+    for i in 0..205 {
+        cf.create_rollout(&json!({"displayName": format!("r{i}")}))
+            .await
+            .unwrap();
+    }
+    let envs = vec!["Production".to_owned()];
+    let desired: BTreeMap<String, Vec<String>> = BTreeMap::from([(
+        "Production".to_owned(),
+        vec!["hidden".into(), "absent".into()],
+    )]);
+    reset_counters(&emu).await;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let snapshot = flagsync_remote::fetch_live_state_with_progress(
+        LiveRequest {
+            cloudbees: Some(CloudBeesScope {
+                client: &cb,
+                environments: &envs,
+                desired_flags: &desired,
+            }),
+            confidence: Some(&cf),
+        },
+        &|p| seen.lock().unwrap().push(p),
+    )
+    .await
+    .unwrap();
+    assert_eq!(snapshot.rollouts.len(), 205);
+
+    let seen = seen.into_inner().unwrap();
+    let total = counters(&emu).await["total"].as_u64().unwrap() as usize;
+    // Target groups, one list, three pages of rollouts, two GETs.
+    assert_eq!(total, 7);
+    let last = *seen.last().unwrap();
+    assert_eq!((last.done, last.expected), (total, total), "{seen:?}");
+    for pair in seen.windows(2) {
+        assert!(pair[0].done <= pair[1].done, "{seen:?}");
+        assert!(pair[0].expected <= pair[1].expected, "{seen:?}");
+    }
+    assert!(seen.iter().all(|p| p.done <= p.expected), "{seen:?}");
+    assert_eq!(seen.first().map(|p| p.done), Some(0));
+}
+
 fn rollout_body(label: &str) -> Value {
     json!({
         "displayName": "New Search Feature Rollout",

@@ -42,6 +42,8 @@ enum Command {
     Export(cmd::export::Args),
     /// Write a legacy CloudBees repository as a CloudBees Unify CasC tree, offline.
     Convert(cmd::convert::Args),
+    /// Check that each configured provider can be used: URL, credentials, application, environments.
+    Doctor(cmd::doctor::Args),
     /// Show a rollout's analysis results.
     Results(cmd::results::Args),
     /// Run the local emulator of both services.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(args, &cli.global),
         Command::Export(args) => cmd::export::run(args, &cli.global),
         Command::Convert(args) => cmd::convert::run(args, &cli.global),
+        Command::Doctor(args) => cmd::doctor::run(args, &cli.global),
         Command::Results(args) => cmd::results::run(args, &cli.global),
         Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
         Command::Schema(args) => cmd::schema::run(args, &cli.global),

@@ -6,23 +6,27 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flagsync_emulator::{BackgroundEmulator, EmulatorConfig};
 use flagsync_manifest::Provider;
-use flagsync_manifest::model::Config;
+use flagsync_manifest::model::{ConfidenceConfig, Config};
+use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    Secret,
+    RetryPolicy, Secret,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 /// Options every command that talks to the services shares.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
-    /// CloudBees API base URL (overrides flagsync.yaml; e.g. a local emulator).
+    /// CloudBees API base URL (overrides flagsync.yaml; e.g. a local emulator). On loopback,
+    /// Confidence and its token endpoint follow it unless set themselves.
     #[arg(long, env = "FLAGSYNC_CLOUDBEES_URL", value_name = "URL")]
     pub cloudbees_url: Option<String>,
-    /// Confidence API base URL (overrides flagsync.yaml).
+    /// Confidence API base URL (overrides flagsync.yaml). On loopback, CloudBees and the
+    /// token endpoint follow it unless set themselves.
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_URL", value_name = "URL")]
     pub confidence_url: Option<String>,
-    /// Confidence IAM base URL for client credentials (overrides flagsync.yaml).
+    /// Confidence IAM base URL for client credentials (overrides flagsync.yaml). Without it,
+    /// a Confidence URL on loopback (a local emulator) takes the token endpoint along.
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_IAM_URL", value_name = "URL")]
     pub iam_url: Option<String>,
     /// CloudBees requests per second (default: flagsync.yaml, else 0.95, just under the documented 1/s).
@@ -40,6 +44,8 @@ pub struct Connection {
     pub confidence: Option<ConfidenceClient>,
     /// Where the embedded emulator keeps its state, when it serves this connection.
     pub emulator_state: Option<std::path::PathBuf>,
+    /// Endpoints that followed a loopback override, for the user to know.
+    pub notes: Vec<String>,
     _emulator: Option<BackgroundEmulator>,
 }
 
@@ -56,6 +62,16 @@ impl Connection {
 /// Connects to what `config` names. `root` is the repository directory on disk (the
 /// embedded emulator keeps its state relative to it).
 pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Result<Connection> {
+    connect_with(root, config, args, RetryPolicy::default())
+}
+
+/// [`connect`] with clients that retry per `retry`.
+pub fn connect_with(
+    root: &Path,
+    config: &Config,
+    args: &RemoteArgs,
+    retry: RetryPolicy,
+) -> miette::Result<Connection> {
     if config
         .cloudbees
         .as_ref()
@@ -88,23 +104,26 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
         _ => (None, None),
     };
 
+    let mut notes = Vec::new();
     let cloudbees = match &config.cloudbees {
         None => None,
         Some(cb) => {
             let (base_url, token, rps) = match &emulator {
                 Some((emu, token)) => (emu.cloudbees_url(), Secret::new(token), f64::INFINITY),
-                None => (
-                    args.cloudbees_url
-                        .clone()
-                        .or_else(|| cb.url.clone())
-                        .unwrap_or_else(|| flagsync_remote::DEFAULT_CLOUDBEES_URL.to_owned()),
-                    token_from_env(&cb.token_env, "cloudbees.token_env")?,
-                    args.cloudbees_rps
-                        .or(cb.requests_per_second)
-                        .unwrap_or(flagsync_remote::DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND),
-                ),
+                None => {
+                    let url = endpoints::cloudbees(cb, args);
+                    notes.extend(url.note);
+                    (
+                        url.url,
+                        token_from_env(&cb.token_env, "cloudbees.token_env")?,
+                        args.cloudbees_rps
+                            .or(cb.requests_per_second)
+                            .unwrap_or(flagsync_remote::DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND),
+                    )
+                }
             };
             let mut settings = CloudBeesSettings::new(&cb.application, token);
+            settings.retry = retry.clone();
             settings.base_url = base_url;
             settings.requests_per_second = rps;
             settings.allow_insecure_http = args.allow_insecure_http;
@@ -122,45 +141,18 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
                     ConfidenceAuth::Token(Secret::new(token)),
                 ),
                 None => {
-                    let auth = match (&cf.token_env, &cf.client_id_env, &cf.client_secret_env) {
-                        (Some(token_env), _, _) => ConfidenceAuth::Token(token_from_env(
-                            token_env,
-                            "confidence.token_env",
-                        )?),
-                        (None, Some(id_env), Some(secret_env)) => {
-                            ConfidenceAuth::ClientCredentials {
-                                client_id: token_from_env(id_env, "confidence.client_id_env")?
-                                    .expose()
-                                    .to_owned(),
-                                client_secret: token_from_env(
-                                    secret_env,
-                                    "confidence.client_secret_env",
-                                )?,
-                            }
-                        }
-                        _ => {
-                            return Err(miette!(
-                                help = "set `token_env`, or both `client_id_env` and `client_secret_env`",
-                                "flagsync.yaml: confidence names no credentials"
-                            ));
-                        }
-                    };
-                    (
-                        args.confidence_url
-                            .clone()
-                            .or_else(|| cf.url.clone())
-                            .unwrap_or_else(|| flagsync_remote::DEFAULT_CONFIDENCE_URL.to_owned()),
-                        args.iam_url
-                            .clone()
-                            .or_else(|| cf.iam_url.clone())
-                            .unwrap_or_else(|| {
-                                flagsync_remote::DEFAULT_CONFIDENCE_IAM_URL.to_owned()
-                            }),
-                        auth,
-                    )
+                    let auth = confidence_auth(cf)?;
+                    let url = endpoints::confidence(cf, args);
+                    notes.extend(url.note);
+                    let iam = endpoints::iam(cf, args, &url.url);
+                    if matches!(auth, ConfidenceAuth::ClientCredentials { .. }) {
+                        notes.extend(iam.note);
+                    }
+                    (url.url, iam.url, auth)
                 }
             };
             let mut settings = ConfidenceSettings::new(auth);
+            settings.retry = retry;
             settings.base_url = base_url;
             settings.iam_url = iam_url;
             settings.allow_insecure_http = args.allow_insecure_http;
@@ -175,17 +167,164 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
         cloudbees,
         confidence,
         emulator_state,
+        notes,
         _emulator: emulator.map(|(e, _)| e),
     })
 }
 
-/// Tells the user (on stderr) when the embedded emulator, not a real service, is answering.
-pub fn announce_emulator(conn: &Connection) {
+/// How Confidence authenticates, from the environment variables flagsync.yaml names.
+fn confidence_auth(cf: &ConfidenceConfig) -> miette::Result<ConfidenceAuth> {
+    match (&cf.token_env, &cf.client_id_env, &cf.client_secret_env) {
+        (Some(token_env), _, _) => Ok(ConfidenceAuth::Token(token_from_env(
+            token_env,
+            "confidence.token_env",
+        )?)),
+        (None, Some(id_env), Some(secret_env)) => Ok(ConfidenceAuth::ClientCredentials {
+            client_id: token_from_env(id_env, "confidence.client_id_env")?
+                .expose()
+                .to_owned(),
+            client_secret: token_from_env(secret_env, "confidence.client_secret_env")?,
+        }),
+        _ => Err(miette!(
+            help = "set `token_env`, or both `client_id_env` and `client_secret_env`",
+            "flagsync.yaml: confidence names no credentials"
+        )),
+    }
+}
+
+/// Where each service is reached. An override (flag or environment variable) that points
+/// at loopback, a local emulator, takes every endpoint not overridden itself along to that
+/// host, so nothing, credentials least of all, goes to a real service by accident while
+/// testing: the other service's API (the emulator serves CloudBees under `/public-api`,
+/// Confidence at its root) and Confidence's token endpoint. The token endpoint also
+/// follows a loopback Confidence URL from flagsync.yaml. `--iam-url` always wins.
+mod endpoints {
+    use flagsync_manifest::model::{CloudbeesConfig, ConfidenceConfig};
+    use flagsync_remote::loopback_origin;
+
+    use super::RemoteArgs;
+
+    /// A URL, and a note for the user when it was moved by another override.
+    pub struct Endpoint {
+        pub url: String,
+        pub note: Option<String>,
+    }
+
+    /// The loopback origin of the first override that points at one, and its option.
+    fn local(args: &RemoteArgs) -> Option<(String, &'static str)> {
+        let of = |url: &Option<String>, option| {
+            url.as_deref()
+                .and_then(loopback_origin)
+                .map(|origin| (origin, option))
+        };
+        of(&args.confidence_url, "--confidence-url")
+            .or_else(|| of(&args.cloudbees_url, "--cloudbees-url"))
+    }
+
+    pub fn cloudbees(cb: &CloudbeesConfig, args: &RemoteArgs) -> Endpoint {
+        if let Some(url) = &args.cloudbees_url {
+            return Endpoint {
+                url: url.clone(),
+                note: None,
+            };
+        }
+        if let Some((origin, option)) = local(args) {
+            let url = format!("{origin}/public-api");
+            return Endpoint {
+                note: Some(format!(
+                    "CloudBees follows {option} to loopback: {url} (set --cloudbees-url to send it elsewhere)"
+                )),
+                url,
+            };
+        }
+        Endpoint {
+            url: cb
+                .url
+                .clone()
+                .unwrap_or_else(|| flagsync_remote::DEFAULT_CLOUDBEES_URL.to_owned()),
+            note: None,
+        }
+    }
+
+    pub fn confidence(cf: &ConfidenceConfig, args: &RemoteArgs) -> Endpoint {
+        if let Some(url) = &args.confidence_url {
+            return Endpoint {
+                url: url.clone(),
+                note: None,
+            };
+        }
+        if let Some((origin, option)) = local(args) {
+            return Endpoint {
+                note: Some(format!(
+                    "Confidence follows {option} to loopback: {origin} (set --confidence-url to send it elsewhere)"
+                )),
+                url: origin,
+            };
+        }
+        Endpoint {
+            url: cf
+                .url
+                .clone()
+                .unwrap_or_else(|| flagsync_remote::DEFAULT_CONFIDENCE_URL.to_owned()),
+            note: None,
+        }
+    }
+
+    /// The token endpoint's base, given where the Confidence API is.
+    pub fn iam(cf: &ConfidenceConfig, args: &RemoteArgs, confidence_url: &str) -> Endpoint {
+        if let Some(url) = &args.iam_url {
+            return Endpoint {
+                url: url.clone(),
+                note: None,
+            };
+        }
+        if loopback_origin(confidence_url).is_some() {
+            return Endpoint {
+                note: Some(format!(
+                    "the Confidence token endpoint follows the Confidence URL to loopback: {confidence_url} (set --iam-url to send it elsewhere)"
+                )),
+                url: confidence_url.to_owned(),
+            };
+        }
+        Endpoint {
+            url: cf
+                .iam_url
+                .clone()
+                .unwrap_or_else(|| flagsync_remote::DEFAULT_CONFIDENCE_IAM_URL.to_owned()),
+            note: None,
+        }
+    }
+}
+
+/// Connects only to the providers `scope` reads, so a missing credential of another one
+/// does not get in the way.
+pub fn connect_scope(
+    root: &Path,
+    config: &Config,
+    args: &RemoteArgs,
+    scope: &LiveScope,
+) -> miette::Result<Connection> {
+    let mut needed = config.clone();
+    if !scope.reads(Provider::CloudBees) {
+        needed.cloudbees = None;
+    }
+    if !scope.reads(Provider::Confidence) {
+        needed.confidence = None;
+    }
+    connect(root, &needed, args)
+}
+
+/// Tells the user (on stderr) when the embedded emulator, not a real service, is answering,
+/// and where an endpoint followed a loopback override.
+pub fn announce(conn: &Connection) {
     if let Some(state) = &conn.emulator_state {
         eprintln!(
             "note: using the embedded emulator (state in {}); remove `emulator:` from flagsync.yaml to talk to the real services",
             state.display()
         );
+    }
+    for note in &conn.notes {
+        eprintln!("note: {note}");
     }
 }
 

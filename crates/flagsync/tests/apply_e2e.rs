@@ -90,9 +90,10 @@ fn prune_deletes_only_with_the_flag_and_within_max_deletes() {
     std::fs::remove_file(repo.path().join("environments/Staging/button-color.yml")).unwrap();
     let path = format!("/public-api/applications/{APPLICATION}/Staging/experiments/ui.buttonColor");
 
-    // Without --prune nothing is deleted.
+    // Without --prune nothing is deleted, but the flag no manifest declares is a
+    // difference: --detailed-exitcode reports it.
     let out = emu.flagsync(&["plan", "--detailed-exitcode"], repo.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 
     // --max-deletes 0 refuses before writing anything.
     emu.reset_counters();
@@ -240,4 +241,62 @@ fn tokens_never_reach_output_logs_or_plan_files() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(!text(&out).contains("wrong-token-4f1c"), "{}", text(&out));
     assert!(!text(&out).contains("wrong-secret-9b2e"), "{}", text(&out));
+}
+
+#[test]
+fn an_impossible_delete_is_reported_skipped_never_succeeded() {
+    let emu = Emu::start();
+    let repo = quickstart_copy();
+    let out = emu.flagsync(&["apply", "--auto-approve"], repo.path());
+    assert!(out.status.success(), "{}", text(&out));
+    // No call of the Confidence API deletes a rollout.
+    std::fs::remove_file(repo.path().join("rollouts/dark-mode.yml")).unwrap();
+
+    emu.reset_counters();
+    let out = emu.flagsync(&["apply", "--auto-approve", "--prune"], repo.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "skipped   delete rollout/dark-mode: not possible through the API: the Confidence API has no call that deletes a rollout"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("Apply complete: 0 succeeded, 0 failed, 0 never ran, 1 skipped."),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(writes(&emu.counters()), 0, "nothing was sent");
+
+    let out = emu.flagsync(
+        &["apply", "--auto-approve", "--prune", "--format", "json"],
+        repo.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(
+        report["summary"],
+        json!({"succeeded": 0, "failed": 0, "conflicts": 0, "never_ran": 0, "skipped": 1}),
+        "{report}"
+    );
+    let outcome = &report["outcomes"][0];
+    assert_eq!(outcome["action_id"], "rollout/dark-mode");
+    assert_eq!(outcome["status"], "skipped");
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap()
+            .contains("end or remove it in Confidence"),
+        "{report}"
+    );
+    // The rollout is still there, so the plan still says so.
+    let out = emu.flagsync(&["plan", "--detailed-exitcode"], repo.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("? rollout/dark-mode (id "),
+        "{}",
+        text(&out)
+    );
 }

@@ -21,13 +21,14 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Every command a completion script must offer.
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 13] = [
     "validate",
     "plan",
     "apply",
     "diff",
     "export",
     "convert",
+    "doctor",
     "results",
     "emulator",
     "schema",

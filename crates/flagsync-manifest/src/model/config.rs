@@ -19,6 +19,11 @@ pub struct Config {
     /// Serve both providers from the embedded local emulator instead of the real services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulator: Option<EmulatorConfig>,
+    /// Plans (and so applies) also delete the live resources in the managed scope that no
+    /// manifest declares, as `--prune` does; `--prune=false` overrides it. Default `false`:
+    /// they are listed as not declared and left alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

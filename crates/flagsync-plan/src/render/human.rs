@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use console::Style;
 
 use super::framing::{Compared, Framing};
-use super::{DiffLine, action_diff};
+use super::{DiffLine, action_diff, undeclared_heading};
 use crate::model::{Action, Operation, Plan};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,8 +53,9 @@ impl Palette {
     }
 }
 
-/// The plan for a terminal. Ends with `Plan: N to create, M to update, K to delete.` or
-/// `No changes. Live state matches the repository.`
+/// The plan for a terminal. Ends with `Plan: N to create, M to update, K to delete.` (and
+/// how many live resources no manifest declares, listed before it), or `No changes. Live
+/// state matches the repository.`
 pub fn render_human(plan: &Plan, options: &HumanOptions) -> String {
     render_human_framed(plan, options, &Framing::default())
 }
@@ -80,6 +81,20 @@ pub fn render_human_framed(plan: &Plan, options: &HumanOptions, framing: &Framin
     }
     for action in &plan.actions {
         render_action(action, &p, &mut out);
+        out.push('\n');
+    }
+    if let Some(heading) = undeclared_heading(plan) {
+        let _ = writeln!(out, "{}", p.warning.apply_to(format!("{heading}:")));
+        for u in &plan.undeclared {
+            let mut line = format!("  ? {}", printable(&u.id));
+            if let Some(id) = &u.remote_id {
+                let _ = write!(line, " (id {})", printable(id));
+            }
+            if let Some(reason) = &u.unsupported {
+                let _ = write!(line, ": not possible: {}", printable(reason));
+            }
+            let _ = writeln!(out, "{line}");
+        }
         out.push('\n');
     }
     if !plan.warnings.is_empty() {

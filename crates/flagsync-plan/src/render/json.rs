@@ -18,7 +18,23 @@ struct JsonPlan<'a> {
     revisions: Option<JsonRevisions<'a>>,
     summary: &'a Summary,
     warnings: &'a [String],
+    /// Live resources in the managed scope that no manifest declares (without prune).
+    /// Absent from a comparison of two revisions, which has no live side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    undeclared: Option<Vec<JsonUndeclared<'a>>>,
     actions: Vec<JsonAction<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonUndeclared<'a> {
+    id: &'a str,
+    kind: Kind,
+    provider: Provider,
+    environment: Option<&'a str>,
+    name: &'a str,
+    remote_id: Option<&'a str>,
+    /// Why `--prune` could not delete it either.
+    unsupported: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -84,6 +100,20 @@ pub fn render_json_framed(plan: &Plan, framing: &Framing) -> String {
         revisions,
         summary: &plan.summary,
         warnings: &plan.warnings,
+        undeclared: matches!(framing.compared, Compared::LiveState).then(|| {
+            plan.undeclared
+                .iter()
+                .map(|u| JsonUndeclared {
+                    id: &u.id,
+                    kind: u.key.kind,
+                    provider: u.key.provider(),
+                    environment: u.key.env.as_deref(),
+                    name: &u.key.name,
+                    remote_id: u.remote_id.as_deref(),
+                    unsupported: u.unsupported.as_deref(),
+                })
+                .collect()
+        }),
         actions: plan
             .actions
             .iter()

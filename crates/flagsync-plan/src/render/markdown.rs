@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 
 use super::framing::{Compared, Framing};
 use super::human::printable;
-use super::{DiffLine, action_diff};
+use super::{DiffLine, action_diff, undeclared_heading};
 use crate::model::{Action, Operation, Plan};
 
 /// GitHub's limit for a comment body, in characters.
 pub const DEFAULT_MARKDOWN_BUDGET: usize = 65_536;
 
-/// How many deleted resources the warning names before it says "and N more".
+/// How many deleted (or undeclared) resources a callout names before it says "and N more".
 const DELETES_NAMED: usize = 20;
 
 /// The plan as a pull-request comment of at most `budget` characters (GitHub counts
@@ -55,14 +55,6 @@ pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> 
         .filter(|a| a.operation == Operation::Delete)
         .collect();
     if !deletes.is_empty() {
-        let mut names: Vec<String> = deletes
-            .iter()
-            .take(DELETES_NAMED)
-            .map(|a| format!("<code>{}</code>", escape(&a.id)))
-            .collect();
-        if deletes.len() > DELETES_NAMED {
-            names.push(format!("and {} more", deletes.len() - DELETES_NAMED));
-        }
         let noun = if deletes.len() == 1 {
             "resource"
         } else {
@@ -73,7 +65,15 @@ pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> 
             "\n> [!WARNING]\n> This {} **deletes {} {noun}**: {}\n",
             framing.subject(),
             deletes.len(),
-            names.join(", ")
+            named(deletes.iter().map(|a| a.id.as_str()))
+        );
+    }
+    if let Some(heading) = undeclared_heading(plan) {
+        let _ = write!(
+            header,
+            "\n> [!IMPORTANT]\n> {}: {}\n",
+            heading,
+            named(plan.undeclared.iter().map(|u| u.id.as_str()))
         );
     }
     if !plan.warnings.is_empty() {
@@ -152,6 +152,19 @@ pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> 
         out = out.chars().take(budget).collect();
     }
     out
+}
+
+/// Up to [`DELETES_NAMED`] ids as code, then "and N more".
+fn named<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let total = ids.len();
+    let mut names: Vec<String> = ids
+        .take(DELETES_NAMED)
+        .map(|id| format!("<code>{}</code>", escape(id)))
+        .collect();
+    if total > DELETES_NAMED {
+        names.push(format!("and {} more", total - DELETES_NAMED));
+    }
+    names.join(", ")
 }
 
 fn list_line(action: &Action) -> String {

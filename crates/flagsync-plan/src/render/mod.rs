@@ -16,7 +16,29 @@ pub use yamlish::to_yamlish;
 use serde_json::{Map, Value};
 use similar::{ChangeTag, TextDiff};
 
-use crate::model::{Action, Operation};
+use crate::model::{Action, Operation, Plan};
+
+/// What the plan says of the live resources no manifest declares, e.g. `1 live resource is
+/// not declared; `--prune` would delete it`; `None` when there are none.
+pub(crate) fn undeclared_heading(plan: &Plan) -> Option<String> {
+    let total = plan.undeclared.len();
+    let deletable = plan
+        .undeclared
+        .iter()
+        .filter(|u| u.unsupported.is_none())
+        .count();
+    let (resources, are, it) = if total == 1 {
+        ("resource", "is", "it")
+    } else {
+        ("resources", "are", "them")
+    };
+    let prune = match deletable {
+        0 => format!("`--prune` cannot delete {it}"),
+        d if d == total => format!("`--prune` would delete {it}"),
+        d => format!("`--prune` would delete {d} of them"),
+    };
+    (total > 0).then(|| format!("{total} live {resources} {are} not declared; {prune}"))
+}
 
 /// One line of a rendered change.
 #[derive(Debug, Clone, PartialEq, Eq)]

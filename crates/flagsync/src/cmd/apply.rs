@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients};
 use flagsync_pipeline::{LiveScope, Options};
-use flagsync_plan::{Plan, TargetFilter};
+use flagsync_plan::{Kind, Plan, TargetFilter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -35,9 +35,17 @@ pub struct Args {
     /// Do not ask for confirmation. Required when not attached to a terminal.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Also delete live resources that the repository manages but no longer declares.
-    #[arg(long)]
-    pub prune: bool,
+    /// Also delete live resources that the repository manages but no longer declares
+    /// (default: `prune` in flagsync.yaml, else false; `--prune=false` overrides it).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub prune: Option<bool>,
     /// Refuse to run a plan that deletes more than N resources.
     #[arg(long, value_name = "N")]
     pub max_deletes: Option<usize>,
@@ -47,6 +55,10 @@ pub struct Args {
     /// Only apply these resources (and what they depend on): KIND/NAME.
     #[arg(long = "target", value_name = "KIND/NAME")]
     pub targets: Vec<TargetFilter>,
+    /// Only this CloudBees environment's experiments (repeatable); target groups and
+    /// rollouts are applied either way.
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
     /// human, or json (a versioned report on stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -59,36 +71,46 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let source = crate::source::open(&args.dir, args.rev.as_deref())?;
     let loaded = flagsync_pipeline::load_valid(source.as_ref(), &terminal)?;
     let config = flagsync_pipeline::config(&loaded)?;
-    let conn = remote::connect(&args.dir, config, &args.remote)?;
-    remote::announce_emulator(&conn);
-    let runtime = pipeline::runtime()?;
-    let scope = LiveScope::of(&loaded.repository);
-    let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
-    let snapshot = runtime.block_on(read)?;
-    let live = flagsync_pipeline::live_resources(&snapshot);
-
-    let plan = match &args.plan_file {
+    let saved = match &args.plan_file {
         Some(file) => {
-            if args.prune || !args.targets.is_empty() {
+            if args.prune.is_some() || !args.targets.is_empty() || !args.envs.is_empty() {
                 return Err(miette!(
-                    "--prune and --target shape a new plan; a saved plan is applied exactly as it was made"
+                    "--prune, --target and --env shape a new plan; a saved plan is applied exactly as it was made"
                 ));
             }
             let text = std::fs::read_to_string(file)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot read the plan {}", file.display()))?;
-            let plan = Plan::from_json(&text)
-                .wrap_err_with(|| format!("{}: not a flagsync plan", file.display()))?;
+            Some(
+                Plan::from_json(&text)
+                    .wrap_err_with(|| format!("{}: not a flagsync plan", file.display()))?,
+            )
+        }
+        None => None,
+    };
+    let options = Options {
+        prune: args.prune.unwrap_or(config.prune),
+        targets: args.targets.clone(),
+        environments: args.envs.clone(),
+    };
+    // Read (and so need credentials for) only what the plan can touch.
+    let scope = match &saved {
+        Some(plan) => saved_plan_scope(plan),
+        None => LiveScope::for_options(&loaded.repository, &options)?,
+    };
+    let conn = remote::connect_scope(&args.dir, config, &args.remote, &scope)?;
+    remote::announce(&conn);
+    let runtime = pipeline::runtime()?;
+    let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
+    let snapshot = runtime.block_on(read)?;
+    let live = flagsync_pipeline::live_resources(&snapshot);
+
+    let plan = match saved {
+        Some(plan) => {
             flagsync_apply::ensure_unchanged(&plan, &live)?;
             plan
         }
-        None => {
-            let options = Options {
-                prune: args.prune,
-                targets: args.targets.clone(),
-            };
-            flagsync_pipeline::plan(&loaded, &live, &options)?
-        }
+        None => flagsync_pipeline::plan(&loaded, &live, &options)?,
     };
 
     if !plan.has_changes() {
@@ -135,6 +157,23 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What a saved plan's actions need read to check that live state did not change.
+fn saved_plan_scope(plan: &Plan) -> LiveScope {
+    let mut environments: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|a| a.key.env.clone())
+        .collect();
+    environments.sort();
+    environments.dedup();
+    let has = |kind: Kind| plan.actions.iter().any(|a| a.key.kind == kind);
+    LiveScope {
+        environments,
+        target_groups: has(Kind::TargetGroup),
+        rollouts: has(Kind::Rollout),
+    }
 }
 
 fn report_json(report: &ApplyReport) -> String {

@@ -168,6 +168,8 @@ fn unify_config(loaded: &Loaded, args: &Args) -> Option<Config> {
         }),
         confidence: None,
         emulator,
+        // The team's choice about pruning carries over with the rest of the repository.
+        prune: source.is_some_and(|c| c.prune),
     })
 }
 

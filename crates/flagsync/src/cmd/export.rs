@@ -76,7 +76,7 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         needed.confidence = None;
     }
     let conn = remote::connect(&args.dir, &needed, &args.remote)?;
-    remote::announce_emulator(&conn);
+    remote::announce(&conn);
     let live_scope = flagsync_pipeline::LiveScope {
         environments: scope.environments.keys().cloned().collect(),
         target_groups: scope.target_groups.is_some(),

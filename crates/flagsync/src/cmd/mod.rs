@@ -4,6 +4,7 @@ pub mod apply;
 pub mod completions;
 pub mod convert;
 pub mod diff;
+pub mod doctor;
 pub mod emulator;
 pub mod export;
 pub mod man;

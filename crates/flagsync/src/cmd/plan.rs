@@ -40,19 +40,27 @@ pub struct Args {
     /// `target-group/Beta Users`, `experiment/Production/my.flag`, `rollout/new-search`.
     #[arg(long = "target", value_name = "KIND/NAME")]
     pub targets: Vec<TargetFilter>,
-    /// Also delete live resources that the repository manages but no longer declares.
-    #[arg(long)]
-    pub prune: bool,
+    /// Only this CloudBees environment's experiments (repeatable); target groups and
+    /// rollouts are planned either way.
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    /// Also delete live resources that the repository manages but no longer declares
+    /// (default: `prune` in flagsync.yaml, else false; `--prune=false` overrides it).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub prune: Option<bool>,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
 
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let options = Options {
-        prune: args.prune,
-        targets: args.targets.clone(),
-    };
-    let plan = compute(&args.dir, args.rev.as_deref(), &args.remote, &options)?;
+    let plan = compute(args)?;
     if let Some(out) = &args.out {
         let text = plan.to_json()?;
         std::fs::write(out, text)
@@ -69,7 +77,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             out.display()
         );
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
+    Ok(if args.detailed_exitcode && plan.has_differences() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
@@ -77,23 +85,25 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 }
 
 /// Loads, validates, reads live state and plans.
-fn compute(
-    dir: &std::path::Path,
-    rev: Option<&str>,
-    remote_args: &RemoteArgs,
-    options: &Options,
-) -> miette::Result<Plan> {
+fn compute(args: &Args) -> miette::Result<Plan> {
+    let dir = &args.dir;
     let terminal = Terminal::new();
-    let source = crate::source::open(dir, rev)?;
+    let source = crate::source::open(dir, args.rev.as_deref())?;
     let loaded = flagsync_pipeline::load_valid(source.as_ref(), &terminal)?;
     let config = flagsync_pipeline::config(&loaded)?;
-    let conn = remote::connect(dir, config, remote_args)?;
-    remote::announce_emulator(&conn);
-    let scope = LiveScope::of(&loaded.repository);
+    let options = Options {
+        prune: args.prune.unwrap_or(config.prune),
+        targets: args.targets.clone(),
+        environments: args.envs.clone(),
+    };
+    // Credentials are needed only for the providers the targets name.
+    let scope = LiveScope::for_options(&loaded.repository, &options)?;
+    let conn = remote::connect_scope(dir, config, &args.remote, &scope)?;
+    remote::announce(&conn);
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = pipeline::runtime()?.block_on(read)?;
     let live = flagsync_pipeline::live_resources(&snapshot);
-    Ok(flagsync_pipeline::plan(&loaded, &live, options)?)
+    Ok(flagsync_pipeline::plan(&loaded, &live, &options)?)
 }
 
 pub fn render(plan: &Plan, format: Format, global: &GlobalArgs) -> String {

@@ -57,7 +57,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let mut needed = config.clone();
     needed.cloudbees = None;
     let conn = remote::connect(&args.dir, &needed, &args.remote)?;
-    remote::announce_emulator(&conn);
+    remote::announce(&conn);
     let Some(client) = conn.confidence.as_ref() else {
         return Err(miette!("no Confidence client"));
     };
