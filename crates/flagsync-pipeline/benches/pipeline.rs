@@ -320,9 +320,10 @@ impl Conn {
         cb.base_url = format!("{emulator}/public-api");
         cb.requests_per_second = cloudbees_rps;
         let mut cf = ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(DEFAULT_TOKEN)));
-        cf.base_url = emulator.to_owned();
-        cf.iam_url = emulator.to_owned();
+        cf.urls = flagsync_remote::ConfidenceUrls::all(emulator);
         cf.requests_per_second = confidence_rps;
+        // Segments are read on the flags API, paced like the rest here.
+        cf.flags_requests_per_second = confidence_rps;
         Ok(Conn {
             cloudbees: CloudBeesClient::new(cb)?,
             confidence: ConfidenceClient::new(cf)?,
@@ -352,7 +353,7 @@ async fn read_live(conn: &Conn, loaded: &Loaded) -> Res<LiveSnapshot> {
 
 /// Normalize both sides and plan (no prune, no targets). Pure.
 fn make_plan(loaded: &Loaded, snapshot: &LiveSnapshot) -> Res<Plan> {
-    let live = flagsync_pipeline::live_resources(snapshot);
+    let live = flagsync_pipeline::live_resources(snapshot, loaded);
     Ok(flagsync_pipeline::plan(loaded, &live, &Options::default())?)
 }
 

@@ -5,10 +5,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flagsync_emulator::{BackgroundEmulator, EmulatorConfig};
-use flagsync_manifest::model::Config;
+use flagsync_manifest::model::{
+    ConfidenceConfig, ConfidenceRegion as ConfidenceRegionSetting, Config,
+};
 use flagsync_remote::{
-    CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    Secret,
+    CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceRegion,
+    ConfidenceSettings, ConfidenceUrls, Secret,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -18,10 +20,12 @@ pub struct RemoteArgs {
     /// CloudBees API base URL (overrides flagsync.yaml; e.g. a local emulator).
     #[arg(long, env = "FLAGSYNC_CLOUDBEES_URL", value_name = "URL")]
     pub cloudbees_url: Option<String>,
-    /// Confidence API base URL (overrides flagsync.yaml).
+    /// Base URL of every Confidence API: rollouts, segments, results and tokens (overrides
+    /// flagsync.yaml; e.g. a local emulator).
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_URL", value_name = "URL")]
     pub confidence_url: Option<String>,
-    /// Confidence IAM base URL for client credentials (overrides flagsync.yaml).
+    /// Confidence token endpoint's base URL for client credentials (overrides the above and
+    /// flagsync.yaml).
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_IAM_URL", value_name = "URL")]
     pub iam_url: Option<String>,
     /// CloudBees requests per second (default: flagsync.yaml, else 0.95, just under the documented 1/s).
@@ -104,10 +108,9 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
     let confidence = match &config.confidence {
         None => None,
         Some(cf) => {
-            let (base_url, iam_url, auth) = match &emulator {
+            let (urls, auth) = match &emulator {
                 Some((emu, token)) => (
-                    emu.confidence_url(),
-                    emu.confidence_url(),
+                    ConfidenceUrls::all(&emu.confidence_url()),
                     ConfidenceAuth::Token(Secret::new(token)),
                 ),
                 None => {
@@ -134,27 +137,15 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
                             ));
                         }
                     };
-                    (
-                        args.confidence_url
-                            .clone()
-                            .or_else(|| cf.url.clone())
-                            .unwrap_or_else(|| flagsync_remote::DEFAULT_CONFIDENCE_URL.to_owned()),
-                        args.iam_url
-                            .clone()
-                            .or_else(|| cf.iam_url.clone())
-                            .unwrap_or_else(|| {
-                                flagsync_remote::DEFAULT_CONFIDENCE_IAM_URL.to_owned()
-                            }),
-                        auth,
-                    )
+                    (confidence_urls(cf, args), auth)
                 }
             };
             let mut settings = ConfidenceSettings::new(auth);
-            settings.base_url = base_url;
-            settings.iam_url = iam_url;
+            settings.urls = urls;
             settings.allow_insecure_http = args.allow_insecure_http;
             if emulator.is_some() {
                 settings.requests_per_second = f64::INFINITY;
+                settings.flags_requests_per_second = f64::INFINITY;
             }
             Some(ConfidenceClient::new(settings).wrap_err("cannot set up the Confidence client")?)
         }
@@ -166,6 +157,39 @@ pub fn connect(root: &Path, config: &Config, args: &RemoteArgs) -> miette::Resul
         emulator_state,
         _emulator: emulator.map(|(e, _)| e),
     })
+}
+
+/// The Confidence hosts: those of the account's region, or everything at `url`, each API's
+/// own setting winning over both; `--confidence-url` (then `--iam-url`) over flagsync.yaml.
+fn confidence_urls(cf: &ConfidenceConfig, args: &RemoteArgs) -> ConfidenceUrls {
+    let mut urls = match &args.confidence_url {
+        Some(url) => ConfidenceUrls::all(url),
+        None => {
+            let region = match cf.region {
+                Some(ConfidenceRegionSetting::Us) => ConfidenceRegion::Us,
+                Some(ConfidenceRegionSetting::Eu) | None => ConfidenceRegion::Eu,
+            };
+            let mut urls = match &cf.url {
+                Some(url) => ConfidenceUrls::all(url),
+                None => ConfidenceUrls::for_region(region),
+            };
+            for (setting, slot) in [
+                (&cf.experiments_url, &mut urls.experiments),
+                (&cf.flags_url, &mut urls.flags),
+                (&cf.stats_url, &mut urls.stats),
+                (&cf.iam_url, &mut urls.iam),
+            ] {
+                if let Some(url) = setting {
+                    slot.clone_from(url);
+                }
+            }
+            urls
+        }
+    };
+    if let Some(iam) = &args.iam_url {
+        urls.iam.clone_from(iam);
+    }
+    urls
 }
 
 /// Tells the user (on stderr) when the embedded emulator, not a real service, is answering.
@@ -199,4 +223,56 @@ fn embedded_token() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("embedded-{:x}-{:x}", std::process::id(), nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(confidence_url: Option<&str>, iam_url: Option<&str>) -> RemoteArgs {
+        RemoteArgs {
+            cloudbees_url: None,
+            confidence_url: confidence_url.map(str::to_owned),
+            iam_url: iam_url.map(str::to_owned),
+            cloudbees_rps: None,
+            allow_insecure_http: false,
+        }
+    }
+
+    fn config(json: serde_json::Value) -> ConfidenceConfig {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn hosts_follow_the_region_one_url_and_each_override() {
+        let eu = confidence_urls(
+            &config(serde_json::json!({"token_env": "T"})),
+            &args(None, None),
+        );
+        assert_eq!(eu, ConfidenceUrls::for_region(ConfidenceRegion::Eu));
+        let us = confidence_urls(
+            &config(serde_json::json!({"token_env": "T", "region": "us"})),
+            &args(None, None),
+        );
+        assert_eq!(us.flags, "https://flags.us.confidence.dev");
+        assert_eq!(us.iam, "https://iam.us.confidence.dev");
+        assert_eq!(us.stats, "https://stats.us.confidence.dev");
+        assert_eq!(us.experiments, "https://experiments.confidence.dev");
+        let one = confidence_urls(
+            &config(
+                serde_json::json!({"token_env": "T", "url": "http://127.0.0.1:9", "stats_url": "https://stats.example"}),
+            ),
+            &args(None, None),
+        );
+        assert_eq!(one.experiments, "http://127.0.0.1:9");
+        assert_eq!(one.flags, "http://127.0.0.1:9");
+        assert_eq!(one.iam, "http://127.0.0.1:9");
+        assert_eq!(one.stats, "https://stats.example");
+        let cli = confidence_urls(
+            &config(serde_json::json!({"token_env": "T", "flags_url": "https://f.example"})),
+            &args(Some("http://127.0.0.1:1"), Some("http://127.0.0.1:2")),
+        );
+        assert_eq!(cli.flags, "http://127.0.0.1:1");
+        assert_eq!(cli.iam, "http://127.0.0.1:2");
+    }
 }

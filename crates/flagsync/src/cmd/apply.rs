@@ -65,7 +65,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let scope = LiveScope::of(&loaded.repository);
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = runtime.block_on(read)?;
-    let live = flagsync_pipeline::live_resources(&snapshot);
+    let live = flagsync_pipeline::live_resources(&snapshot, &loaded);
 
     let plan = match &args.plan_file {
         Some(file) => {

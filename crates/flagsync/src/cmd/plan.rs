@@ -92,7 +92,7 @@ fn compute(
     let scope = LiveScope::of(&loaded.repository);
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = pipeline::runtime()?.block_on(read)?;
-    let live = flagsync_pipeline::live_resources(&snapshot);
+    let live = flagsync_pipeline::live_resources(&snapshot, &loaded);
     Ok(flagsync_pipeline::plan(&loaded, &live, options)?)
 }
 

@@ -148,11 +148,11 @@ impl Emu {
                         .next()
                         .unwrap();
                     let base = format!("/v1/workflows/rollout/instances/{id}");
-                    if let Some(segment) = segment {
+                    if let Some(targeting) = segment.and_then(|s| s.get("targeting").cloned()) {
                         let (s, v) = self.send(
                             reqwest::Method::POST,
-                            &format!("{base}:updateSegment"),
-                            Some(json!({"updateMask": "targeting", "segment": segment})),
+                            &format!("{base}:updatesegment"),
+                            Some(json!({"parameters": {"updateMask": "targeting", "segment": {"targeting": targeting}}})),
                         );
                         assert_eq!(s, 200, "{v}");
                     }
@@ -300,8 +300,9 @@ impl Emu {
         assert!((200..300).contains(&status), "{status} {body}");
     }
 
-    /// Creates a rollout through the Confidence API, sets its targeting when given, and
-    /// launches it (waiting until it is live) when asked. Returns the instance id.
+    /// Creates a rollout through the Confidence API as its reference documents it, sets its
+    /// targeting with `:updatesegment` when given, and launches it (waiting until it is
+    /// live) when asked. Returns the instance id.
     pub fn create_rollout(&self, body: Value, targeting: Option<Value>, launch: bool) -> String {
         let (status, created) = self.send(
             reqwest::Method::POST,
@@ -320,8 +321,8 @@ impl Emu {
         if let Some(targeting) = targeting {
             let (s, v) = self.send(
                 reqwest::Method::POST,
-                &format!("{base}:updateSegment"),
-                Some(json!({"updateMask": "targeting", "segment": {"targeting": targeting}})),
+                &format!("{base}:updatesegment"),
+                Some(json!({"parameters": {"updateMask": "targeting", "segment": {"targeting": targeting}}})),
             );
             assert_eq!(s, 200, "{v}");
         }
