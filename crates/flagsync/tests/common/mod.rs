@@ -46,7 +46,15 @@ impl Emu {
 
     /// The same command, not yet run, for tests that change its environment.
     pub fn command(&self, args: &[&str], dir: &Path) -> Command {
-        let mut cmd = Command::cargo_bin("flagsync").unwrap();
+        let mut cmd = Command::from_std(self.std_command(args, dir));
+        cmd.timeout(Duration::from_secs(60));
+        cmd
+    }
+
+    /// The same command as a `std::process::Command`, for tests that run it in the
+    /// background.
+    pub fn std_command(&self, args: &[&str], dir: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("flagsync"));
         cmd.args(args)
             .arg(dir)
             .env("NO_COLOR", "1")
@@ -61,8 +69,7 @@ impl Emu {
             .env("FLAGSYNC_CONFIDENCE_IAM_URL", self.emulator.base_url())
             // The emulator has no rate limit unless a test sets one.
             .env("FLAGSYNC_CLOUDBEES_RPS", "1000")
-            .env_remove("RUST_LOG")
-            .timeout(Duration::from_secs(60));
+            .env_remove("RUST_LOG");
         cmd
     }
 
