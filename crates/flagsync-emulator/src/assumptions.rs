@@ -35,7 +35,9 @@
 //!   their section, which a PATCH replaces as a whole.
 //! - What a create fills in: [`fill_new_rollout`] (`owner` defaults to the caller;
 //!   `workflowVersion` [`WORKFLOW_VERSION`]; `jobQueue` off; `transitionStatus` `{}`, its
-//!   shape being unknown; `rollout.controlVariant` [`control_variant`]; new assignment ids;
+//!   shape being unknown; the server-computed sections `recommendations` (empty lists) and
+//!   `samplesize` (`{}`, its fields being cut off in the reference);
+//!   `rollout.controlVariant` [`control_variant`]; new assignment ids;
 //!   `flags.flag` and `flags.segment`, a segment made at create so targeting can be set on
 //!   a draft). `creator`/`updater` are `apiClients/<clientId>` for a token from
 //!   `/v1/oauth/token`, [`TOKEN_IDENTITY`] for a configured token.
@@ -413,6 +415,11 @@ pub(crate) fn fill_new_rollout(
     out.insert("checks".into(), json!([]));
     out.insert("transitionStatus".into(), json!({}));
     out.insert("stateHistory".into(), json!([]));
+    out.insert(
+        "recommendations".into(),
+        json!({"recommendations": [], "treatmentRecommendations": []}),
+    );
+    out.insert("samplesize".into(), json!({}));
     enter_state(&mut out, "draft", now);
     let rollout = section(&mut out, "rollout");
     let flag = rollout

@@ -76,6 +76,7 @@ async fn a_create_fills_the_envelope_and_the_server_managed_fields() {
     assert_eq!(r["stateHistory"][0]["state"], "draft");
     assert!(r["workflowVersion"].is_string() && r["jobQueue"].is_object());
     assert!(r["checks"].is_array() && r["transitionStatus"].is_object());
+    assert!(r["recommendations"]["recommendations"].is_array() && r["samplesize"].is_object());
     assert_eq!(
         r["rollout"]["controlVariant"],
         "flags/search/variants/control"

@@ -621,11 +621,18 @@ pub fn live_resources(
             });
         }
     }
+    // A manifest whose id a labelled rollout already carries manages that one; the instance
+    // it names is then not adopted (the pipeline warns).
+    let labelled: std::collections::BTreeSet<&str> = rollouts
+        .iter()
+        .filter_map(|r| r.flagsync_id.as_deref())
+        .collect();
     for rollout in rollouts {
         let adopted = rollout
             .instance_id
             .as_ref()
-            .and_then(|instance| adoptions.get(instance));
+            .and_then(|instance| adoptions.get(instance))
+            .filter(|id| !labelled.contains(id.as_str()));
         let Some(id) = rollout.flagsync_id.as_ref().or(adopted) else {
             continue;
         };
@@ -762,6 +769,15 @@ mod tests {
         assert_eq!(live[0].key, ResourceKey::rollout("manual"));
         assert_eq!(live[0].remote_id.as_deref(), Some("x"));
         assert_eq!(live[0].body["labels"], json!({}));
+        // Another rollout already carries the id: it is the managed one.
+        let both = [
+            manual[0].clone(),
+            LiveRollout::new(json!({"name": "workflows/rollout/instances/y",
+                "labels": {"flagsync-id": "manual"}})),
+        ];
+        let live = live_resources(&[], &BTreeMap::new(), &both, &claims);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].remote_id.as_deref(), Some("y"));
     }
 
     #[test]

@@ -665,3 +665,66 @@ fn segments_are_read_under_the_flags_api_limit() {
     assert_eq!(segments["count"], 60, "{c:#}");
     assert_eq!(segments["statuses"]["200"], 60, "no 429: {c:#}");
 }
+
+/// A manifest adopting an instance that no longer exists plans a create and says so; one
+/// whose id another rollout already carries manages that one and says which.
+#[test]
+fn an_adoption_that_cannot_happen_is_explained() {
+    let emu = Emu::start();
+    let labelled = emu.create_rollout(
+        json!({"displayName": "Kept", "labels": {"flagsync-id": "kept"}, "rollout": {"flag": "flags/kept"}}),
+        None,
+        false,
+    );
+    let other = emu.create_rollout(
+        json!({"displayName": "Other", "rollout": {"flag": "flags/kept"}}),
+        None,
+        false,
+    );
+    let repo = confidence_repo();
+    let dir = repo.path();
+    write(
+        dir,
+        "rollouts/gone.yml",
+        "type: rollout\nid: gone\ninstance: workflows/rollout/instances/nosuchinstance\nrollout:\n  flag: flags/gone\n",
+    );
+    write(
+        dir,
+        "rollouts/kept.yml",
+        &format!(
+            "type: rollout\nid: kept\ndisplayName: Kept\ninstance: workflows/rollout/instances/{other}\nrollout:\n  flag: flags/kept\n"
+        ),
+    );
+    let plan = emu.plan_json(dir);
+    let warnings: Vec<&str> = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let operation = |id: &str| {
+        plan["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["operation"].clone())
+    };
+    assert_eq!(operation("rollout/gone"), Some(json!("create")), "{plan:#}");
+    // The labelled one is managed (it lacks flagsync's other label): never an adoption.
+    assert_eq!(operation("rollout/kept"), Some(json!("update")), "{plan:#}");
+    assert_eq!(plan["summary"]["adopt"], 0);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w
+                .contains("nosuchinstance, which no longer exists; apply creates a new rollout")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains(&format!(
+            "adopts instance {other}, but rollout {labelled} already carries the id kept"
+        ))),
+        "{warnings:?}"
+    );
+}
