@@ -692,11 +692,14 @@ fn action_cost(action: &flagsync_plan::Action, launch: Duration) -> (usize, Dura
             let mut wait = Duration::ZERO;
             for step in &action.steps {
                 requests += match step {
-                    RolloutStep::Create
-                    | RolloutStep::UpdateSegment { .. }
-                    | RolloutStep::PatchRollout { .. } => 1,
-                    // A read before the launch (so that a resumed apply does not launch twice).
-                    RolloutStep::Launch => 2,
+                    // The create, then a read of the rollout and its segment (what the next
+                    // step's guard expects).
+                    RolloutStep::Create => 3,
+                    // Every other write is guarded: the rollout and its segment are read
+                    // right before it (the API has no etag).
+                    RolloutStep::UpdateSegment { .. }
+                    | RolloutStep::PatchRollout { .. }
+                    | RolloutStep::Launch => 3,
                     RolloutStep::WaitForTransition => {
                         wait = launch;
                         1
