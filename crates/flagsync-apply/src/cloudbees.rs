@@ -106,6 +106,9 @@ pub(crate) async fn run(action: &Action, client: &CloudBeesClient) -> ActionResu
             Ok(Done::default())
         }
         Operation::Update => update(action, &target, client).await,
+        Operation::Adopt => Err(Fail::new(
+            "only rollouts are adopted; the plan adopts a CloudBees resource",
+        )),
         Operation::Delete => {
             let deleted_now = target
                 .delete(client)

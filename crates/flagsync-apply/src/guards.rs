@@ -65,10 +65,10 @@ pub fn check_fingerprints(plan: &Plan, live: &[LiveResource]) -> Vec<Drift> {
             (Operation::Create, Some(_)) => {
                 Some("was created by someone else since the plan was made".to_owned())
             }
-            (Operation::Update | Operation::Delete, None) => {
+            (Operation::Update | Operation::Adopt | Operation::Delete, None) => {
                 Some("was deleted since the plan was made".to_owned())
             }
-            (Operation::Update | Operation::Delete, Some(current)) => {
+            (Operation::Update | Operation::Adopt | Operation::Delete, Some(current)) => {
                 match &action.live_fingerprint {
                     None => Some(
                         "the plan has no fingerprint of the live object, so a change cannot \

@@ -1,15 +1,24 @@
 //! Confidence rollout actions: the plan's steps in order, with the non-idempotent calls
 //! (create, launch) made at most once per intent: after an unknown outcome the rollout is
 //! read back before anything is sent again.
+//!
+//! The rollout API has no etag, so every write is guarded by a read right before it: the
+//! rollout and its segment are read, and when the fields flagsync manages are no longer
+//! what the plan saw (plus what this action's earlier steps changed), someone changed the
+//! rollout meanwhile and the step is refused as a conflict, like a failed `test` of a
+//! CloudBees JSON Patch, instead of overwriting the change. The same read is what a PATCH
+//! body is built from (each masked section complete, as the service holds it).
 
 use serde_json::{Map, Value};
 
 use flagsync_live::{LiveRollout, ROLLOUT_ID_LABEL, instance_id};
-use flagsync_plan::rollout::{create_body, patch_body, segment_body};
-use flagsync_plan::{Action, Operation, RolloutStep};
+use flagsync_plan::normalize::canonical_rollout;
+use flagsync_plan::rollout::{after_step, create_body, patch_body, segment_parameters};
+use flagsync_plan::{Action, Operation, PatchOp, RolloutStep, diff};
 use flagsync_remote::{ConfidenceClient, RemoteError};
 
 use crate::ApplyOptions;
+use crate::cloudbees::short;
 use crate::execute::{ActionResult, Done, Fail};
 
 /// Launch attempts when each one ends with an unknown outcome and a read shows the rollout
@@ -61,6 +70,8 @@ pub(crate) async fn run(
             .as_deref()
             .map(instance_id)
             .map(str::to_owned),
+        expected: action.live.clone(),
+        written: false,
         warnings: Vec::new(),
     };
     if let Some(unsupported) = &action.unsupported {
@@ -87,6 +98,11 @@ struct Run<'a> {
     options: &'a ApplyOptions,
     /// The bare instance id, once known.
     id: Option<String>,
+    /// The canonical body the next write expects to find: what the plan saw, then what
+    /// this action's own steps made of it. `None` before a create.
+    expected: Option<Value>,
+    /// Whether a step of this action has written already.
+    written: bool,
     warnings: Vec<String>,
 }
 
@@ -101,20 +117,48 @@ impl Run<'_> {
                             "the plan creates a rollout that already has an id ({id})"
                         )));
                     }
-                    self.id = Some(self.create().await?);
+                    let id = self.create().await?;
+                    self.id = Some(id.clone());
+                    self.written = true;
+                    // Later steps expect the rollout as it was just created.
+                    let created = self.read(&what).await?;
+                    self.expected = Some(canonical_rollout(&created));
                 }
-                RolloutStep::UpdateSegment { update_mask } => {
+                RolloutStep::UpdateSegment {
+                    update_mask,
+                    flag_settings,
+                } => {
                     let id = self.id()?;
-                    let body = segment_body(self.desired()?, update_mask);
-                    let segment = body.get("segment").cloned().unwrap_or(Value::Null);
+                    let fresh = self.guard(&what).await?;
+                    let parameters = segment_parameters(
+                        self.desired()?,
+                        fresh.segment_name.as_deref(),
+                        update_mask,
+                        *flag_settings,
+                    );
                     self.client
-                        .update_segment(&id, update_mask, &segment)
+                        .update_segment(&id, &parameters)
                         .await
                         .map_err(|e| step_failed(&what, e))?;
                 }
                 RolloutStep::PatchRollout { update_mask } => {
                     let id = self.id()?;
-                    let body = patch_body(self.desired()?, update_mask);
+                    let fresh = self.guard(&what).await?;
+                    let locked: Vec<&str> = update_mask
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|b| fresh.locked_data_keys.iter().any(|k| k == b))
+                        .collect();
+                    if !locked.is_empty() {
+                        return Err(Fail::conflict(format!(
+                            "{what}: {} cannot change while the rollout is {} (the service \
+                             locks it); {}. Plan again.",
+                            locked.join(", "),
+                            fresh.state.as_deref().unwrap_or("in this state"),
+                            self.nothing_written()
+                        )));
+                    }
+                    let body = patch_body(self.desired()?, &fresh.body, update_mask);
                     self.client
                         .patch_rollout(&id, update_mask, &body)
                         .await
@@ -147,6 +191,13 @@ impl Run<'_> {
                     }
                 }
             }
+            if step.writes() {
+                self.written = true;
+            }
+            if let Some(expected) = &self.expected {
+                let desired = self.desired()?;
+                self.expected = Some(after_step(expected, desired, step));
+            }
         }
         Ok(())
     }
@@ -163,6 +214,60 @@ impl Run<'_> {
             .as_ref()
             .filter(|d| d.is_object())
             .ok_or_else(|| Fail::new("the plan carries no desired rollout body"))
+    }
+
+    fn nothing_written(&self) -> &'static str {
+        if self.written {
+            "the earlier steps of this action were applied, this one was not sent"
+        } else {
+            "nothing was written"
+        }
+    }
+
+    /// The rollout with its segment, read now.
+    async fn read(&self, what: &str) -> Result<LiveRollout, Fail> {
+        let id = self.id()?;
+        match self.client.read_rollout(&id).await {
+            Ok(Some(rollout)) => Ok(rollout),
+            Ok(None) => Err(Fail::conflict(format!(
+                "{what}: rollout {id} was deleted since the plan was made; {}. Plan again.",
+                self.nothing_written()
+            ))),
+            Err(e) => Err(Fail::new(format!(
+                "{what}: reading rollout {id} before writing failed: {e}"
+            ))),
+        }
+    }
+
+    /// Reads the rollout and refuses when what flagsync manages of it is not what this
+    /// write expects (someone changed it since the plan was made).
+    async fn guard(&self, what: &str) -> Result<LiveRollout, Fail> {
+        let fresh = self.read(what).await?;
+        let Some(expected) = &self.expected else {
+            return Ok(fresh);
+        };
+        let now = canonical_rollout(&fresh);
+        if &now == expected {
+            return Ok(fresh);
+        }
+        // A field that changed to what the plan wants anyway overwrites nothing (an earlier,
+        // interrupted run, say).
+        let changes = changed_fields(expected, &now, self.desired()?);
+        if changes.is_empty() {
+            return Ok(fresh);
+        }
+        let by = match (&fresh.update_time, &fresh.updater) {
+            (Some(time), Some(who)) => format!(" (last updated {time} by {who})"),
+            (Some(time), None) => format!(" (last updated {time})"),
+            _ => String::new(),
+        };
+        Err(Fail::conflict(format!(
+            "rollout {} changed since the plan was made{by}: {}; {}. Plan again to see the \
+             change.",
+            self.id.as_deref().unwrap_or("?"),
+            changes.join("; "),
+            self.nothing_written()
+        )))
     }
 
     /// POSTs the create at most once per attempt, and a further attempt only when a lookup
@@ -233,17 +338,17 @@ impl Run<'_> {
     }
 
     /// Launches unless a read shows it already live or launching (an earlier, interrupted
-    /// run); after an unknown outcome, reads again before deciding.
+    /// run); after an unknown outcome, reads again before deciding. The first read is the
+    /// write's guard.
     async fn launch(&self) -> Result<(), Fail> {
         let id = self.id()?;
         let mut last = String::new();
-        for _ in 0..MAX_LAUNCH_ATTEMPTS {
-            let current = self
-                .client
-                .get_rollout(&id)
-                .await
-                .map_err(|e| step_failed(":launch (reading the rollout first)", e))?
-                .ok_or_else(|| Fail::new(format!("rollout {id} no longer exists")))?;
+        for attempt in 0..MAX_LAUNCH_ATTEMPTS {
+            let current = if attempt == 0 {
+                self.guard(":launch").await?
+            } else {
+                self.read(":launch").await?
+            };
             match launch_state(&current) {
                 LaunchState::Live | LaunchState::Launching => return Ok(()),
                 LaunchState::Draft => {}
@@ -262,6 +367,32 @@ impl Run<'_> {
              stayed a draft; last error: {last}"
         )))
     }
+}
+
+/// `/rollout/reach: the plan saw "0.5", now "0.7"` for every managed field that differs
+/// from what was expected, unless it now holds what `desired` wants.
+fn changed_fields(expected: &Value, now: &Value, desired: &Value) -> Vec<String> {
+    let mut out: Vec<String> = diff(expected, now)
+        .iter()
+        .filter_map(|op| {
+            let path = match op {
+                PatchOp::Test { .. } => return None,
+                other => other.path(),
+            };
+            let saw = expected.pointer(path);
+            let is = now.pointer(path);
+            if is == desired.pointer(path) {
+                return None;
+            }
+            Some(format!(
+                "{path}: the plan saw {}, now {}",
+                saw.map_or_else(|| "nothing".to_owned(), short),
+                is.map_or_else(|| "nothing".to_owned(), short)
+            ))
+        })
+        .collect();
+    out.dedup();
+    out
 }
 
 /// The create body with the id label set, so an interrupted create can be found again.
@@ -374,10 +505,10 @@ mod tests {
     }
 
     fn client() -> ConfidenceClient {
-        use flagsync_remote::{ConfidenceAuth, ConfidenceSettings, Secret};
+        use flagsync_remote::{ConfidenceAuth, ConfidenceSettings, ConfidenceUrls, Secret};
         ConfidenceClient::new(ConfidenceSettings {
             // Nothing listens there: these actions must not send anything.
-            base_url: "http://127.0.0.1:9".to_owned(),
+            urls: ConfidenceUrls::all("http://127.0.0.1:9"),
             ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new("t")))
         })
         .unwrap()
@@ -398,6 +529,22 @@ mod tests {
             unsupported: unsupported.map(str::to_owned),
             origin: None,
         }
+    }
+
+    #[test]
+    fn changed_fields_name_each_path_with_both_values() {
+        let saw = json!({"rollout": {"reach": "0.5"}, "labels": {"a": "b"}, "state": "draft"});
+        let now = json!({"rollout": {"reach": "0.7"}, "labels": {}, "state": "live"});
+        let desired = json!({"rollout": {"reach": "0.6"}, "labels": {"a": "b"}, "state": "live"});
+        assert_eq!(
+            changed_fields(&saw, &now, &desired),
+            vec![
+                r#"/rollout/reach: the plan saw "0.5", now "0.7""#.to_owned(),
+                r#"/labels/a: the plan saw "b", now nothing"#.to_owned(),
+            ]
+        );
+        // Already what the plan wants: no conflict.
+        assert!(changed_fields(&saw, &desired, &desired).is_empty());
     }
 
     #[tokio::test]

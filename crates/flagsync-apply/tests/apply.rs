@@ -10,7 +10,7 @@ use flagsync_plan::{ManagedScope, Operation, PlanOptions, RolloutStep, plan};
 
 const ROLLOUTS: &str = "POST /v1/workflows/rollout/instances";
 const LAUNCH: &str = "POST /v1/workflows/rollout/instances/{id}:launch";
-const UPDATE_SEGMENT: &str = "POST /v1/workflows/rollout/instances/{id}:updateSegment";
+const UPDATE_SEGMENT: &str = "POST /v1/workflows/rollout/instances/{id}:updatesegment";
 const PATCH_GROUP: &str = "PATCH /public-api/applications/{app}/target-groups/{name}";
 
 fn options() -> ApplyOptions {
@@ -53,7 +53,8 @@ async fn creates_everything_in_dependency_order_and_converges() {
         vec![
             RolloutStep::Create,
             RolloutStep::UpdateSegment {
-                update_mask: "targeting".into()
+                update_mask: "targeting".into(),
+                flag_settings: false
             },
             RolloutStep::Launch,
             RolloutStep::WaitForTransition
@@ -92,7 +93,7 @@ async fn creates_everything_in_dependency_order_and_converges() {
         .outcome("rollout/new-search")
         .and_then(|o| o.remote_id.clone())
         .expect("rollout id reported");
-    let live = env.confidence().get_rollout(&id).await.unwrap().unwrap();
+    let live = env.confidence().read_rollout(&id).await.unwrap().unwrap();
     assert_eq!(live.body["state"], json!("live"));
     assert!(
         live.body.get("pendingTransition").is_none(),
@@ -100,8 +101,8 @@ async fn creates_everything_in_dependency_order_and_converges() {
         live.body
     );
     assert_eq!(
-        live.body["segment"]["targeting"],
-        desired[5].body["segment"]["targeting"]
+        live.segment.as_ref().map(|s| &s["targeting"]),
+        Some(&desired[5].body["segment"]["targeting"])
     );
     assert_eq!(live.body["labels"][ROLLOUT_ID_LABEL], json!("new-search"));
 

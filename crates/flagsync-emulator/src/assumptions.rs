@@ -18,21 +18,75 @@
 //! - The 555 answer of the rate limit carries no `Retry-After`.
 //! - An environment literally named `target-groups` is shadowed by the target-group routes.
 //!
-//! Confidence:
-//! - Rollout ids: [`ROLLOUT_ID_LEN`] characters from [`ROLLOUT_ID_ALPHABET`].
-//! - Fields a client cannot set: [`SERVER_MANAGED_FIELDS`] (ignored on create, 400 in an
-//!   update mask).
+//! Confidence (`api-notes-confidence.md`; its INFERRED and UNVERIFIED items, and what no
+//! source says):
+//! - Hosts: one port serves the rollouts (`experiments`), segments (`flags`), results
+//!   (`stats`, `/v2`) and token (`iam`) APIs; `/v1` paths of Unify and Confidence never
+//!   clash.
+//! - Rollout ids: [`ROLLOUT_ID_LEN`] characters from [`ROLLOUT_ID_ALPHABET`]; segment, rule
+//!   and assignment ids too. Create is served at `POST /v1/workflows/rollout/instances`
+//!   (the how-to) and `POST /v1/workflows/rollout` (the abtest reference's form); `name` in
+//!   a create body is ignored (the server names rollouts).
+//! - Output-only: the envelope fields [`ROLLOUT_OUTPUT_ONLY_FIELDS`] and the server-computed
+//!   sections [`ROLLOUT_SERVER_SECTIONS`] are refused (400 `INVALID_ARGUMENT`) when a
+//!   client sends them, on create and on PATCH (the notes: "an emulator must not accept
+//!   them from clients"). The data-section fields the server fills (`rollout.controlVariant`,
+//!   the assignment ids, `flags.flag`/`segment`/`rule`) are not refused: they are part of
+//!   their section, which a PATCH replaces as a whole.
+//! - What a create fills in: [`fill_new_rollout`] (`owner` defaults to the caller;
+//!   `workflowVersion` [`WORKFLOW_VERSION`]; `jobQueue` off; `transitionStatus` `{}`, its
+//!   shape being unknown; the server-computed sections `recommendations` (empty lists) and
+//!   `samplesize` (`{}`, its fields being cut off in the reference);
+//!   `rollout.controlVariant` [`control_variant`]; new assignment ids;
+//!   `flags.flag` and `flags.segment`, a segment made at create so targeting can be set on
+//!   a draft). `creator`/`updater` are `apiClients/<clientId>` for a token from
+//!   `/v1/oauth/token`, [`TOKEN_IDENTITY`] for a configured token.
+//! - PATCH takes a comma-separated `updateMask`; each path (a section such as `rollout`, or
+//!   a nested path such as `rollout.reach`) is replaced with the body's value, and a masked
+//!   field the body lacks is cleared (FieldMask semantics). Without a mask every field a
+//!   client may set is replaced (AIP-134's empty mask). `name` in the body must be the
+//!   rollout's. Sections in `lockedDataKeys` are refused with 400 `FAILED_PRECONDITION`:
+//!   see [`locked_data_keys`] (a live rollout's `flags`, which `:updatesegment` changes
+//!   instead; everything once ended).
+//! - States are the strings `draft`, `live`, `ended`; `possibleTransitions` per state:
+//!   [`possible_transitions`]. `:launch` (draft) and `:end` (live; no document shows it)
+//!   answer `{}` at once and complete after the launch duration, shown in
+//!   `pendingTransition` meanwhile ([`LAUNCH_STEPS`], [`END_STEPS`]); a rollout in another
+//!   state, or with a transition under way, is refused with 400 `FAILED_PRECONDITION`.
+//!   `stateHistory` gains an entry per state entered.
+//! - Launching fills [`fill_launched`]: `flags.rule`, `exposure` (zero counts, as int64
+//!   strings), an exploratory analysis in `explore.exploratoryAnalyses[]` whose
+//!   `analysisResults[]` names the rollout's analysis result, and allocates the segment.
+//!   Only the documents' preloaded example rollouts also carry the how-to's
+//!   `stats.analysisResult` (the reference shows no `stats` section).
+//! - Segments: `/v1/segments` as the flags admin API has them. A rollout's segment covers
+//!   everyone until targeted, with allocation [`rollout_segment_allocation`], `UNALLOCATED`
+//!   until the launch. Output-only fields ([`SEGMENT_OUTPUT_ONLY_FIELDS`]) in a body are
+//!   refused; updates may name [`SEGMENT_MUTABLE_FIELDS`]. Targeting is checked against the
+//!   resolver protos, unknown fields refused (a strict proto-JSON reader), an empty
+//!   criterion and a value with no kind allowed (the resolver's test state has both), a
+//!   range with neither end refused. The list does not filter (400 on a `filter`).
+//! - `:updatesegment` requires `{"parameters": {...}}` with only the documented parameters;
+//!   the how-to's `:updateSegment` is served too, with or without the wrapper. A
+//!   `segment.name` other than the rollout's segment is refused (400); a rollout whose
+//!   `flags.segment` was cleared gets a new segment. `updateMask` is relative to the segment
+//!   (no mask: every mutable field, as for PATCH). The change applies at once, whatever the
+//!   segment's allocation; `targetingKeySelector`, `stickyAssignments` and
+//!   `ignoreTargetingForSticky` set the rollout's `flags` fields. The answer is
+//!   `{"pathAimedToUpdate": "<segment name>"}`.
 //! - List: `pageSize` default [`DEFAULT_PAGE_SIZE`], at most [`MAX_PAGE_SIZE`], in creation
 //!   order; `filter` accepts terms `state:X`, `state=X`, `labels.K:V`, `labels.K=V`
 //!   joined by `AND` (or spaces); anything else is 400. See [`parse_filter`].
-//! - PATCH without `updateMask` updates every field present in the body.
-//! - `:launch` of a rollout that is not a draft, or has a transition under way: 400
-//!   `FAILED_PRECONDITION`. The transition's steps: [`LAUNCH_STEPS`].
-//! - `:updateSegment` applies at once and answers `{}`; a segment without a name gets
-//!   `segments/<id>`.
-//! - Analysis results: see [`analysis_result_id`] and [`analysis_result`].
-//! - `reach` must be a decimal string between 0 and 1 (400 otherwise).
-//! - Issued access tokens live in memory only: after a restart clients fetch a new one.
+//! - Analysis results: see [`analysis_result_id`] and [`analysis_result`]; served at the
+//!   documented `/v2/...` path and at the how-to's `/v1/...` path, the same document.
+//! - `reach` must be a decimal string between 0 and 1 (400 otherwise); a segment's
+//!   `allocation.proportion` a `{"value": "<decimal>"}` object between 0 and 1.
+//! - The token endpoint takes the camelCase body (and the snake_case spellings a proto-JSON
+//!   reader also accepts) and answers `expiresIn` as an int64 string. Issued access tokens
+//!   live in memory only: after a restart clients fetch a new one.
+//! - The flags API's documented limit (50 requests per second per account) is off unless
+//!   the runtime knob `confidenceFlagsRequestsPerSecond` sets one: then 429
+//!   `RESOURCE_EXHAUSTED` without `Retry-After` (none is documented) beyond it, per caller IP.
 //!
 //! CloudBees Unify (`api-notes-unify.md`; the notes' `[I]` items and what no source says):
 //! - Routes: the feature-management paths answer under both `/v1` and `/v2`; organization
@@ -133,7 +187,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Shared;
 use crate::error::Service;
-use crate::state::StoredRollout;
+use crate::state::{StoredRollout, StoredSegment};
 use crate::unify::model::FlagType;
 
 /// The organization every emulator has (also embedded, also after a restart).
@@ -252,13 +306,57 @@ pub const EXAMPLE_APPLICATION: &str = "1a23bcd4e5fg6h7890i123j4";
 pub const ROLLOUT_ID_LEN: usize = 20;
 pub const ROLLOUT_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 pub const ROLLOUT_NAME_PREFIX: &str = "workflows/rollout/instances/";
-pub const SERVER_MANAGED_FIELDS: &[&str] = &[
-    "name",
+pub const SEGMENT_PREFIX: &str = "segments/";
+/// `creator`/`updater` of a request made with a configured (not issued) token.
+pub const TOKEN_IDENTITY: &str = "identities/emulator-user";
+/// `workflowVersion` of a rollout whose create did not name one.
+pub const WORKFLOW_VERSION: &str = "1";
+/// Envelope fields only the server writes (absent from the PATCH request schema).
+pub const ROLLOUT_OUTPUT_ONLY_FIELDS: &[&str] = &[
     "state",
     "createTime",
     "updateTime",
+    "deleteTime",
+    "creator",
+    "updater",
     "pendingTransition",
+    "transitionStatus",
+    "possibleTransitions",
+    "lockedDataKeys",
+    "checks",
+    "stateHistory",
     "stats",
+];
+/// Data sections the server computes.
+pub const ROLLOUT_SERVER_SECTIONS: &[&str] = &["exposure", "samplesize", "recommendations"];
+/// Every data section of the reference.
+pub const ROLLOUT_DATA_SECTIONS: &[&str] = &[
+    "rollout",
+    "flags",
+    "metrics",
+    "explore",
+    "exposure",
+    "planning",
+    "recommendations",
+    "reviews",
+    "samplesize",
+];
+/// Segment fields only the server writes (OUTPUT_ONLY in the protos).
+pub const SEGMENT_OUTPUT_ONLY_FIELDS: &[&str] = &[
+    "state",
+    "bitsetAllocation",
+    "createTime",
+    "updateTime",
+    "creator",
+    "updater",
+];
+/// Segment fields an update may name.
+pub const SEGMENT_MUTABLE_FIELDS: &[&str] = &[
+    "targeting",
+    "allocation",
+    "labels",
+    "displayName",
+    "description",
 ];
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 pub const MAX_PAGE_SIZE: usize = 1000;
@@ -267,6 +365,179 @@ pub const LAUNCH_STEPS: &[&str] = &[
     "ENABLE_FLAG_RULE",
     "START_ANALYSIS",
 ];
+pub const END_STEPS: &[&str] = &["DISABLE_FLAG_RULE", "STOP_ANALYSIS"];
+
+/// The documents' example rollouts (`preload_examples`), which carry the how-to's `stats`.
+pub const EXAMPLE_ROLLOUTS: &[&str] = &["brcdajvw7dfuod7cj9iq", "bnkv2onacdpvxk8cmqbm"];
+
+/// The transitions a rollout in `state` offers.
+pub fn possible_transitions(state: &str) -> Value {
+    match state {
+        "draft" => json!(["launch"]),
+        "live" => json!(["end"]),
+        _ => json!([]),
+    }
+}
+
+/// The data sections frozen in `state`: a live rollout's `flags` (its targeting and flag
+/// settings change through `:updatesegment`, which carries them), every section once ended.
+pub fn locked_data_keys(state: &str) -> Value {
+    match state {
+        "draft" => json!([]),
+        "live" => json!(["flags"]),
+        _ => json!(ROLLOUT_DATA_SECTIONS),
+    }
+}
+
+/// The control variant the server picks for a rollout of `flag`.
+pub fn control_variant(flag: &str) -> String {
+    format!("{flag}/variants/control")
+}
+
+/// The allocation of the segment a rollout makes: the whole population.
+pub fn rollout_segment_allocation() -> Value {
+    json!({"proportion": {"value": "1"}})
+}
+
+/// A created rollout: the client's fields with the server's filled in.
+pub(crate) fn fill_new_rollout(
+    name: &str,
+    client: Map<String, Value>,
+    segment: &str,
+    assignment_ids: &[String; 2],
+    who: &str,
+    now: &str,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("name".into(), json!(name));
+    out.extend(client);
+    out.entry("owner").or_insert_with(|| json!(who));
+    out.entry("workflowVersion")
+        .or_insert_with(|| json!(WORKFLOW_VERSION));
+    out.entry("jobQueue")
+        .or_insert_with(|| json!({"isEnabled": false, "items": []}));
+    out.insert("createTime".into(), json!(now));
+    out.insert("updateTime".into(), json!(now));
+    out.insert("creator".into(), json!(who));
+    out.insert("updater".into(), json!(who));
+    out.insert("checks".into(), json!([]));
+    out.insert("transitionStatus".into(), json!({}));
+    out.insert("stateHistory".into(), json!([]));
+    out.insert(
+        "recommendations".into(),
+        json!({"recommendations": [], "treatmentRecommendations": []}),
+    );
+    out.insert("samplesize".into(), json!({}));
+    enter_state(&mut out, "draft", now);
+    let rollout = section(&mut out, "rollout");
+    let flag = rollout
+        .get("flag")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(flag) = &flag {
+        rollout
+            .entry("controlVariant")
+            .or_insert_with(|| json!(control_variant(flag)));
+    }
+    rollout.insert("variantAssignmentId".into(), json!(assignment_ids[0]));
+    rollout.insert("controlAssignmentId".into(), json!(assignment_ids[1]));
+    let flags = section(&mut out, "flags");
+    if let Some(flag) = flag {
+        flags.insert("flag".into(), json!(flag));
+    }
+    flags.insert("segment".into(), json!(segment));
+    out
+}
+
+/// The section `key` of `resource`, made an empty object when missing.
+fn section<'m>(resource: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+    let entry = resource
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
+    match entry {
+        Value::Object(m) => m,
+        _ => unreachable!("made an object above"),
+    }
+}
+
+/// Puts a rollout into `state`: the state, its transitions and locks, and a `stateHistory`
+/// entry (the previous one closed).
+pub(crate) fn enter_state(resource: &mut Map<String, Value>, state: &str, now: &str) {
+    resource.insert("state".into(), json!(state));
+    resource.insert("possibleTransitions".into(), possible_transitions(state));
+    resource.insert("lockedDataKeys".into(), locked_data_keys(state));
+    resource.insert("updateTime".into(), json!(now));
+    if let Some(Value::Array(history)) = resource.get_mut("stateHistory") {
+        if let Some(Value::Object(last)) = history.last_mut() {
+            last.insert("exitedTime".into(), json!(now));
+            last.insert("actualExitedTime".into(), json!(now));
+        }
+        history.push(json!({
+            "state": state,
+            "enteredTime": now,
+            "actualEnteredTime": now,
+            "checks": [],
+        }));
+    }
+}
+
+/// What a completed launch adds: the flag rule, exposure counts, the exploratory analysis
+/// naming the analysis result (and the how-to's `stats` for the documents' examples).
+pub(crate) fn fill_launched(
+    resource: &mut Map<String, Value>,
+    id: &str,
+    result_id: &str,
+    rule_id: &str,
+    now: &str,
+) {
+    let result_name = format!("{ROLLOUT_NAME_PREFIX}{id}/analysisResults/{result_id}");
+    let rollout = resource.get("rollout").cloned().unwrap_or(Value::Null);
+    let text = |k: &str| rollout.get(k).and_then(Value::as_str).map(str::to_owned);
+    let flag = text("flag");
+    let who = resource.get("updater").cloned().unwrap_or(Value::Null);
+    let metrics: Vec<Value> = resource
+        .get("metrics")
+        .and_then(|m| m.get("metrics"))
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|m| m.get("metric").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(flag) = &flag {
+        section(resource, "flags").insert("rule".into(), json!(format!("{flag}/rules/{rule_id}")));
+    }
+    let treatments: Vec<Value> = [text("variant"), text("controlVariant")]
+        .into_iter()
+        .flatten()
+        .map(|t| json!({"treatment": t, "totalExposureCount": "0", "exposureFilter": ""}))
+        .collect();
+    resource.insert("exposure".into(), json!({"exposure": treatments}));
+    let explore = section(resource, "explore");
+    let analyses = explore
+        .entry("exploratoryAnalyses")
+        .or_insert_with(|| json!([]));
+    if let Value::Array(analyses) = analyses {
+        analyses.push(json!({
+            "id": result_id,
+            "name": format!("{ROLLOUT_NAME_PREFIX}{id}/exploratoryAnalyses/{result_id}"),
+            "state": "DONE",
+            "metrics": metrics,
+            "analysisResults": [{"analysisResult": result_name, "exposureFilterName": ""}],
+            "createdBy": who,
+            "createTime": now,
+            "updateTime": now,
+        }));
+    }
+    if EXAMPLE_ROLLOUTS.contains(&id) {
+        resource.insert("stats".into(), json!({"analysisResult": result_name}));
+    }
+}
 
 /// One term of a list filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,15 +597,37 @@ const STATUSES: &[&str] = &[
     "METRIC_RESULT_STATUS_SIGNIFICANT_NEGATIVE",
 ];
 
-/// The analysis result of a launched rollout: one result per configured metric, its type
-/// from the metric's `metricKind`, a status picked deterministically from a hash of the
-/// rollout id and the metric, and an alpha adjusted for the number of metrics (Bonferroni).
+/// The analysis result of a launched rollout, in the stats API's v2 shape: one result per
+/// configured metric, its type from the metric's `metricKind`, an alpha adjusted for the
+/// number of metrics (Bonferroni), and one comparison (`result[]`) of the rollout's variant
+/// against its control, whose status and estimates are picked deterministically from a hash
+/// of the rollout id and the metric. The `{"value": x}` wrappers are written as the
+/// reference draws them. Only the `*_UNSPECIFIED` members of the enums are documented; the
+/// others used here are assumed.
 pub fn analysis_result(id: &str, result_id: &str, rollout: &Map<String, Value>) -> Value {
     let metrics: Vec<&Value> = rollout
         .get("metrics")
         .and_then(|m| m.get("metrics"))
         .and_then(Value::as_array)
         .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let text = |path: &[&str]| {
+        let mut v = Value::Object(rollout.clone());
+        for p in path {
+            v = v.get(*p).cloned().unwrap_or(Value::Null);
+        }
+        v.as_str().map(str::to_owned)
+    };
+    let baseline = text(&["rollout", "controlVariant"]).unwrap_or_else(|| "control".to_owned());
+    let compared = text(&["rollout", "variant"]).unwrap_or_else(|| "treatment".to_owned());
+    let launched = rollout
+        .get("stateHistory")
+        .and_then(Value::as_array)
+        .and_then(|h| h.iter().find(|e| e.get("state") == Some(&json!("live"))))
+        .and_then(|e| e.get("enteredTime"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| text(&["createTime"]))
         .unwrap_or_default();
     let alpha = 0.05 / metrics.len().max(1) as f64;
     let results: Vec<Value> = metrics
@@ -358,10 +651,36 @@ pub fn analysis_result(id: &str, result_id: &str, rollout: &Map<String, Value>) 
             };
             let digest = Sha256::digest(format!("{id}\0{metric_name}").as_bytes());
             let status = STATUSES[usize::from(digest[0]) % STATUSES.len()];
+            let significant = status != "METRIC_RESULT_STATUS_NOT_SIGNIFICANT";
+            let base = 0.1 + f64::from(digest[1]) / 2550.0;
+            let lift = (f64::from(digest[2]) - 127.5) / 2550.0;
+            let round = |x: f64| (x * 1e6).round() / 1e6;
             json!({
                 "id": metric_name,
-                "statsSettings": {"method": "METHOD_Z_TEST", "adjustedAlpha": alpha},
-                "result": {"status": {"status": status, "metricType": metric_type}},
+                "statsSettings": {
+                    "method": "METHOD_Z_TEST",
+                    "adjustedAlpha": alpha,
+                    "adjustedBeta": {"value": 0.2},
+                    "hasVarianceReduction": false,
+                },
+                "result": [{
+                    "status": {
+                        "status": status,
+                        "message": "",
+                        "metricType": metric_type,
+                        "decisionPowered": {"value": true},
+                        "decisionIsSignificant": {"value": significant},
+                        "validationIsSignificant": {"value": false},
+                    },
+                    "groups": {"baseline": baseline, "compared": compared},
+                    "result": [{
+                        "resultTime": launched,
+                        "baselineEstimateAbs": {"value": round(base)},
+                        "comparedEstimateAbs": {"value": round(base + lift)},
+                        "differenceEstimateAbs": {"value": round(lift)},
+                        "differenceEstimateRel": {"value": round(lift / base)},
+                    }],
+                }],
             })
         })
         .collect();
@@ -373,7 +692,12 @@ pub fn analysis_result(id: &str, result_id: &str, rollout: &Map<String, Value>) 
     json!({
         "name": format!("{ROLLOUT_NAME_PREFIX}{id}/analysisResults/{result_id}"),
         "exposureFilter": "",
-        "annotations": [{"context": "OVERALL", "info": [info]}],
+        "createTime": launched,
+        "creator": text(&["creator"]).unwrap_or_default(),
+        "annotations": [{
+            "context": [{"key": "STATS_ANNOTATION_CONTEXT_OVERALL", "value": "overall"}],
+            "info": info,
+        }],
         "results": results,
     })
 }
@@ -418,21 +742,18 @@ pub(crate) async fn preload_examples(app: &Shared) {
                 });
             // The document's flow targets, launches and then reads the results of
             // `brcdajvw7dfuod7cj9iq`, so it starts as a draft whose launch yields the
-            // document's result id; the other one is live.
+            // document's result id and whose segment has the document's name; the other
+            // one is live.
             let examples = [
-                ("brcdajvw7dfuod7cj9iq", "New Search Feature Rollout", "search-flag", "draft"),
-                ("bnkv2onacdpvxk8cmqbm", "Mobile UI Update", "mobile-ui", "live"),
+                ("brcdajvw7dfuod7cj9iq", "New Search Feature Rollout", "search-flag", "pztjlarivt3tyfie5gsb"),
+                ("bnkv2onacdpvxk8cmqbm", "Mobile UI Update", "mobile-ui", "mobileuisegment00001"),
             ];
-            for (id, display_name, flag, state) in examples {
+            for (id, display_name, flag, segment_id) in examples {
                 if data.confidence.rollouts.contains_key(id) {
                     continue;
                 }
-                let seq = data.confidence.next_seq;
-                data.confidence.next_seq += 1;
-                let resource = json!({
-                    "name": format!("{ROLLOUT_NAME_PREFIX}{id}"),
+                let client = json!({
                     "displayName": display_name,
-                    "state": state,
                     "flags": {"targetingKeySelector": "targeting_key"},
                     "rollout": {
                         "flag": format!("flags/{flag}"),
@@ -449,21 +770,49 @@ pub(crate) async fn preload_examples(app: &Shared) {
                             "preferredDirection": "INCREASE",
                         }],
                     },
-                    "createTime": now,
-                    "updateTime": now,
                 });
-                let Value::Object(resource) = resource else {
+                let Value::Object(client) = client else {
                     continue;
                 };
+                let name = format!("{ROLLOUT_NAME_PREFIX}{id}");
+                let segment_name = format!("{SEGMENT_PREFIX}{segment_id}");
+                let ids = [format!("{id}-variant"), format!("{id}-control")];
+                let mut resource =
+                    fill_new_rollout(&name, client, &segment_name, &ids, TOKEN_IDENTITY, &now);
+                let mut segment = Map::new();
+                segment.insert("name".into(), json!(segment_name));
+                segment.insert("allocation".into(), rollout_segment_allocation());
+                segment.insert("state".into(), json!("UNALLOCATED"));
+                segment.insert("workflowInstance".into(), json!(name));
+                segment.insert("flag".into(), json!(format!("flags/{flag}")));
+                for (k, v) in [("createTime", &now), ("updateTime", &now)] {
+                    segment.insert(k.into(), json!(v));
+                }
+                for k in ["creator", "updater"] {
+                    segment.insert(k.into(), json!(TOKEN_IDENTITY));
+                }
                 let analysis_result_id = if id == "brcdajvw7dfuod7cj9iq" {
                     "abc123".to_owned()
                 } else {
-                    analysis_result_id(id, resource.get("metrics"))
+                    enter_state(&mut resource, "live", &now);
+                    let result = analysis_result_id(id, resource.get("metrics"));
+                    fill_launched(&mut resource, id, &result, "mobileuirule00000001", &now);
+                    segment.insert("state".into(), json!("ALLOCATED"));
+                    result
                 };
+                let seq = data.confidence.next_seq;
+                data.confidence.next_seq += 2;
+                data.confidence.segments.insert(
+                    segment_id.to_owned(),
+                    StoredSegment {
+                        seq,
+                        resource: segment,
+                    },
+                );
                 data.confidence.rollouts.insert(
                     id.to_owned(),
                     StoredRollout {
-                        seq,
+                        seq: seq + 1,
                         resource,
                         analysis_result_id: Some(analysis_result_id),
                     },
@@ -526,9 +875,10 @@ mod tests {
         assert_eq!(a, analysis_result("x", "r", &rollout));
         assert_eq!(a["results"].as_array().map(Vec::len), Some(2));
         assert_eq!(
-            a["results"][1]["result"]["status"]["metricType"],
+            a["results"][1]["result"][0]["status"]["metricType"],
             "METRIC_TYPE_GUARDRAIL"
         );
+        assert!(a["annotations"][0]["info"].is_string());
         assert_eq!(a["results"][0]["statsSettings"]["adjustedAlpha"], 0.025);
         assert_ne!(
             analysis_result_id("x", rollout.get("metrics")),

@@ -31,6 +31,9 @@ impl Service {
         };
         if under("/public-api") {
             Service::CloudBees
+        } else if under("/v2/workflows") {
+            // The Confidence stats API's analysis results.
+            Service::Confidence
         } else if under("/v2") || under("/v1/applications") || under("/v1/organizations") {
             // Unify shares the `/v1` prefix with Confidence; its resources never clash.
             Service::Unify

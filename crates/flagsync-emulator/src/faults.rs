@@ -84,6 +84,9 @@ pub(crate) struct Runtime {
     pub unify_requests_per_second: Option<u32>,
     /// Share (0..=1) of launches that fail (runtime knob only).
     pub launch_failure_rate: f64,
+    /// The Confidence flags API's limit per caller IP, answered 429 beyond it; `None`: no
+    /// limit (runtime knob only).
+    pub confidence_flags_requests_per_second: Option<u32>,
 }
 
 impl Runtime {
@@ -100,6 +103,7 @@ impl Runtime {
             cloudbees_requests_per_second,
             unify_requests_per_second,
             launch_failure_rate: 0.0,
+            confidence_flags_requests_per_second: None,
         }
     }
 
@@ -121,6 +125,7 @@ impl Runtime {
             cloudbees_requests_per_second: Some(self.cloudbees_requests_per_second),
             unify_requests_per_second: Some(self.unify_requests_per_second),
             launch_failure_rate: Some(self.launch_failure_rate),
+            confidence_flags_requests_per_second: Some(self.confidence_flags_requests_per_second),
         }
     }
 
@@ -160,6 +165,11 @@ impl Runtime {
         if update.unify_requests_per_second == Some(Some(0)) {
             return Err("unifyRequestsPerSecond must be at least 1 (null turns it off)".into());
         }
+        if update.confidence_flags_requests_per_second == Some(Some(0)) {
+            return Err(
+                "confidenceFlagsRequestsPerSecond must be at least 1 (null turns it off)".into(),
+            );
+        }
         self.rng = StdRng::seed_from_u64(faults.seed);
         self.faults = faults;
         if let Some(ms) = update.launch_ms {
@@ -173,6 +183,9 @@ impl Runtime {
         }
         if let Some(rate) = update.launch_failure_rate {
             self.launch_failure_rate = rate;
+        }
+        if let Some(rps) = update.confidence_flags_requests_per_second {
+            self.confidence_flags_requests_per_second = rps;
         }
         Ok(())
     }
@@ -218,6 +231,13 @@ pub(crate) struct FaultSettings {
     /// Share of launches that fail (`failedSteps` filled, state unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_failure_rate: Option<f64>,
+    /// Like `unify_requests_per_second`, for the Confidence flags API (segments).
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub confidence_flags_requests_per_second: Option<Option<u32>>,
 }
 
 fn double_option<'de, D>(deserializer: D) -> Result<Option<Option<u32>>, D::Error>
@@ -285,16 +305,26 @@ fn route_label(req: &Request) -> String {
         return format!("{method} (unmatched)");
     };
     let mut label = format!("{method} {template}");
-    if template.ends_with("/instances/{id}")
+    let known: &[&str] = if template.ends_with("/instances/{id}") {
+        &["launch", "end", "updateSegment", "updatesegment"]
+    } else if template == "/v1/segments/{id}" {
+        &["allocate", "archive"]
+    } else {
+        &[]
+    };
+    if !known.is_empty()
         && req.method() == Method::POST
         && let Some((_, action)) = req.uri().path().rsplit_once(':')
     {
         // Only known actions get their own label: the suffix is the client's text.
         label.push(':');
-        label.push_str(match action {
-            "launch" | "updateSegment" | "updatesegment" => action,
-            _ => "other",
-        });
+        label.push_str(
+            known
+                .iter()
+                .find(|k| **k == action)
+                .copied()
+                .unwrap_or("other"),
+        );
     }
     label
 }
@@ -470,6 +500,28 @@ pub(crate) async fn unify_rate_limit(
     next.run(req).await
 }
 
+/// The Confidence flags API's documented limit (50 requests per second per account), off
+/// unless the runtime knob sets it; 429 `RESOURCE_EXHAUSTED` beyond it.
+pub(crate) async fn confidence_flags_rate_limit(
+    State(app): State<Shared>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = app.runtime().confidence_flags_requests_per_second;
+    if let (Some(limit), Some(ctx)) = (limit, req.extensions().get::<ConnCtx>())
+        && over_limit(&mut app.flags_rate_windows(), ctx.remote.ip(), limit)
+    {
+        return ApiError::new(
+            Service::Confidence,
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate limit exceeded: at most {limit} requests per second"),
+        )
+        .with_grpc(crate::error::grpc::RESOURCE_EXHAUSTED)
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// Accepts `Authorization: Bearer <token>` with a configured or issued token; anything
 /// else is 401 in the service's error shape.
 pub(crate) async fn require_bearer(
@@ -486,12 +538,21 @@ pub(crate) async fn require_bearer(
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    match token {
-        Some(token) if app.token_accepted(token) => next.run(req).await,
-        Some(_) => unauthorized(service, "the bearer token is not valid"),
-        None => unauthorized(service, "missing bearer token in the Authorization header"),
+    let caller = token.and_then(|t| app.caller(t));
+    match (token, caller) {
+        (Some(_), Some(caller)) => {
+            let mut req = req;
+            req.extensions_mut().insert(Caller(caller));
+            next.run(req).await
+        }
+        (Some(_), None) => unauthorized(service, "the bearer token is not valid"),
+        (None, _) => unauthorized(service, "missing bearer token in the Authorization header"),
     }
 }
+
+/// Who sent an authenticated request (see `AppState::caller`).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(pub String);
 
 fn unauthorized(service: Service, message: &str) -> Response {
     let mut response = if service == Service::Unify {

@@ -2,8 +2,10 @@
 //!
 //! - CloudBees Feature Management public API under `/public-api/applications/{app}/...`
 //!   (experiments per environment, target groups per application);
-//! - Confidence rollout workflows under `/v1/workflows/rollout/instances...`, and the IAM
-//!   token endpoint `POST /v1/oauth/token`;
+//! - Confidence: rollout workflows under `/v1/workflows/rollout/instances...` (the
+//!   `experiments` host), segments under `/v1/segments...` (the `flags` host), analysis
+//!   results under `/v2/workflows/rollout/instances/{id}/analysisResults/{r}` (the `stats`
+//!   host; the how-to's `/v1` path too), and the IAM token endpoint `POST /v1/oauth/token`;
 //! - CloudBees Unify feature management under `/v1` and `/v2`
 //!   (`/v{1,2}/applications/{app}/flags...`, `.../target-groups...`,
 //!   `.../custom-properties...`, `.../environments/{env}/configuration`), and the lookups
@@ -14,8 +16,8 @@
 //!   ([`UNIFY_DEFAULT_APPLICATION_ID`]) linked to all of them.
 //!
 //! A client only swaps the base URL: [`RunningEmulator::cloudbees_url`] replaces
-//! `https://x-api.rollout.io/public-api`, [`RunningEmulator::confidence_url`] replaces both
-//! `https://api.confidence.dev` and `https://iam.confidence.dev`,
+//! `https://x-api.rollout.io/public-api`, [`RunningEmulator::confidence_url`] replaces every
+//! Confidence host (`experiments`, `flags.{eu,us}`, `stats.{eu,us}`, `iam.{eu,us}`),
 //! [`RunningEmulator::unify_url`] replaces `https://api.cloudbees.io`.
 //!
 //! The real services' quirks are imitated (see `api-notes.md`, `api-notes-unify.md`);
@@ -30,17 +32,20 @@
 //!   {"count": N, "classes": {"2xx": N, "4xx": N, "5xx": N, "dropped": N},
 //!   "statuses": {"200": N, "555": N, "dropped": N}}}}`. Templates are axum's, e.g.
 //!   `GET /public-api/applications/{app}/{env}/experiments` or
-//!   `POST /v1/workflows/rollout/instances/{id}:launch` (`:updateSegment`, `:updatesegment`,
-//!   `:other`). Only API requests that matched a route are counted, including those answered
+//!   `POST /v1/workflows/rollout/instances/{id}:launch` (`:end`, `:updateSegment`,
+//!   `:updatesegment`, `:other`; `POST /v1/segments/{id}:allocate`, `:archive`). Only API requests that matched a route are counted, including those answered
 //!   by an injected fault, the rate limit or a 401.
 //! - `POST /_emulator/counters/reset` → the emptied counters.
 //! - `GET /_emulator/faults` → `{"latencyMs", "latencyJitterMs", "errorRate", "dropRate",
 //!   "dropAfterWriteRate", "seed", "launchMs", "cloudbeesRequestsPerSecond" (null = off),
-//!   "unifyRequestsPerSecond" (null = off), "launchFailureRate"}`.
+//!   "unifyRequestsPerSecond" (null = off), "launchFailureRate",
+//!   "confidenceFlagsRequestsPerSecond" (null = off)}`.
 //! - `PUT /_emulator/faults` with any subset of those fields: applied all or nothing (400 on
 //!   a rate outside 0..=1, an unknown field or a rate limit of 0), restarts the random
 //!   sequence from the seed, and answers the new settings. `launchFailureRate` (a share of
-//!   launches that fail with `failedSteps`, state unchanged) exists only here.
+//!   launches that fail with `failedSteps`, state unchanged) and
+//!   `confidenceFlagsRequestsPerSecond` (the flags API's limit per caller, 429 beyond it)
+//!   exist only here.
 //! - `GET /_emulator/unify/organizations` → `{"organizations": [{"id", "domainName",
 //!   "displayName", "environments": [...], "applications": [...]}]}`.
 //! - `POST /_emulator/unify/organizations` with `{"id"?, "domainName", "displayName"?,
@@ -249,7 +254,7 @@ impl RunningEmulator {
     pub fn cloudbees_url(&self) -> String {
         format!("{}/public-api", self.base_url())
     }
-    /// Replaces `https://api.confidence.dev` and `https://iam.confidence.dev`.
+    /// Replaces every Confidence host: `experiments`, `flags`, `stats` and `iam`.
     pub fn confidence_url(&self) -> String {
         self.base_url()
     }
@@ -345,7 +350,7 @@ impl BackgroundEmulator {
     pub fn cloudbees_url(&self) -> String {
         format!("{}/public-api", self.base_url())
     }
-    /// Replaces `https://api.confidence.dev` and `https://iam.confidence.dev`.
+    /// Replaces every Confidence host: `experiments`, `flags`, `stats` and `iam`.
     pub fn confidence_url(&self) -> String {
         self.base_url()
     }

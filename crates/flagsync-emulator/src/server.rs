@@ -126,11 +126,18 @@ fn router(app: Shared) -> Router {
         ));
     let confidence = crate::confidence::routes()
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer));
+    let segments = crate::confidence::segment_routes()
+        .route_layer(from_fn_with_state(app.clone(), faults::require_bearer))
+        .route_layer(from_fn_with_state(
+            app.clone(),
+            faults::confidence_flags_rate_limit,
+        ));
     let unify = crate::unify::routes()
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer))
         .route_layer(from_fn_with_state(app.clone(), faults::unify_rate_limit));
     let api = cloudbees
         .merge(confidence)
+        .merge(segments)
         .merge(unify)
         .merge(crate::confidence::token_routes())
         .route_layer(from_fn_with_state(app.clone(), faults::faults_and_counters));

@@ -38,10 +38,10 @@ pub(crate) const STATE_FILE: &str = "emulator-state.json";
 const STATE_WRAPPER_DEPTH: usize = 8;
 const SERDE_JSON_DEPTH: usize = 128;
 const _: () = assert!(MAX_BODY_DEPTH + STATE_WRAPPER_DEPTH <= SERDE_JSON_DEPTH);
-/// 2 added `unify`. A file of an older format loads (what it lacks starts empty) and is
-/// rewritten in this one; an older emulator refuses this format instead of dropping the
-/// Unify data it does not know on its next write.
-const FORMAT_VERSION: u32 = 2;
+/// 2 added `unify`, 3 Confidence segments. A file of an older format loads (what it lacks
+/// starts empty) and is rewritten in this one; an older emulator refuses this format
+/// instead of dropping the data it does not know on its next write.
+const FORMAT_VERSION: u32 = 3;
 const WRITE_BEHIND_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Everything that persists.
@@ -80,13 +80,26 @@ pub(crate) struct ConfidenceData {
     /// Rollout id to rollout.
     #[serde(default)]
     pub rollouts: BTreeMap<String, StoredRollout>,
+    /// Segment id (the part after `segments/`) to segment: the flags API's resource. Each
+    /// rollout owns one, named by its `flags.segment`.
+    #[serde(default)]
+    pub segments: BTreeMap<String, StoredSegment>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredSegment {
+    /// Creation order (the list order); shares the rollouts' counter.
+    pub seq: u64,
+    /// The resource as served.
+    pub resource: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StoredRollout {
     pub seq: u64,
-    /// The resource as served, minus `stats` (derived on read).
+    /// The resource as served.
     pub resource: serde_json::Map<String, Value>,
     /// Set when a launch completes; names the analysis result.
     #[serde(default)]
@@ -325,11 +338,13 @@ pub(crate) struct AppState {
     configured_tokens: HashSet<String>,
     /// Issued by `/v1/oauth/token`; in memory only (tokens are never stored on disk), so a
     /// client re-authenticates after a restart, as it would when a token expires.
-    issued_tokens: Mutex<HashSet<String>>,
+    /// Each issued token with the client id it was issued to.
+    issued_tokens: Mutex<HashMap<String, String>>,
     pub client_credentials: Vec<(String, String)>,
     runtime: Mutex<Runtime>,
     rate_windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     unify_rate_windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    flags_rate_windows: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     /// Mixed into Unify ids and seeds (see `unify::model::UnifyData::next_id`).
     pub unify_id_seed: u64,
     counters: Mutex<Counters>,
@@ -362,7 +377,7 @@ impl AppState {
         Self {
             store: Arc::new(store),
             configured_tokens,
-            issued_tokens: Mutex::new(HashSet::new()),
+            issued_tokens: Mutex::new(HashMap::new()),
             client_credentials: config.client_credentials.clone(),
             runtime: Mutex::new(Runtime::new(
                 config.faults.clone(),
@@ -372,6 +387,7 @@ impl AppState {
             )),
             rate_windows: Mutex::new(HashMap::new()),
             unify_rate_windows: Mutex::new(HashMap::new()),
+            flags_rate_windows: Mutex::new(HashMap::new()),
             unify_id_seed: config.faults.seed,
             counters: Mutex::new(Counters::default()),
             id_rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed ^ 0x05ee_d1d5)),
@@ -391,15 +407,26 @@ impl AppState {
     pub(crate) fn unify_rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
         relock(&self.unify_rate_windows)
     }
+    pub(crate) fn flags_rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+        relock(&self.flags_rate_windows)
+    }
     pub(crate) fn id_rng(&self) -> MutexGuard<'_, StdRng> {
         relock(&self.id_rng)
     }
 
-    pub(crate) fn token_accepted(&self, token: &str) -> bool {
-        self.configured_tokens.contains(token) || relock(&self.issued_tokens).contains(token)
+    /// Who a token belongs to, when it is accepted: `apiClients/{clientId}` for a token
+    /// issued by `/v1/oauth/token`, [`crate::assumptions::TOKEN_IDENTITY`] for a configured
+    /// one. Confidence writes it into `creator`/`updater`.
+    pub(crate) fn caller(&self, token: &str) -> Option<String> {
+        if let Some(client) = relock(&self.issued_tokens).get(token) {
+            return Some(format!("apiClients/{client}"));
+        }
+        self.configured_tokens
+            .contains(token)
+            .then(|| crate::assumptions::TOKEN_IDENTITY.to_owned())
     }
 
-    pub(crate) fn issue_token(&self, token: String) {
-        relock(&self.issued_tokens).insert(token);
+    pub(crate) fn issue_token(&self, token: String, client_id: &str) {
+        relock(&self.issued_tokens).insert(token, client_id.to_owned());
     }
 }

@@ -80,6 +80,32 @@ fn id_of(rollout: &Value) -> String {
         .to_owned()
 }
 
+/// The analysis result a launched rollout names in `explore.exploratoryAnalyses[]`.
+fn result_of(rollout: &Value) -> String {
+    rollout["explore"]["exploratoryAnalyses"][0]["analysisResults"][0]["analysisResult"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no analysis result named: {rollout}"))
+        .to_owned()
+}
+
+/// The v2 shape of an analysis result: `info` a string, `context` a list of pairs, one
+/// `result[]` entry per comparison with its own time series.
+fn assert_v2_shape(result: &Value) {
+    for annotation in result["annotations"].as_array().expect("annotations") {
+        assert!(annotation["info"].is_string(), "{result}");
+        let context = annotation["context"].as_array().expect("context list");
+        assert!(context.iter().all(|c| c["key"].is_string()), "{result}");
+    }
+    for metric in result["results"].as_array().expect("results") {
+        let comparisons = metric["result"].as_array().expect("comparisons");
+        assert!(!comparisons.is_empty(), "{result}");
+        for c in comparisons {
+            assert!(c["groups"]["baseline"].is_string(), "{result}");
+            assert!(c["result"].is_array(), "{result}");
+        }
+    }
+}
+
 async fn wait_live(http: &reqwest::Client, url: &str) -> Value {
     let mut last = Value::Null;
     let live = eventually(Duration::from_secs(10), async || {
@@ -139,7 +165,33 @@ async fn seed_rollout_requests_work_as_written() {
         format!("workflows/rollout/instances/{id}")
     );
 
+    // The document names its own rollout's segment; a new rollout has another one.
+    let segment_name = got.body["flags"]["segment"]
+        .as_str()
+        .expect("a rollout names its segment")
+        .to_owned();
+    let seed_segment = SEED_SEGMENT.replace("segments/pztjlarivt3tyfie5gsb", &segment_name);
     let segment = send(
+        &http,
+        Method::POST,
+        &format!("{one}:updateSegment"),
+        Some(TOKEN),
+        Some(&seed_segment),
+    )
+    .await;
+    assert_eq!(segment.status, 200, "{}", segment.text);
+    let got = get(
+        &http,
+        &format!("{}/v1/{segment_name}", emu.confidence_url()),
+    )
+    .await
+    .body;
+    assert_eq!(got["name"], segment_name);
+    assert_eq!(
+        got["targeting"]["criteria"]["country"]["attribute"]["eqRule"]["value"]["stringValue"],
+        "SE"
+    );
+    let wrong = send(
         &http,
         Method::POST,
         &format!("{one}:updateSegment"),
@@ -147,13 +199,7 @@ async fn seed_rollout_requests_work_as_written() {
         Some(SEED_SEGMENT),
     )
     .await;
-    assert_eq!(segment.status, 200, "{}", segment.text);
-    let got = get(&http, &one).await.body;
-    assert_eq!(got["segment"]["name"], "segments/pztjlarivt3tyfie5gsb");
-    assert_eq!(
-        got["segment"]["targeting"]["criteria"]["country"]["attribute"]["eqRule"]["value"]["stringValue"],
-        "SE"
-    );
+    assert_confidence_error(&wrong, 400, 3);
 
     let reach = send(
         &http,
@@ -166,6 +212,16 @@ async fn seed_rollout_requests_work_as_written() {
     assert_eq!(reach.status, 200, "{}", reach.text);
     assert_eq!(reach.body["rollout"]["reach"], "0.5");
     assert_eq!(reach.body["displayName"], "New Search Feature Rollout");
+    // A mask naming the section replaces it: what the server had filled in and the body
+    // lacks is gone.
+    assert!(created.body["rollout"]["controlVariant"].is_string());
+    for gone in [
+        "controlVariant",
+        "variantAssignmentId",
+        "controlAssignmentId",
+    ] {
+        assert!(reach.body["rollout"].get(gone).is_none(), "{}", reach.body);
+    }
 
     // The documented launch: no body, no content type.
     let launch = send(
@@ -188,10 +244,7 @@ async fn seed_rollout_requests_work_as_written() {
     }
     let live = wait_live(&http, &one).await;
     assert!(live.get("pendingTransition").is_none(), "{live}");
-    let result_name = live["stats"]["analysisResult"]
-        .as_str()
-        .expect("stats")
-        .to_owned();
+    let result_name = result_of(&live);
     assert!(result_name.starts_with(&format!(
         "workflows/rollout/instances/{id}/analysisResults/"
     )));
@@ -201,26 +254,32 @@ async fn seed_rollout_requests_work_as_written() {
     assert_eq!(live_list.body["nextPageToken"], "");
     assert_eq!(live_list.body["rollouts"][0]["name"], live["name"]);
 
-    let result = get(&http, &format!("{}/v1/{result_name}", emu.confidence_url())).await;
+    let result = get(&http, &format!("{}/v2/{result_name}", emu.confidence_url())).await;
     assert_eq!(result.status, 200, "{}", result.text);
     assert_eq!(result.body["name"], result_name);
     assert_eq!(result.body["exposureFilter"], "");
-    assert_eq!(result.body["annotations"][0]["context"], "OVERALL");
+    assert_v2_shape(&result.body);
     let results = result.body["results"].as_array().expect("results");
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["id"], "metrics/conversion-rate");
     assert_eq!(results[0]["statsSettings"]["method"], "METHOD_Z_TEST");
     assert_eq!(results[0]["statsSettings"]["adjustedAlpha"], 0.05);
     assert_eq!(
-        results[0]["result"]["status"]["metricType"],
+        results[0]["result"][0]["status"]["metricType"],
         "METRIC_TYPE_SUCCESS"
     );
     assert!(
-        results[0]["result"]["status"]["status"]
+        results[0]["result"][0]["status"]["status"]
             .as_str()
             .is_some_and(|s| s.starts_with("METRIC_RESULT_STATUS_"))
     );
-    // Deterministic.
+    // The how-to's PATCH replaced the whole `rollout` section without the control variant
+    // the server had filled in, so the comparison has no named baseline.
+    assert_eq!(
+        results[0]["result"][0]["groups"],
+        json!({"baseline": "control", "compared": "flags/search-flag/variants/enabled"})
+    );
+    // Deterministic, and the how-to's `/v1` path answers the same document.
     let again = get(&http, &format!("{}/v1/{result_name}", emu.confidence_url())).await;
     assert_eq!(again.body, result.body);
 
@@ -308,39 +367,41 @@ async fn seed_ids_work_in_the_documents_order_with_preloaded_examples() {
     assert_eq!(reach.body["displayName"], "New Search Feature Rollout");
 
     let live = wait_live(&http, &one).await;
+    // The documents' examples carry the how-to's `stats` pointer besides `explore`.
     assert_eq!(
         live["stats"]["analysisResult"],
         "workflows/rollout/instances/brcdajvw7dfuod7cj9iq/analysisResults/abc123"
     );
+    assert_eq!(live["stats"]["analysisResult"], result_of(&live));
     let result = get(&http, &format!("{one}/analysisResults/abc123")).await;
     assert_eq!(result.status, 200, "{}", result.text);
     assert_eq!(
         result.body["name"],
         "workflows/rollout/instances/brcdajvw7dfuod7cj9iq/analysisResults/abc123"
     );
+    assert_v2_shape(&result.body);
     assert_eq!(
-        result.body["annotations"],
-        json!([{"context": "OVERALL", "info": ["Analysis completed successfully"]}])
+        result.body["annotations"][0]["info"],
+        "Analysis completed successfully"
     );
     assert_eq!(result.body["results"][0]["id"], "metrics/conversion-rate");
     assert_eq!(
-        result.body["results"][0]["statsSettings"],
-        json!({"method": "METHOD_Z_TEST", "adjustedAlpha": 0.05})
+        result.body["results"][0]["statsSettings"]["adjustedAlpha"],
+        0.05
     );
     assert_eq!(
-        result.body["results"][0]["result"]["status"]["metricType"],
+        result.body["results"][0]["result"][0]["status"]["metricType"],
         "METRIC_TYPE_SUCCESS"
     );
     let other = get(&http, &format!("{base}/bnkv2onacdpvxk8cmqbm"))
         .await
         .body;
-    let other_result = other["stats"]["analysisResult"]
-        .as_str()
-        .expect("live has stats");
+    assert_eq!(other["state"], "live");
+    let other_result = result_of(&other);
     assert_eq!(
         get(
             &http,
-            &format!("{}/v1/{other_result}", emu.confidence_url())
+            &format!("{}/v2/{other_result}", emu.confidence_url())
         )
         .await
         .status,
@@ -354,15 +415,22 @@ async fn create_is_not_idempotent_and_keeps_labels() {
     let emu = start(config()).await;
     let http = client();
     let url = instances(&emu.confidence_url());
-    let body = r#"{"displayName":"Same","labels":{"managed-by":"flagsync","key":"checkout"},"name":"workflows/rollout/instances/chosen","state":"live"}"#;
+    let body = r#"{"displayName":"Same","labels":{"managed-by":"flagsync","key":"checkout"},"name":"workflows/rollout/instances/chosen"}"#;
     let a = send(&http, Method::POST, &url, Some(TOKEN), Some(body)).await;
     let b = send(&http, Method::POST, &url, Some(TOKEN), Some(body)).await;
     assert_eq!(a.status, 200);
     assert_eq!(b.status, 200);
     assert_ne!(a.body["name"], b.body["name"], "two POSTs, two rollouts");
-    // Server-managed fields in the body are ignored.
+    // The server names a rollout; a name in the body is ignored.
     assert_eq!(a.body["state"], "draft");
     assert_ne!(a.body["name"], "workflows/rollout/instances/chosen");
+    // An output-only field is refused.
+    let with_state = r#"{"displayName":"Same","state":"live"}"#;
+    assert_confidence_error(
+        &send(&http, Method::POST, &url, Some(TOKEN), Some(with_state)).await,
+        400,
+        3,
+    );
     assert_eq!(a.body["labels"]["managed-by"], "flagsync");
     let found = get(&http, &format!("{url}?filter=labels.key%3Dcheckout")).await;
     assert_eq!(found.body["rollouts"].as_array().map(Vec::len), Some(2));
@@ -516,31 +584,49 @@ async fn update_segment_accepts_both_spellings_and_shapes() {
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let segment = get(&http, &one).await.body["segment"].clone();
+    let segment_name = get(&http, &one).await.body["flags"]["segment"].clone();
+    assert_eq!(answer.body, json!({"pathAimedToUpdate": segment_name}));
+    let segment_url = format!(
+        "{}/v1/{}",
+        emu.confidence_url(),
+        segment_name.as_str().expect("segment name")
+    );
+    let segment = get(&http, &segment_url).await.body;
     assert_eq!(
         segment["targeting"]["expression"],
         json!({"not": {"ref": "ios"}})
     );
-    assert!(
-        segment["name"]
-            .as_str()
-            .is_some_and(|n| n.starts_with("segments/"))
+    assert_eq!(segment["name"], segment_name);
+    // The how-to's spelling, without the wrapper.
+    let seed = SEED_SEGMENT.replace(
+        "segments/pztjlarivt3tyfie5gsb",
+        segment_name.as_str().unwrap_or_default(),
     );
     let answer = send(
         &http,
         Method::POST,
         &format!("{one}:updateSegment"),
         Some(TOKEN),
-        Some(SEED_SEGMENT),
+        Some(&seed),
     )
     .await;
-    assert_eq!(answer.status, 200);
-    let after = get(&http, &one).await.body["segment"].clone();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let after = get(&http, &segment_url).await.body;
     assert_eq!(
         after["targeting"]["criteria"]["country"]["attribute"]["attributeName"],
         "country"
     );
     assert_eq!(after["name"], segment["name"], "the segment keeps its name");
+    // The reference's spelling needs the wrapper.
+    let bare = send(
+        &http,
+        Method::POST,
+        &format!("{one}:updatesegment"),
+        Some(TOKEN),
+        Some(&seed),
+    )
+    .await;
+    assert_confidence_error(&bare, 400, 3);
     // A ref to no criterion is refused, and nothing changes.
     let dangling = r#"{"updateMask":"targeting","segment":{"targeting":{"criteria":{},"expression":{"ref":"nope"}}}}"#;
     let answer = send(
@@ -552,7 +638,7 @@ async fn update_segment_accepts_both_spellings_and_shapes() {
     )
     .await;
     assert_confidence_error(&answer, 400, 3);
-    assert_eq!(get(&http, &one).await.body["segment"], after);
+    assert_eq!(get(&http, &segment_url).await.body, after);
     let no_segment = send(
         &http,
         Method::POST,
@@ -590,6 +676,7 @@ async fn analysis_results_follow_the_metrics() {
     let created = send(&http, Method::POST, &url, Some(TOKEN), Some(&body)).await;
     let id = id_of(&created.body);
     let one = format!("{url}/{id}");
+    let one_name = format!("workflows/rollout/instances/{id}");
     assert_confidence_error(
         &get(&http, &format!("{one}/analysisResults/abc123")).await,
         404,
@@ -605,25 +692,37 @@ async fn analysis_results_follow_the_metrics() {
     .await;
     assert_eq!(launch.status, 200);
     let live = wait_live(&http, &one).await;
-    let name = live["stats"]["analysisResult"].as_str().expect("stats");
-    let result = get(&http, &format!("{}/v1/{name}", emu.confidence_url()))
+    assert!(
+        live.get("stats").is_none(),
+        "no how-to `stats` section: {live}"
+    );
+    let name = result_of(&live);
+    let result = get(&http, &format!("{}/v2/{name}", emu.confidence_url()))
         .await
         .body;
+    assert_v2_shape(&result);
     let results = result["results"].as_array().expect("results");
     assert_eq!(results.len(), 2);
     assert_eq!(results[0]["id"], "metrics/a");
     assert_eq!(
-        results[0]["result"]["status"]["metricType"],
+        results[0]["result"][0]["status"]["metricType"],
         "METRIC_TYPE_SUCCESS"
     );
     assert_eq!(results[1]["id"], "metrics/b");
     assert_eq!(
-        results[1]["result"]["status"]["metricType"],
+        results[1]["result"][0]["status"]["metricType"],
         "METRIC_TYPE_GUARDRAIL"
     );
     assert_eq!(results[1]["statsSettings"]["adjustedAlpha"], 0.025);
     assert_confidence_error(
-        &get(&http, &format!("{one}/analysisResults/other")).await,
+        &get(
+            &http,
+            &format!(
+                "{}/v2/{one_name}/analysisResults/other",
+                emu.confidence_url()
+            ),
+        )
+        .await,
         404,
         5,
     );
@@ -718,7 +817,7 @@ async fn a_failed_launch_keeps_the_state_and_can_be_retried() {
     .await;
     assert!(failed, "{last}");
     assert_eq!(last["state"], "draft");
-    assert!(last.get("stats").is_none());
+    assert!(last.get("explore").is_none());
     let step = &last["pendingTransition"]["failedSteps"][0];
     assert!(
         step["actionStep"].is_string() && step["failuresMessages"][0].is_string(),
@@ -745,7 +844,7 @@ async fn a_failed_launch_keeps_the_state_and_can_be_retried() {
     assert_eq!(again.status, 200, "{}", again.text);
     let live = wait_live(&http, &one).await;
     assert!(live.get("pendingTransition").is_none());
-    assert!(live["stats"]["analysisResult"].is_string());
+    assert!(!result_of(&live).is_empty());
     let bad = send(
         &http,
         Method::PUT,

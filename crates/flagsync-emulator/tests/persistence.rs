@@ -335,10 +335,11 @@ async fn what_was_accepted_at_the_depth_limit_loads_again() {
     // The same for a rollout and its segment.
     let rollouts = format!("{}/v1/workflows/rollout/instances", emu.confidence_url());
     let deep_labels = |depth: usize| {
+        // The data sections are objects; what nests inside one is the service's business.
         format!(
-            r#"{{"displayName":"d","flags":{}{}}}"#,
-            "[".repeat(depth - 1),
-            "]".repeat(depth - 1)
+            r#"{{"displayName":"d","flags":{{"nested":{}{}}}}}"#,
+            "[".repeat(depth - 2),
+            "]".repeat(depth - 2)
         )
     };
     let created = send(

@@ -4,6 +4,7 @@
 mod cloudbees;
 mod common;
 mod confidence;
+mod confidence_resource;
 mod faults;
 mod persistence;
 mod robustness;

@@ -1716,7 +1716,7 @@ async fn a_state_file_of_format_1_loads() {
     emu.shutdown().await;
     let written: Value =
         serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
-    assert_eq!(written["formatVersion"], 2);
+    assert_eq!(written["formatVersion"], 3);
     assert_eq!(
         written["cloudbees"]["app1"]["environments"]["Production"]["f"]["flag"],
         "f"
@@ -1724,7 +1724,7 @@ async fn a_state_file_of_format_1_loads() {
     assert!(written["unify"]["applications"][APP]["flags"].is_object());
     // An older emulator's check: a file of a newer format is refused, never overwritten.
     let mut newer = written.clone();
-    newer["formatVersion"] = json!(3);
+    newer["formatVersion"] = json!(4);
     std::fs::write(&file, newer.to_string()).expect("write");
     let refused = flagsync_emulator::start(
         EmulatorConfig {
@@ -1736,7 +1736,7 @@ async fn a_state_file_of_format_1_loads() {
     .await;
     assert!(matches!(
         refused,
-        Err(flagsync_emulator::EmulatorError::NewerState { version: 3, .. })
+        Err(flagsync_emulator::EmulatorError::NewerState { version: 4, .. })
     ));
 }
 

@@ -66,7 +66,8 @@ impl LiveExperiment {
     }
 }
 
-/// A Confidence rollout (a workflow instance) as the service stores it.
+/// A Confidence rollout (a workflow instance) as the service stores it, with the segment
+/// that holds its targeting (a resource of the flags API) when it was read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveRollout {
     /// The full resource name, `workflows/rollout/instances/{id}`.
@@ -80,8 +81,18 @@ pub struct LiveRollout {
     pub state: Option<String>,
     /// `pendingTransition`: an action (a launch, say) still running in the background.
     pub pending_transition: Option<PendingTransition>,
+    /// `flags.segment`: the name (`segments/{id}`) of the segment with its targeting.
+    pub segment_name: Option<String>,
+    /// `updateTime` and `updater`: when and by whom it last changed.
+    pub update_time: Option<String>,
+    pub updater: Option<String>,
+    /// `lockedDataKeys`: the data sections that cannot change in its state.
+    pub locked_data_keys: Vec<String>,
     /// Everything, as stored.
     pub body: Value,
+    /// The segment named by `segment_name`, as the flags API stores it; `None` when it was
+    /// not read (or the rollout names none).
+    pub segment: Option<Value>,
 }
 
 /// A rollout's `pendingTransition`.
@@ -123,8 +134,20 @@ impl LiveRollout {
             .map(instance_id)
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
-        let flagsync_id = text(body.get("labels").and_then(|l| l.get(ROLLOUT_ID_LABEL)));
+        let flagsync_id = labels(&body).remove(ROLLOUT_ID_LABEL);
         let state = text(body.get("state"));
+        let segment_name =
+            text(body.get("flags").and_then(|f| f.get("segment"))).filter(|s| !s.is_empty());
+        let locked_data_keys = body
+            .get("lockedDataKeys")
+            .and_then(Value::as_array)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         let pending_transition = body
             .get("pendingTransition")
             .filter(|p| !p.is_null())
@@ -138,8 +161,40 @@ impl LiveRollout {
             flagsync_id,
             state,
             pending_transition,
+            segment_name,
+            update_time: text(body.get("updateTime")),
+            updater: text(body.get("updater")),
+            locked_data_keys,
             body,
+            segment: None,
         }
+    }
+
+    /// The rollout with its segment as read from the flags API.
+    pub fn with_segment(mut self, segment: Option<Value>) -> Self {
+        self.segment = segment;
+        self
+    }
+}
+
+/// A rollout's `labels` as a map. The API reference draws them like its other maps, which
+/// are JSON objects, but they are read as a list of `{key, value}` too (how exploratory
+/// analyses spell theirs); entries that are not strings are left out.
+pub fn labels(body: &Value) -> BTreeMap<String, String> {
+    match body.get("labels") {
+        Some(Value::Object(map)) => map
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| {
+                let key = item.get("key")?.as_str()?;
+                let value = item.get("value")?.as_str()?;
+                Some((key.to_owned(), value.to_owned()))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
     }
 }
 
@@ -213,6 +268,22 @@ mod tests {
         assert_eq!(r.instance_id.as_deref(), Some("abc"));
         assert_eq!(r.flagsync_id.as_deref(), Some("new-search"));
         assert_eq!(r.state.as_deref(), Some("draft"));
+        assert_eq!(r.segment_name, None);
+        assert!(r.locked_data_keys.is_empty());
+        let live = LiveRollout::new(json!({
+            "labels": [{"key": "flagsync-id", "value": "listed"}],
+            "flags": {"segment": "segments/s"},
+            "lockedDataKeys": ["flags"],
+            "updateTime": "2026-01-01T00:00:00Z",
+            "updater": "identities/x"
+        }))
+        .with_segment(Some(json!({"name": "segments/s"})));
+        assert_eq!(live.flagsync_id.as_deref(), Some("listed"));
+        assert_eq!(live.segment_name.as_deref(), Some("segments/s"));
+        assert_eq!(live.locked_data_keys, vec!["flags"]);
+        assert_eq!(live.update_time.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(live.updater.as_deref(), Some("identities/x"));
+        assert!(live.segment.is_some());
         assert_eq!(
             r.pending_transition,
             Some(PendingTransition {

@@ -86,6 +86,7 @@ codes! {
     ReachRange = "reach-range", "error", "a reach outside 0..1";
     InvalidReach = "invalid-reach", "error", "a reach that is not a decimal fraction";
     InvalidCriterion = "invalid-criterion", "error", "a targeting criterion without exactly one rule or form";
+    StringRuleValue = "string-rule-value", "error", "a `startsWithRule`, `endsWithRule` or `containsRule` whose value is not a plain string";
     UnusedCriterion = "unused-criterion", "warning", "a targeting criterion the expression does not use";
     InvalidExpression = "invalid-expression", "error", "a targeting expression node without exactly one operation";
     UnknownRef = "unknown-ref", "error", "an expression names no criterion of its targeting";

@@ -213,10 +213,26 @@ pub mod rollout {
     /// Nobody is exposed.
     pub const REACH: FieldDefault =
         FieldDefault::same("rollout.rollout", "reach", || json!("0"), Export::Written);
+    /// The evaluation-context field that identifies a unit: the one the API documents'
+    /// create sends.
+    pub const TARGETING_KEY_SELECTOR: FieldDefault = FieldDefault::same(
+        "rollout.flags",
+        "targetingKeySelector",
+        || json!("targeting_key"),
+        Export::Written,
+    );
+    /// A rollout's segment sets aside the whole population (what the emulator assumes a
+    /// rollout's own segment gets; no document says).
+    pub const SEGMENT_ALLOCATION: FieldDefault = FieldDefault::same(
+        "rollout.segment",
+        "allocation",
+        || json!({"proportion": {"value": "1"}}),
+        Export::Omitted,
+    );
 
     /// The fields of the rollout object itself.
     pub const TOP_LEVEL: &[FieldDefault] = &[STATE, LABELS];
-    pub const NESTED: &[FieldDefault] = &[REACH];
+    pub const NESTED: &[FieldDefault] = &[REACH, TARGETING_KEY_SELECTOR, SEGMENT_ALLOCATION];
 }
 
 /// CloudBees Unify (api-notes-unify §3-§7), in the API's spelling: the canonical form of a

@@ -642,7 +642,32 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
             }
         }
     }
+    if let Some(instance) = &r.instance
+        && !is_instance_name(instance)
+    {
+        f.error(
+            Code::InvalidValue,
+            vec![k("instance")],
+            format!("`{instance}` does not name a rollout instance"),
+        )
+        .help("write workflows/rollout/instances/<id>, as `flagsync export` does");
+    }
     if let Some(seg) = &r.segment {
+        if let Some(allocation) = &seg.allocation
+            && let Some(p) = &allocation.proportion
+            && !p
+                .value
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|x| (0.0..=1.0).contains(&x))
+        {
+            f.error(
+                Code::InvalidValue,
+                vec![k("segment"), k("allocation"), k("proportion"), k("value")],
+                format!("proportion `{}` is not a decimal between 0 and 1", p.value),
+            )
+            .help("write it like \"0.5\"");
+        }
         if seg.name.is_some() {
             f.error(
                 Code::ServerManagedField,
@@ -688,22 +713,68 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
     f
 }
 
-fn typed_value(f: &mut Findings, path: Vec<PathSeg>, v: &TypedValue) {
-    if v.set_count() != 1 {
+/// `instance`: `workflows/rollout/instances/<id>` (or the bare id).
+fn is_instance_name(name: &str) -> bool {
+    let id = name
+        .strip_prefix(flagsync_live::ROLLOUT_NAME_PREFIX)
+        .unwrap_or(name);
+    !id.is_empty() && !id.contains('/') && !id.chars().any(char::is_whitespace)
+}
+
+/// A version the resolver compares: 2 to 4 numbers, with a `-pre` suffix it strips.
+fn is_resolver_version(s: &str) -> bool {
+    let core = s.split_once('-').map_or(s, |(core, _)| core);
+    let parts: Vec<&str> = core.split('.').collect();
+    (2..=4).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A value with exactly one kind; `may_be_empty` for `eqRule`, whose empty value tests for
+/// an absent attribute.
+fn typed_value(f: &mut Findings, path: Vec<PathSeg>, v: &TypedValue, may_be_empty: bool) {
+    typed_value_at(f, path, v, may_be_empty, 0);
+}
+
+fn typed_value_at(
+    f: &mut Findings,
+    path: Vec<PathSeg>,
+    v: &TypedValue,
+    may_be_empty: bool,
+    depth: usize,
+) {
+    let count = v.set_count();
+    if count > 1 || (count == 0 && !may_be_empty) {
         f.error(
             Code::InvalidValue,
             path.clone(),
-            "a value has exactly one of stringValue, numberValue, boolValue, timestampValue, versionValue",
+            "a value has exactly one of stringValue, numberValue, boolValue, timestampValue, versionValue, listValue",
         );
     }
     if let Some(ver) = &v.version_value
-        && !is_valid_semver(&ver.version)
+        && !is_resolver_version(&ver.version)
     {
         f.error(
-            Code::InvalidSemver,
+            Code::InvalidValue,
             with(&path, [k("versionValue"), k("version")]),
             format!("`{}` is not a version", ver.version),
-        );
+        )
+        .help("2 to 4 numbers, like 2.0 or 1.4.2, with an optional -suffix");
+    }
+    if let Some(list) = &v.list_value {
+        // The YAML reader bounds nesting already; this keeps the walk bounded regardless.
+        if depth < 32 {
+            for (i, item) in list.values.iter().enumerate() {
+                typed_value_at(
+                    f,
+                    with(&path, [k("listValue"), k("values"), PathSeg::Index(i)]),
+                    item,
+                    false,
+                    depth + 1,
+                );
+            }
+        }
     }
     if let Some(ts) = &v.timestamp_value
         && !is_iso_instant(ts)
@@ -717,14 +788,31 @@ fn typed_value(f: &mut Findings, path: Vec<PathSeg>, v: &TypedValue) {
 }
 
 fn rule_values(f: &mut Findings, path: &[PathSeg], rule: &Rule) {
+    if let Some(r) = &rule.eq_rule {
+        typed_value(f, with(path, [k("eqRule"), k("value")]), &r.value, true);
+    }
     for (name, r) in [
-        ("eqRule", &rule.eq_rule),
         ("startsWithRule", &rule.starts_with_rule),
         ("endsWithRule", &rule.ends_with_rule),
         ("containsRule", &rule.contains_rule),
     ] {
-        if let Some(r) = r {
-            typed_value(f, with(path, [PathSeg::key(name), k("value")]), &r.value);
+        if let Some(StringRule {
+            value: StringRuleValue::Typed(typed),
+        }) = r
+        {
+            let fix = match &typed.string_value {
+                Some(text) => format!(
+                    "write the text itself: `{name}: {{value: {}}}`",
+                    crate::write::yaml::scalar_string(text)
+                ),
+                None => format!("write the text itself: `{name}: {{value: <text>}}`"),
+            };
+            f.error(
+                Code::StringRuleValue,
+                with(path, [PathSeg::key(name), k("value")]),
+                format!("`{name}` takes a plain string, not a typed value"),
+            )
+            .help(fix);
         }
     }
     if let Some(s) = &rule.set_rule {
@@ -733,6 +821,7 @@ fn rule_values(f: &mut Findings, path: &[PathSeg], rule: &Rule) {
                 f,
                 with(path, [k("setRule"), k("values"), PathSeg::Index(i)]),
                 v,
+                false,
             );
         }
     }
@@ -755,7 +844,12 @@ fn rule_values(f: &mut Findings, path: &[PathSeg], rule: &Rule) {
         }
         for (name, b) in bounds {
             if let Some(b) = b {
-                typed_value(f, with(path, [k("rangeRule"), PathSeg::key(name)]), b);
+                typed_value(
+                    f,
+                    with(path, [k("rangeRule"), PathSeg::key(name)]),
+                    b,
+                    false,
+                );
             }
         }
     }
@@ -764,41 +858,68 @@ fn rule_values(f: &mut Findings, path: &[PathSeg], rule: &Rule) {
 fn targeting(f: &mut Findings, path: &[PathSeg], t: &Targeting) {
     for (name, c) in &t.criteria {
         let cp = with(path, [k("criteria"), PathSeg::owned(name)]);
-        match (&c.attribute, &c.segment) {
-            (Some(a), None) => {
-                let ap = with(&cp, [k("attribute")]);
-                let rules = a.set_rules();
-                if rules.len() != 1 {
-                    f.error(
-                        Code::InvalidCriterion,
-                        ap.clone(),
-                        format!("criterion `{name}` needs exactly one rule, found {}", rules.len()),
-                    )
-                    .help("one of eqRule, setRule, rangeRule, startsWithRule, endsWithRule, containsRule, anyRule, allRule");
-                }
-                rule_values(f, &ap, &a.value_rules());
-                for (qn, q) in [("anyRule", &a.any_rule), ("allRule", &a.all_rule)] {
-                    if let Some(q) = q {
-                        let qp = with(&ap, [PathSeg::key(qn), k("rule")]);
-                        if q.rule.set_rules().len() != 1 {
-                            f.error(
-                                Code::InvalidCriterion,
-                                qp.clone(),
-                                format!("`{qn}` needs exactly one inner rule"),
-                            );
-                        }
-                        rule_values(f, &qp, &q.rule);
-                    }
-                }
-            }
-            (None, Some(_)) => {}
-            _ => {
+        if c.set_forms().len() != 1 {
+            f.error(
+                Code::InvalidCriterion,
+                cp,
+                format!(
+                    "criterion `{name}` needs exactly one of `attribute`, `segment` or `materializedSegment`"
+                ),
+            )
+            .at_key();
+            continue;
+        }
+        if let Some(s) = &c.segment
+            && s.segment
+                .strip_prefix("segments/")
+                .is_none_or(str::is_empty)
+        {
+            f.error(
+                Code::InvalidValue,
+                with(&cp, [k("segment"), k("segment")]),
+                format!("`{}` does not name a segment", s.segment),
+            )
+            .help("write segments/<id>");
+        }
+        if let Some(m) = &c.materialized_segment
+            && m.materialized_segment
+                .strip_prefix("materializedSegments/")
+                .is_none_or(str::is_empty)
+        {
+            f.error(
+                Code::InvalidValue,
+                with(&cp, [k("materializedSegment"), k("materializedSegment")]),
+                format!(
+                    "`{}` does not name a materialized segment",
+                    m.materialized_segment
+                ),
+            )
+            .help("write materializedSegments/<id>");
+        }
+        if let Some(a) = &c.attribute {
+            let ap = with(&cp, [k("attribute")]);
+            let rules = a.set_rules();
+            if rules.len() != 1 {
                 f.error(
                     Code::InvalidCriterion,
-                    cp,
-                    format!("criterion `{name}` needs exactly one of `attribute` or `segment`"),
+                    ap.clone(),
+                    format!("criterion `{name}` needs exactly one rule, found {}", rules.len()),
                 )
-                .at_key();
+                .help("one of eqRule, setRule, rangeRule, startsWithRule, endsWithRule, containsRule, anyRule, allRule");
+            }
+            rule_values(f, &ap, &a.value_rules());
+            for (qn, q) in [("anyRule", &a.any_rule), ("allRule", &a.all_rule)] {
+                if let Some(q) = q {
+                    let qp = with(&ap, [PathSeg::key(qn), k("rule")]);
+                    if q.rule.set_rules().len() != 1 {
+                        f.error(
+                            Code::InvalidCriterion,
+                            qp.clone(),
+                            format!("`{qn}` needs exactly one inner rule"),
+                        );
+                    }
+                    rule_values(f, &qp, &q.rule);
+                }
             }
         }
     }

@@ -362,6 +362,72 @@ fn rollout_rules() {
     );
 }
 
+#[test]
+fn rollout_targeting_vocabulary_and_adoption_rules() {
+    let config = "confidence:\n  token_env: CONFIDENCE_TOKEN\n";
+    let clean = "type: rollout\nid: clean\ninstance: workflows/rollout/instances/abc\nrollout:\n  flag: flags/f\nsegment:\n  allocation: {proportion: {value: \"0.5\"}}\n  targeting:\n    criteria:\n      a: {attribute: {attributeName: a, startsWithRule: {value: x}}}\n      l: {attribute: {attributeName: l, eqRule: {value: {listValue: {values: [{numberValue: 1}, {versionValue: {version: \"1.2\"}}]}}}}}\n      s: {segment: {segment: segments/beta}}\n      m: {materializedSegment: {materializedSegment: materializedSegments/ids}}\n      n: {attribute: {attributeName: n, eqRule: {value: {}}}}\n      q: {attribute: {attributeName: q, allRule: {rule: {containsRule: {value: y}}}}}\n    expression: {or: {operands: [{ref: a}, {ref: l}, {ref: s}, {ref: m}, {not: {ref: n}}, {ref: q}]}}\n";
+    let loaded = load(
+        &Mem::default()
+            .with("flagsync.yaml", config)
+            .with("rollouts/clean.yml", clean),
+    );
+    assert_eq!(
+        codes(&loaded),
+        Vec::<&str>::new(),
+        "{:?}",
+        loaded.diagnostics
+    );
+
+    let wrong = "type: rollout\nid: wrong\ninstance: \"a/b\"\nrollout:\n  flag: flags/f\nsegment:\n  allocation: {proportion: {value: \"2\"}}\n  targeting:\n    criteria:\n      a: {attribute: {attributeName: a, endsWithRule: {value: {stringValue: \"@x.com\"}}}}\n      l: {attribute: {attributeName: l, setRule: {values: [{listValue: {values: [{}]}}]}}}\n      m: {materializedSegment: {materializedSegment: ids}}\n      v: {attribute: {attributeName: v, rangeRule: {startInclusive: {versionValue: {version: \"2\"}}}}}\n      t: {attribute: {attributeName: t, setRule: {values: [{}]}}}\n    expression: {and: {operands: [{ref: a}, {ref: l}, {ref: m}, {ref: v}, {ref: t}]}}\n";
+    let loaded = load(
+        &Mem::default()
+            .with("flagsync.yaml", config)
+            .with("rollouts/wrong.yml", wrong),
+    );
+    let mut got = codes(&loaded);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            "invalid-value",
+            "invalid-value",
+            "invalid-value",
+            "invalid-value",
+            "invalid-value",
+            "invalid-value",
+            "string-rule-value",
+        ],
+        "{:?}",
+        loaded.diagnostics
+    );
+    let fix = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.code.as_str() == "string-rule-value")
+        .and_then(|d| d.help.clone())
+        .unwrap_or_default();
+    assert!(fix.contains(r#"endsWithRule: {value: "@x.com"}"#), "{fix}");
+
+    // One instance, two manifests adopting it.
+    let twice = |id: &str| {
+        format!(
+            "type: rollout\nid: {id}\ninstance: workflows/rollout/instances/abc\nrollout:\n  flag: flags/f\n"
+        )
+    };
+    let loaded = load(
+        &Mem::default()
+            .with("flagsync.yaml", config)
+            .with("rollouts/a.yml", twice("a"))
+            .with("rollouts/b.yml", twice("b")),
+    );
+    assert_eq!(
+        codes(&loaded),
+        ["duplicate-identity"],
+        "{:?}",
+        loaded.diagnostics
+    );
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

@@ -320,9 +320,10 @@ impl Conn {
         cb.base_url = format!("{emulator}/public-api");
         cb.requests_per_second = cloudbees_rps;
         let mut cf = ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(DEFAULT_TOKEN)));
-        cf.base_url = emulator.to_owned();
-        cf.iam_url = emulator.to_owned();
+        cf.urls = flagsync_remote::ConfidenceUrls::all(emulator);
         cf.requests_per_second = confidence_rps;
+        // Segments are read on the flags API, paced like the rest here.
+        cf.flags_requests_per_second = confidence_rps;
         Ok(Conn {
             cloudbees: CloudBeesClient::new(cb)?,
             confidence: ConfidenceClient::new(cf)?,
@@ -352,7 +353,7 @@ async fn read_live(conn: &Conn, loaded: &Loaded) -> Res<LiveSnapshot> {
 
 /// Normalize both sides and plan (no prune, no targets). Pure.
 fn make_plan(loaded: &Loaded, snapshot: &LiveSnapshot) -> Res<Plan> {
-    let live = flagsync_pipeline::live_resources(snapshot);
+    let live = flagsync_pipeline::live_resources(snapshot, loaded);
     Ok(flagsync_pipeline::plan(loaded, &live, &Options::default())?)
 }
 
@@ -696,11 +697,14 @@ fn action_cost(action: &flagsync_plan::Action, launch: Duration) -> (usize, Dura
             let mut wait = Duration::ZERO;
             for step in &action.steps {
                 requests += match step {
-                    RolloutStep::Create
-                    | RolloutStep::UpdateSegment { .. }
-                    | RolloutStep::PatchRollout { .. } => 1,
-                    // A read before the launch (so that a resumed apply does not launch twice).
-                    RolloutStep::Launch => 2,
+                    // The create, then a read of the rollout and its segment (what the next
+                    // step's guard expects).
+                    RolloutStep::Create => 3,
+                    // Every other write is guarded: the rollout and its segment are read
+                    // right before it (the API has no etag).
+                    RolloutStep::UpdateSegment { .. }
+                    | RolloutStep::PatchRollout { .. }
+                    | RolloutStep::Launch => 3,
                     RolloutStep::WaitForTransition => {
                         wait = launch;
                         1

@@ -1,6 +1,8 @@
 //! `flagsync results`: a rollout found by its manifest id (the `flagsync-id` label) or its
-//! Confidence instance id, and the analysis results its `stats` name: one
-//! (`analysisResult`), or one per exposure filter (`analysisResults[]`).
+//! Confidence instance id, and the analysis results it names: those of its exploratory
+//! analyses (`explore.exploratoryAnalyses[].analysisResults[]`, the API reference's) and
+//! those of the how-to's `stats` (`analysisResult`, or `analysisResults[]` with one per
+//! exposure filter), each once.
 
 use flagsync_live::LiveRollout;
 use flagsync_remote::{ConfidenceClient, RemoteError};
@@ -16,8 +18,8 @@ pub struct ResultRef {
     pub exposure_filter: String,
 }
 
-/// A rollout and its analysis results as the service returns them, in the order its
-/// `stats` name them.
+/// A rollout and its analysis results as the service returns them, in the order it names
+/// them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutResults {
     pub rollout: LiveRollout,
@@ -75,36 +77,48 @@ pub async fn find_rollout(
     }
 }
 
-/// The analysis results a rollout's `stats` name, in the service's order.
+/// The analysis results a rollout names, in the service's order: its exploratory analyses'
+/// first, then the how-to's `stats` pointers; each name once.
 pub fn result_refs(rollout: &LiveRollout) -> Vec<ResultRef> {
-    let Some(stats) = rollout.body.get("stats") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Some(name) = stats.get("analysisResult").and_then(Value::as_str)
-        && !name.is_empty()
-    {
+    let mut out: Vec<ResultRef> = Vec::new();
+    let mut push = |name: Option<&str>, filter: Option<&str>| {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return;
+        };
+        if out.iter().any(|r| r.name == name) {
+            return;
+        }
         out.push(ResultRef {
             name: name.to_owned(),
-            exposure_filter: String::new(),
+            exposure_filter: filter.unwrap_or_default().to_owned(),
         });
+    };
+    let listed = |v: &Value, key: &str| -> Vec<Value> {
+        v.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let analyses = rollout
+        .body
+        .get("explore")
+        .map(|e| listed(e, "exploratoryAnalyses"))
+        .unwrap_or_default();
+    for analysis in &analyses {
+        for item in listed(analysis, "analysisResults") {
+            push(
+                item.get("analysisResult").and_then(Value::as_str),
+                item.get("exposureFilterName").and_then(Value::as_str),
+            );
+        }
     }
-    if let Some(items) = stats.get("analysisResults").and_then(Value::as_array) {
-        for item in items {
-            let Some(name) = item.get("analysisResult").and_then(Value::as_str) else {
-                continue;
-            };
-            let filter = item
-                .get("exposureFilterName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if out.iter().any(|r: &ResultRef| r.name == name) {
-                continue;
-            }
-            out.push(ResultRef {
-                name: name.to_owned(),
-                exposure_filter: filter.to_owned(),
-            });
+    if let Some(stats) = rollout.body.get("stats") {
+        push(stats.get("analysisResult").and_then(Value::as_str), None);
+        for item in listed(stats, "analysisResults") {
+            push(
+                item.get("analysisResult").and_then(Value::as_str),
+                item.get("exposureFilterName").and_then(Value::as_str),
+            );
         }
     }
     out
@@ -136,5 +150,29 @@ mod tests {
         assert_eq!(refs.len(), 2);
         assert_eq!(refs[1].exposure_filter, "web");
         assert!(result_refs(&LiveRollout::new(json!({"state": "draft"}))).is_empty());
+    }
+
+    #[test]
+    fn exploratory_analyses_name_results_too_and_each_counts_once() {
+        let r = LiveRollout::new(json!({
+            "explore": {"exploratoryAnalyses": [
+                {"id": "a", "analysisResults": [
+                    {"analysisResult": "workflows/rollout/instances/a/analysisResults/x", "exposureFilterName": ""},
+                    {"analysisResult": "workflows/rollout/instances/a/analysisResults/y", "exposureFilterName": "ios"}
+                ]},
+                {"id": "b"}
+            ]},
+            "stats": {"analysisResult": "workflows/rollout/instances/a/analysisResults/x"}
+        }));
+        let refs = result_refs(&r);
+        let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "workflows/rollout/instances/a/analysisResults/x",
+                "workflows/rollout/instances/a/analysisResults/y"
+            ]
+        );
+        assert_eq!(refs[1].exposure_filter, "ios");
     }
 }

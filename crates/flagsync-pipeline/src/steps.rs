@@ -10,7 +10,8 @@ use flagsync_plan::{
     normalize,
 };
 use flagsync_remote::{
-    CloudBeesClient, CloudBeesScope, ConfidenceClient, LiveProgress, LiveRequest,
+    CloudBeesClient, CloudBeesScope, ConfidenceClient, ConfidenceScope, LiveProgress, LiveRequest,
+    SegmentScope,
 };
 use flagsync_source::Source;
 
@@ -99,8 +100,11 @@ pub struct LiveScope {
     pub environments: Vec<String>,
     /// List the application's target groups.
     pub target_groups: bool,
-    /// List the rollouts.
+    /// List the rollouts (and read the segments of those flagsync manages or the repository
+    /// adopts).
     pub rollouts: bool,
+    /// Read the segment of every rollout, managed or not (an export writes them all).
+    pub every_segment: bool,
 }
 
 impl LiveScope {
@@ -114,6 +118,7 @@ impl LiveScope {
                 .collect(),
             target_groups: true,
             rollouts: true,
+            every_segment: false,
         }
     }
 
@@ -163,6 +168,7 @@ impl LiveScope {
                 .collect(),
             target_groups: cloudbees,
             rollouts: in_scope(Provider::Confidence),
+            every_segment: false,
         })
     }
 
@@ -206,8 +212,8 @@ fn unknown_environment_help(name: &str, known: &[&str]) -> String {
 }
 
 /// Live state in `scope`, read with one list per environment, one for target groups, the
-/// pages of rollouts, and a GET only for the flags the repository declares in those
-/// environments that their list hides.
+/// pages of rollouts, one GET per segment of a rollout in scope (its targeting), and a GET
+/// only for the flags the repository declares in those environments that their list hides.
 pub async fn read_live(
     services: Services<'_>,
     loaded: &Loaded,
@@ -227,6 +233,9 @@ pub async fn read_live(
         })
         .collect();
     let read_cloudbees = scope.target_groups || !scope.environments.is_empty();
+    let adopted: Vec<String> = normalize::adoptions(&loaded.repository)
+        .into_keys()
+        .collect();
     let request = LiveRequest {
         cloudbees: services
             .cloudbees
@@ -236,7 +245,19 @@ pub async fn read_live(
                 environments: &scope.environments,
                 desired_flags: &desired_flags,
             }),
-        confidence: services.confidence.filter(|_| scope.rollouts),
+        confidence: services
+            .confidence
+            .filter(|_| scope.rollouts)
+            .map(|client| ConfidenceScope {
+                client,
+                segments: if scope.every_segment {
+                    SegmentScope::All
+                } else {
+                    SegmentScope::Managed {
+                        instances: &adopted,
+                    }
+                },
+            }),
     };
     observer.reading_live_state();
     let result = flagsync_remote::fetch_live_state_with_progress(request, &|progress| {
@@ -247,13 +268,15 @@ pub async fn read_live(
     result.map_err(PipelineError::LiveState)
 }
 
-/// Live state in canonical form. Rollouts without flagsync's id label are left out:
-/// nothing can plan to change or delete them.
-pub fn live_resources(snapshot: &LiveSnapshot) -> Vec<LiveResource> {
+/// Live state in canonical form. Rollouts without flagsync's id label are left out
+/// (nothing can plan to change or delete them) unless a manifest of `loaded` adopts them by
+/// their `instance`.
+pub fn live_resources(snapshot: &LiveSnapshot, loaded: &Loaded) -> Vec<LiveResource> {
     normalize::live_resources(
         &snapshot.target_groups,
         &snapshot.experiments,
         &snapshot.rollouts,
+        &normalize::adoptions(&loaded.repository),
     )
 }
 
@@ -296,7 +319,39 @@ pub fn plan(
         targets: options.targets.clone(),
         scope,
     };
-    flagsync_plan::plan(&desired, live, &options).map_err(PipelineError::Plan)
+    let mut plan = flagsync_plan::plan(&desired, live, &options).map_err(PipelineError::Plan)?;
+    plan.warnings.extend(adoption_warnings(loaded, live, &plan));
+    Ok(plan)
+}
+
+/// What a manifest's `instance` promised that live state does not hold: the rollout to
+/// adopt is gone (so the plan creates one), or another instance carries the manifest's id.
+fn adoption_warnings(loaded: &Loaded, live: &[LiveResource], plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in &loaded.repository.rollouts {
+        let Some(instance) = item.value.instance.as_deref() else {
+            continue;
+        };
+        let wanted = flagsync_live::instance_id(instance);
+        let key = flagsync_plan::ResourceKey::rollout(&item.value.id);
+        let found = live.iter().find(|r| r.key == key);
+        match found.and_then(|r| r.remote_id.as_deref()) {
+            Some(id) if id != wanted => out.push(format!(
+                "{key}: {} adopts instance {wanted}, but rollout {id} already carries the id \
+                 {}; the plan changes {id}. Remove `instance` from the manifest, or the \
+                 label from {id}",
+                item.file, item.value.id
+            )),
+            Some(_) => {}
+            None if plan.action(&key.to_string()).is_some() => out.push(format!(
+                "{key}: {} adopts instance {wanted}, which no longer exists; apply creates a \
+                 new rollout. Remove `instance` from the manifest to say so",
+                item.file
+            )),
+            None => {}
+        }
+    }
+    out
 }
 
 /// A `--target` that names nothing declared or live (a typo) would make an empty plan that

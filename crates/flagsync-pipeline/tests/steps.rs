@@ -63,7 +63,7 @@ fn plan_creates_everything_then_nothing_once_applied() {
                 observer,
             ))
             .unwrap();
-        flagsync_pipeline::live_resources(&snapshot)
+        flagsync_pipeline::live_resources(&snapshot, &loaded)
     };
 
     let before = read(&recorder);
@@ -111,6 +111,7 @@ fn options_narrow_the_plan_and_a_scope_narrows_the_read() {
         environments: Vec::new(),
         target_groups: true,
         rollouts: false,
+        every_segment: false,
     };
     let snapshot = rt
         .block_on(flagsync_pipeline::read_live(
@@ -128,7 +129,7 @@ fn options_narrow_the_plan_and_a_scope_narrows_the_read() {
         targets: vec!["target-group/Beta Users".parse::<TargetFilter>().unwrap()],
         ..Default::default()
     };
-    let live_now = flagsync_pipeline::live_resources(&snapshot);
+    let live_now = flagsync_pipeline::live_resources(&snapshot, &loaded);
     let plan = flagsync_pipeline::plan(&loaded, &live_now, &options).unwrap();
     assert_eq!(plan.actions.len(), 1, "{}", plan.summary.line());
     assert_eq!(plan.actions[0].key.kind, Kind::TargetGroup);

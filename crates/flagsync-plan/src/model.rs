@@ -276,6 +276,10 @@ pub enum Operation {
     Create,
     Update,
     Delete,
+    /// Take over a rollout made elsewhere that a manifest names by its `instance`: give it
+    /// flagsync's label (and make any other change the manifest asks for); never create a
+    /// second one.
+    Adopt,
 }
 
 impl Operation {
@@ -284,16 +288,23 @@ impl Operation {
             Operation::Create => "create",
             Operation::Update => "update",
             Operation::Delete => "delete",
+            Operation::Adopt => "adopt",
         }
     }
 
-    /// `+`, `~`, `-`: the marker in front of an action in human output.
+    /// `+`, `~`, `-`, `>`: the marker in front of an action in human output.
     pub fn symbol(self) -> char {
         match self {
             Operation::Create => '+',
             Operation::Update => '~',
             Operation::Delete => '-',
+            Operation::Adopt => '>',
         }
+    }
+
+    /// Whether the action changes an object that exists (an update or an adoption).
+    pub fn changes_existing(self) -> bool {
+        matches!(self, Operation::Update | Operation::Adopt)
     }
 }
 
@@ -316,7 +327,8 @@ pub struct Action {
     /// Creates and updates: the full desired body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<Value>,
-    /// Updates and deletes: the live body the plan was computed from (shown in reviews).
+    /// Updates, adoptions and deletes: the live body the plan was computed from (shown in
+    /// reviews).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<Value>,
     /// Updates and deletes: [`crate::fingerprint`] of `live`; `apply --plan` refuses when
@@ -345,6 +357,9 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub delete: usize,
+    /// Rollouts made elsewhere that the repository takes over.
+    #[serde(default)]
+    pub adopt: usize,
     /// Declared resources (in the targeted set) that already match.
     pub no_op: usize,
     /// Live resources in the managed scope that no manifest declares, left alone because
@@ -354,14 +369,20 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// `Plan: N to create, M to update, K to delete.`, with `; N live resource(s) not
-    /// declared` when some are; the no-changes sentence only when live state does match.
+    /// `Plan: N to create, M to update, K to delete.` (with `J to adopt, ` first when there
+    /// are adoptions, and `; N live resource(s) not declared` when some are); the no-changes
+    /// sentence only when live state does match.
     pub fn line(&self) -> String {
-        if self.create + self.update + self.delete + self.undeclared == 0 {
+        if self.create + self.update + self.delete + self.adopt + self.undeclared == 0 {
             return "No changes. Live state matches the repository.".to_owned();
         }
+        let adopt = if self.adopt > 0 {
+            format!("{} to adopt, ", self.adopt)
+        } else {
+            String::new()
+        };
         let counts = format!(
-            "Plan: {} to create, {} to update, {} to delete",
+            "Plan: {adopt}{} to create, {} to update, {} to delete",
             self.create, self.update, self.delete
         );
         match self.undeclared {

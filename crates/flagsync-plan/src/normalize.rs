@@ -26,6 +26,7 @@ use flagsync_manifest::{Item, Provider, Repository};
 use serde_json::{Map, Value};
 
 use crate::model::{DesiredResource, LiveResource, ManagedScope, Origin, ResourceKey};
+use crate::rollout::{ROLLOUT_MANAGED, SEGMENT_MANAGED};
 use crate::unify;
 
 const EXPERIMENT_FIELDS: [&str; 11] = [
@@ -42,15 +43,6 @@ const EXPERIMENT_FIELDS: [&str; 11] = [
     "archived",
 ];
 const TARGET_GROUP_FIELDS: [&str; 5] = ["type", "name", "description", "operator", "conditions"];
-const ROLLOUT_FIELDS: [&str; 7] = [
-    "displayName",
-    "state",
-    "labels",
-    "flags",
-    "rollout",
-    "segment",
-    "metrics",
-];
 
 /// Canonical body of an experiment from its manifest.
 pub fn experiment_body(experiment: &Experiment) -> Value {
@@ -77,7 +69,8 @@ pub fn rollout_body(rollout: &Rollout) -> Value {
             map.insert("displayName".into(), Value::String(rollout.id.clone()));
         }
     }
-    rollout_canonical(&raw, Side::Manifest)
+    let segment = raw.get("segment").cloned();
+    rollout_canonical(&raw, segment.as_ref(), Side::Manifest)
 }
 
 /// Canonical body of a manifest of any kind (the CloudBees Unify kinds' are
@@ -254,15 +247,31 @@ fn target_group_canonical(raw: &Value, side: Side) -> Value {
     value
 }
 
-/// Canonical form of a rollout given as the service's JSON.
-pub fn canonical_rollout(raw: &Value) -> Value {
-    rollout_canonical(raw, Side::Live)
+/// Canonical form of a live rollout: the fields a manifest manages of the rollout and of
+/// its segment (the flags API's resource, read with it).
+pub fn canonical_rollout(rollout: &LiveRollout) -> Value {
+    rollout_canonical(&rollout.body, rollout.segment.as_ref(), Side::Live)
 }
 
-/// `raw` is the service's JSON, or a serialized manifest with flagsync's labels added.
-fn rollout_canonical(raw: &Value, side: Side) -> Value {
+/// `raw` is the service's JSON, or a serialized manifest with flagsync's labels added;
+/// `segment` the segment (the service's, or the manifest's `segment`).
+fn rollout_canonical(raw: &Value, segment: Option<&Value>, side: Side) -> Value {
     use defaults::rollout::*;
-    let mut map = project(raw, &ROLLOUT_FIELDS);
+    let mut map = match ROLLOUT_MANAGED.project(raw) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    // Labels are a map; a list of `{key, value}` reads as one too.
+    let labels = flagsync_live::labels(raw);
+    if labels.is_empty() {
+        map.shift_remove("labels");
+    } else {
+        let labels: Map<String, Value> = labels
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        map.insert("labels".into(), Value::Object(labels));
+    }
     STATE.fill(&mut map, side);
     if let Some(Value::Object(spec)) = map.get_mut("rollout") {
         let reach = spec
@@ -271,19 +280,74 @@ fn rollout_canonical(raw: &Value, side: Side) -> Value {
             .map_or_else(|| REACH.value(side), Value::String);
         spec.insert(REACH.field.into(), reach);
     }
-    if let Some(Value::Object(segment)) = map.get_mut("segment") {
-        // The server names the segment it creates; it is not part of what a user declares.
-        segment.remove("name");
+    let flags = map
+        .entry("flags")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(flags) = flags {
+        TARGETING_KEY_SELECTOR.fill(flags, side);
     }
+    let mut segment = match segment.and_then(|s| SEGMENT_MANAGED.project(s)) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let targeting = segment.shift_remove("targeting");
+    SEGMENT_ALLOCATION.fill(&mut segment, side);
+    if let Some(Value::Object(allocation)) = segment.get_mut("allocation")
+        && let Some(Value::Object(proportion)) = allocation.get_mut("proportion")
+        && let Some(value) = proportion.get("value").and_then(canonical_reach)
+    {
+        proportion.insert("value".into(), Value::String(value));
+    }
+    map.insert("segment".into(), Value::Object(segment));
     let mut value = Value::Object(map);
     prune_empty(&mut value);
     unify_numbers(&mut value);
     if let Value::Object(map) = &mut value {
+        // Targeting keeps its empty objects (a criterion or a value with nothing set means
+        // something); it is canonicalized on its own.
+        if let Some(targeting) = targeting.and_then(canonical_targeting) {
+            let segment = map
+                .entry("segment")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(segment) = segment {
+                segment.insert("targeting".into(), targeting);
+                *segment = sorted(std::mem::take(segment));
+            }
+        }
         // Labels stay even when empty, so that a plan always shows them.
         LABELS.fill(map, side);
         return Value::Object(sorted(std::mem::take(map)));
     }
     value
+}
+
+/// A segment's targeting in one form: nulls and empty lists dropped (proto JSON leaves out
+/// an empty repeated field), empty objects kept (an empty criterion, an `eqRule` on no
+/// value), numbers unified; no criteria and no expression is no targeting (everyone).
+fn canonical_targeting(targeting: Value) -> Option<Value> {
+    fn clean(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for v in map.values_mut() {
+                    clean(v);
+                }
+                map.retain(|_, v| !v.is_null() && !v.as_array().is_some_and(Vec::is_empty));
+            }
+            Value::Array(items) => items.iter_mut().for_each(clean),
+            _ => {}
+        }
+    }
+    let mut targeting = targeting;
+    clean(&mut targeting);
+    unify_numbers(&mut targeting);
+    let map = targeting.as_object_mut()?;
+    if map
+        .get("criteria")
+        .is_some_and(|c| c.as_object().is_some_and(Map::is_empty))
+    {
+        map.shift_remove("criteria");
+    }
+    (!map.is_empty()).then_some(targeting)
 }
 
 /// `5`, `5.0` and `5e0` are one number: a float with no fraction becomes an integer, so a
@@ -544,12 +608,31 @@ pub fn managed_scope(repository: &Repository) -> ManagedScope {
     }
 }
 
-/// Live state in canonical form. Rollouts without flagsync's id label are not managed by
-/// any repository and are left out, so nothing can plan to change or delete them.
+/// The rollouts a repository adopts: instance id (bare) to the manifest id that claims it
+/// with `instance`.
+pub fn adoptions(repository: &Repository) -> BTreeMap<String, String> {
+    repository
+        .rollouts
+        .iter()
+        .filter_map(|item| {
+            let instance = item.value.instance.as_deref()?;
+            Some((
+                flagsync_live::instance_id(instance).to_owned(),
+                item.value.id.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// Live state in canonical form. A rollout without flagsync's id label is not managed: it
+/// is left out, so nothing can plan to change or delete it, unless a manifest adopts it
+/// (`adoptions`, from [`adoptions`]): then it stands under that manifest's id, without the
+/// label, and the plan adopts it.
 pub fn live_resources(
     target_groups: &[LiveTargetGroup],
     experiments: &BTreeMap<String, Vec<LiveExperiment>>,
     rollouts: &[LiveRollout],
+    adoptions: &BTreeMap<String, String>,
 ) -> Vec<LiveResource> {
     let mut out = Vec::new();
     for LiveTargetGroup { body: raw } in target_groups {
@@ -580,8 +663,19 @@ pub fn live_resources(
             });
         }
     }
+    // A manifest whose id a labelled rollout already carries manages that one; the instance
+    // it names is then not adopted (the pipeline warns).
+    let labelled: std::collections::BTreeSet<&str> = rollouts
+        .iter()
+        .filter_map(|r| r.flagsync_id.as_deref())
+        .collect();
     for rollout in rollouts {
-        let Some(id) = &rollout.flagsync_id else {
+        let adopted = rollout
+            .instance_id
+            .as_ref()
+            .and_then(|instance| adoptions.get(instance))
+            .filter(|id| !labelled.contains(id.as_str()));
+        let Some(id) = rollout.flagsync_id.as_ref().or(adopted) else {
             continue;
         };
         out.push(LiveResource {
@@ -590,7 +684,7 @@ pub fn live_resources(
             remote_id: rollout.instance_id.clone(),
             // Rollouts change through their own calls (steps), never a JSON Patch.
             patch_base: None,
-            body: canonical_rollout(&rollout.body),
+            body: canonical_rollout(rollout),
         });
     }
     out
@@ -654,25 +748,39 @@ mod tests {
             "name": "workflows/rollout/instances/abc123",
             "displayName": "New Search", "state": "live",
             "labels": {"flagsync-id": "new-search", "managed-by": "flagsync"},
-            "rollout": {"flag": "flags/s", "variant": "flags/s/variants/on", "reach": "0.5"},
-            "segment": {"name": "segments/xyz"},
+            "rollout": {"flag": "flags/s", "variant": "flags/s/variants/on", "reach": "0.5",
+                        "controlVariant": "flags/s/variants/control", "variantAssignmentId": "a"},
+            "flags": {"flag": "flags/s", "segment": "segments/xyz", "rule": "flags/s/rules/r"},
             "createTime": "2024-01-15T10:00:00Z", "updateTime": "2024-01-15T10:00:00Z",
+            "creator": "identities/x", "possibleTransitions": ["end"], "lockedDataKeys": ["flags"],
+            "exposure": {"exposure": []}, "explore": {"exploratoryAnalyses": []},
             "stats": {"analysisResult": "x"}
         });
-        let live = live_resources(&[], &BTreeMap::new(), &[LiveRollout::new(live_raw)]);
+        let segment = json!({"name": "segments/xyz", "state": "ALLOCATED",
+            "allocation": {"proportion": {"value": "1.0"}}, "workflowInstance": "w"});
+        let live = live_resources(
+            &[],
+            &BTreeMap::new(),
+            &[LiveRollout::new(live_raw).with_segment(Some(segment))],
+            &BTreeMap::new(),
+        );
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].key, ResourceKey::rollout("new-search"));
         assert_eq!(live[0].remote_id.as_deref(), Some("abc123"));
         assert_eq!(live[0].body, desired);
     }
 
+    fn live_rollout(body: Value) -> Value {
+        canonical_rollout(&LiveRollout::new(body))
+    }
+
     #[test]
     fn whole_floats_and_integers_are_one_number() {
-        let manifest = canonical_rollout(&json!({
+        let manifest = live_rollout(json!({
             "rollout": {"flag": "flags/f"},
             "metrics": {"metrics": [{"metric": "m", "metricRole": {"metricKind": "SUCCESS", "minimumDetectableEffect": 1.0}}]}
         }));
-        let live = canonical_rollout(&json!({
+        let live = live_rollout(json!({
             "rollout": {"flag": "flags/f"},
             "metrics": {"metrics": [{"metric": "m", "metricRole": {"metricKind": "SUCCESS", "minimumDetectableEffect": 1}}]}
         }));
@@ -691,15 +799,64 @@ mod tests {
     }
 
     #[test]
-    fn unlabelled_live_rollouts_are_not_managed() {
-        let live = live_resources(
-            &[],
-            &BTreeMap::new(),
-            &[LiveRollout::new(
-                json!({"name": "workflows/rollout/instances/x", "displayName": "manual"}),
-            )],
-        );
+    fn unlabelled_live_rollouts_are_not_managed_unless_adopted() {
+        let manual = [LiveRollout::new(
+            json!({"name": "workflows/rollout/instances/x", "displayName": "manual"}),
+        )];
+        let live = live_resources(&[], &BTreeMap::new(), &manual, &BTreeMap::new());
         assert!(live.is_empty());
+        let claims = BTreeMap::from([("x".to_owned(), "manual".to_owned())]);
+        let live = live_resources(&[], &BTreeMap::new(), &manual, &claims);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].key, ResourceKey::rollout("manual"));
+        assert_eq!(live[0].remote_id.as_deref(), Some("x"));
+        assert_eq!(live[0].body["labels"], json!({}));
+        // Another rollout already carries the id: it is the managed one.
+        let both = [
+            manual[0].clone(),
+            LiveRollout::new(json!({"name": "workflows/rollout/instances/y",
+                "labels": {"flagsync-id": "manual"}})),
+        ];
+        let live = live_resources(&[], &BTreeMap::new(), &both, &claims);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].remote_id.as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn targeting_keeps_its_empty_objects_and_drops_empty_lists() {
+        let with_targeting = |targeting: Value| {
+            canonical_rollout(
+                &LiveRollout::new(json!({"rollout": {"flag": "flags/f"}}))
+                    .with_segment(Some(json!({"targeting": targeting}))),
+            )
+        };
+        let a = with_targeting(json!({
+            "criteria": {"set": {"attribute": {"attributeName": "a", "eqRule": {"value": {}}}},
+                         "l": {"attribute": {"attributeName": "b", "setRule": {"values": []}}}},
+            "expression": {"not": {"ref": "set"}}
+        }));
+        assert_eq!(
+            a["segment"]["targeting"]["criteria"]["set"]["attribute"]["eqRule"],
+            json!({"value": {}})
+        );
+        assert_eq!(
+            a["segment"]["targeting"]["criteria"]["l"]["attribute"]["setRule"],
+            json!({})
+        );
+        let everyone = with_targeting(json!({"criteria": {}}));
+        assert!(everyone["segment"].get("targeting").is_none(), "{everyone}");
+        assert_eq!(
+            everyone["segment"]["allocation"],
+            json!({"proportion": {"value": "1"}})
+        );
+        assert_eq!(everyone["flags"]["targetingKeySelector"], "targeting_key");
+    }
+
+    #[test]
+    fn labels_listed_as_pairs_read_as_a_map() {
+        let a = live_rollout(json!({"labels": [{"key": "team", "value": "a"}]}));
+        let b = live_rollout(json!({"labels": {"team": "a"}}));
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -94,13 +94,22 @@ pub fn plan(
         if let Some(reason) = &unsupported {
             warnings.push(format!("{id}: {reason}"));
         }
+        // A live rollout without flagsync's label stands under this key only because the
+        // manifest adopts it (its `instance`).
+        let adopting = key.kind == Kind::Rollout
+            && current.is_some_and(|c| {
+                c.body
+                    .get("labels")
+                    .and_then(|l| l.get(flagsync_live::ROLLOUT_ID_LABEL))
+                    .is_none()
+            });
         actions.push(Action {
             id,
             key: (*key).clone(),
-            operation: if current.is_some() {
-                Operation::Update
-            } else {
-                Operation::Create
+            operation: match (current.is_some(), adopting) {
+                (true, true) => Operation::Adopt,
+                (true, false) => Operation::Update,
+                (false, _) => Operation::Create,
             },
             patch,
             desired: Some(want.body.clone()),
@@ -177,6 +186,7 @@ pub fn plan(
         create: count(Operation::Create),
         update: count(Operation::Update),
         delete: count(Operation::Delete),
+        adopt: count(Operation::Adopt),
         no_op,
         undeclared: undeclared.len(),
     };
@@ -217,7 +227,7 @@ fn link_dependencies(
     for action in actions.iter_mut() {
         let mut deps: BTreeSet<String> = BTreeSet::new();
         match action.operation {
-            Operation::Create | Operation::Update => {
+            Operation::Create | Operation::Update | Operation::Adopt => {
                 if let Some(want) = desired.get(&action.key) {
                     for target in &want.references {
                         if let Some((op, id)) = op_of.get(target)

@@ -1,6 +1,7 @@
 //! Export writes manifests from canonical live bodies; each must normalize back to the same
 //! body, so that `plan` right after an export is empty.
 
+use flagsync_live::LiveRollout;
 use flagsync_manifest::Kind;
 use flagsync_manifest::write;
 use flagsync_plan::normalize;
@@ -99,12 +100,17 @@ fn rollout_leaves_flagsync_labels_to_the_planner() {
         "name": "workflows/rollout/instances/abc", "displayName": "Search",
         "state": "live", "createTime": "2024-01-15T10:00:00Z",
         "labels": {"flagsync-id": "search", "managed-by": "flagsync", "team": "growth"},
-        "rollout": {"flag": "flags/s", "variant": "flags/s/variants/on", "reach": "0.50"},
-        "segment": {"name": "segments/x", "targeting": {"criteria": {"c": {"attribute": {"attributeName": "country", "eqRule": {"value": {"stringValue": "SE"}}}}}, "expression": {"ref": "c"}}},
+        "rollout": {"flag": "flags/s", "variant": "flags/s/variants/on", "reach": "0.50",
+                    "controlVariant": "flags/s/variants/control", "variantAssignmentId": "v"},
+        "flags": {"segment": "segments/x", "rule": "flags/s/rules/r", "flag": "flags/s"},
         "metrics": {"entity": "entities/user", "metrics": [{"metric": "metrics/m", "metricRole": {"metricKind": "SUCCESS", "minimumDetectableEffect": 0.01}, "preferredDirection": "INCREASE"}]},
         "stats": {"analysisResult": "x"}
     });
-    let canonical = normalize::canonical_rollout(&live);
+    let segment = json!({"name": "segments/x", "state": "ALLOCATED",
+        "allocation": {"proportion": {"value": "1"}},
+        "targeting": {"criteria": {"c": {"attribute": {"attributeName": "country", "eqRule": {"value": {"stringValue": "SE"}}}}}, "expression": {"ref": "c"}}});
+    let canonical =
+        normalize::canonical_rollout(&LiveRollout::new(live).with_segment(Some(segment)));
     let manifest = rollout("search", &canonical);
     assert_eq!(manifest["labels"], json!({"team": "growth"}));
     assert_eq!(manifest["rollout"]["reach"], "0.5");
@@ -122,10 +128,22 @@ fn rollout_leaves_flagsync_labels_to_the_planner() {
             "displayName",
             "state",
             "labels",
+            "flags",
             "rollout",
             "segment",
             "metrics"
         ]
+    );
+    assert_eq!(
+        manifest["flags"],
+        json!({"targetingKeySelector": "targeting_key"})
+    );
+    // The default allocation is left out; the targeting is written.
+    assert_eq!(
+        manifest["segment"]
+            .as_object()
+            .map(|s| s.keys().collect::<Vec<_>>()),
+        Some(vec![&"targeting".to_owned()])
     );
     let metric_keys: Vec<&str> = manifest["metrics"]
         .as_object()
@@ -143,7 +161,7 @@ fn a_missing_managed_by_label_is_reported() {
         "displayName": "Search", "labels": {"flagsync-id": "search"},
         "rollout": {"flag": "flags/s"}
     });
-    let canonical = normalize::canonical_rollout(&live);
+    let canonical = normalize::canonical_rollout(&LiveRollout::new(live));
     let manifest = rollout("search", &canonical);
     let err = check(Kind::Rollout, &manifest, &canonical).unwrap_err();
     assert!(err.contains("labels (managed-by)"), "{err}");

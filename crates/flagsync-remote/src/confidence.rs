@@ -1,4 +1,6 @@
-//! Confidence rollout workflow API client, with client-credentials authentication.
+//! Confidence client: the rollouts (workflows) API, the flags API for the segments that
+//! hold rollouts' targeting, the stats API for analysis results, and the IAM token
+//! endpoint, each on its own host, with client-credentials authentication.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,26 +19,89 @@ use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
 
-/// The rollout API's base URL.
-pub const DEFAULT_CONFIDENCE_URL: &str = "https://api.confidence.dev";
-/// The token endpoint's base URL.
-pub const DEFAULT_CONFIDENCE_IAM_URL: &str = "https://iam.confidence.dev";
-/// The flags admin API's documented limit (no limit is published for workflows).
+/// The rollouts (workflows) API. Every document shows this global host; no regional one is
+/// documented.
+pub const DEFAULT_CONFIDENCE_EXPERIMENTS_URL: &str = "https://experiments.confidence.dev";
+/// The flags API's documented limit per account (`rps_limit = 50` on `FlagAdminService`).
+pub const CONFIDENCE_FLAGS_REQUESTS_PER_SECOND: f64 = 50.0;
+/// The pace of the flags API: a tenth under its limit, so that requests bunched by the
+/// network on their way still arrive within it.
+pub const DEFAULT_CONFIDENCE_FLAGS_REQUESTS_PER_SECOND: f64 = 45.0;
+/// The pace of the other Confidence APIs, which publish no limit: the flags API's.
 pub const DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND: f64 = 50.0;
 
 const ROLLOUTS_PATH: &str = "/v1/workflows/rollout/instances";
 /// A 404 on the rollout list: the base URL is not the API's root.
-const LIST_404_HELP: &str = "the rollout list answered 404, so the Confidence base URL is wrong: it is expected to be the API's root, without a path, like https://api.confidence.dev (a local emulator: http://127.0.0.1:PORT)";
+const LIST_404_HELP: &str = "the rollout list answered 404, so the Confidence base URL is wrong: it is expected to be the API's root, without a path, like https://experiments.confidence.dev (a local emulator: http://127.0.0.1:PORT)";
+const SEGMENTS_PATH: &str = "/v1/segments";
 const PAGE_SIZE: &str = "100";
 /// A server that keeps returning pages is broken; stop instead of looping forever.
 const MAX_PAGES: usize = 10_000;
+
+/// The region of a Confidence account: which `flags`, `stats` and `iam` hosts serve it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConfidenceRegion {
+    /// `*.eu.confidence.dev`, the first server every API reference lists.
+    #[default]
+    Eu,
+    /// `*.us.confidence.dev`.
+    Us,
+}
+
+impl ConfidenceRegion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfidenceRegion::Eu => "eu",
+            ConfidenceRegion::Us => "us",
+        }
+    }
+
+    fn host(self, api: &str) -> String {
+        format!("https://{api}.{}.confidence.dev", self.as_str())
+    }
+}
+
+/// The base URL of each Confidence API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfidenceUrls {
+    /// Rollouts: `/v1/workflows/rollout/instances…`.
+    pub experiments: String,
+    /// Segments: `/v1/segments…`.
+    pub flags: String,
+    /// Analysis results: `/v2/workflows/rollout/instances/{id}/analysisResults/{r}`.
+    pub stats: String,
+    /// Tokens: `/v1/oauth/token`.
+    pub iam: String,
+}
+
+impl ConfidenceUrls {
+    /// The documented hosts of `region`.
+    pub fn for_region(region: ConfidenceRegion) -> Self {
+        Self {
+            experiments: DEFAULT_CONFIDENCE_EXPERIMENTS_URL.to_owned(),
+            flags: region.host("flags"),
+            stats: region.host("stats"),
+            iam: region.host("iam"),
+        }
+    }
+
+    /// One base URL for every API (an emulator serves them all on one port).
+    pub fn all(url: &str) -> Self {
+        Self {
+            experiments: url.to_owned(),
+            flags: url.to_owned(),
+            stats: url.to_owned(),
+            iam: url.to_owned(),
+        }
+    }
+}
 
 /// How the client authenticates.
 #[derive(Clone, Debug)]
 pub enum ConfidenceAuth {
     /// A ready bearer token.
     Token(Secret),
-    /// Exchange client credentials for a token at `{iam_url}/v1/oauth/token`; the token is
+    /// Exchange client credentials for a token at `{iam}/v1/oauth/token`; the token is
     /// cached, refreshed before it expires and once more when the API answers 401.
     ClientCredentials {
         client_id: String,
@@ -47,15 +112,17 @@ pub enum ConfidenceAuth {
 /// How to reach Confidence.
 #[derive(Clone, Debug)]
 pub struct ConfidenceSettings {
-    /// Default [`DEFAULT_CONFIDENCE_URL`].
-    pub base_url: String,
-    /// Default [`DEFAULT_CONFIDENCE_IAM_URL`].
-    pub iam_url: String,
+    /// Default: the hosts of [`ConfidenceRegion::Eu`].
+    pub urls: ConfidenceUrls,
     pub auth: ConfidenceAuth,
-    /// Default 50; `f64::INFINITY` disables pacing.
+    /// The pace of the rollouts, stats and token APIs. Default 50; `f64::INFINITY`
+    /// disables pacing.
     pub requests_per_second: f64,
+    /// The pace of the flags API (segments). Default
+    /// [`DEFAULT_CONFIDENCE_FLAGS_REQUESTS_PER_SECOND`], under its documented limit.
+    pub flags_requests_per_second: f64,
     pub retry: RetryPolicy,
-    /// Allow plain `http://` to non-loopback hosts (both URLs). Loopback is always allowed.
+    /// Allow plain `http://` to non-loopback hosts (every URL). Loopback is always allowed.
     pub allow_insecure_http: bool,
     /// Per-request timeout (one attempt). Default 30 s.
     pub timeout: Duration,
@@ -65,10 +132,10 @@ impl ConfidenceSettings {
     /// Settings with every default for the given authentication.
     pub fn new(auth: ConfidenceAuth) -> Self {
         Self {
-            base_url: DEFAULT_CONFIDENCE_URL.to_owned(),
-            iam_url: DEFAULT_CONFIDENCE_IAM_URL.to_owned(),
+            urls: ConfidenceUrls::for_region(ConfidenceRegion::default()),
             auth,
             requests_per_second: DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND,
+            flags_requests_per_second: DEFAULT_CONFIDENCE_FLAGS_REQUESTS_PER_SECOND,
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
             timeout: Duration::from_secs(30),
@@ -76,7 +143,7 @@ impl ConfidenceSettings {
     }
 }
 
-/// A Confidence client. Cheap to clone; clones share the pacer and the token cache.
+/// A Confidence client. Cheap to clone; clones share the pacers and the token cache.
 #[derive(Clone, Debug)]
 pub struct ConfidenceClient {
     inner: Arc<Inner>,
@@ -84,8 +151,13 @@ pub struct ConfidenceClient {
 
 #[derive(Debug)]
 struct Inner {
-    base: BaseUrl,
+    experiments: BaseUrl,
+    flags: BaseUrl,
+    stats: BaseUrl,
+    /// The rollouts, stats and token requests.
     transport: Transport,
+    /// The flags API's requests, under its own limit.
+    flags_transport: Transport,
     auth: Auth,
 }
 
@@ -110,11 +182,22 @@ struct CachedToken {
     generation: u64,
 }
 
+/// Which API a request goes to (for pacing).
+#[derive(Clone, Copy)]
+enum Api {
+    Workflows,
+    Flags,
+}
+
 impl ConfidenceClient {
     /// Checks the settings and builds the client. Sends nothing (a token is fetched on the
     /// first request).
     pub fn new(settings: ConfidenceSettings) -> Result<Self> {
-        let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
+        let insecure = settings.allow_insecure_http;
+        let urls = &settings.urls;
+        let experiments = BaseUrl::parse(&urls.experiments, insecure)?;
+        let flags = BaseUrl::parse(&urls.flags, insecure)?;
+        let stats = BaseUrl::parse(&urls.stats, insecure)?;
         let secrets = match &settings.auth {
             ConfidenceAuth::Token(t) => vec![t.clone()],
             ConfidenceAuth::ClientCredentials {
@@ -128,7 +211,7 @@ impl ConfidenceClient {
                 client_id,
                 client_secret,
             } => {
-                let iam = BaseUrl::parse(&settings.iam_url, settings.allow_insecure_http)?;
+                let iam = BaseUrl::parse(&urls.iam, insecure)?;
                 Auth::Credentials(TokenSource {
                     token_url: iam.join("/v1/oauth/token", &[])?,
                     client_id,
@@ -140,22 +223,32 @@ impl ConfidenceClient {
         let transport = Transport::new(
             Service::Confidence,
             settings.requests_per_second,
+            settings.retry.clone(),
+            settings.timeout,
+            secrets.clone(),
+        )?;
+        let flags_transport = Transport::new(
+            Service::Confidence,
+            settings.flags_requests_per_second,
             settings.retry,
             settings.timeout,
             secrets,
         )?;
         Ok(Self {
             inner: Arc::new(Inner {
-                base,
+                experiments,
+                flags,
+                stats,
                 transport,
+                flags_transport,
                 auth,
             }),
         })
     }
 
-    /// The base URL API requests go to (never carries a credential).
+    /// The base URL rollout requests go to (never carries a credential).
     pub fn base_url(&self) -> &str {
-        self.inner.base.as_str()
+        self.inner.experiments.as_str()
     }
 
     /// The token endpoint, when the client exchanges client credentials for tokens.
@@ -185,11 +278,11 @@ impl ConfidenceClient {
         let size = page_size.max(1).to_string();
         let url = self
             .inner
-            .base
+            .experiments
             .join(ROLLOUTS_PATH, &[("pageSize", &size)])?;
         let req = Request::new(Method::GET, url, Safety::Idempotent, "rollouts".to_owned())
             .listing(LIST_404_HELP);
-        match self.json(&req).await? {
+        match self.json(&req, Api::Workflows).await? {
             Value::Null => Ok(Vec::new()),
             Value::Object(mut page) => match page.remove("rollouts") {
                 Some(Value::Array(items)) => Ok(items.into_iter().map(LiveRollout::new).collect()),
@@ -206,8 +299,8 @@ impl ConfidenceClient {
         }
     }
 
-    /// All rollouts, following `nextPageToken` until it is empty (pages of 100).
-    /// `filter` is passed through (e.g. `state:live`).
+    /// All rollouts, following `nextPageToken` until it is empty (pages of 100), without
+    /// their segments. `filter` is passed through (e.g. `state:live`).
     pub async fn list_rollouts(&self, filter: Option<&str>) -> Result<Vec<LiveRollout>> {
         self.list_rollouts_paged(filter, &|_| {}).await
     }
@@ -229,10 +322,10 @@ impl ConfidenceClient {
             if let Some(f) = filter {
                 query.push(("filter", f));
             }
-            let url = self.inner.base.join(ROLLOUTS_PATH, &query)?;
+            let url = self.inner.experiments.join(ROLLOUTS_PATH, &query)?;
             let req = Request::new(Method::GET, url, Safety::Idempotent, "rollouts".to_owned())
                 .listing(LIST_404_HELP);
-            let page = self.json(&req).await?;
+            let page = self.json(&req, Api::Workflows).await?;
             let more = page
                 .get("nextPageToken")
                 .and_then(Value::as_str)
@@ -283,14 +376,14 @@ impl ConfidenceClient {
             method: "GET".to_owned(),
             url: self
                 .inner
-                .base
+                .experiments
                 .join(ROLLOUTS_PATH, &[])
                 .map_or_else(|_| ROLLOUTS_PATH.to_owned(), |u| shown_url(&u)),
             reason: format!("more than {MAX_PAGES} pages of rollouts"),
         })
     }
 
-    /// One rollout; `None` on 404. `id` is the bare id or the full
+    /// One rollout, without its segment; `None` on 404. `id` is the bare id or the full
     /// `workflows/rollout/instances/{id}` name.
     pub async fn get_rollout(&self, id: &str) -> Result<Option<LiveRollout>> {
         let req = Request::new(
@@ -299,8 +392,42 @@ impl ConfidenceClient {
             Safety::Idempotent,
             rollout_resource(id),
         );
-        match self.json(&req).await {
+        match self.json(&req, Api::Workflows).await {
             Ok(v) => Ok(Some(LiveRollout::new(v))),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One rollout with its segment (a second GET, on the flags API): everything a plan
+    /// compares. `None` when the rollout is gone.
+    pub async fn read_rollout(&self, id: &str) -> Result<Option<LiveRollout>> {
+        let Some(rollout) = self.get_rollout(id).await? else {
+            return Ok(None);
+        };
+        let segment = match &rollout.segment_name {
+            Some(name) => self.get_segment(name).await?,
+            None => None,
+        };
+        Ok(Some(rollout.with_segment(segment)))
+    }
+
+    /// A segment of the flags API by its name (`segments/{id}`); `None` on 404.
+    pub async fn get_segment(&self, name: &str) -> Result<Option<Value>> {
+        let id = segment_id(name)?;
+        let path = format!("{SEGMENTS_PATH}/{}", encode_segment("segment", id)?);
+        let req = Request::new(
+            Method::GET,
+            self.inner.flags.join(&path, &[])?,
+            Safety::Idempotent,
+            format!("segment {name:?}"),
+        );
+        match self.json(&req, Api::Flags).await {
+            Ok(v) if v.is_object() => Ok(Some(v)),
+            Ok(other) => Err(decode(
+                &req,
+                format!("expected a segment object, got {}", kind(&other)),
+            )),
             Err(RemoteError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -313,7 +440,7 @@ impl ConfidenceClient {
     /// [`RemoteError::Ambiguous`]: look the rollout up with [`Self::find_rollouts_by_flagsync_id`]
     /// before creating again.
     pub async fn create_rollout(&self, rollout: &Value) -> Result<LiveRollout> {
-        let url = self.inner.base.join(ROLLOUTS_PATH, &[])?;
+        let url = self.inner.experiments.join(ROLLOUTS_PATH, &[])?;
         let name = rollout
             .get("displayName")
             .and_then(Value::as_str)
@@ -325,7 +452,7 @@ impl ConfidenceClient {
             format!("new rollout {name:?}"),
         )
         .json_body(rollout)?;
-        let created = self.json(&req).await?;
+        let created = self.json(&req, Api::Workflows).await?;
         if created.is_object() {
             Ok(LiveRollout::new(created))
         } else {
@@ -349,34 +476,46 @@ impl ConfidenceClient {
             .collect())
     }
 
-    /// `PATCH {id}?updateMask=…` with the given body (e.g. `{"rollout": {…}}` and mask
-    /// `rollout`). Returns the answer (the updated rollout, or `null` when empty).
-    pub async fn patch_rollout(&self, id: &str, update_mask: &str, body: &Value) -> Result<Value> {
+    /// `PATCH {id}?updateMask=…` with the given body: each masked path is replaced by the
+    /// body's value (a section named in the mask is replaced whole, so send it complete).
+    /// Returns the updated rollout.
+    pub async fn patch_rollout(
+        &self,
+        id: &str,
+        update_mask: &str,
+        body: &Value,
+    ) -> Result<LiveRollout> {
         let mut url = self.rollout_url(id, "")?;
         url.query_pairs_mut().append_pair("updateMask", update_mask);
         let req = Request::new(Method::PATCH, url, Safety::Idempotent, rollout_resource(id))
             .json_body(body)?;
-        self.json(&req).await
+        let answer = self.json(&req, Api::Workflows).await?;
+        if answer.is_object() {
+            Ok(LiveRollout::new(answer))
+        } else {
+            Err(decode(
+                &req,
+                format!("expected the updated rollout, got {}", kind(&answer)),
+            ))
+        }
     }
 
-    /// `POST {id}:updateSegment` with `{updateMask, segment}`.
+    /// `POST {id}:updatesegment` with `{"parameters": parameters}` (the reference's
+    /// spelling and wrapper; `parameters` holds `segment`, `updateMask` relative to the
+    /// segment, and the flag settings `targetingKeySelector`, …). The answer only names the
+    /// path it aims to update: read the rollout and its segment again to see the result.
     ///
     /// Retried like an idempotent write: it sets the segment to the given value, so sending it
     /// twice has the effect of sending it once.
-    pub async fn update_segment(
-        &self,
-        id: &str,
-        update_mask: &str,
-        segment: &Value,
-    ) -> Result<Value> {
+    pub async fn update_segment(&self, id: &str, parameters: &Value) -> Result<Value> {
         let req = Request::new(
             Method::POST,
-            self.rollout_url(id, ":updateSegment")?,
+            self.rollout_url(id, ":updatesegment")?,
             Safety::Idempotent,
             rollout_resource(id),
         )
-        .json_body(&json!({ "updateMask": update_mask, "segment": segment }))?;
-        self.json(&req).await
+        .json_body(&json!({ "parameters": parameters }))?;
+        self.json(&req, Api::Workflows).await
     }
 
     /// `POST {id}:launch`. Returns at once; the transition runs in the background (see
@@ -390,7 +529,7 @@ impl ConfidenceClient {
             Safety::NonIdempotent,
             rollout_resource(id),
         );
-        self.send(&req).await.map(drop)
+        self.send(&req, Api::Workflows).await.map(drop)
     }
 
     /// Polls the rollout with backoff until `pendingTransition` is gone, and returns it.
@@ -444,8 +583,9 @@ impl ConfidenceClient {
     }
 
     /// An analysis result by its full name
-    /// (`workflows/rollout/instances/{id}/analysisResults/{r}`, as found in a rollout's
-    /// `stats`). 404 is [`RemoteError::NotFound`].
+    /// (`workflows/rollout/instances/{id}/analysisResults/{r}`, as a rollout's
+    /// `explore.exploratoryAnalyses[].analysisResults[]` or `stats` name it), from the stats
+    /// API's `/v2`. 404 is [`RemoteError::NotFound`].
     pub async fn get_analysis_result(&self, name: &str) -> Result<Value> {
         let name = name.trim_start_matches('/');
         let parts: Vec<&str> = name.split('/').collect();
@@ -460,17 +600,17 @@ impl ConfidenceClient {
             });
         }
         let path = format!(
-            "{ROLLOUTS_PATH}/{}/analysisResults/{}",
+            "/v2/workflows/rollout/instances/{}/analysisResults/{}",
             encode_segment("rollout", parts[3])?,
             encode_segment("analysis result", parts[5])?
         );
         let req = Request::new(
             Method::GET,
-            self.inner.base.join(&path, &[])?,
+            self.inner.stats.join(&path, &[])?,
             Safety::Idempotent,
             format!("analysis result {name:?}"),
         );
-        self.json(&req).await
+        self.json(&req, Api::Workflows).await
     }
 
     // ---- plumbing ----------------------------------------------------------------------
@@ -480,33 +620,49 @@ impl ConfidenceClient {
             "{ROLLOUTS_PATH}/{}{action}",
             encode_segment("rollout", instance_id(id))?
         );
-        self.inner.base.join(&path, &[])
+        self.inner.experiments.join(&path, &[])
     }
 
-    async fn json(&self, req: &Request) -> Result<Value> {
-        let resp = self.send(req).await?;
+    async fn json(&self, req: &Request, api: Api) -> Result<Value> {
+        let resp = self.send(req, api).await?;
         resp.json(Service::Confidence, req)
     }
 
     /// Sends with the current bearer token; with client credentials, a 401 refreshes the
     /// token once and sends again (a rejected token means the request was not acted on).
-    async fn send(&self, req: &Request) -> Result<Response> {
-        let transport = &self.inner.transport;
+    async fn send(&self, req: &Request, api: Api) -> Result<Response> {
+        let transport = match api {
+            Api::Workflows => &self.inner.transport,
+            Api::Flags => &self.inner.flags_transport,
+        };
         match &self.inner.auth {
             Auth::Static(token) => transport.send(req, Some(token)).await,
             Auth::Credentials(source) => {
-                let cached = source.token(transport).await?;
+                // Tokens are fetched on the workflows transport, whatever the request.
+                let cached = source.token(&self.inner.transport).await?;
                 match transport.send(req, Some(&cached.token)).await {
                     Err(RemoteError::Unauthorized { status: 401, .. }) => {
                         tracing::debug!("access token rejected; fetching a new one");
                         source.invalidate(cached.generation).await;
-                        let fresh = source.token(transport).await?;
+                        let fresh = source.token(&self.inner.transport).await?;
                         transport.send(req, Some(&fresh.token)).await
                     }
                     other => other,
                 }
             }
         }
+    }
+}
+
+/// The bare id of a segment name (`segments/{id}`).
+fn segment_id(name: &str) -> Result<&str> {
+    match name.strip_prefix("segments/") {
+        Some(id) if !id.is_empty() && !id.contains('/') => Ok(id),
+        _ => Err(RemoteError::InvalidName {
+            what: "segment",
+            name: name.to_owned(),
+            reason: "expected segments/{id}",
+        }),
     }
 }
 
@@ -714,7 +870,7 @@ mod tests {
         assert_eq!(instance_id("workflows/rollout/instances/abc"), "abc");
         assert_eq!(instance_id("abc"), "abc");
         let c = ConfidenceClient::new(ConfidenceSettings {
-            base_url: "http://127.0.0.1:1".to_owned(),
+            urls: ConfidenceUrls::all("http://127.0.0.1:1"),
             ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new("t")))
         })
         .unwrap();
@@ -731,10 +887,26 @@ mod tests {
     }
 
     #[test]
+    fn hosts_by_region() {
+        let eu = ConfidenceUrls::for_region(ConfidenceRegion::Eu);
+        assert_eq!(eu.experiments, "https://experiments.confidence.dev");
+        assert_eq!(eu.flags, "https://flags.eu.confidence.dev");
+        assert_eq!(eu.stats, "https://stats.eu.confidence.dev");
+        assert_eq!(eu.iam, "https://iam.eu.confidence.dev");
+        let us = ConfidenceUrls::for_region(ConfidenceRegion::Us);
+        assert_eq!(us.flags, "https://flags.us.confidence.dev");
+        assert_eq!(us.experiments, eu.experiments);
+        assert_eq!(segment_id("segments/abc").unwrap(), "abc");
+        assert!(segment_id("abc").is_err() && segment_id("segments/a/b").is_err());
+    }
+
+    #[test]
     fn insecure_iam_url_is_refused() {
         let err = ConfidenceClient::new(ConfidenceSettings {
-            base_url: "http://127.0.0.1:1".to_owned(),
-            iam_url: "http://iam.example.com".to_owned(),
+            urls: ConfidenceUrls {
+                iam: "http://iam.example.com".to_owned(),
+                ..ConfidenceUrls::all("http://127.0.0.1:1")
+            },
             ..ConfidenceSettings::new(ConfidenceAuth::ClientCredentials {
                 client_id: "id".to_owned(),
                 client_secret: Secret::new("s"),

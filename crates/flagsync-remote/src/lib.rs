@@ -4,9 +4,10 @@
 //! This is the only crate (besides the emulator) that speaks HTTP. It owns:
 //! - authentication: [`Secret`] tokens that never print, Confidence client credentials
 //!   exchanged for a cached, refreshed access token;
-//! - pacing: one [`Pacer`] per client, shared by clones and concurrent tasks;
+//! - pacing: one [`Pacer`] per client (and one more for Confidence's flags API, under its
+//!   documented limit), shared by clones and concurrent tasks;
 //! - retries per [`RetryPolicy`]: reads and idempotent writes (GET, PUT, PATCH, DELETE,
-//!   `:updateSegment`) retry on 429, 555, 500/502/503/504, timeouts and broken connections,
+//!   `:updatesegment`) retry on 429, 555, 500/502/503/504, timeouts and broken connections,
 //!   honouring `Retry-After`; creates and `:launch` retry only when the request certainly had
 //!   no effect (429, 555, connection never established) and otherwise report
 //!   [`RemoteError::Ambiguous`];
@@ -36,8 +37,9 @@ pub use cloudbees::{
     DEFAULT_CLOUDBEES_URL,
 };
 pub use confidence::{
-    ConfidenceAuth, ConfidenceClient, ConfidenceSettings, DEFAULT_CONFIDENCE_IAM_URL,
-    DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND, DEFAULT_CONFIDENCE_URL,
+    CONFIDENCE_FLAGS_REQUESTS_PER_SECOND, ConfidenceAuth, ConfidenceClient, ConfidenceRegion,
+    ConfidenceSettings, ConfidenceUrls, DEFAULT_CONFIDENCE_EXPERIMENTS_URL,
+    DEFAULT_CONFIDENCE_FLAGS_REQUESTS_PER_SECOND, DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND,
 };
 pub use error::{RemoteError, Result, Service};
 pub use flagsync_live::{
@@ -45,7 +47,8 @@ pub use flagsync_live::{
     ROLLOUT_ID_LABEL,
 };
 pub use live::{
-    CloudBeesScope, LiveProgress, LiveRequest, fetch_live_state, fetch_live_state_with_progress,
+    CloudBeesScope, ConfidenceScope, LiveProgress, LiveRequest, SegmentScope, fetch_live_state,
+    fetch_live_state_with_progress,
 };
 pub use pacer::Pacer;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};

@@ -13,7 +13,7 @@ use crate::cloudbees::CloudBeesClient;
 use crate::confidence::ConfidenceClient;
 use crate::error::{RemoteError, Result};
 
-/// GETs of hidden experiments in flight at once. Pacing bounds the rate, not the number of
+/// GETs of hidden experiments (or of rollouts' segments) in flight at once. Pacing bounds the rate, not the number of
 /// open requests: against an unpaced endpoint (the emulator) 10,000 concurrent GETs ran into
 /// the open-file limit and took 50 times longer.
 const MAX_HIDDEN_GETS_IN_FLIGHT: usize = 16;
@@ -31,11 +31,44 @@ pub struct CloudBeesScope<'a> {
     pub desired_flags: &'a BTreeMap<String, Vec<String>>,
 }
 
+/// What to read from Confidence.
+#[derive(Clone, Copy, Debug)]
+pub struct ConfidenceScope<'a> {
+    pub client: &'a ConfidenceClient,
+    /// Whose segments (their targeting, on the flags API) to read: one GET each.
+    pub segments: SegmentScope<'a>,
+}
+
+/// Which rollouts' segments [`fetch_live_state`] reads.
+#[derive(Clone, Copy, Debug)]
+pub enum SegmentScope<'a> {
+    /// Every rollout's (an export).
+    All,
+    /// Those of rollouts flagsync manages (the `flagsync-id` label) and of the instances
+    /// listed (bare ids: rollouts a repository adopts).
+    Managed { instances: &'a [String] },
+}
+
+impl SegmentScope<'_> {
+    fn wants(&self, rollout: &LiveRollout) -> bool {
+        match self {
+            SegmentScope::All => true,
+            SegmentScope::Managed { instances } => {
+                rollout.flagsync_id.is_some()
+                    || rollout
+                        .instance_id
+                        .as_ref()
+                        .is_some_and(|id| instances.contains(id))
+            }
+        }
+    }
+}
+
 /// What [`fetch_live_state`] should read; `None` skips a service.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LiveRequest<'a> {
     pub cloudbees: Option<CloudBeesScope<'a>>,
-    pub confidence: Option<&'a ConfidenceClient>,
+    pub confidence: Option<ConfidenceScope<'a>>,
 }
 
 enum Piece {
@@ -43,6 +76,7 @@ enum Piece {
     Experiments(String, Vec<LiveExperiment>),
     Hidden(String, Option<LiveExperiment>),
     Rollouts(Vec<LiveRollout>),
+    Segment(usize, Option<serde_json::Value>),
 }
 
 /// How far reading live state is: requests answered, and requests known to be needed so
@@ -64,7 +98,8 @@ enum Event {
 /// Reads everything the planner needs.
 ///
 /// Requests: one experiments list per environment, one target-group list, every page of
-/// rollouts, then one GET per desired experiment that its environment's list did not show.
+/// rollouts, then one GET per rollout segment in scope and one per desired experiment that
+/// its environment's list did not show.
 /// Everything runs concurrently; each client's pacer keeps its service under its rate. The
 /// first error cancels the rest and is returned.
 pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> {
@@ -100,7 +135,7 @@ pub async fn fetch_live_state_with_progress(
         }
     }
     if let Some(confidence) = request.confidence {
-        let client = confidence.clone();
+        let client = confidence.client.clone();
         let events = events.clone();
         tasks.spawn(async move {
             let on_page = move |more| {
@@ -126,6 +161,37 @@ pub async fn fetch_live_state_with_progress(
         &mut hidden,
     )
     .await?;
+
+    if let Some(confidence) = request.confidence {
+        // A rollout's targeting lives in its segment, on the flags API: one GET each,
+        // paced by the client under that API's limit.
+        let permits = Arc::new(Semaphore::new(MAX_HIDDEN_GETS_IN_FLIGHT));
+        for (i, rollout) in snapshot.rollouts.iter().enumerate() {
+            let Some(name) = rollout.segment_name.clone() else {
+                continue;
+            };
+            if !confidence.segments.wants(rollout) {
+                continue;
+            }
+            let client = confidence.client.clone();
+            let permits = Arc::clone(&permits);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await.ok();
+                Ok(Piece::Segment(i, client.get_segment(&name).await?))
+            });
+            progress.expected += 1;
+        }
+        on_progress(progress);
+        collect(
+            &mut tasks,
+            &mut incoming,
+            &mut progress,
+            on_progress,
+            &mut snapshot,
+            &mut hidden,
+        )
+        .await?;
+    }
 
     if let Some(scope) = request.cloudbees {
         let permits = Arc::new(Semaphore::new(MAX_HIDDEN_GETS_IN_FLIGHT));
@@ -244,6 +310,11 @@ fn store(snapshot: &mut LiveSnapshot, piece: Piece) {
             snapshot.experiments.insert(env, list);
         }
         Piece::Rollouts(rollouts) => snapshot.rollouts = rollouts,
+        Piece::Segment(i, segment) => {
+            if let Some(rollout) = snapshot.rollouts.get_mut(i) {
+                rollout.segment = segment;
+            }
+        }
         Piece::Hidden(env, Some(exp)) => snapshot.experiments.entry(env).or_default().push(exp),
         Piece::Hidden(_, None) => {}
     }

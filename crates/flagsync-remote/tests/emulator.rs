@@ -7,8 +7,8 @@ use std::time::Duration;
 use flagsync_emulator::{EmulatorConfig, RunningEmulator};
 use flagsync_remote::{
     CloudBeesClient, CloudBeesScope, CloudBeesSettings, ConfidenceAuth, ConfidenceClient,
-    ConfidenceSettings, LiveRequest, LiveRollout, RemoteError, RetryPolicy, Secret, Service,
-    fetch_live_state,
+    ConfidenceScope, ConfidenceSettings, ConfidenceUrls, LiveRequest, LiveRollout, RemoteError,
+    RetryPolicy, Secret, SegmentScope, Service, fetch_live_state,
 };
 use serde_json::{Value, json};
 
@@ -46,9 +46,9 @@ fn cloudbees(emu: &RunningEmulator) -> CloudBeesClient {
 
 fn confidence_with(emu: &RunningEmulator, auth: ConfidenceAuth) -> ConfidenceClient {
     ConfidenceClient::new(ConfidenceSettings {
-        base_url: emu.confidence_url(),
-        iam_url: emu.confidence_url(),
+        urls: ConfidenceUrls::all(&emu.confidence_url()),
         requests_per_second: f64::INFINITY,
+        flags_requests_per_second: f64::INFINITY,
         retry: fast_retry(),
         timeout: Duration::from_secs(5),
         ..ConfidenceSettings::new(auth)
@@ -110,6 +110,7 @@ const LIST_EXPERIMENTS: &str = "GET /public-api/applications/{app}/{env}/experim
 const ONE_EXPERIMENT: &str = "GET /public-api/applications/{app}/{env}/experiments/{flag}";
 const LIST_GROUPS: &str = "GET /public-api/applications/{app}/target-groups";
 const LIST_ROLLOUTS: &str = "GET /v1/workflows/rollout/instances";
+const ONE_SEGMENT: &str = "GET /v1/segments/{id}";
 const TOKEN_ROUTE: &str = "POST /v1/oauth/token";
 
 fn experiment(flag: &str, with_rule: bool) -> Value {
@@ -290,6 +291,9 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
     cf.create_rollout(&json!({"displayName": "r1"}))
         .await
         .unwrap();
+    cf.create_rollout(&json!({"displayName": "r2", "labels": {"flagsync-id": "r2"}}))
+        .await
+        .unwrap();
     // The quirk this is all about: the list hides flags without release rules.
     let listed = cb.list_experiments("Production").await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -313,7 +317,10 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
             environments: &envs,
             desired_flags: &desired,
         }),
-        confidence: Some(&cf),
+        confidence: Some(ConfidenceScope {
+            client: &cf,
+            segments: SegmentScope::Managed { instances: &[] },
+        }),
     })
     .await
     .unwrap();
@@ -324,7 +331,9 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
     assert_eq!(count(&c, LIST_ROLLOUTS), 1, "{c:#}");
     // Only "hidden one" and "absent" in Production needed a GET of their own.
     assert_eq!(count(&c, ONE_EXPERIMENT), 2, "{c:#}");
-    assert_eq!(c["total"], json!(7), "{c:#}");
+    // Only the managed rollout's segment is read.
+    assert_eq!(count(&c, ONE_SEGMENT), 1, "{c:#}");
+    assert_eq!(c["total"], json!(8), "{c:#}");
 
     let flags = |env: &str| -> Vec<String> {
         snapshot.experiments[env]
@@ -336,7 +345,37 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
     assert_eq!(flags("Staging"), vec!["visible"]);
     assert!(flags("Empty").is_empty());
     assert_eq!(snapshot.target_groups.len(), 1);
-    assert_eq!(snapshot.rollouts.len(), 1);
+    assert_eq!(snapshot.rollouts.len(), 2);
+    assert!(snapshot.rollouts[0].segment.is_none());
+    assert_eq!(
+        snapshot.rollouts[1].segment.as_ref().map(|s| &s["name"]),
+        Some(&json!(snapshot.rollouts[1].segment_name))
+    );
+
+    // An export reads every rollout's segment; a repository adopting one names it.
+    let first = snapshot.rollouts[0].instance_id.clone().expect("id");
+    for (scope, expected) in [
+        (SegmentScope::All, 2),
+        (
+            SegmentScope::Managed {
+                instances: std::slice::from_ref(&first),
+            },
+            2,
+        ),
+    ] {
+        reset_counters(&emu).await;
+        let snapshot = fetch_live_state(LiveRequest {
+            cloudbees: None,
+            confidence: Some(ConfidenceScope {
+                client: &cf,
+                segments: scope,
+            }),
+        })
+        .await
+        .unwrap();
+        assert!(snapshot.rollouts.iter().all(|r| r.segment.is_some()));
+        assert_eq!(count(&counters(&emu).await, ONE_SEGMENT), expected);
+    }
 }
 
 /// Progress counts every request once (pages of rollouts included), never shows more done
@@ -369,7 +408,10 @@ async fn live_state_progress_counts_every_request() {
                 environments: &envs,
                 desired_flags: &desired,
             }),
-            confidence: Some(&cf),
+            confidence: Some(ConfidenceScope {
+                client: &cf,
+                segments: SegmentScope::Managed { instances: &[] },
+            }),
         },
         &|p| seen.lock().unwrap().push(p),
     )
@@ -379,7 +421,8 @@ async fn live_state_progress_counts_every_request() {
 
     let seen = seen.into_inner().unwrap();
     let total = counters(&emu).await["total"].as_u64().unwrap() as usize;
-    // Target groups, one list, three pages of rollouts, two GETs.
+    // Target groups, one list, three pages of rollouts, two GETs (the rollouts carry no
+    // flagsync label, so their segments are not read).
     assert_eq!(total, 7);
     let last = *seen.last().unwrap();
     assert_eq!((last.done, last.expected), (total, total), "{seen:?}");
@@ -442,12 +485,29 @@ async fn rollout_lifecycle() {
             "expression": {"and": {"operands": [{"ref": "country"}]}}
         }
     });
-    cf.update_segment(&id, "targeting", &segment).await.unwrap();
-    let got = cf.get_rollout(&id).await.unwrap().unwrap();
+    let answer = cf
+        .update_segment(
+            &id,
+            &json!({"segment": segment, "updateMask": "targeting", "targetingKeySelector": "user_id"}),
+        )
+        .await
+        .unwrap();
+    let got = cf.read_rollout(&id).await.unwrap().unwrap();
+    assert_eq!(answer, json!({"pathAimedToUpdate": got.segment_name}));
+    let read = got
+        .segment
+        .as_ref()
+        .expect("the segment is read with the rollout");
     assert_eq!(
-        got.body["segment"]["targeting"]["criteria"]["country"]["attribute"]["attributeName"],
+        read["targeting"]["criteria"]["country"]["attribute"]["attributeName"],
         json!("country")
     );
+    assert_eq!(got.body["flags"]["targetingKeySelector"], "user_id");
+    assert_eq!(cf.get_segment("segments/nothing").await.unwrap(), None);
+    assert!(matches!(
+        cf.get_segment("nothing").await,
+        Err(RemoteError::InvalidName { .. })
+    ));
 
     cf.launch(&id).await.unwrap();
     let live = cf
@@ -461,25 +521,25 @@ async fn rollout_lifecycle() {
     let err = cf.launch(&id).await.unwrap_err();
     assert!(!err.is_ambiguous(), "{err:?}");
 
+    let mut section = live.body["rollout"].clone();
+    section["reach"] = json!("0.5");
     let patched = cf
         .patch_rollout(
             &format!("workflows/rollout/instances/{id}"),
             "rollout",
-            &json!({"rollout": {
-                "flag": "flags/search-flag",
-                "variant": "flags/search-flag/variants/enabled",
-                "reach": "0.5"
-            }}),
+            &json!({ "rollout": section }),
         )
         .await
         .unwrap();
+    assert_eq!(patched.body["rollout"], section);
     let got = cf.get_rollout(&id).await.unwrap().unwrap();
-    assert_eq!(got.body["rollout"]["reach"], json!("0.5"), "{patched}");
+    assert_eq!(got.body["rollout"]["reach"], json!("0.5"));
 
-    let result_name = got.body["stats"]["analysisResult"]
-        .as_str()
-        .expect("a launched rollout has an analysis result")
-        .to_owned();
+    let result_name =
+        got.body["explore"]["exploratoryAnalyses"][0]["analysisResults"][0]["analysisResult"]
+            .as_str()
+            .expect("a launched rollout has an analysis result")
+            .to_owned();
     let result = cf.get_analysis_result(&result_name).await.unwrap();
     assert_eq!(result["name"], json!(result_name));
     assert!(result["results"].as_array().is_some_and(|r| !r.is_empty()));
@@ -855,7 +915,7 @@ async fn connection_refused_is_a_transport_error_for_reads() {
     assert!(matches!(err, RemoteError::Transport { .. }), "{err:?}");
     // For a create too: a connection never established sent nothing, so it is not ambiguous.
     let cf = ConfidenceClient::new(ConfidenceSettings {
-        base_url: format!("http://127.0.0.1:{port}"),
+        urls: ConfidenceUrls::all(&format!("http://127.0.0.1:{port}")),
         requests_per_second: f64::INFINITY,
         retry: RetryPolicy {
             max_attempts: 2,
@@ -919,7 +979,7 @@ async fn trace_logs_never_contain_a_credential() {
         .unwrap();
     set_faults(&emu, json!({"errorRate": 1.0, "seed": 5})).await;
     let few_retries = ConfidenceClient::new(ConfidenceSettings {
-        base_url: emu.confidence_url(),
+        urls: ConfidenceUrls::all(&emu.confidence_url()),
         requests_per_second: f64::INFINITY,
         retry: RetryPolicy {
             max_attempts: 2,

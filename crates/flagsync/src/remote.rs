@@ -6,11 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flagsync_emulator::{BackgroundEmulator, EmulatorConfig};
 use flagsync_manifest::Provider;
-use flagsync_manifest::model::{ConfidenceConfig, Config};
+use flagsync_manifest::model::{
+    ConfidenceConfig, ConfidenceRegion as ConfidenceRegionSetting, Config,
+};
 use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    RetryPolicy, Secret,
+    ConfidenceUrls, RetryPolicy, Secret,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -21,12 +23,14 @@ pub struct RemoteArgs {
     /// Confidence and its token endpoint follow it unless set themselves.
     #[arg(long, env = "FLAGSYNC_CLOUDBEES_URL", value_name = "URL")]
     pub cloudbees_url: Option<String>,
-    /// Confidence API base URL (overrides flagsync.yaml). On loopback, CloudBees and the
-    /// token endpoint follow it unless set themselves.
+    /// Base URL of every Confidence API: rollouts, segments, results and tokens (overrides
+    /// flagsync.yaml; e.g. a local emulator). On loopback, CloudBees follows it unless set
+    /// itself.
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_URL", value_name = "URL")]
     pub confidence_url: Option<String>,
-    /// Confidence IAM base URL for client credentials (overrides flagsync.yaml). Without it,
-    /// a Confidence URL on loopback (a local emulator) takes the token endpoint along.
+    /// Confidence token endpoint's base URL for client credentials (overrides the above and
+    /// flagsync.yaml). Without it, a Confidence URL on loopback (a local emulator) takes the
+    /// token endpoint along.
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_IAM_URL", value_name = "URL")]
     pub iam_url: Option<String>,
     /// CloudBees requests per second (default: flagsync.yaml, else 0.95, just under the documented 1/s).
@@ -134,30 +138,26 @@ pub fn connect_with(
     let confidence = match &config.confidence {
         None => None,
         Some(cf) => {
-            let (base_url, iam_url, auth) = match &emulator {
+            let (urls, auth) = match &emulator {
                 Some((emu, token)) => (
-                    emu.confidence_url(),
-                    emu.confidence_url(),
+                    ConfidenceUrls::all(&emu.confidence_url()),
                     ConfidenceAuth::Token(Secret::new(token)),
                 ),
                 None => {
                     let auth = confidence_auth(cf)?;
-                    let url = endpoints::confidence(cf, args);
-                    notes.extend(url.note);
-                    let iam = endpoints::iam(cf, args, &url.url);
-                    if matches!(auth, ConfidenceAuth::ClientCredentials { .. }) {
-                        notes.extend(iam.note);
-                    }
-                    (url.url, iam.url, auth)
+                    let credentials = matches!(auth, ConfidenceAuth::ClientCredentials { .. });
+                    let (urls, moved) = endpoints::confidence(cf, args, credentials);
+                    notes.extend(moved);
+                    (urls, auth)
                 }
             };
             let mut settings = ConfidenceSettings::new(auth);
             settings.retry = retry;
-            settings.base_url = base_url;
-            settings.iam_url = iam_url;
+            settings.urls = urls;
             settings.allow_insecure_http = args.allow_insecure_http;
             if emulator.is_some() {
                 settings.requests_per_second = f64::INFINITY;
+                settings.flags_requests_per_second = f64::INFINITY;
             }
             Some(ConfidenceClient::new(settings).wrap_err("cannot set up the Confidence client")?)
         }
@@ -200,9 +200,9 @@ fn confidence_auth(cf: &ConfidenceConfig) -> miette::Result<ConfidenceAuth> {
 /// follows a loopback Confidence URL from flagsync.yaml. `--iam-url` always wins.
 mod endpoints {
     use flagsync_manifest::model::{CloudbeesConfig, ConfidenceConfig};
-    use flagsync_remote::loopback_origin;
+    use flagsync_remote::{ConfidenceRegion, ConfidenceUrls, loopback_origin};
 
-    use super::RemoteArgs;
+    use super::{ConfidenceRegionSetting, RemoteArgs};
 
     /// A URL, and a note for the user when it was moved by another override.
     pub struct Endpoint {
@@ -228,7 +228,8 @@ mod endpoints {
                 note: None,
             };
         }
-        if let Some((origin, option)) = local(args) {
+        // A URL flagsync.yaml names on purpose stays; only the default follows.
+        if let Some((origin, option)) = local(args).filter(|_| cb.url.is_none()) {
             let url = format!("{origin}/public-api");
             return Endpoint {
                 note: Some(format!(
@@ -246,53 +247,73 @@ mod endpoints {
         }
     }
 
-    pub fn confidence(cf: &ConfidenceConfig, args: &RemoteArgs) -> Endpoint {
-        if let Some(url) = &args.confidence_url {
-            return Endpoint {
-                url: url.clone(),
-                note: None,
-            };
+    /// Every Confidence host, and notes for what a loopback override moved. Precedence:
+    /// `--confidence-url` (every API, the token endpoint too), a loopback `--cloudbees-url`
+    /// (everything to its origin, unless flagsync.yaml names Confidence hosts), else flagsync.yaml (the account's region, or everything at
+    /// `url`, each API's own setting winning over both); `--iam-url` over all of them.
+    pub fn confidence(
+        cf: &ConfidenceConfig,
+        args: &RemoteArgs,
+        credentials: bool,
+    ) -> (ConfidenceUrls, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut urls = if let Some(url) = &args.confidence_url {
+            if credentials && args.iam_url.is_none() && loopback_origin(url).is_some() {
+                notes.push(format!(
+                    "the Confidence token endpoint follows the Confidence URL to loopback: {url} (set --iam-url to send it elsewhere)"
+                ));
+            }
+            ConfidenceUrls::all(url)
+        } else if let Some((origin, option)) = local(args).filter(|_| !names_hosts(cf)) {
+            notes.push(format!(
+                "Confidence follows {option} to loopback: {origin} (set --confidence-url to send it elsewhere)"
+            ));
+            ConfidenceUrls::all(&origin)
+        } else {
+            from_config(cf)
+        };
+        if let Some(iam) = &args.iam_url {
+            urls.iam.clone_from(iam);
         }
-        if let Some((origin, option)) = local(args) {
-            return Endpoint {
-                note: Some(format!(
-                    "Confidence follows {option} to loopback: {origin} (set --confidence-url to send it elsewhere)"
-                )),
-                url: origin,
-            };
-        }
-        Endpoint {
-            url: cf
-                .url
-                .clone()
-                .unwrap_or_else(|| flagsync_remote::DEFAULT_CONFIDENCE_URL.to_owned()),
-            note: None,
-        }
+        (urls, notes)
     }
 
-    /// The token endpoint's base, given where the Confidence API is.
-    pub fn iam(cf: &ConfidenceConfig, args: &RemoteArgs, confidence_url: &str) -> Endpoint {
-        if let Some(url) = &args.iam_url {
-            return Endpoint {
-                url: url.clone(),
-                note: None,
-            };
+    /// Whether flagsync.yaml names a Confidence host on purpose (then it stays where it is
+    /// when another service's override points at loopback).
+    fn names_hosts(cf: &ConfidenceConfig) -> bool {
+        [
+            &cf.url,
+            &cf.experiments_url,
+            &cf.flags_url,
+            &cf.stats_url,
+            &cf.iam_url,
+        ]
+        .iter()
+        .any(|u| u.is_some())
+    }
+
+    /// The hosts flagsync.yaml names: the account's region, or everything at `url`, each
+    /// API's own setting winning over both.
+    fn from_config(cf: &ConfidenceConfig) -> ConfidenceUrls {
+        let region = match cf.region {
+            Some(ConfidenceRegionSetting::Us) => ConfidenceRegion::Us,
+            Some(ConfidenceRegionSetting::Eu) | None => ConfidenceRegion::Eu,
+        };
+        let mut urls = match &cf.url {
+            Some(url) => ConfidenceUrls::all(url),
+            None => ConfidenceUrls::for_region(region),
+        };
+        for (setting, slot) in [
+            (&cf.experiments_url, &mut urls.experiments),
+            (&cf.flags_url, &mut urls.flags),
+            (&cf.stats_url, &mut urls.stats),
+            (&cf.iam_url, &mut urls.iam),
+        ] {
+            if let Some(url) = setting {
+                slot.clone_from(url);
+            }
         }
-        if loopback_origin(confidence_url).is_some() {
-            return Endpoint {
-                note: Some(format!(
-                    "the Confidence token endpoint follows the Confidence URL to loopback: {confidence_url} (set --iam-url to send it elsewhere)"
-                )),
-                url: confidence_url.to_owned(),
-            };
-        }
-        Endpoint {
-            url: cf
-                .iam_url
-                .clone()
-                .unwrap_or_else(|| flagsync_remote::DEFAULT_CONFIDENCE_IAM_URL.to_owned()),
-            note: None,
-        }
+        urls
     }
 }
 
@@ -349,4 +370,63 @@ fn embedded_token() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("embedded-{:x}-{:x}", std::process::id(), nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(confidence_url: Option<&str>, iam_url: Option<&str>) -> RemoteArgs {
+        RemoteArgs {
+            cloudbees_url: None,
+            confidence_url: confidence_url.map(str::to_owned),
+            iam_url: iam_url.map(str::to_owned),
+            cloudbees_rps: None,
+            allow_insecure_http: false,
+        }
+    }
+
+    fn urls(cf: &ConfidenceConfig, args: &RemoteArgs) -> ConfidenceUrls {
+        endpoints::confidence(cf, args, true).0
+    }
+
+    fn config(json: serde_json::Value) -> ConfidenceConfig {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn hosts_follow_the_region_one_url_and_each_override() {
+        let eu = urls(
+            &config(serde_json::json!({"token_env": "T"})),
+            &args(None, None),
+        );
+        assert_eq!(
+            eu,
+            ConfidenceUrls::for_region(flagsync_remote::ConfidenceRegion::Eu)
+        );
+        let us = urls(
+            &config(serde_json::json!({"token_env": "T", "region": "us"})),
+            &args(None, None),
+        );
+        assert_eq!(us.flags, "https://flags.us.confidence.dev");
+        assert_eq!(us.iam, "https://iam.us.confidence.dev");
+        assert_eq!(us.stats, "https://stats.us.confidence.dev");
+        assert_eq!(us.experiments, "https://experiments.confidence.dev");
+        let one = urls(
+            &config(
+                serde_json::json!({"token_env": "T", "url": "http://127.0.0.1:9", "stats_url": "https://stats.example"}),
+            ),
+            &args(None, None),
+        );
+        assert_eq!(one.experiments, "http://127.0.0.1:9");
+        assert_eq!(one.flags, "http://127.0.0.1:9");
+        assert_eq!(one.iam, "http://127.0.0.1:9");
+        assert_eq!(one.stats, "https://stats.example");
+        let cli = urls(
+            &config(serde_json::json!({"token_env": "T", "flags_url": "https://f.example"})),
+            &args(Some("http://127.0.0.1:1"), Some("http://127.0.0.1:2")),
+        );
+        assert_eq!(cli.flags, "http://127.0.0.1:1");
+        assert_eq!(cli.iam, "http://127.0.0.1:2");
+    }
 }

@@ -120,7 +120,7 @@ fn populate(emu: &Emu) {
         })),
         true,
     );
-    // Made by hand in the UI: no flagsync label, so not flagsync's to manage.
+    // Made by hand in the UI: no flagsync label; an export writes it for adoption.
     emu.create_rollout(
         json!({"displayName": "Manual", "rollout": {"flag": "flags/manual"}}),
         None,
@@ -139,7 +139,7 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         stdout(&out).contains(&format!(
-            "exported 6 target groups, 6 experiments in 2 environments, 1 rollout to {}",
+            "exported 6 target groups, 6 experiments in 2 environments, 2 rollouts to {}",
             dir.display()
         )),
         "{}",
@@ -147,7 +147,7 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
     );
     assert!(!stderr(&out).contains("warning"), "{}", text(&out));
     assert!(
-        stderr(&out).contains("skipped 1 rollout(s) without the flagsync-id label"),
+        stderr(&out).contains("1 rollout(s) without the flagsync-id label were written"),
         "{}",
         text(&out)
     );
@@ -167,6 +167,7 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
         "environments/Staging/checkout.v2.yml",
         "environments/Staging/ui.color.yml",
         "rollouts/new-search.yml",
+        "rollouts/manual.yml",
     ] {
         assert!(dir.join(rel).is_file(), "{rel} missing; {}", text(&out));
     }
@@ -218,14 +219,25 @@ fn export_into_an_empty_repository_validates_and_plans_empty() {
         "{}",
         text(&out)
     );
+    let manual = read(dir, "rollouts/manual.yml");
+    assert!(
+        manual.starts_with("type: rollout\nid: manual\ninstance: workflows/rollout/instances/"),
+        "{manual}"
+    );
+    // The only change: the rollout made by hand is adopted.
     let out = emu.flagsync(&["plan", "--detailed-exitcode"], dir);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("Plan: 1 to adopt, 0 to create, 0 to update, 0 to delete."),
+        "{}",
+        text(&out)
+    );
 
     // Exporting again changes nothing and needs no --force.
     let out = emu.flagsync(&["export"], dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        stdout(&out).contains("0 file(s) written (0 overwritten), 13 already up to date"),
+        stdout(&out).contains("0 file(s) written (0 overwritten), 14 already up to date"),
         "{}",
         text(&out)
     );
@@ -238,6 +250,9 @@ fn export_never_overwrites_without_force_and_adopts_a_ui_change_with_it() {
     let repo = config_only_repo();
     let dir = repo.path();
     let out = emu.flagsync(&["export"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    // The rollout made by hand is adopted first.
+    let out = emu.flagsync(&["apply", "--auto-approve"], dir);
     assert!(out.status.success(), "{}", text(&out));
 
     // Someone changes two flags in the UI.

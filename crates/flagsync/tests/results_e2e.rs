@@ -20,13 +20,14 @@ fn rollout_body(id: &str) -> Value {
     })
 }
 
-/// The analysis result the emulator serves for a launched rollout, read directly.
+/// The analysis result the emulator serves for a launched rollout, read directly: named in
+/// its exploratory analyses, served by the stats API's `/v2`.
 fn served_result(emu: &Emu, instance: &str) -> Value {
     let rollout = emu.get(&format!("/v1/workflows/rollout/instances/{instance}"));
-    let name = rollout["stats"]["analysisResult"]
+    let name = rollout["explore"]["exploratoryAnalyses"][0]["analysisResults"][0]["analysisResult"]
         .as_str()
-        .expect("a launched rollout has stats");
-    emu.get(&format!("/v1/{name}"))
+        .expect("a launched rollout names its analysis result");
+    emu.get(&format!("/v2/{name}"))
 }
 
 fn humanized(status: &str) -> String {
@@ -64,7 +65,7 @@ fn results_of_a_launched_rollout_show_every_metric_status() {
             .lines()
             .find(|l| l.trim_start().starts_with(metric))
             .unwrap_or_else(|| panic!("no line for {metric}: {out}"));
-        let status = humanized(result["result"]["status"]["status"].as_str().unwrap());
+        let status = humanized(result["result"][0]["status"]["status"].as_str().unwrap());
         assert!(
             line.contains(&status),
             "{metric}: expected {status}: {line}"
@@ -81,9 +82,11 @@ fn results_of_a_launched_rollout_show_every_metric_status() {
         "{out}"
     );
     assert!(
-        out.contains("OVERALL: Analysis completed successfully"),
+        out.contains("overall overall: Analysis completed successfully"),
         "{out}"
     );
+    // Each comparison: the variant against the control.
+    assert!(out.contains("enabled vs control"), "{out}");
     assert!(!out.contains('\u{1b}'), "NO_COLOR is honoured: {out:?}");
 }
 

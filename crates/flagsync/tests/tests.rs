@@ -4,6 +4,8 @@
 mod apply_e2e;
 mod common;
 mod completions_man;
+mod confidence_e2e;
+mod confidence_targeting_e2e;
 mod convert_e2e;
 mod corpus_e2e;
 mod diff_e2e;

@@ -1,6 +1,7 @@
 //! Shared by the applier's end-to-end tests: an emulator over loopback, clients pointed at
-//! it, and a small stand-in for the normalizer (live JSON → `LiveResource`), kept here on
-//! purpose: the real normalizer lives elsewhere.
+//! it, and a small stand-in for the normalizer of CloudBees objects (live JSON →
+//! `LiveResource`), kept here on purpose: the real normalizer lives elsewhere. Rollouts go
+//! through the real one, which the applier itself uses to guard its writes.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,12 +9,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients, ROLLOUT_ID_LABEL, apply};
+use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients, apply};
 use flagsync_emulator::{BackgroundEmulator, DEFAULT_TOKEN, EmulatorConfig, spawn_background};
 use flagsync_plan::{DesiredResource, Kind, LiveResource, Plan, PlanOptions, ResourceKey, plan};
 use flagsync_remote::{
     CloudBeesClient, CloudBeesScope, CloudBeesSettings, ConfidenceAuth, ConfidenceClient,
-    ConfidenceSettings, LiveRequest, RetryPolicy, Secret, fetch_live_state,
+    ConfidenceScope, ConfidenceSettings, ConfidenceUrls, LiveRequest, RetryPolicy, Secret,
+    SegmentScope, fetch_live_state,
 };
 
 pub const APP: &str = "app-under-test";
@@ -57,9 +59,9 @@ pub fn start_paced(config: EmulatorConfig, cloudbees_rps: f64) -> Env {
     cb.retry = fast_retry();
     cb.timeout = Duration::from_secs(10);
     let mut cf = ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(DEFAULT_TOKEN)));
-    cf.base_url = emulator.confidence_url();
-    cf.iam_url = emulator.confidence_url();
+    cf.urls = ConfidenceUrls::all(&emulator.confidence_url());
     cf.requests_per_second = f64::INFINITY;
+    cf.flags_requests_per_second = f64::INFINITY;
     cf.retry = fast_retry();
     cf.timeout = Duration::from_secs(10);
     let cloudbees = CloudBeesClient::new(cb).expect("cloudbees client");
@@ -185,10 +187,11 @@ pub fn experiment(
 
 /// A rollout (canonical body as in `flagsync_plan::rollout`), targeting `country` if given.
 pub fn rollout(id: &str, state: &str, country: Option<&str>, reach: &str) -> DesiredResource {
-    let mut body = json!({
+    let mut manifest = json!({
+        "type": "rollout",
+        "id": id,
         "displayName": format!("Rollout {id}"),
         "state": state,
-        "labels": {ROLLOUT_ID_LABEL: id, "managed-by": "flagsync"},
         "flags": {"targetingKeySelector": "targeting_key"},
         "rollout": {
             "flag": format!("flags/{id}"),
@@ -204,15 +207,17 @@ pub fn rollout(id: &str, state: &str, country: Option<&str>, reach: &str) -> Des
         },
     });
     if let Some(country) = country {
-        body["segment"] = json!({"targeting": {
+        manifest["segment"] = json!({"targeting": {
             "criteria": {"country": {"attribute": {"attributeName": "country",
                                                    "eqRule": {"value": {"stringValue": country}}}}},
             "expression": {"and": {"operands": [{"ref": "country"}]}},
         }});
     }
+    let manifest: flagsync_manifest::model::Rollout =
+        serde_json::from_value(manifest).expect("a rollout manifest");
     DesiredResource {
         key: ResourceKey::rollout(id),
-        body,
+        body: flagsync_plan::normalize::rollout_body(&manifest),
         references: Vec::new(),
         origin: None,
     }
@@ -240,7 +245,10 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
             environments: &environments,
             desired_flags: &desired_flags,
         }),
-        confidence: Some(env.confidence()),
+        confidence: Some(ConfidenceScope {
+            client: env.confidence(),
+            segments: SegmentScope::Managed { instances: &[] },
+        }),
     })
     .await
     .expect("live state reads");
@@ -287,28 +295,14 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
         }
     }
     for r in snapshot.rollouts {
-        let Some(id) = r.flagsync_id else {
+        let Some(id) = r.flagsync_id.clone() else {
             continue; // not managed by flagsync
         };
-        let remote_id = r.instance_id;
-        let mut body = without(
-            r.body,
-            &[
-                "name",
-                "createTime",
-                "updateTime",
-                "pendingTransition",
-                "stats",
-            ],
-        );
-        if let Some(segment) = body.get_mut("segment").and_then(Value::as_object_mut) {
-            segment.shift_remove("name");
-        }
         live.push(LiveResource {
             patch_base: None,
             key: ResourceKey::rollout(&id),
-            body,
-            remote_id,
+            body: flagsync_plan::normalize::canonical_rollout(&r),
+            remote_id: r.instance_id,
             references: Vec::new(),
         });
     }

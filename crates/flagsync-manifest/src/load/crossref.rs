@@ -50,6 +50,18 @@ pub(super) fn check(
         &identity("rollout", "id"),
         &mut found,
     );
+    // One live rollout can be adopted by one manifest only.
+    dedup(
+        &mut repo.rollouts,
+        |r| {
+            r.instance
+                .as_deref()
+                .map(|i| flagsync_live::instance_id(i).to_owned())
+                .unwrap_or_default()
+        },
+        &identity("rollout instance", "instance"),
+        &mut found,
+    );
     for env in &mut repo.environments {
         let flag = Identity {
             scope: format!(" for environment `{}`", env.name),

@@ -277,6 +277,12 @@ const ROLLOUT_SERVER_FIELDS: &[&str] = &[
     "updateTime",
     "pendingTransition",
     "stats",
+    "creator",
+    "updater",
+    "possibleTransitions",
+    "lockedDataKeys",
+    "stateHistory",
+    "transitionStatus",
 ];
 
 /// The manifest of `kind` in `text`, or `None` after reporting why not into `report` (when

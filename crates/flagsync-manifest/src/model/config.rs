@@ -215,15 +215,37 @@ pub struct ConfidenceConfig {
     pub client_id_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
-    /// Defaults to `https://api.confidence.dev`.
+    /// The account's region: it picks the hosts of the flags, stats and token APIs
+    /// (`flags.eu.confidence.dev`, ...). Defaults to `eu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<ConfidenceRegion>,
+    /// One base URL for every Confidence API (an emulator, a proxy); the `*_url` settings
+    /// override it per API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Defaults to `https://iam.confidence.dev`.
+    /// The rollouts API. Defaults to `https://experiments.confidence.dev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiments_url: Option<String>,
+    /// The flags API (segments). Defaults to `https://flags.<region>.confidence.dev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags_url: Option<String>,
+    /// The stats API (analysis results). Defaults to `https://stats.<region>.confidence.dev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_url: Option<String>,
+    /// The token endpoint's host. Defaults to `https://iam.<region>.confidence.dev`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam_url: Option<String>,
     /// Directory of rollout manifests, relative to the repository root.
     #[serde(default = "default_rollouts")]
     pub rollouts: String,
+}
+
+/// A Confidence account's region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfidenceRegion {
+    Eu,
+    Us,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

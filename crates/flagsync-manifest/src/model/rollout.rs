@@ -27,6 +27,11 @@ pub struct Rollout {
     /// in manifests; a live rollout carries it in its labels instead.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
+    /// The Confidence rollout this manifest adopts (`workflows/rollout/instances/<id>`), one
+    /// made elsewhere without flagsync's label: the next apply labels that rollout instead
+    /// of creating another. `flagsync export` writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// `draft` (default) or `live` ("launched"); `ended` only appears on live rollouts.
@@ -62,28 +67,47 @@ pub struct Rollout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]
     pub stats: Option<serde_json::Value>,
+    /// The other output-only fields of the API's rollout (a manifest pasted from a GET has
+    /// them); rejected in manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub creator: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub updater: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub possible_transitions: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub locked_data_keys: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub state_history: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub transition_status: Option<serde_json::Value>,
 }
 
 impl Rollout {
     /// The names of the server-managed fields this value carries (empty for a clean manifest).
     pub fn server_managed_fields(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.name.is_some() {
-            out.push("name");
-        }
-        if self.create_time.is_some() {
-            out.push("createTime");
-        }
-        if self.update_time.is_some() {
-            out.push("updateTime");
-        }
-        if self.pending_transition.is_some() {
-            out.push("pendingTransition");
-        }
-        if self.stats.is_some() {
-            out.push("stats");
-        }
-        out
+        [
+            ("name", self.name.is_some()),
+            ("createTime", self.create_time.is_some()),
+            ("updateTime", self.update_time.is_some()),
+            ("pendingTransition", self.pending_transition.is_some()),
+            ("stats", self.stats.is_some()),
+            ("creator", self.creator.is_some()),
+            ("updater", self.updater.is_some()),
+            ("possibleTransitions", self.possible_transitions.is_some()),
+            ("lockedDataKeys", self.locked_data_keys.is_some()),
+            ("stateHistory", self.state_history.is_some()),
+            ("transitionStatus", self.transition_status.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
     }
 }
 
@@ -116,6 +140,8 @@ pub struct RolloutSpec {
     pub reach: Option<String>,
 }
 
+/// Who the rollout reaches: its segment, a resource of Confidence's flags API that the
+/// rollout creates (`flags.segment`); flagsync sets it with the rollout's `:updatesegment`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Segment {
@@ -124,9 +150,30 @@ pub struct Segment {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targeting: Option<Targeting>,
-    /// Passed through as written (`proportion`, `exclusivityTags`, `exclusiveTo`).
+    /// How much of the population the segment sets aside; defaults to all of it
+    /// (`proportion: {value: "1"}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allocation: Option<serde_json::Value>,
+    pub allocation: Option<Allocation>,
+}
+
+/// A segment's allocation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Allocation {
+    /// The share of the population, a decimal between `"0"` and `"1"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proportion: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusivity_tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusive_to: Vec<String>,
+}
+
+/// A `google.type.Decimal`: the decimal written as a string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decimal {
+    pub value: String,
 }
 
 /// Who is in the segment: named criteria combined by an expression. Empty matches everyone.
@@ -139,14 +186,33 @@ pub struct Targeting {
     pub expression: Option<Expression>,
 }
 
-/// Exactly one of `attribute` or `segment` (checked by validation).
+/// Exactly one of `attribute`, `segment` or `materializedSegment` (checked by validation).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Criterion {
+    /// A rule on an attribute of the evaluation context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribute: Option<AttributeCriterion>,
+    /// Membership in another segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<SegmentCriterion>,
+    /// Membership in a materialized segment (a stored list of units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materialized_segment: Option<MaterializedSegmentCriterion>,
+}
+
+impl Criterion {
+    /// The names of the forms that are set.
+    pub fn set_forms(&self) -> Vec<&'static str> {
+        [
+            ("attribute", self.attribute.is_some()),
+            ("segment", self.segment.is_some()),
+            ("materializedSegment", self.materialized_segment.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -154,6 +220,13 @@ pub struct Criterion {
 pub struct SegmentCriterion {
     /// `segments/<id>`.
     pub segment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MaterializedSegmentCriterion {
+    /// `materializedSegments/<id>`.
+    pub materialized_segment: String,
 }
 
 /// An attribute and exactly one rule (checked by validation). The rule fields sit beside
@@ -170,11 +243,11 @@ pub struct AttributeCriterion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_rule: Option<RangeRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub starts_with_rule: Option<ValueRule>,
+    pub starts_with_rule: Option<StringRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_with_rule: Option<ValueRule>,
+    pub ends_with_rule: Option<StringRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contains_rule: Option<ValueRule>,
+    pub contains_rule: Option<StringRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub any_rule: Option<QuantifiedRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,11 +265,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_rule: Option<RangeRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub starts_with_rule: Option<ValueRule>,
+    pub starts_with_rule: Option<StringRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_with_rule: Option<ValueRule>,
+    pub ends_with_rule: Option<StringRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contains_rule: Option<ValueRule>,
+    pub contains_rule: Option<StringRule>,
 }
 
 impl AttributeCriterion {
@@ -258,10 +331,31 @@ pub struct QuantifiedRule {
     pub rule: Rule,
 }
 
+/// `eqRule`: equal to the value. Every kind of value compares for equality; an empty value
+/// (`{}`) matches an absent attribute, so `not` of it means "is set".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValueRule {
     pub value: TypedValue,
+}
+
+/// `startsWithRule`, `endsWithRule`, `containsRule`: the attribute (a string) starts with,
+/// ends with or contains the text. The value is a plain string, not a typed value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StringRule {
+    #[schemars(with = "String")]
+    pub value: StringRuleValue,
+}
+
+/// What a string rule's `value` holds: text, or (wrongly) a typed value such as
+/// `{stringValue: "…"}`, which earlier flagsync versions wrote. The second is read only so
+/// that validation can name the fix; it is never sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StringRuleValue {
+    Text(String),
+    Typed(TypedValue),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -301,8 +395,12 @@ pub struct TypedValue {
     /// RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp_value: Option<String>,
+    /// Compared as a version (`2.0.0`) by `eqRule` and `rangeRule`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_value: Option<VersionValue>,
+    /// A list, for attributes that hold lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_value: Option<ListValue>,
 }
 
 impl TypedValue {
@@ -312,7 +410,15 @@ impl TypedValue {
             + usize::from(self.bool_value.is_some())
             + usize::from(self.timestamp_value.is_some())
             + usize::from(self.version_value.is_some())
+            + usize::from(self.list_value.is_some())
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListValue {
+    #[serde(default)]
+    pub values: Vec<TypedValue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

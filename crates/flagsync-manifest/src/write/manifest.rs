@@ -18,6 +18,7 @@ use crate::model::{MANAGED_BY_LABEL, Manifest, ROLLOUT_ID_LABEL};
 const KEY_ORDER: &[&str] = &[
     "type",
     "id",
+    "instance",
     "flag",
     "name",
     "displayName",
@@ -115,7 +116,8 @@ fn experiment(canonical: &Value) -> Value {
 }
 
 /// A rollout's manifest from its canonical body and its flagsync id. flagsync's own labels
-/// are left out: planning adds them.
+/// are left out (planning adds them), and so is a segment with nothing but the default
+/// allocation.
 fn rollout(id: &str, canonical: &Value) -> Value {
     manifest_of(Kind::Rollout, Some(id), canonical, |key, value| {
         match (key, value) {
@@ -130,9 +132,27 @@ fn rollout(id: &str, canonical: &Value) -> Value {
                 let own = Value::Object(own);
                 (!rollout::LABELS.omitted_from_export(&own)).then_some(own)
             }
+            ("segment", Value::Object(segment)) => {
+                let kept: Map<String, Value> = segment
+                    .iter()
+                    .filter(|(k, v)| !omitted_from_export(&[rollout::SEGMENT_ALLOCATION], k, v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (!kept.is_empty()).then_some(Value::Object(kept))
+            }
             _ => Some(value.clone()),
         }
     })
+}
+
+/// The manifest of a rollout made elsewhere (no flagsync label), to be adopted: its
+/// manifest under `id`, naming the `instance` it comes from.
+pub fn adopted_rollout(id: &str, instance: &str, canonical: &Value) -> Value {
+    let mut manifest = rollout(id, canonical);
+    if let Value::Object(map) = &mut manifest {
+        map.insert("instance".into(), json!(instance));
+    }
+    ordered(manifest, None)
 }
 
 fn map_items(value: &Value, f: fn(&Value) -> Value) -> Value {

@@ -190,8 +190,9 @@ pub struct Export {
     pub files: Vec<File>,
     pub counts: Counts,
     pub warnings: Vec<Warning>,
-    /// Live rollouts without the `flagsync-id` label, which flagsync does not manage.
-    pub unlabelled_rollouts: usize,
+    /// Live rollouts without the `flagsync-id` label, written with an `id` derived from
+    /// their name and the `instance` they come from: the next apply adopts them.
+    pub adopted_rollouts: usize,
     /// Files of the exported kinds and directories whose resource is not live.
     pub not_live: Vec<String>,
 }
@@ -299,14 +300,48 @@ pub fn build(
         }
     }
 
-    let mut unlabelled_rollouts = 0usize;
+    let mut adopted_rollouts = 0usize;
     if let Some(dir) = &scope.rollouts {
         let mut by_id: BTreeMap<String, Vec<LiveRollout>> = BTreeMap::new();
+        let mut unlabelled = Vec::new();
         for rollout in live.rollouts {
             match rollout.flagsync_id.clone() {
-                None => unlabelled_rollouts += 1,
+                None => unlabelled.push(rollout),
                 Some(id) => by_id.entry(id).or_default().push(rollout),
             }
+        }
+        let taken: BTreeSet<&str> = by_id
+            .keys()
+            .map(String::as_str)
+            .chain(repo.rollouts.iter().map(|r| r.value.id.as_str()))
+            .collect();
+        for (id, rollout) in adoption_ids(&unlabelled, repo, &taken) {
+            if let Some(to) = rollout.transition.clone() {
+                warnings.push(Warning::Transitioning {
+                    id: id.clone(),
+                    instance: rollout.instance.clone(),
+                    to,
+                });
+            }
+            // The manifest must reproduce the rollout as it will be once adopted: labelled.
+            let mut expected = rollout.canonical.clone();
+            if let Some(labels) = expected.get_mut("labels").and_then(Value::as_object_mut) {
+                labels.insert(ROLLOUT_ID_LABEL.into(), Value::String(id.clone()));
+                labels.insert(
+                    model::MANAGED_BY_LABEL.into(),
+                    Value::String(model::MANAGED_BY_VALUE.into()),
+                );
+            }
+            resources.push(Resource {
+                kind: Kind::Rollout,
+                manifest: manifest::adopted_rollout(&id, &rollout.instance, &rollout.canonical),
+                label: format!("rollout {id} (adopted from {})", rollout.instance),
+                identity: id,
+                dir: dir.clone(),
+                canonical: expected,
+            });
+            counts.rollouts += 1;
+            adopted_rollouts += 1;
         }
         for (id, mut instances) in by_id {
             instances.sort_by(|a, b| a.instance.cmp(&b.instance));
@@ -324,15 +359,24 @@ pub fn build(
                 });
             }
             let first = instances.swap_remove(0);
-            if let Some(to) = first.transition {
+            if let Some(to) = first.transition.clone() {
                 warnings.push(Warning::Transitioning {
                     id: id.clone(),
-                    instance: first.instance,
+                    instance: first.instance.clone(),
                     to,
                 });
             }
             let label = format!("rollout {id}");
-            resources.push(resource(Kind::Rollout, id, label, dir, first.canonical));
+            // A manifest that adopted its rollout keeps naming it.
+            let adopted = repo
+                .rollouts
+                .iter()
+                .any(|item| item.value.id == id && item.value.instance.is_some());
+            let mut r = resource(Kind::Rollout, id, label, dir, first.canonical);
+            if adopted {
+                r.manifest = manifest::adopted_rollout(&r.identity, &first.instance, &r.canonical);
+            }
+            resources.push(r);
             counts.rollouts += 1;
         }
     }
@@ -352,9 +396,71 @@ pub fn build(
         files,
         counts,
         warnings,
-        unlabelled_rollouts,
+        adopted_rollouts,
         not_live,
     })
+}
+
+/// The manifest id each unlabelled rollout is exported under: the id of the manifest that
+/// already adopts it (its `instance`), else one derived from its display name (see
+/// [`names::rollout_id`]), made unique with the start of its instance id when another
+/// rollout or manifest has it. So an id is stable from one export to the next.
+fn adoption_ids<'r>(
+    unlabelled: &'r [LiveRollout],
+    repo: &Repository,
+    taken: &BTreeSet<&str>,
+) -> Vec<(String, &'r LiveRollout)> {
+    let claimed: BTreeMap<&str, &str> = repo
+        .rollouts
+        .iter()
+        .filter_map(|item| {
+            let instance = item.value.instance.as_deref()?;
+            Some((flagsync_live::instance_id(instance), item.value.id.as_str()))
+        })
+        .collect();
+    let instance = |r: &LiveRollout| flagsync_live::instance_id(&r.instance).to_owned();
+    let name = |r: &LiveRollout| {
+        r.canonical
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut slugs: BTreeMap<String, usize> = BTreeMap::new();
+    for r in unlabelled
+        .iter()
+        .filter(|r| !claimed.contains_key(instance(r).as_str()))
+    {
+        *slugs.entry(names::rollout_id(&name(r), None)).or_default() += 1;
+    }
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut sorted: Vec<&LiveRollout> = unlabelled.iter().collect();
+    sorted.sort_by_key(|r| r.instance.clone());
+    for r in sorted {
+        let inst = instance(r);
+        let id = match claimed.get(inst.as_str()) {
+            Some(id) => (*id).to_owned(),
+            None => {
+                let slug = names::rollout_id(&name(r), None);
+                let shared = slugs.get(&slug).is_some_and(|n| *n > 1);
+                if shared || taken.contains(slug.as_str()) || used.contains(&slug) {
+                    let short = names::rollout_id(&name(r), Some(&inst[..inst.len().min(8)]));
+                    if taken.contains(short.as_str()) || used.contains(&short) {
+                        names::rollout_id(&name(r), Some(&inst))
+                    } else {
+                        short
+                    }
+                } else {
+                    slug
+                }
+            }
+        };
+        if used.insert(id.clone()) {
+            out.push((id, r));
+        }
+    }
+    out
 }
 
 /// Canonical bodies by the identity in their `field`, sorted; of bodies with one identity

@@ -1,4 +1,5 @@
-//! File names for exported manifests: the resource's identity, made safe on every OS.
+//! File names for exported manifests: the resource's identity, made safe on every OS; and
+//! the manifest id of a rollout made elsewhere, from its display name.
 //!
 //! Spaces and non-ASCII letters are kept (real repositories name files `Beta Users.yml`);
 //! what Windows, macOS or Linux cannot store, or stores under another name, is replaced.
@@ -16,6 +17,44 @@ const RESERVED: [&str; 22] = [
     "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
+
+/// Characters kept of a display name in a rollout id, leaving room for a suffix within a
+/// label value's 63.
+const MAX_ROLLOUT_SLUG: usize = 40;
+
+/// A rollout manifest id (a valid label value: lowercase letters, digits and `-`) from a
+/// display name: `New Search Feature!` → `new-search-feature`; with `suffix` (part of an
+/// instance id, to tell apart rollouts of one name) `new-search-feature-brcdajvw`. A name
+/// with nothing usable gives `rollout`.
+pub fn rollout_id(display_name: &str, suffix: Option<&str>) -> String {
+    let mut slug = String::new();
+    for c in display_name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.truncate(MAX_ROLLOUT_SLUG);
+    let mut slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() {
+        slug.push_str("rollout");
+    }
+    if let Some(suffix) = suffix {
+        let suffix: String = suffix
+            .chars()
+            .flat_map(char::to_lowercase)
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(63 - slug.len() - 1)
+            .collect();
+        let suffix = suffix.trim_matches('-');
+        if !suffix.is_empty() {
+            slug.push('-');
+            slug.push_str(suffix);
+        }
+    }
+    slug
+}
 
 /// The identity as a file stem that every common file system accepts unchanged.
 pub fn safe_stem(identity: &str) -> String {
@@ -143,5 +182,25 @@ mod tests {
         assert_eq!(names, assign(&ids, &taken));
         let names = assign(&["Other".to_owned()], &taken);
         assert_ne!(names[0].to_lowercase(), "other.yml");
+    }
+
+    #[test]
+    fn rollout_ids_from_display_names() {
+        assert_eq!(
+            rollout_id("New Search Feature Rollout", None),
+            "new-search-feature-rollout"
+        );
+        assert_eq!(rollout_id("  Größe / 2.0 ", None), "gr-e-2-0");
+        assert_eq!(rollout_id("!!!", None), "rollout");
+        assert_eq!(
+            rollout_id("Mobile UI", Some("BNKV2onacdpvxk8cmqbm")),
+            "mobile-ui-bnkv2onacdpvxk8cmqbm"
+        );
+        let long = rollout_id(&"x".repeat(100), Some(&"y".repeat(100)));
+        assert_eq!(long.len(), 63);
+        assert!(crate::rules::is_valid_rollout_id(&long));
+        for id in [rollout_id("-a-", None), rollout_id("A b", Some("--c--"))] {
+            assert!(crate::rules::is_valid_rollout_id(&id), "{id}");
+        }
     }
 }

@@ -61,9 +61,9 @@ impl Live {
         cb.base_url = emulator.cloudbees_url();
         cb.requests_per_second = f64::INFINITY;
         let mut cf = ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(DEFAULT_TOKEN)));
-        cf.base_url = emulator.confidence_url();
-        cf.iam_url = emulator.confidence_url();
+        cf.urls = flagsync_remote::ConfidenceUrls::all(&emulator.confidence_url());
         cf.requests_per_second = f64::INFINITY;
+        cf.flags_requests_per_second = f64::INFINITY;
         Live {
             emulator,
             cloudbees: CloudBeesClient::new(cb).expect("cloudbees client"),

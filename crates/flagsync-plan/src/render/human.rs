@@ -47,7 +47,7 @@ impl Palette {
     fn for_operation(&self, op: Operation) -> &Style {
         match op {
             Operation::Create => &self.create,
-            Operation::Update => &self.update,
+            Operation::Update | Operation::Adopt => &self.update,
             Operation::Delete => &self.delete,
         }
     }

@@ -65,7 +65,7 @@ pub(crate) fn action_diff(action: &Action) -> Vec<DiffLine> {
             .into_iter()
             .map(DiffLine::Removed)
             .collect(),
-        Operation::Update => {
+        Operation::Update | Operation::Adopt => {
             let desired = action.desired.clone().unwrap_or(Value::Null);
             // Show live in desired's key order so that key order alone never shows up
             // as a change.

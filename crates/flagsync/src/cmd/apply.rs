@@ -103,7 +103,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let runtime = pipeline::runtime()?;
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = runtime.block_on(read)?;
-    let live = flagsync_pipeline::live_resources(&snapshot);
+    let live = flagsync_pipeline::live_resources(&snapshot, &loaded);
 
     let plan = match saved {
         Some(plan) => {
@@ -173,6 +173,7 @@ fn saved_plan_scope(plan: &Plan) -> LiveScope {
         environments,
         target_groups: has(Kind::TargetGroup),
         rollouts: has(Kind::Rollout),
+        every_segment: false,
     }
 }
 

@@ -184,7 +184,7 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         println!("flagsync emulator listening on {}", emulator.base_url());
         println!("  CloudBees base URL:   {}", emulator.cloudbees_url());
         println!(
-            "  Confidence base URL:  {}  (token endpoint: {}/v1/oauth/token)",
+            "  Confidence base URL:  {}  (every API: rollouts, segments, results, token endpoint {}/v1/oauth/token)",
             emulator.confidence_url(),
             emulator.confidence_url()
         );

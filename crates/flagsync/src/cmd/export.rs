@@ -19,8 +19,9 @@ use crate::remote::{self, RemoteArgs};
 ///
 /// One file per resource, named after its identity (made safe for every OS). A resource
 /// that a manifest already declares is written to that manifest's file. Existing files are
-/// never overwritten without --force. Rollouts are exported only when they carry the
-/// `flagsync-id` label. CloudBees lists only flags that have at least one release rule, so a
+/// never overwritten without --force. A rollout without the `flagsync-id` label gets an `id`
+/// derived from its display name and names the `instance` it comes from, so that the next
+/// apply adopts it. CloudBees lists only flags that have at least one release rule, so a
 /// flag without one is exported only when the repository already declares it. Manifests
 /// with errors stop the export (fix them first); environments kept on another branch
 /// (`branch:`) are skipped.
@@ -81,6 +82,8 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         environments: scope.environments.keys().cloned().collect(),
         target_groups: scope.target_groups.is_some(),
         rollouts: scope.rollouts.is_some(),
+        // Every rollout is exported, with its targeting, whether flagsync manages it yet or not.
+        every_segment: true,
     };
     let terminal = pipeline::Terminal::new();
     let snapshot = pipeline::runtime()?.block_on(flagsync_pipeline::read_live(
@@ -98,10 +101,10 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         canonical(&snapshot),
         &normalize::manifest_body,
     )?;
-    if export.unlabelled_rollouts > 0 {
+    if export.adopted_rollouts > 0 {
         eprintln!(
-            "note: skipped {} rollout(s) without the {ROLLOUT_ID_LABEL} label: flagsync manages only labelled rollouts; to adopt one, give it the label {ROLLOUT_ID_LABEL}=<id> in Confidence and export again",
-            export.unlabelled_rollouts
+            "note: {} rollout(s) without the {ROLLOUT_ID_LABEL} label were written with an `id` from their name and the `instance` they come from; `flagsync plan` shows each as an adoption and `flagsync apply` gives it the label",
+            export.adopted_rollouts
         );
     }
     if !export.not_live.is_empty() {
@@ -195,6 +198,6 @@ fn live_rollout(live: &flagsync_remote::LiveRollout) -> LiveRollout {
             .pending_transition
             .as_ref()
             .map(|p| p.target_state.clone()),
-        canonical: normalize::canonical_rollout(&live.body),
+        canonical: normalize::canonical_rollout(live),
     }
 }

@@ -102,7 +102,7 @@ fn compute(args: &Args) -> miette::Result<Plan> {
     remote::announce(&conn);
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = pipeline::runtime()?.block_on(read)?;
-    let live = flagsync_pipeline::live_resources(&snapshot);
+    let live = flagsync_pipeline::live_resources(&snapshot, &loaded);
     Ok(flagsync_pipeline::plan(&loaded, &live, &options)?)
 }
 

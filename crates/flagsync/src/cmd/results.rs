@@ -1,8 +1,12 @@
 //! `flagsync results ROLLOUT`: a rollout's analysis results, readable.
 //!
 //! `flagsync_pipeline::results` finds the rollout (by its manifest id, the `flagsync-id`
-//! label, or its Confidence instance id) and reads each analysis result its `stats` name;
-//! this module shows them per metric.
+//! label, or its Confidence instance id) and reads each analysis result it names (its
+//! exploratory analyses', or the how-to's `stats`); this module shows them per metric and
+//! comparison. Results are read in the stats API's v2 shape (`result` a list of
+//! comparisons, `info` a string, `context` a list of pairs); the how-to's older shape (one
+//! `result` object, `info` a list, `context` a string) is read too, and `{"value": x}`
+//! wrappers as well as bare values.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,41 +168,43 @@ pub fn render_human(rollout: &LiveRollout, results: &[(ResultRef, Value)], color
         };
         out.push_str(&format!("\n{}\n", bold.apply_to(title)));
 
-        let rows: Vec<[String; 5]> = result
+        let rows: Vec<Row> = result
             .get("results")
             .and_then(Value::as_array)
-            .map(|items| items.iter().map(metric_row).collect())
+            .map(|items| items.iter().flat_map(metric_rows).collect())
             .unwrap_or_default();
         if rows.is_empty() {
             out.push_str("  no metric results\n");
         } else {
-            let header = [
+            let header: Row = [
                 "METRIC".to_owned(),
+                "COMPARISON".to_owned(),
                 "METHOD".to_owned(),
                 "ADJUSTED ALPHA".to_owned(),
+                "LIFT".to_owned(),
                 "STATUS".to_owned(),
                 "TYPE".to_owned(),
             ];
-            let mut widths = [0usize; 5];
+            let mut widths = [0usize; COLUMNS];
             for row in std::iter::once(&header).chain(rows.iter()) {
                 for (w, cell) in widths.iter_mut().zip(row.iter()) {
                     *w = (*w).max(cell.chars().count());
                 }
             }
-            let line = |row: &[String; 5], status_style: Option<&Style>| {
+            let line = |row: &Row, status_style: Option<&Style>| {
                 let mut text = String::from(" ");
                 for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-                    let padded = if i == 4 {
+                    let padded = if i == COLUMNS - 1 {
                         cell.clone()
                     } else {
                         format!("{cell:<w$}")
                     };
                     text.push(' ');
                     match (i, status_style) {
-                        (3, Some(s)) => text.push_str(&s.apply_to(padded).to_string()),
+                        (STATUS, Some(s)) => text.push_str(&s.apply_to(padded).to_string()),
                         _ => text.push_str(&padded),
                     }
-                    if i < 4 {
+                    if i < COLUMNS - 1 {
                         text.push(' ');
                     }
                 }
@@ -206,7 +212,7 @@ pub fn render_human(rollout: &LiveRollout, results: &[(ResultRef, Value)], color
             };
             out.push_str(&dim.apply_to(line(&header, None)).to_string());
             for row in &rows {
-                let s = style(status_style(&row[3]));
+                let s = style(status_style(&row[STATUS]));
                 out.push_str(&line(row, Some(&s)));
             }
         }
@@ -216,51 +222,143 @@ pub fn render_human(rollout: &LiveRollout, results: &[(ResultRef, Value)], color
         {
             out.push_str("  Annotations:\n");
             for a in annotations {
-                let context = a
-                    .get("context")
-                    .and_then(Value::as_str)
-                    .unwrap_or("(no context)");
-                let info: Vec<String> = a
-                    .get("info")
-                    .and_then(Value::as_array)
-                    .map(|i| i.iter().map(scalar_text).collect())
-                    .unwrap_or_default();
-                out.push_str(&format!("    {}: {}\n", clean(context), info.join("; ")));
+                out.push_str(&format!("    {}\n", annotation_text(a)));
             }
         }
     }
     out
 }
 
-/// metric id, method, adjusted alpha, status, metric type.
-fn metric_row(item: &Value) -> [String; 5] {
-    let get = |path: &[&str]| {
-        let mut v = item;
+const COLUMNS: usize = 7;
+/// The column of the status, which is coloured.
+const STATUS: usize = 5;
+type Row = [String; COLUMNS];
+
+/// `{"value": x}` (a protobuf wrapper as drawn) or `x` itself.
+fn unwrap_value(v: &Value) -> &Value {
+    match v {
+        Value::Object(map) if map.len() == 1 => map.get("value").unwrap_or(v),
+        other => other,
+    }
+}
+
+/// One row per comparison of a metric's result: `result` is a list of comparisons (v2),
+/// or one object (the how-to's shape).
+fn metric_rows(item: &Value) -> Vec<Row> {
+    let get = |v: &Value, path: &[&str]| {
+        let mut v = v;
         for p in path {
             v = v.get(*p).unwrap_or(&Value::Null);
         }
-        v.clone()
+        unwrap_value(v).clone()
     };
-    let id = get(&["id"]);
-    let method = get(&["statsSettings", "method"]);
-    let alpha = get(&["statsSettings", "adjustedAlpha"]);
-    let status = get(&["result", "status", "status"]);
-    let metric_type = get(&["result", "status", "metricType"]);
-    [
-        if id.is_null() {
-            "(no id)".to_owned()
-        } else {
-            scalar_text(&id)
-        },
-        humanize(&scalar_text(&method), "METHOD_").replace(' ', "-"),
-        if alpha.is_null() {
-            "-".to_owned()
-        } else {
-            scalar_text(&alpha)
-        },
-        humanize(&scalar_text(&status), "METRIC_RESULT_STATUS_"),
-        humanize(&scalar_text(&metric_type), "METRIC_TYPE_"),
-    ]
+    let id = get(item, &["id"]);
+    let method = get(item, &["statsSettings", "method"]);
+    let alpha = get(item, &["statsSettings", "adjustedAlpha"]);
+    let comparisons: Vec<&Value> = match item.get("result") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    let row = |comparison: &Value| {
+        let baseline = get(comparison, &["groups", "baseline"]);
+        let compared = get(comparison, &["groups", "compared"]);
+        let groups = match (baseline.as_str(), compared.as_str()) {
+            (Some(b), Some(c)) => format!("{} vs {}", clean(short_name(c)), clean(short_name(b))),
+            _ => "-".to_owned(),
+        };
+        // The latest point of the comparison's time series.
+        let lift = comparison
+            .get("result")
+            .and_then(Value::as_array)
+            .and_then(|series| series.last())
+            .map(|point| get(point, &["differenceEstimateRel"]))
+            .and_then(|v| v.as_f64())
+            .map_or_else(|| "-".to_owned(), |x| format!("{:+.2}%", x * 100.0));
+        [
+            if id.is_null() {
+                "(no id)".to_owned()
+            } else {
+                scalar_text(&id)
+            },
+            groups,
+            humanize(&scalar_text(&method), "METHOD_").replace(' ', "-"),
+            if alpha.is_null() {
+                "-".to_owned()
+            } else {
+                scalar_text(&alpha)
+            },
+            lift,
+            humanize(
+                &scalar_text(&get(comparison, &["status", "status"])),
+                "METRIC_RESULT_STATUS_",
+            ),
+            humanize(
+                &scalar_text(&get(comparison, &["status", "metricType"])),
+                "METRIC_TYPE_",
+            ),
+        ]
+    };
+    if comparisons.is_empty() {
+        return vec![row(&Value::Null)];
+    }
+    comparisons.into_iter().map(row).collect()
+}
+
+/// `flags/search/variants/on` → `on`.
+fn short_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// `OVERALL: Analysis completed` from an annotation: its context (a list of `{key, value}`
+/// pairs, or one string) and its message (`info`, `warning`, or `error.details`; a string
+/// or a list of them).
+fn annotation_text(a: &Value) -> String {
+    let context = match a.get("context") {
+        Some(Value::String(s)) => clean(s),
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .map(|p| {
+                let key = p.get("key").and_then(Value::as_str).unwrap_or_default();
+                let key = humanize(key, "STATS_ANNOTATION_CONTEXT_");
+                match p
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .filter(|v| !v.is_empty())
+                {
+                    Some(value) => format!("{key} {}", clean(value)),
+                    None => key,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    let text = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(s) if !s.is_empty() => Some(clean(s)),
+            Value::Array(items) if !items.is_empty() => {
+                Some(items.iter().map(scalar_text).collect::<Vec<_>>().join("; "))
+            }
+            _ => None,
+        }
+    };
+    let mut message = Vec::new();
+    if let Some(info) = text(a.get("info")) {
+        message.push(info);
+    }
+    if let Some(warning) = text(a.get("warning")) {
+        message.push(format!("warning: {warning}"));
+    }
+    if let Some(error) = text(a.get("error").and_then(|e| e.get("details"))) {
+        message.push(format!("error: {error}"));
+    }
+    let context = if context.is_empty() {
+        "(no context)".to_owned()
+    } else {
+        context
+    };
+    format!("{context}: {}", message.join("; "))
 }
 
 /// `METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE` → `significant positive`.
@@ -343,6 +441,54 @@ mod tests {
         );
         let coloured = render_human(&rollout, &refs, true);
         assert!(coloured.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_v2_shape_shows_every_comparison() {
+        let rollout =
+            LiveRollout::new(json!({"name": "workflows/rollout/instances/a", "state": "live"}));
+        let result = json!({
+            "annotations": [
+                {"context": [{"key": "STATS_ANNOTATION_CONTEXT_OVERALL", "value": "overall"}], "info": "Analysis done"},
+                {"context": [], "warning": "Sample ratio mismatch"},
+                {"error": {"details": "No exposure", "category": "STATS_ANNOTATION_ERROR_CATEGORY_X"}}
+            ],
+            "results": [{
+                "id": "metrics/conversion",
+                "statsSettings": {"method": "METHOD_Z_TEST", "adjustedAlpha": 0.05},
+                "result": [
+                    {"status": {"status": "METRIC_RESULT_STATUS_SIGNIFICANT_POSITIVE", "metricType": "METRIC_TYPE_SUCCESS"},
+                     "groups": {"baseline": "flags/f/variants/control", "compared": "flags/f/variants/on"},
+                     "result": [{"differenceEstimateRel": {"value": 0.01}}, {"differenceEstimateRel": {"value": 0.0421}}]},
+                    {"status": {"status": "METRIC_RESULT_STATUS_NOT_SIGNIFICANT", "metricType": "METRIC_TYPE_SUCCESS"},
+                     "groups": {"baseline": "flags/f/variants/control", "compared": "flags/f/variants/other"},
+                     "result": [{"differenceEstimateRel": -0.002}]}
+                ]
+            }]
+        });
+        let refs = vec![(
+            ResultRef {
+                name: "n".into(),
+                exposure_filter: "ios".into(),
+            },
+            result,
+        )];
+        let text = render_human(&rollout, &refs, false);
+        assert!(text.contains("Exposure filter ios"), "{text}");
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("metrics/conversion"))
+            .collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        for part in ["on vs control", "+4.21%", "significant positive"] {
+            assert!(rows[0].contains(part), "{}", rows[0]);
+        }
+        for part in ["other vs control", "-0.20%", "not significant"] {
+            assert!(rows[1].contains(part), "{}", rows[1]);
+        }
+        assert!(text.contains("overall overall: Analysis done"), "{text}");
+        assert!(text.contains("warning: Sample ratio mismatch"), "{text}");
+        assert!(text.contains("(no context): error: No exposure"), "{text}");
     }
 
     #[test]

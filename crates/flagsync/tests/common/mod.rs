@@ -46,7 +46,15 @@ impl Emu {
 
     /// The same command, not yet run, for tests that change its environment.
     pub fn command(&self, args: &[&str], dir: &Path) -> Command {
-        let mut cmd = Command::cargo_bin("flagsync").unwrap();
+        let mut cmd = Command::from_std(self.std_command(args, dir));
+        cmd.timeout(Duration::from_secs(60));
+        cmd
+    }
+
+    /// The same command as a `std::process::Command`, for tests that run it in the
+    /// background.
+    pub fn std_command(&self, args: &[&str], dir: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("flagsync"));
         cmd.args(args)
             .arg(dir)
             .env("NO_COLOR", "1")
@@ -61,8 +69,7 @@ impl Emu {
             .env("FLAGSYNC_CONFIDENCE_IAM_URL", self.emulator.base_url())
             // The emulator has no rate limit unless a test sets one.
             .env("FLAGSYNC_CLOUDBEES_RPS", "1000")
-            .env_remove("RUST_LOG")
-            .timeout(Duration::from_secs(60));
+            .env_remove("RUST_LOG");
         cmd
     }
 
@@ -148,11 +155,11 @@ impl Emu {
                         .next()
                         .unwrap();
                     let base = format!("/v1/workflows/rollout/instances/{id}");
-                    if let Some(segment) = segment {
+                    if let Some(targeting) = segment.and_then(|s| s.get("targeting").cloned()) {
                         let (s, v) = self.send(
                             reqwest::Method::POST,
-                            &format!("{base}:updateSegment"),
-                            Some(json!({"updateMask": "targeting", "segment": segment})),
+                            &format!("{base}:updatesegment"),
+                            Some(json!({"parameters": {"updateMask": "targeting", "segment": {"targeting": targeting}}})),
                         );
                         assert_eq!(s, 200, "{v}");
                     }
@@ -300,8 +307,9 @@ impl Emu {
         assert!((200..300).contains(&status), "{status} {body}");
     }
 
-    /// Creates a rollout through the Confidence API, sets its targeting when given, and
-    /// launches it (waiting until it is live) when asked. Returns the instance id.
+    /// Creates a rollout through the Confidence API as its reference documents it, sets its
+    /// targeting with `:updatesegment` when given, and launches it (waiting until it is
+    /// live) when asked. Returns the instance id.
     pub fn create_rollout(&self, body: Value, targeting: Option<Value>, launch: bool) -> String {
         let (status, created) = self.send(
             reqwest::Method::POST,
@@ -320,8 +328,8 @@ impl Emu {
         if let Some(targeting) = targeting {
             let (s, v) = self.send(
                 reqwest::Method::POST,
-                &format!("{base}:updateSegment"),
-                Some(json!({"updateMask": "targeting", "segment": {"targeting": targeting}})),
+                &format!("{base}:updatesegment"),
+                Some(json!({"parameters": {"updateMask": "targeting", "segment": {"targeting": targeting}}})),
             );
             assert_eq!(s, 200, "{v}");
         }

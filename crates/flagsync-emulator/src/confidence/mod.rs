@@ -1,0 +1,115 @@
+//! Confidence, on the emulator's one port: rollouts (workflow instances, served by
+//! `experiments.confidence.dev`), segments (the flags admin API, `flags.{eu,us}`), analysis
+//! results (`stats.{eu,us}`, `/v2`) and the IAM token endpoint (`iam.{eu,us}`).
+//!
+//! The resources follow `api-notes-confidence.md`: the workflow envelope with its
+//! server-managed fields filled in, data sections replaced as field masks say, output-only
+//! fields refused, a rollout's targeting in a segment of its own. What the notes leave open
+//! is decided in [`crate::assumptions`].
+
+mod mask;
+mod results;
+mod rollouts;
+mod segments;
+mod targeting;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::Shared;
+use crate::assumptions::{ROLLOUT_ID_ALPHABET, ROLLOUT_ID_LEN, TOKEN_IDENTITY};
+use crate::error::{ApiError, JsonBody, Service, grpc};
+use crate::faults::Caller;
+
+pub(crate) use rollouts::resume_transitions;
+
+const S: Service = Service::Confidence;
+
+/// Rollouts and analysis results (the workflows and stats APIs).
+pub(crate) fn routes() -> Router<Shared> {
+    rollouts::routes().merge(results::routes())
+}
+
+/// Segments (the flags admin API), kept apart for its own rate limit.
+pub(crate) fn segment_routes() -> Router<Shared> {
+    segments::routes()
+}
+
+/// The token endpoint needs no bearer token.
+pub(crate) fn token_routes() -> Router<Shared> {
+    Router::new().route("/v1/oauth/token", post(issue_token))
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(S, message).with_grpc(grpc::INVALID_ARGUMENT)
+}
+
+fn failed_precondition(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(S, message).with_grpc(grpc::FAILED_PRECONDITION)
+}
+
+/// Who wrote: `creator`/`updater`.
+fn caller_name(caller: Option<Extension<Caller>>) -> String {
+    caller.map_or_else(|| TOKEN_IDENTITY.to_owned(), |Extension(Caller(c))| c)
+}
+
+/// A new id of [`ROLLOUT_ID_LEN`] characters that `taken` does not know. Seeded, so runs
+/// repeat.
+fn new_id(app: &Shared, taken: impl Fn(&str) -> bool) -> String {
+    let mut rng = app.id_rng();
+    loop {
+        let id: String = (0..ROLLOUT_ID_LEN)
+            .map(|_| {
+                char::from(ROLLOUT_ID_ALPHABET[rng.random_range(0..ROLLOUT_ID_ALPHABET.len())])
+            })
+            .collect();
+        if !taken(&id) {
+            return id;
+        }
+    }
+}
+
+/// `POST /v1/oauth/token`: `{grantType, clientId, clientSecret}` in camelCase (the proto
+/// JSON names; the snake_case spellings a proto-JSON reader also takes are accepted too)
+/// answers `{accessToken, expiresIn}` with the lifetime as an int64 string.
+async fn issue_token(
+    State(app): State<Shared>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let field = |camel: &str, snake: &str| {
+        body.get(camel)
+            .or_else(|| body.get(snake))
+            .and_then(Value::as_str)
+    };
+    if field("grantType", "grant_type") != Some("client_credentials") {
+        return Err(invalid("grantType must be \"client_credentials\""));
+    }
+    let (Some(id), Some(secret)) = (
+        field("clientId", "client_id"),
+        field("clientSecret", "client_secret"),
+    ) else {
+        return Err(invalid("clientId and clientSecret are required"));
+    };
+    let known = app
+        .client_credentials
+        .iter()
+        .any(|(known_id, known_secret)| known_id == id && known_secret == secret);
+    if !known {
+        return Err(ApiError::new(
+            S,
+            StatusCode::UNAUTHORIZED,
+            "invalid client credentials",
+        ));
+    }
+    // Not from the seeded generator: a token must not be predictable.
+    let mut rng = rand::rng();
+    let token: String = (0..48)
+        .map(|_| char::from(rng.sample(rand::distr::Alphanumeric)))
+        .collect();
+    app.issue_token(token.clone(), id);
+    Ok(Json(json!({"accessToken": token, "expiresIn": "86400"})))
+}

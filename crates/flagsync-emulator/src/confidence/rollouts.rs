@@ -1,0 +1,669 @@
+//! Rollouts: workflow instances (`/v1/workflows/rollout/instances`), their envelope and data
+//! sections, field-mask updates, and the actions `:updatesegment`, `:launch` and `:end`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{Map, Value, json};
+
+use super::{S, caller_name, failed_precondition, invalid, mask, new_id, segments};
+use crate::Shared;
+use crate::assumptions::{
+    self, DEFAULT_PAGE_SIZE, END_STEPS, FilterTerm, LAUNCH_STEPS, MAX_PAGE_SIZE,
+    ROLLOUT_NAME_PREFIX, ROLLOUT_OUTPUT_ONLY_FIELDS, ROLLOUT_SERVER_SECTIONS, SEGMENT_PREFIX,
+};
+use crate::error::{ApiError, JsonBody, Names, OptionalJsonBody, grpc};
+use crate::faults::Caller;
+use crate::state::{Data, StoredRollout, StoredSegment};
+use crate::time::now_rfc3339;
+
+const INSTANCES: &str = "/v1/workflows/rollout/instances";
+
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route(INSTANCES, get(list_rollouts).post(create_rollout))
+        // The abtest reference creates without `/instances`; both forms are served.
+        .route("/v1/workflows/rollout", post(create_rollout))
+        .route(
+            &format!("{INSTANCES}/{{id}}"),
+            get(get_rollout).patch(patch_rollout).post(rollout_action),
+        )
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(S, format!("rollout {ROLLOUT_NAME_PREFIX}{id} not found"))
+}
+
+fn text<'v>(map: &'v Map<String, Value>, path: &[&str]) -> Option<&'v str> {
+    let (last, parents) = path.split_last()?;
+    let mut m = map;
+    for p in parents {
+        m = m.get(*p)?.as_object()?;
+    }
+    m.get(*last)?.as_str()
+}
+
+/// Refuses the output-only envelope fields and server-computed sections a client sent.
+fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let sent = ROLLOUT_OUTPUT_ONLY_FIELDS
+        .iter()
+        .chain(ROLLOUT_SERVER_SECTIONS)
+        .find(|f| body.get(**f).is_some_and(|v| !v.is_null()));
+    match sent {
+        Some(f) => Err(invalid(format!("{f} is output only and cannot be set"))),
+        None => Ok(()),
+    }
+}
+
+/// Checks what a client may set: `rollout.reach` a decimal string in 0..=1, `labels` a
+/// string map, `surfaces` a string list, the data sections objects.
+fn validate_rollout(resource: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(reach) = resource.get("rollout").and_then(|r| r.get("reach")) {
+        let ok = reach
+            .as_str()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .is_some_and(|r| (0.0..=1.0).contains(&r));
+        if !ok {
+            return Err(invalid(format!(
+                "rollout.reach must be a decimal string between \"0\" and \"1\", got {reach}"
+            )));
+        }
+    }
+    if let Some(labels) = resource.get("labels").filter(|l| !l.is_null()) {
+        let ok = labels
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string));
+        if !ok {
+            return Err(invalid("labels must be a map of strings"));
+        }
+    }
+    if let Some(surfaces) = resource.get("surfaces").filter(|s| !s.is_null()) {
+        let ok = surfaces
+            .as_array()
+            .is_some_and(|items| items.iter().all(Value::is_string));
+        if !ok {
+            return Err(invalid("surfaces must be a list of strings"));
+        }
+    }
+    for section in assumptions::ROLLOUT_DATA_SECTIONS {
+        if resource
+            .get(*section)
+            .is_some_and(|s| !s.is_null() && !s.is_object())
+        {
+            return Err(invalid(format!("{section} must be an object")));
+        }
+    }
+    Ok(())
+}
+
+/// Sets `updateTime`/`updater`.
+fn touch(resource: &mut Map<String, Value>, who: Option<&str>, now: &str) {
+    resource.insert("updateTime".into(), json!(now));
+    if let Some(who) = who {
+        resource.insert("updater".into(), json!(who));
+    }
+}
+
+/// Not idempotent: every POST creates a new rollout, and a segment of its own for its
+/// targeting. The server fills the envelope and the fields of the data sections it manages
+/// (see [`assumptions::fill_new_rollout`]).
+async fn create_rollout(
+    State(app): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let Value::Object(mut resource) = body else {
+        return Err(invalid("the body must be a rollout object"));
+    };
+    refuse_output_only(&resource)?;
+    // The server names a new rollout.
+    resource.remove("name");
+    validate_rollout(&resource)?;
+    let who = caller_name(caller);
+    let app2 = app.clone();
+    let created = app
+        .store
+        .write(S, move |data| {
+            let id = new_id(&app2, |id| data.confidence.rollouts.contains_key(id));
+            let segment_id = new_id(&app2, |id| data.confidence.segments.contains_key(id));
+            let assignment_ids = [new_id(&app2, |_| false), new_id(&app2, |_| false)];
+            let now = now_rfc3339();
+            let name = format!("{ROLLOUT_NAME_PREFIX}{id}");
+            let segment_name = format!("{SEGMENT_PREFIX}{segment_id}");
+            let full = assumptions::fill_new_rollout(
+                &name,
+                resource,
+                &segment_name,
+                &assignment_ids,
+                &who,
+                &now,
+            );
+            let flag = full.get("rollout").and_then(|r| r.get("flag"));
+            let segment = segments::for_rollout(&segment_name, &name, flag, &who, &now);
+            let seq = segments::next_seq(data);
+            data.confidence.segments.insert(
+                segment_id,
+                StoredSegment {
+                    seq,
+                    resource: segment,
+                },
+            );
+            let seq = segments::next_seq(data);
+            data.confidence.rollouts.insert(
+                id,
+                StoredRollout {
+                    seq,
+                    resource: full.clone(),
+                    analysis_result_id: None,
+                },
+            );
+            Ok(Value::Object(full))
+        })
+        .await?;
+    Ok(Json(created))
+}
+
+async fn get_rollout(
+    State(app): State<Shared>,
+    Names(id): Names<String>,
+) -> Result<Json<Value>, ApiError> {
+    app.store
+        .read(|data| {
+            data.confidence
+                .rollouts
+                .get(&id)
+                .map(|r| Value::Object(r.resource.clone()))
+        })
+        .map(Json)
+        .ok_or_else(|| not_found(&id))
+}
+
+async fn list_rollouts(
+    State(app): State<Shared>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let page_size = match params.get("pageSize").map(|s| s.trim()) {
+        None | Some("") => DEFAULT_PAGE_SIZE,
+        Some(s) => match s.parse::<i64>() {
+            Ok(0) => DEFAULT_PAGE_SIZE,
+            Ok(n) if n > 0 => usize::try_from(n)
+                .unwrap_or(MAX_PAGE_SIZE)
+                .min(MAX_PAGE_SIZE),
+            _ => {
+                return Err(invalid(format!(
+                    "pageSize must be a non-negative integer, got {s:?}"
+                )));
+            }
+        },
+    };
+    let after = match params.get("pageToken").map(|s| s.trim()) {
+        None | Some("") => None,
+        Some(token) => Some(
+            token
+                .strip_prefix("after-")
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| invalid("invalid pageToken"))?,
+        ),
+    };
+    let filter = assumptions::parse_filter(params.get("filter").map_or("", String::as_str))
+        .map_err(invalid)?;
+    let page = app.store.read(|data| {
+        let mut matching: Vec<&StoredRollout> = data
+            .confidence
+            .rollouts
+            .values()
+            .filter(|r| after.is_none_or(|a| r.seq > a))
+            .filter(|r| filter.iter().all(|term| matches(term, &r.resource)))
+            .collect();
+        matching.sort_by_key(|r| r.seq);
+        let more = matching.len() > page_size;
+        matching.truncate(page_size);
+        let next = match (more, matching.last()) {
+            (true, Some(last)) => format!("after-{}", last.seq),
+            _ => String::new(),
+        };
+        let rollouts: Vec<Value> = matching
+            .iter()
+            .map(|r| Value::Object(r.resource.clone()))
+            .collect();
+        (rollouts, next)
+    });
+    Ok(Json(json!({"rollouts": page.0, "nextPageToken": page.1})))
+}
+
+fn matches(term: &FilterTerm, resource: &Map<String, Value>) -> bool {
+    match term {
+        FilterTerm::State(state) => text(resource, &["state"]) == Some(state.as_str()),
+        FilterTerm::Label(key, value) => text(resource, &["labels", key]) == Some(value.as_str()),
+    }
+}
+
+/// `PATCH …/{id}?updateMask=`: each masked path is replaced with the body's value (a path
+/// naming a data section replaces the whole section; a masked field the body lacks is
+/// cleared); without a mask, every field a client may set is replaced. Output-only fields
+/// in the body, output-only paths and sections listed in `lockedDataKeys` are refused.
+async fn patch_rollout(
+    State(app): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Names(id): Names<String>,
+    Query(params): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let Value::Object(body) = body else {
+        return Err(invalid("the body must be a rollout object"));
+    };
+    refuse_output_only(&body)?;
+    let paths = mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)?;
+    for path in paths.iter().flatten() {
+        let top = mask::top(path);
+        if top == "name"
+            || ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&top)
+            || ROLLOUT_SERVER_SECTIONS.contains(&top)
+        {
+            return Err(invalid(format!("{top} cannot be updated")));
+        }
+    }
+    let who = caller_name(caller);
+    let updated = app
+        .store
+        .write(S, |data| {
+            let stored = data
+                .confidence
+                .rollouts
+                .get_mut(&id)
+                .ok_or_else(|| not_found(&id))?;
+            if let Some(name) = body.get("name").filter(|n| !n.is_null())
+                && name.as_str() != Some(&format!("{ROLLOUT_NAME_PREFIX}{id}"))
+            {
+                return Err(invalid(format!(
+                    "the body names {name}, not {ROLLOUT_NAME_PREFIX}{id}"
+                )));
+            }
+            let paths: Vec<String> = match &paths {
+                Some(p) => p.clone(),
+                // Every field a client may set, stored or sent.
+                None => stored
+                    .resource
+                    .keys()
+                    .chain(body.keys())
+                    .filter(|k| {
+                        k.as_str() != "name"
+                            && !ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&k.as_str())
+                            && !ROLLOUT_SERVER_SECTIONS.contains(&k.as_str())
+                    })
+                    .cloned()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            };
+            let locked = string_list(stored.resource.get("lockedDataKeys"));
+            if let Some(path) = paths.iter().find(|p| locked.contains(&mask::top(p))) {
+                let state = text(&stored.resource, &["state"]).unwrap_or("unknown");
+                return Err(failed_precondition(format!(
+                    "{} is locked while the rollout is {state} (lockedDataKeys); {}",
+                    mask::top(path),
+                    if mask::top(path) == "flags" {
+                        "change its targeting and flag settings with :updatesegment"
+                    } else {
+                        "it cannot change in this state"
+                    }
+                )));
+            }
+            let mut resource = stored.resource.clone();
+            for path in &paths {
+                mask::copy(&mut resource, &body, path);
+            }
+            validate_rollout(&resource)?;
+            touch(&mut resource, Some(&who), &now_rfc3339());
+            stored.resource = resource;
+            Ok(Value::Object(stored.resource.clone()))
+        })
+        .await?;
+    Ok(Json(updated))
+}
+
+fn string_list(value: Option<&Value>) -> Vec<&str> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// `POST .../instances/{id}:action`: the id segment carries the action.
+async fn rollout_action(
+    State(app): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Names(id_action): Names<String>,
+    OptionalJsonBody(body): OptionalJsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let Some((id, action)) = id_action.rsplit_once(':') else {
+        return Err(ApiError::new(
+            S,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST on a rollout needs an action, like :launch or :updatesegment",
+        ));
+    };
+    let who = caller_name(caller);
+    match action {
+        "launch" => transition(&app, id, "launch", &who).await,
+        "end" => transition(&app, id, "end", &who).await,
+        // The reference's spelling takes `{"parameters": {...}}`; the how-to's camelCase one
+        // is served too, with or without the wrapper.
+        "updatesegment" => update_segment(&app, id, body, true, &who).await,
+        "updateSegment" => update_segment(&app, id, body, false, &who).await,
+        other => Err(
+            ApiError::not_found(S, format!("unknown rollout action {other:?}"))
+                .with_grpc(grpc::UNIMPLEMENTED),
+        ),
+    }
+}
+
+/// `:launch` (draft → live) and `:end` (live → ended): answered at once, the transition
+/// shown in `pendingTransition` until it completes in the background.
+async fn transition(
+    app: &Shared,
+    id: &str,
+    action: &str,
+    who: &str,
+) -> Result<Json<Value>, ApiError> {
+    let (from, to, steps) = match action {
+        "launch" => ("draft", "live", LAUNCH_STEPS),
+        _ => ("live", "ended", END_STEPS),
+    };
+    app.store
+        .write(S, |data| {
+            let stored = data
+                .confidence
+                .rollouts
+                .get_mut(id)
+                .ok_or_else(|| not_found(id))?;
+            if stored
+                .resource
+                .get("pendingTransition")
+                .is_some_and(|p| !transition_failed(p))
+            {
+                return Err(failed_precondition("a transition is already in progress"));
+            }
+            let state = text(&stored.resource, &["state"]).unwrap_or_default();
+            if state != from {
+                return Err(failed_precondition(format!(
+                    "only a {from} rollout can {action}; this one is {state}"
+                )));
+            }
+            stored.resource.insert(
+                "pendingTransition".to_owned(),
+                json!({
+                    "transitionAction": action,
+                    "targetState": to,
+                    "succeededSteps": [],
+                    "failedSteps": [],
+                    "unprocessedSteps": steps,
+                }),
+            );
+            touch(&mut stored.resource, Some(who), &now_rfc3339());
+            Ok(())
+        })
+        .await?;
+    schedule_completion(app, id.to_owned());
+    Ok(Json(json!({})))
+}
+
+/// A transition that ended in failure: it stays visible, and a new launch may replace it.
+fn transition_failed(pending: &Value) -> bool {
+    pending
+        .get("failedSteps")
+        .and_then(Value::as_array)
+        .is_some_and(|steps| !steps.is_empty())
+}
+
+/// Finishes a pending transition after the configured launch duration; with the runtime
+/// knob `launchFailureRate`, fails a launch instead: `failedSteps` filled, state unchanged.
+fn schedule_completion(app: &Shared, id: String) {
+    let delay = app.runtime().launch_duration;
+    let app2 = app.clone();
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let fail = app2.runtime().draw_launch_failure();
+        let app3 = app2.clone();
+        let result = app2
+            .store
+            .write(S, move |data| {
+                complete_transition(&app3, data, &id, fail);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e.message, "could not complete a rollout transition");
+        }
+    });
+    let mut tasks = app.tasks.lock().unwrap_or_else(|p| p.into_inner());
+    tasks.retain(|t| !t.is_finished());
+    tasks.push(task);
+}
+
+fn complete_transition(app: &Shared, data: &mut Data, id: &str, fail: bool) {
+    let rule_id = new_id(app, |_| false);
+    let Some(stored) = data.confidence.rollouts.get_mut(id) else {
+        return;
+    };
+    let Some(pending) = stored.resource.get("pendingTransition").cloned() else {
+        return;
+    };
+    if transition_failed(&pending) {
+        return;
+    }
+    let now = now_rfc3339();
+    let target = pending
+        .get("targetState")
+        .and_then(Value::as_str)
+        .unwrap_or("live")
+        .to_owned();
+    let steps: Vec<Value> = pending
+        .get("unprocessedSteps")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if fail && target == "live" && steps.len() >= 2 {
+        let (done, rest) = steps.split_at(1);
+        let (failed, unprocessed) = rest.split_at(1);
+        stored.resource.insert(
+            "pendingTransition".into(),
+            json!({
+                "transitionAction": pending.get("transitionAction"),
+                "targetState": target,
+                "succeededSteps": done,
+                "failedSteps": [{"actionStep": failed.first(), "failuresMessages": ["injected launch failure"]}],
+                "unprocessedSteps": unprocessed,
+            }),
+        );
+        touch(&mut stored.resource, None, &now);
+        return;
+    }
+    stored.resource.remove("pendingTransition");
+    assumptions::enter_state(&mut stored.resource, &target, &now);
+    if target == "live" {
+        // A preloaded example may carry the id its document uses.
+        let result_id = stored
+            .analysis_result_id
+            .get_or_insert_with(|| {
+                assumptions::analysis_result_id(id, stored.resource.get("metrics"))
+            })
+            .clone();
+        assumptions::fill_launched(&mut stored.resource, id, &result_id, &rule_id, &now);
+        if let Some(segment) = text(&stored.resource, &["flags", "segment"])
+            .and_then(|s| s.strip_prefix(SEGMENT_PREFIX))
+            .and_then(|s| data.confidence.segments.get_mut(s))
+        {
+            segment.resource.insert("state".into(), json!("ALLOCATED"));
+            segment.resource.insert("updateTime".into(), json!(now));
+        }
+    }
+}
+
+/// Transitions that were under way when the emulator stopped complete after a restart.
+pub(crate) fn resume_transitions(app: &Shared) {
+    let pending: Vec<String> = app.store.read(|data| {
+        data.confidence
+            .rollouts
+            .iter()
+            .filter(|(_, r)| {
+                r.resource
+                    .get("pendingTransition")
+                    .is_some_and(|p| !transition_failed(p))
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    });
+    for id in pending {
+        schedule_completion(app, id);
+    }
+}
+
+/// The parameters `:updatesegment` takes.
+const UPDATE_SEGMENT_PARAMETERS: [&str; 5] = [
+    "segment",
+    "updateMask",
+    "targetingKeySelector",
+    "stickyAssignments",
+    "ignoreTargetingForSticky",
+];
+
+/// `:updatesegment`: updates the rollout's segment (the masked fields, relative to the
+/// segment) whatever its allocation, and the rollout's flag settings given beside it.
+/// Answers `{"pathAimedToUpdate": <segment name>}`.
+async fn update_segment(
+    app: &Shared,
+    id: &str,
+    body: Option<Value>,
+    wrapped_only: bool,
+    who: &str,
+) -> Result<Json<Value>, ApiError> {
+    let Some(Value::Object(mut body)) = body else {
+        return Err(invalid(
+            "the body must be {\"parameters\": {\"segment\": ..., \"updateMask\": ...}}",
+        ));
+    };
+    let parameters = match body.remove("parameters") {
+        Some(Value::Object(p)) if body.is_empty() => p,
+        Some(_) => return Err(invalid("parameters must be an object and the only field")),
+        None if wrapped_only => {
+            return Err(invalid(
+                "the action's fields go inside {\"parameters\": {...}}",
+            ));
+        }
+        None => body,
+    };
+    if let Some(k) = parameters
+        .keys()
+        .find(|k| !UPDATE_SEGMENT_PARAMETERS.contains(&k.as_str()))
+    {
+        return Err(invalid(format!(
+            "unknown parameter {k:?} (expected {})",
+            UPDATE_SEGMENT_PARAMETERS.join(", ")
+        )));
+    }
+    let Some(Value::Object(segment)) = parameters.get("segment") else {
+        return Err(invalid(
+            "parameters.segment is required and must be an object",
+        ));
+    };
+    let paths = match parameters.get("updateMask") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => mask::paths(Some(s)).map_err(invalid)?,
+        Some(_) => return Err(invalid("updateMask must be a string")),
+    };
+    if parameters
+        .get("targetingKeySelector")
+        .is_some_and(|v| !v.is_null() && !v.is_string())
+    {
+        return Err(invalid("targetingKeySelector must be a string"));
+    }
+    for flag in ["stickyAssignments", "ignoreTargetingForSticky"] {
+        if parameters
+            .get(flag)
+            .is_some_and(|v| !v.is_null() && !v.is_boolean())
+        {
+            return Err(invalid(format!("{flag} must be a boolean")));
+        }
+    }
+    let app2 = app.clone();
+    let answer = app
+        .store
+        .write(S, |data| {
+            let rollout_name = format!("{ROLLOUT_NAME_PREFIX}{id}");
+            let stored = data
+                .confidence
+                .rollouts
+                .get(id)
+                .ok_or_else(|| not_found(id))?;
+            let own = text(&stored.resource, &["flags", "segment"]).map(str::to_owned);
+            let flag = stored
+                .resource
+                .get("rollout")
+                .and_then(|r| r.get("flag"))
+                .cloned();
+            let given = segment.get("name").and_then(Value::as_str);
+            let name = match (&own, given) {
+                (Some(own), Some(given)) if own != given => {
+                    return Err(invalid(format!(
+                        "{given} is not this rollout's segment ({own})"
+                    )));
+                }
+                (Some(own), _) => own.clone(),
+                // A rollout whose `flags.segment` was cleared gets a new segment.
+                (None, _) => {
+                    let segment_id = new_id(&app2, |s| data.confidence.segments.contains_key(s));
+                    let name = format!("{SEGMENT_PREFIX}{segment_id}");
+                    let fresh = segments::for_rollout(
+                        &name,
+                        &rollout_name,
+                        flag.as_ref(),
+                        who,
+                        &now_rfc3339(),
+                    );
+                    let seq = segments::next_seq(data);
+                    data.confidence.segments.insert(
+                        segment_id,
+                        StoredSegment {
+                            seq,
+                            resource: fresh,
+                        },
+                    );
+                    name
+                }
+            };
+            let segment_id = name.strip_prefix(SEGMENT_PREFIX).unwrap_or(&name);
+            let stored_segment = data
+                .confidence
+                .segments
+                .get_mut(segment_id)
+                .ok_or_else(|| segments::not_found(segment_id))?;
+            let mut next_segment = stored_segment.resource.clone();
+            segments::update(&mut next_segment, segment, paths.clone(), who)?;
+            stored_segment.resource = next_segment;
+            let stored = data
+                .confidence
+                .rollouts
+                .get_mut(id)
+                .ok_or_else(|| not_found(id))?;
+            let flags = stored
+                .resource
+                .entry("flags")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(flags) = flags.as_object_mut() {
+                flags.insert("segment".into(), json!(name));
+                for field in &UPDATE_SEGMENT_PARAMETERS[2..] {
+                    if let Some(v) = parameters.get(*field).filter(|v| !v.is_null()) {
+                        flags.insert((*field).to_owned(), v.clone());
+                    }
+                }
+            }
+            touch(&mut stored.resource, Some(who), &now_rfc3339());
+            Ok(json!({"pathAimedToUpdate": name}))
+        })
+        .await?;
+    Ok(Json(answer))
+}
