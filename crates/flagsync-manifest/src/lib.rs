@@ -24,8 +24,9 @@ pub use diagnostic::{Diagnostic, Severity, did_you_mean};
 pub use kind::{Kind, Provider, UnknownKind};
 pub use load::load;
 pub use repository::{
-    CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded, Repository,
+    ARCHIVED_FOLDER, CONFIG_FILE, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded,
+    Repository, in_archived_folder,
 };
-pub use rules::{is_valid_rollout_id, is_valid_semver};
+pub use rules::{is_comparable_version, is_valid_rollout_id, is_valid_semver};
 pub use schema::schemas;
 pub use yaml::{MAX_DEPTH, MAX_NODES};

@@ -10,6 +10,22 @@ use crate::model::{Config, Experiment, Rollout, TargetGroup};
 pub const CONFIG_FILE: &str = "flagsync.yaml";
 /// The environment a legacy repository (no `flagsync.yaml`) is read as.
 pub const LEGACY_ENVIRONMENT: &str = "Production";
+/// The folder, inside an environment's experiments directory, whose files are archived
+/// flags: the format marks an archived flag by where its file is, not by a field.
+pub const ARCHIVED_FOLDER: &str = "archived";
+
+/// Whether `path` (relative to the repository, with `/`), a file under the experiments
+/// directory `dir`, is in its archived folder.
+pub fn in_archived_folder(dir: &str, path: &str) -> bool {
+    let dir = dir.trim_matches('/');
+    let rest = if dir.is_empty() || dir == "." {
+        Some(path)
+    } else {
+        path.strip_prefix(dir).and_then(|r| r.strip_prefix('/'))
+    };
+    rest.and_then(|r| r.strip_prefix(ARCHIVED_FOLDER))
+        .is_some_and(|r| r.starts_with('/'))
+}
 
 /// One manifest and where it came from.
 #[derive(Debug, Clone, PartialEq)]

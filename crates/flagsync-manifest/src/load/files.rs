@@ -7,6 +7,7 @@ use crate::code::Code;
 use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity, did_you_mean, whole_file};
 use crate::kind::Kind;
 use crate::model::*;
+use crate::repository::in_archived_folder;
 use crate::rules::{self, Finding};
 use crate::yaml::{self, SpanTree};
 
@@ -37,6 +38,9 @@ pub(super) struct Task<'t> {
     /// The name diagnostics use.
     file: String,
     pub(super) slot: Slot,
+    /// An experiment under the `archived/` folder of its environment's directory: the
+    /// format's mark of an archived flag.
+    archived: bool,
 }
 
 /// What reading one file gave.
@@ -68,11 +72,14 @@ pub(super) fn list_files<'t>(
                     Some(b) => format!("{b}:{}", f.path),
                     None => f.path.clone(),
                 };
+                let archived =
+                    matches!(slot, Slot::Environment(_)) && in_archived_folder(dir, &f.path);
                 tasks.push(Task {
                     tree,
                     path: f.path,
                     file,
                     slot,
+                    archived,
                 });
             }
         }
@@ -179,7 +186,18 @@ fn read_manifest(task: &Task<'_>) -> Outcome {
             };
         }
     };
-    let manifest = parse_manifest(&task.file, &text, task.slot.kind(), &mut diagnostics);
+    let mut manifest = parse_manifest(
+        &task.file,
+        &text,
+        task.slot.kind(),
+        task.archived,
+        &mut diagnostics,
+    );
+    if task.archived
+        && let Some(Manifest::Experiment(e)) = &mut manifest
+    {
+        e.archived = Some(true);
+    }
     Outcome {
         file: task.file.clone(),
         text: Some(text),
@@ -253,9 +271,10 @@ fn parse_manifest(
     file: &str,
     text: &str,
     expected: Kind,
+    archived: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Manifest> {
-    if let Some(manifest) = clean_manifest(text, expected) {
+    if let Some(manifest) = clean_manifest(text, expected, archived) {
         return Some(manifest);
     }
     // Read again, reporting every problem with its span.
@@ -318,7 +337,7 @@ fn parse_manifest(
             return None;
         }
         let manifest = typed_manifest(kind, text, Some(&mut fd))?;
-        push_findings(&mut fd, &tree, rules::manifest(&manifest).0);
+        push_findings(&mut fd, &tree, checks(&manifest, archived).0);
         Some(manifest)
     })();
     diagnostics.extend(fd.out);
@@ -327,12 +346,20 @@ fn parse_manifest(
 
 /// The fast path for the common case of a clean file: guess the kind, read it, check it; the
 /// span tree is only built when something is wrong (by the rest of [`parse_manifest`]).
-fn clean_manifest(text: &str, expected: Kind) -> Option<Manifest> {
+fn clean_manifest(text: &str, expected: Kind, archived: bool) -> Option<Manifest> {
     if yaml::guess_type(text)? != expected.as_str() {
         return None;
     }
     let manifest = typed_manifest(expected, text, None)?;
-    rules::manifest(&manifest).0.is_empty().then_some(manifest)
+    checks(&manifest, archived).0.is_empty().then_some(manifest)
+}
+
+/// The checks of one manifest; an experiment's also against the folder it is in.
+fn checks(manifest: &Manifest, archived: bool) -> rules::Findings {
+    match manifest {
+        Manifest::Experiment(e) => rules::experiment_file(e, archived),
+        other => rules::manifest(other),
+    }
 }
 
 fn push_findings(fd: &mut FileDiagnostics<'_>, tree: &SpanTree, findings: Vec<Finding>) {

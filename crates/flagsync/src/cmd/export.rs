@@ -134,6 +134,12 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
             written.written, written.overwritten, written.unchanged
         );
     }
+    if written.moved > 0 {
+        println!(
+            "{} file(s) moved into or out of an `archived/` folder (flags archived or restored)",
+            written.moved
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
