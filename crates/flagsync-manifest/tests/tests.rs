@@ -3,5 +3,6 @@
 
 mod codes;
 mod corpus;
+mod history;
 mod load;
 mod schemas;
