@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::diagnostic::Diagnostic;
-use crate::model::{Config, Experiment, Rollout, TargetGroup};
+use crate::code::Code;
+use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity, whole_file};
+use crate::model::{Config, Experiment, PathSeg, Rollout, TargetGroup};
+use crate::yaml::SpanTree;
 
 /// The file name of the repository configuration.
 pub const CONFIG_FILE: &str = "flagsync.yaml";
@@ -120,5 +122,23 @@ impl Loaded {
 
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// A diagnostic about a setting of `flagsync.yaml` found after loading (by asking a
+    /// service), at the key of `path` (e.g. `cloudbees`, `environments`, `Prodution`), so
+    /// that it names `file:line:col` and shows the line like every other.
+    pub fn config_diagnostic(
+        &self,
+        path: &[PathSeg],
+        severity: Severity,
+        code: Code,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Diagnostic {
+        let Some(text) = self.sources.get(CONFIG_FILE) else {
+            return whole_file(severity, code, CONFIG_FILE, message, help);
+        };
+        let span = SpanTree::parse_quiet(text).span_of(path, true);
+        FileDiagnostics::new(CONFIG_FILE, text).diagnostic(severity, code, span, message, help)
     }
 }

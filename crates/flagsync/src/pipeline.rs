@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use flagsync_manifest::Loaded;
+use flagsync_manifest::{Diagnostic, Loaded};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use miette::{IntoDiagnostic, WrapErr};
 
@@ -41,6 +41,12 @@ impl flagsync_pipeline::Observer for Terminal {
 
     fn live_state_read(&self) {
         self.spinner.finish_and_clear();
+    }
+
+    fn checked(&self, loaded: &Loaded, diagnostics: &[Diagnostic]) {
+        for d in diagnostics {
+            eprintln!("{:?}", crate::diagnostics::report(d, &loaded.sources));
+        }
     }
 }
 

@@ -19,11 +19,13 @@ use crate::remote::{self, RemoteArgs};
 ///
 /// One file per resource, named after its identity (made safe for every OS). A resource
 /// that a manifest already declares is written to that manifest's file. Existing files are
-/// never overwritten without --force. Rollouts are exported only when they carry the
-/// `flagsync-id` label. CloudBees lists only flags that have at least one release rule, so a
-/// flag without one is exported only when the repository already declares it. Manifests
-/// with errors stop the export (fix them first); environments kept on another branch
-/// (`branch:`) are skipped.
+/// never overwritten without --force. Archived flags go into the `archived/` folder of their
+/// environment (a flag archived or restored since is moved there or back, with --force).
+/// Rollouts are exported only when they carry the `flagsync-id` label. Where a CloudBees
+/// deployment lacks the list of every flag, its experiments list shows only flags with a
+/// release rule, and a flag without one is exported only when the repository already
+/// declares it. Manifests with errors stop the export (fix them first); environments kept
+/// on another branch (`branch:`) are skipped.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The repository to write into (it needs a flagsync.yaml).
