@@ -40,6 +40,8 @@ enum Command {
     Diff(cmd::diff::Args),
     /// Write live state as manifests (adopt an existing account).
     Export(cmd::export::Args),
+    /// Write a first flagsync.yaml for a CloudBees application the token can see.
+    Init(cmd::init::Args),
     /// Show a rollout's analysis results.
     Results(cmd::results::Args),
     /// Run the local emulator of both services.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => cmd::apply::run(args, &cli.global),
         Command::Diff(args) => cmd::diff::run(args, &cli.global),
         Command::Export(args) => cmd::export::run(args, &cli.global),
+        Command::Init(args) => cmd::init::run(args, &cli.global),
         Command::Results(args) => cmd::results::run(args, &cli.global),
         Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
         Command::Schema(args) => cmd::schema::run(args, &cli.global),

@@ -298,7 +298,10 @@ fn an_unknown_environment_is_refused_before_anything_else() {
         assert!(stderr.contains("unknown-environment"), "{stderr}");
         assert!(stderr.contains("flagsync.yaml:6:5"), "{stderr}");
         assert!(stderr.contains("did you mean `Production`?"), "{stderr}");
-        assert!(stderr.contains("The application has: Production,"), "{stderr}");
+        assert!(
+            stderr.contains("The application has: Production,"),
+            "{stderr}"
+        );
         let c = emu.counters();
         assert_eq!(count(&c, ENVIRONMENTS), 1, "{c}");
         assert_eq!(c["total"], 1, "nothing else was read or sent: {c}");

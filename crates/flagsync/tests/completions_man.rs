@@ -21,12 +21,13 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Every command a completion script must offer.
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "validate",
     "plan",
     "apply",
     "diff",
     "export",
+    "init",
     "results",
     "emulator",
     "schema",

@@ -9,6 +9,7 @@ mod corpus_e2e;
 mod diff_e2e;
 mod exit_codes;
 mod export_e2e;
+mod init_e2e;
 mod install_action;
 mod plan_e2e;
 mod results_e2e;

@@ -6,8 +6,10 @@
 //! resources into files (a resource a manifest already declares goes back into that file,
 //! others get a new name safe on every OS) and proves that each one normalizes back to live
 //! state; [`RepoFiles`] writes them, never outside the repository. [`yaml`] is the emitter,
-//! whose scalar quoter the plan renderers share.
+//! whose scalar quoter the plan renderers share. [`NewConfig`] is the first `flagsync.yaml`
+//! of `flagsync init`.
 
+mod config;
 mod files;
 mod manifest;
 mod names;
@@ -18,6 +20,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+pub use self::config::{ENVIRONMENTS_DIR, NewConfig, TARGET_GROUPS_DIR};
 pub use self::files::{RepoFiles, WriteError, Written};
 pub use self::manifest::{Canonicalize, Mismatch, check, is_archived, manifest};
 pub use self::yaml::to_yaml;

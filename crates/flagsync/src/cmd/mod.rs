@@ -5,6 +5,7 @@ pub mod completions;
 pub mod diff;
 pub mod emulator;
 pub mod export;
+pub mod init;
 pub mod man;
 pub mod plan;
 pub mod results;
