@@ -683,3 +683,31 @@ fn an_experiment_name_is_said_to_be_ignored() {
     assert_eq!((d.severity, d.line, d.column), (Severity::Warning, 3, 1));
     assert!(d.message.contains("ignored by the service"), "{d:?}");
 }
+
+/// The `ignored-name` warning is positioned alike whether the file is otherwise clean (a
+/// line scan) or has another problem (the span tree).
+#[test]
+fn the_name_warning_is_placed_alike_on_both_paths() {
+    let clean =
+        "# a comment\ntype: experiment\nflag: x\nname: Nice\ndescription: |\n  name: not the key\n";
+    let with_error = format!("{clean}value: [{{percentage: 500, option: true}}]\n");
+    let name_of = |text: &str| {
+        let loaded = one("experiments/x.yml", text);
+        assert_positions(&loaded);
+        loaded
+            .diagnostics
+            .into_iter()
+            .find(|d| d.code.as_str() == "ignored-name")
+            .unwrap()
+    };
+    let fast = name_of(clean);
+    let slow = name_of(&with_error);
+    assert_eq!(
+        (fast.line, fast.column, fast.span.clone()),
+        (4, 1, slow.span.clone())
+    );
+    assert_eq!((slow.line, slow.column), (4, 1));
+    // Written as a flow mapping, the key is found by the span tree.
+    let flow = name_of("{type: experiment, flag: x, name: Nice}\n");
+    assert_eq!((flow.line, flow.column), (1, 29));
+}

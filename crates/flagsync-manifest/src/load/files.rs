@@ -274,7 +274,7 @@ fn parse_manifest(
     archived: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Manifest> {
-    if let Some(manifest) = clean_manifest(text, expected, archived) {
+    if let Some(manifest) = clean_manifest(file, text, expected, archived, diagnostics) {
         return Some(manifest);
     }
     // Read again, reporting every problem with its span.
@@ -346,12 +346,36 @@ fn parse_manifest(
 
 /// The fast path for the common case of a clean file: guess the kind, read it, check it; the
 /// span tree is only built when something is wrong (by the rest of [`parse_manifest`]).
-fn clean_manifest(text: &str, expected: Kind, archived: bool) -> Option<Manifest> {
+/// Warnings about a top-level key (an experiment's `name`, which most real files carry) are
+/// positioned by a line scan when the key is plainly written, so they keep the fast path.
+fn clean_manifest(
+    file: &str,
+    text: &str,
+    expected: Kind,
+    archived: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Manifest> {
     if yaml::guess_type(text)? != expected.as_str() {
         return None;
     }
     let manifest = typed_manifest(expected, text, None)?;
-    checks(&manifest, archived).0.is_empty().then_some(manifest)
+    let findings = checks(&manifest, archived).0;
+    let mut placed = Vec::with_capacity(findings.len());
+    for f in findings {
+        let key = match f.path.as_slice() {
+            [PathSeg::Key(key)] if f.at_key && f.severity == Severity::Warning => key,
+            _ => return None,
+        };
+        placed.push((yaml::top_level_key_span(text, key)?, f));
+    }
+    if !placed.is_empty() {
+        let mut fd = FileDiagnostics::new(file, text);
+        for (span, f) in placed {
+            fd.push(f.severity, f.code, span, f.message, f.help);
+        }
+        diagnostics.extend(fd.out);
+    }
+    Some(manifest)
 }
 
 /// The checks of one manifest; an experiment's also against the folder it is in.
