@@ -17,6 +17,23 @@
 //!   stored object; DELETE answers 204. Unknown applications and environments are empty.
 //! - The 555 answer of the rate limit carries no `Retry-After`.
 //! - An environment literally named `target-groups` is shadowed by the target-group routes.
+//! - The read routes CloudBees' Jenkins plugin calls (api-notes section 3; no vendor
+//!   reference documents them): `GET /public-api/applications` answers
+//!   `[{"id", "name"}]`, `GET .../applications/{app}/environments` answers
+//!   `[{"name", "key", "description"}]` (the plugin's models), and
+//!   `GET .../applications/{app}/{env}/flags` every experiment of the environment, with or
+//!   without a release rule, as `GET .../experiments/{flag}` answers it, sorted by flag.
+//!   A deleted experiment is not listed (its configuration is gone).
+//! - Which applications exist: every emulator has [`CLOUDBEES_DEFAULT_APPLICATION_ID`];
+//!   any other application id is served too (as an account whose token sees it), and is
+//!   listed once it holds something or was named by the control endpoint. Its name is
+//!   [`cloudbees_application_name`] unless the control endpoint set one.
+//! - An application's environments: [`CLOUDBEES_DEFAULT_ENVIRONMENTS`] unless the control
+//!   endpoint set others, plus every environment an experiment was written to (writes to
+//!   any environment are accepted, as before); in that order, the rest by name. An
+//!   environment's `key` is [`cloudbees_environment_key`], its `description` empty.
+//! - `EmulatorConfig::cloudbees_seed_routes_only` takes the three read routes away (404
+//!   without a route, as on a deployment that lacks them).
 //!
 //! Confidence (`api-notes-confidence.md`; its INFERRED and UNVERIFIED items, and what no
 //! source says):
@@ -189,6 +206,30 @@ use crate::Shared;
 use crate::error::Service;
 use crate::state::{StoredRollout, StoredSegment};
 use crate::unify::model::FlagType;
+
+/// The CloudBees application every emulator has (24 hex digits, like the service's ids).
+pub const CLOUDBEES_DEFAULT_APPLICATION_ID: &str = "f1a65ac0f1a65ac0f1a65ac0";
+/// Its name.
+pub const CLOUDBEES_DEFAULT_APPLICATION_NAME: &str = "flagsync emulator";
+/// The environments of a CloudBees application unless set otherwise (the names Unify's
+/// default organization has too).
+pub const CLOUDBEES_DEFAULT_ENVIRONMENTS: &[&str] = &["Production", "Staging", "Development"];
+
+/// The name of a CloudBees application that was given none: its id.
+pub fn cloudbees_application_name(id: &str) -> String {
+    if id == CLOUDBEES_DEFAULT_APPLICATION_ID {
+        CLOUDBEES_DEFAULT_APPLICATION_NAME.to_owned()
+    } else {
+        id.to_owned()
+    }
+}
+
+/// The `key` of a CloudBees environment: 24 hex digits derived from the application and
+/// the environment name, so it is stable across restarts.
+pub fn cloudbees_environment_key(app: &str, env: &str) -> String {
+    let digest = Sha256::digest(format!("{app}\0{env}").as_bytes());
+    hex(&digest)[..24].to_owned()
+}
 
 /// The organization every emulator has (also embedded, also after a restart).
 pub const UNIFY_DEFAULT_ORGANIZATION_ID: &str = "f1a65ac0-0000-4000-8000-000000000001";

@@ -1,22 +1,46 @@
 //! CloudBees Feature Management public API: experiments per application and environment,
-//! target groups per application.
+//! target groups per application, and the reads CloudBees' Jenkins plugin uses
+//! (applications, an application's environments, every flag of an environment).
+
+use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Map, Value};
+use axum::routing::{get, put};
+use serde_json::{Map, Value, json};
 
 use crate::Shared;
-use crate::assumptions::{has_release_rule, normalize_experiment, normalize_patch_pointer};
+use crate::assumptions::{
+    CLOUDBEES_DEFAULT_APPLICATION_ID, CLOUDBEES_DEFAULT_ENVIRONMENTS, cloudbees_application_name,
+    cloudbees_environment_key, has_release_rule, normalize_experiment, normalize_patch_pointer,
+};
 use crate::error::{ApiError, JsonBody, Names, Service};
+use crate::state::{CloudBeesApp, Data};
 
 const S: Service = Service::CloudBees;
 
-pub(crate) fn routes() -> Router<Shared> {
-    Router::new()
+/// The API routes; without the read routes the seed documents do not show when
+/// `seed_routes_only`.
+pub(crate) fn routes(seed_routes_only: bool) -> Router<Shared> {
+    let router = Router::new();
+    let router = if seed_routes_only {
+        router
+    } else {
+        router
+            .route("/public-api/applications", get(list_applications))
+            .route(
+                "/public-api/applications/{app}/environments",
+                get(list_environments),
+            )
+            .route(
+                "/public-api/applications/{app}/{env}/flags",
+                get(list_flags),
+            )
+    };
+    router
         .route(
             "/public-api/applications/{app}/target-groups",
             get(list_target_groups).put(put_target_group),
@@ -37,6 +61,169 @@ pub(crate) fn routes() -> Router<Shared> {
                 .patch(patch_experiment)
                 .delete(delete_experiment),
         )
+}
+
+/// The control endpoint that names an application and sets its environments.
+pub(crate) fn control_routes() -> Router<Shared> {
+    Router::new().route(
+        "/_emulator/cloudbees/applications/{app}",
+        put(put_application),
+    )
+}
+
+/// The applications: the default one, and every other that holds something or was named.
+async fn list_applications(State(app): State<Shared>) -> Json<Value> {
+    let list = app.store.read(|data| {
+        let mut ids: Vec<&str> = vec![CLOUDBEES_DEFAULT_APPLICATION_ID];
+        ids.extend(
+            data.cloudbees
+                .keys()
+                .map(String::as_str)
+                .filter(|id| *id != CLOUDBEES_DEFAULT_APPLICATION_ID),
+        );
+        ids.into_iter()
+            .map(|id| json!({"id": id, "name": application_name(data, id)}))
+            .collect::<Vec<_>>()
+    });
+    Json(Value::Array(list))
+}
+
+fn application_name(data: &Data, id: &str) -> String {
+    data.cloudbees
+        .get(id)
+        .and_then(|a| a.name.clone())
+        .unwrap_or_else(|| cloudbees_application_name(id))
+}
+
+/// An application's environment names: as set, else the defaults; then every environment
+/// an experiment was written to.
+fn environment_names(app: Option<&CloudBeesApp>) -> Vec<String> {
+    let mut names: Vec<String> = match app.and_then(|a| a.environment_names.clone()) {
+        Some(names) => names,
+        None => CLOUDBEES_DEFAULT_ENVIRONMENTS
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect(),
+    };
+    let known: BTreeSet<String> = names.iter().cloned().collect();
+    if let Some(app) = app {
+        names.extend(
+            app.environments
+                .keys()
+                .filter(|env| !known.contains(*env))
+                .cloned(),
+        );
+    }
+    names
+}
+
+fn environments_json(app_id: &str, names: &[String]) -> Value {
+    Value::Array(
+        names
+            .iter()
+            .map(|name| {
+                json!({
+                    "name": name,
+                    "key": cloudbees_environment_key(app_id, name),
+                    "description": "",
+                })
+            })
+            .collect(),
+    )
+}
+
+async fn list_environments(State(app): State<Shared>, Names(app_id): Names<String>) -> Json<Value> {
+    let names = app
+        .store
+        .read(|data| environment_names(data.cloudbees.get(&app_id)));
+    Json(environments_json(&app_id, &names))
+}
+
+/// Every flag of the environment, release rule or not, as `GET .../experiments/{flag}`
+/// answers each.
+async fn list_flags(
+    State(app): State<Shared>,
+    Names((app_id, env)): Names<(String, String)>,
+) -> Json<Value> {
+    let list = app.store.read(|data| {
+        data.cloudbees
+            .get(&app_id)
+            .and_then(|a| a.environments.get(&env))
+            .map(|experiments| experiments.values().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    });
+    Json(Value::Array(list))
+}
+
+async fn put_application(
+    State(app): State<Shared>,
+    Names(app_id): Names<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    const E: Service = Service::Emulator;
+    let Value::Object(body) = body else {
+        return Err(ApiError::bad_request(E, "the body must be a JSON object"));
+    };
+    if let Some(key) = body
+        .keys()
+        .find(|k| !["name", "environments"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            E,
+            format!("unknown field {key:?}; expected name, environments"),
+        ));
+    }
+    let name = match body.get("name") {
+        None => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                E,
+                "\"name\" must be a non-empty string",
+            ));
+        }
+    };
+    let environments = match body.get("environments") {
+        None => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(ApiError::bad_request(
+                        E,
+                        "\"environments\" must be a list of non-empty names",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                E,
+                "\"environments\" must be a list of names",
+            ));
+        }
+    };
+    let id = app_id.clone();
+    let answer = app
+        .store
+        .write(E, move |data| {
+            let entry = data.cloudbees.entry(id.clone()).or_default();
+            if name.is_some() {
+                entry.name = name;
+            }
+            if environments.is_some() {
+                entry.environment_names = environments;
+            }
+            let names = environment_names(Some(entry));
+            Ok(json!({
+                "id": id,
+                "name": application_name(data, &id),
+                "environments": names,
+            }))
+        })
+        .await?;
+    Ok(Json(answer))
 }
 
 async fn list_experiments(

@@ -1,7 +1,11 @@
 //! A local emulator of the two services flagsync talks to, over real HTTP on one port:
 //!
-//! - CloudBees Feature Management public API under `/public-api/applications/{app}/...`
-//!   (experiments per environment, target groups per application);
+//! - CloudBees Feature Management public API under `/public-api/applications...`
+//!   (experiments per environment, target groups per application; the applications, an
+//!   application's environments, and every flag of an environment, which CloudBees' own
+//!   Jenkins plugin reads). Every emulator has the application
+//!   [`CLOUDBEES_DEFAULT_APPLICATION_ID`], and every application the environments
+//!   [`CLOUDBEES_DEFAULT_ENVIRONMENTS`] unless set otherwise;
 //! - Confidence: rollout workflows under `/v1/workflows/rollout/instances...` (the
 //!   `experiments` host), segments under `/v1/segments...` (the `flags` host), analysis
 //!   results under `/v2/workflows/rollout/instances/{id}/analysisResults/{r}` (the `stats`
@@ -36,6 +40,9 @@
 //!   `:updatesegment`, `:other`; `POST /v1/segments/{id}:allocate`, `:archive`). Only API requests that matched a route are counted, including those answered
 //!   by an injected fault, the rate limit or a 401.
 //! - `POST /_emulator/counters/reset` → the emptied counters.
+//! - `PUT /_emulator/cloudbees/applications/{app}` with `{"name"?, "environments"?:
+//!   [names]}`: names a CloudBees application and sets its environments (replacing the
+//!   defaults), and answers `{"id", "name", "environments"}`.
 //! - `GET /_emulator/faults` → `{"latencyMs", "latencyJitterMs", "errorRate", "dropRate",
 //!   "dropAfterWriteRate", "seed", "launchMs", "cloudbeesRequestsPerSecond" (null = off),
 //!   "unifyRequestsPerSecond" (null = off), "launchFailureRate",
@@ -78,9 +85,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::assumptions::{
-    UNIFY_DEFAULT_APPLICATION_ID, UNIFY_DEFAULT_APPLICATION_NAME, UNIFY_DEFAULT_ENVIRONMENTS,
-    UNIFY_DEFAULT_ORGANIZATION_DISPLAY_NAME, UNIFY_DEFAULT_ORGANIZATION_DOMAIN,
-    UNIFY_DEFAULT_ORGANIZATION_ID,
+    CLOUDBEES_DEFAULT_APPLICATION_ID, CLOUDBEES_DEFAULT_APPLICATION_NAME,
+    CLOUDBEES_DEFAULT_ENVIRONMENTS, UNIFY_DEFAULT_APPLICATION_ID, UNIFY_DEFAULT_APPLICATION_NAME,
+    UNIFY_DEFAULT_ENVIRONMENTS, UNIFY_DEFAULT_ORGANIZATION_DISPLAY_NAME,
+    UNIFY_DEFAULT_ORGANIZATION_DOMAIN, UNIFY_DEFAULT_ORGANIZATION_ID,
 };
 pub use crate::faults::Faults;
 
@@ -135,6 +143,11 @@ pub struct EmulatorConfig {
     /// Default `false`: writes reach the file a few milliseconds after the answer, and a
     /// clean shutdown writes everything; either way the file is replaced atomically.
     pub sync_writes: bool,
+    /// Serve only the CloudBees routes the seed documents show (experiments and target
+    /// groups): `GET /public-api/applications`, `.../{app}/environments` and
+    /// `.../{app}/{env}/flags` answer 404, like a deployment that lacks them. Default
+    /// `false`: they are served (api-notes section 3).
+    pub cloudbees_seed_routes_only: bool,
 }
 
 /// Tokens and client secrets are redacted: a logged config must not leak them.
@@ -158,6 +171,10 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("faults", &self.faults)
             .field("preload_examples", &self.preload_examples)
             .field("sync_writes", &self.sync_writes)
+            .field(
+                "cloudbees_seed_routes_only",
+                &self.cloudbees_seed_routes_only,
+            )
             .finish()
     }
 }
@@ -177,6 +194,7 @@ impl Default for EmulatorConfig {
             faults: Faults::default(),
             preload_examples: false,
             sync_writes: false,
+            cloudbees_seed_routes_only: false,
         }
     }
 }

@@ -118,7 +118,7 @@ pub(crate) async fn start(
 }
 
 fn router(app: Shared) -> Router {
-    let cloudbees = crate::cloudbees::routes()
+    let cloudbees = crate::cloudbees::routes(app.cloudbees_seed_routes_only)
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer))
         .route_layer(from_fn_with_state(
             app.clone(),
@@ -142,6 +142,7 @@ fn router(app: Shared) -> Router {
         .merge(crate::confidence::token_routes())
         .route_layer(from_fn_with_state(app.clone(), faults::faults_and_counters));
     api.merge(crate::control::routes())
+        .merge(crate::cloudbees::control_routes())
         .merge(crate::unify::control_routes())
         .fallback(crate::control::unknown_route)
         .method_not_allowed_fallback(crate::control::wrong_method)

@@ -63,6 +63,14 @@ pub(crate) struct Data {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CloudBeesApp {
+    /// The application's name, when set through the control endpoint (see
+    /// `assumptions::cloudbees_application_name` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The application's environments, when set through the control endpoint (see
+    /// `assumptions::cloudbees_environments` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_names: Option<Vec<String>>,
     /// Environment name to flag to experiment object.
     #[serde(default)]
     pub environments: BTreeMap<String, BTreeMap<String, Value>>,
@@ -352,6 +360,8 @@ pub(crate) struct AppState {
     id_rng: Mutex<StdRng>,
     /// Background launch transitions, aborted on shutdown (they resume on restart).
     pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Serve only the CloudBees routes of the seed documents (`EmulatorConfig`).
+    pub cloudbees_seed_routes_only: bool,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -392,6 +402,7 @@ impl AppState {
             counters: Mutex::new(Counters::default()),
             id_rng: Mutex::new(StdRng::seed_from_u64(config.faults.seed ^ 0x05ee_d1d5)),
             tasks: Mutex::new(Vec::new()),
+            cloudbees_seed_routes_only: config.cloudbees_seed_routes_only,
         }
     }
 

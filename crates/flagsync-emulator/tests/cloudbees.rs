@@ -565,3 +565,154 @@ async fn rate_limit_answers_555() {
     );
     emu.shutdown().await;
 }
+
+/// The reads CloudBees' Jenkins plugin calls (api-notes section 3): applications, an
+/// application's environments, and every flag of an environment in the experiment shape.
+#[tokio::test]
+async fn applications_environments_and_every_flag_of_an_environment() {
+    let emu = start(config()).await;
+    let http = client();
+    let api = emu.cloudbees_url();
+    let default_app = flagsync_emulator::CLOUDBEES_DEFAULT_APPLICATION_ID;
+
+    let apps = get(&http, &format!("{api}/applications")).await;
+    assert_eq!(apps.status, 200, "{}", apps.text);
+    assert_eq!(
+        apps.body,
+        json!([{"id": default_app, "name": flagsync_emulator::CLOUDBEES_DEFAULT_APPLICATION_NAME}])
+    );
+
+    let envs = get(&http, &format!("{api}/applications/app1/environments")).await;
+    assert_eq!(envs.status, 200, "{}", envs.text);
+    let names: Vec<&str> = envs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, flagsync_emulator::CLOUDBEES_DEFAULT_ENVIRONMENTS);
+    let key = envs.body[0]["key"].as_str().unwrap();
+    assert_eq!(key.len(), 24);
+    assert_eq!(envs.body[0]["description"], "");
+
+    // One flag with a release rule, one without: the experiments list shows one, the flags
+    // list both.
+    let experiments = format!("{api}/applications/app1/Production/experiments");
+    for body in [
+        r#"{"type":"experiment","flag":"ruled","conditions":[{"value":true}]}"#,
+        r#"{"type":"experiment","flag":"plain","value":true}"#,
+    ] {
+        let put = send(&http, Method::PUT, &experiments, Some(TOKEN), Some(body)).await;
+        assert!(put.status.is_success(), "{}", put.text);
+    }
+    let listed = get(&http, &experiments).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    let flags = get(&http, &format!("{api}/applications/app1/Production/flags")).await;
+    assert_eq!(flags.status, 200, "{}", flags.text);
+    let plain = get(&http, &format!("{experiments}/plain")).await;
+    let ruled = get(&http, &format!("{experiments}/ruled")).await;
+    assert_eq!(flags.body, json!([plain.body, ruled.body]));
+    // An environment nothing was written to lists no flags.
+    let none = get(&http, &format!("{api}/applications/app1/Development/flags")).await;
+    assert_eq!(none.body, json!([]));
+
+    // A write to another environment makes it one of the application's; the application
+    // is listed once it holds something.
+    let put = send(
+        &http,
+        Method::PUT,
+        &format!("{api}/applications/app1/QA/experiments"),
+        Some(TOKEN),
+        Some(r#"{"type":"experiment","flag":"x"}"#),
+    )
+    .await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let envs = get(&http, &format!("{api}/applications/app1/environments")).await;
+    assert_eq!(envs.body.as_array().unwrap().len(), 4);
+    assert_eq!(envs.body[3]["name"], "QA");
+    let apps = get(&http, &format!("{api}/applications")).await;
+    assert_eq!(apps.body[1], json!({"id": "app1", "name": "app1"}));
+
+    // The reads need the token like every other route.
+    let refused = send(
+        &http,
+        Method::GET,
+        &format!("{api}/applications"),
+        None,
+        None,
+    )
+    .await;
+    assert_cloudbees_error(&refused, 401);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_control_endpoint_names_an_application_and_sets_its_environments() {
+    let emu = start(config()).await;
+    let http = client();
+    let base = emu.base_url();
+    let set = send(
+        &http,
+        Method::PUT,
+        &format!("{base}/_emulator/cloudbees/applications/web"),
+        None,
+        Some(r#"{"name": "Web shop", "environments": ["prod", "dev"]}"#),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(
+        set.body,
+        json!({"id": "web", "name": "Web shop", "environments": ["prod", "dev"]})
+    );
+    let api = emu.cloudbees_url();
+    let envs = get(&http, &format!("{api}/applications/web/environments")).await;
+    let names: Vec<&str> = envs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prod", "dev"]);
+    let apps = get(&http, &format!("{api}/applications")).await;
+    assert_eq!(apps.body[1], json!({"id": "web", "name": "Web shop"}));
+    let bad = send(
+        &http,
+        Method::PUT,
+        &format!("{base}/_emulator/cloudbees/applications/web"),
+        None,
+        Some(r#"{"environments": "prod"}"#),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    emu.shutdown().await;
+}
+
+/// A deployment without the plugin's read routes: 404 in the CloudBees error shape, and
+/// the seed routes still served.
+#[tokio::test]
+async fn without_the_read_routes_they_answer_404() {
+    let emu = start(flagsync_emulator::EmulatorConfig {
+        cloudbees_seed_routes_only: true,
+        ..config()
+    })
+    .await;
+    let http = client();
+    let api = emu.cloudbees_url();
+    for path in [
+        "/applications",
+        "/applications/app1/environments",
+        "/applications/app1/Production/flags",
+    ] {
+        let answer = get(&http, &format!("{api}{path}")).await;
+        assert_cloudbees_error(&answer, 404);
+    }
+    let list = get(
+        &http,
+        &format!("{api}/applications/app1/Production/experiments"),
+    )
+    .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    emu.shutdown().await;
+}

@@ -77,7 +77,7 @@ async fn unknown_routes_and_wrong_methods_are_json_errors() {
     let cb = send(
         &http,
         Method::GET,
-        &format!("{base}/public-api/applications"),
+        &format!("{base}/public-api/applications/app/no/such/route"),
         Some(TOKEN),
         None,
     )

@@ -66,6 +66,47 @@ impl LiveExperiment {
     }
 }
 
+/// A CloudBees application the token can see (`GET /applications`: `{id, name}`, the
+/// shape CloudBees' Jenkins plugin reads).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveApplication {
+    /// The application id: `{app}` in every path.
+    pub id: String,
+    pub name: Option<String>,
+}
+
+impl LiveApplication {
+    /// Reads one entry of the list; `None` when it has no string `id`.
+    pub fn from_body(body: &Value) -> Option<Self> {
+        Some(Self {
+            id: body.get("id")?.as_str()?.to_owned(),
+            name: body.get("name").and_then(Value::as_str).map(str::to_owned),
+        })
+    }
+}
+
+/// One environment of a CloudBees application (`GET /applications/{app}/environments`:
+/// `{name, key, description}`). Paths name an environment by its `name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveEnvironment {
+    pub name: String,
+    /// The service's id for it.
+    pub key: Option<String>,
+    pub description: Option<String>,
+}
+
+impl LiveEnvironment {
+    /// Reads one entry of the list; `None` when it has no string `name`.
+    pub fn from_body(body: &Value) -> Option<Self> {
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            name: text("name")?,
+            key: text("key"),
+            description: text("description"),
+        })
+    }
+}
+
 /// A Confidence rollout (a workflow instance) as the service stores it, with the segment
 /// that holds its targeting (a resource of the flags API) when it was read.
 #[derive(Clone, Debug, PartialEq)]
@@ -232,8 +273,9 @@ fn failed_steps(pending: &Value) -> Vec<FailedStep> {
 pub struct LiveSnapshot {
     /// All target groups of the application (empty when CloudBees was not read).
     pub target_groups: Vec<LiveTargetGroup>,
-    /// Per environment name: its experiments, those from the list first, then the hidden
-    /// desired ones found by GET. Every requested environment has an entry.
+    /// Per environment name: its experiments, every flag from the flags list; or, where the
+    /// deployment lacks it, those from the experiments list first, then the hidden desired
+    /// ones found by GET. Every requested environment has an entry.
     pub experiments: BTreeMap<String, Vec<LiveExperiment>>,
     /// All rollouts (every page; empty when Confidence was not read).
     pub rollouts: Vec<LiveRollout>,
@@ -326,6 +368,24 @@ mod tests {
         assert!(failed_steps(&json!({"failedSteps": []})).is_empty());
         let none = LiveRollout::new(json!({"state": "live"}));
         assert_eq!(none.pending_transition, None);
+    }
+
+    #[test]
+    fn applications_and_environments_are_read_once() {
+        assert_eq!(
+            LiveApplication::from_body(&json!({"id": "a1", "name": "Web"})),
+            Some(LiveApplication {
+                id: "a1".into(),
+                name: Some("Web".into())
+            })
+        );
+        assert_eq!(LiveApplication::from_body(&json!({"name": "no id"})), None);
+        let env = LiveEnvironment::from_body(&json!({"name": "Production", "key": "k"})).unwrap();
+        assert_eq!(
+            (env.name.as_str(), env.key.as_deref()),
+            ("Production", Some("k"))
+        );
+        assert_eq!(LiveEnvironment::from_body(&json!({"key": "k"})), None);
     }
 
     #[test]

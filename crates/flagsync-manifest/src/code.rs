@@ -71,13 +71,15 @@ codes! {
     SplitUnder100 = "split-under-100", "warning", "the percentages of a non-boolean flag's split add up to less than 100";
     ScheduleNonBoolean = "schedule-non-boolean", "error", "a schedule on a flag that is not boolean";
     InvalidTimestamp = "invalid-timestamp", "error", "a timestamp that is not an ISO-8601 instant";
-    EmptyCondition = "empty-condition", "error", "a condition with neither a test nor a value";
+    EmptyCondition = "empty-condition", "warning", "a condition with neither a test nor a value: it serves the code default to everyone";
     InvalidCondition = "invalid-condition", "error", "a condition that mixes two forms, or has none";
-    InvalidSemver = "invalid-semver", "error", "a version that is not 1 to 3 numbers with an optional pre-release";
+    InvalidSemver = "invalid-semver", "error", "a version that is not dot-separated numbers with an optional pre-release (1 to 3 numbers in a rollout)";
     InvalidOperand = "invalid-operand", "error", "an operand of the wrong shape for its operator";
     MissingOperand = "missing-operand", "error", "an operator that needs an operand has none";
     UnusedOperand = "unused-operand", "warning", "an operand given to an operator that takes none";
     InvalidRegex = "invalid-regex", "warning", "a pattern that may not be a valid regular expression";
+    IgnoredName = "ignored-name", "warning", "an experiment `name`: the service ignores it, so flagsync neither sends, compares nor exports it";
+    ArchivedConflict = "archived-conflict", "error", "an `archived:` that contradicts the folder (files under `experiments/archived/` are archived, others not)";
     // Rollouts.
     InvalidName = "invalid-name", "error", "a flag or target-group name that no request can address (`.` or `..`)";
     InvalidId = "invalid-id", "error", "a rollout `id` that is not a valid label value";
@@ -99,6 +101,7 @@ codes! {
     NoProviders = "no-providers", "error", "flagsync.yaml configures no provider";
     BranchUnavailable = "branch-unavailable", "error", "an environment's branch cannot be read";
     NoManifests = "no-manifests", "error", "there are no manifests to read";
+    UnknownEnvironment = "unknown-environment", "error", "an environment that does not exist: `plan`/`apply` found one in flagsync.yaml that the CloudBees application does not have, or a CloudBees Unify configuration is outside a configured environment's folder";
     // Across files.
     DuplicateIdentity = "duplicate-identity", "error", "two files (or two platforms of one experiment) declare one identity";
     UnknownTargetGroup = "unknown-target-group", "error (a warning in a legacy repository)", "a reference to a target group no manifest declares";
@@ -112,7 +115,6 @@ codes! {
     SplitSum = "split-sum", "error", "the percentages of a CloudBees Unify split do not add up to exactly 100";
     UnknownFlag = "unknown-flag", "error", "a reference to a flag no `flag` manifest declares (CloudBees Unify)";
     UnknownProperty = "unknown-property", "error", "a condition on a property that is neither declared nor built in (CloudBees Unify)";
-    UnknownEnvironment = "unknown-environment", "error", "a configuration outside the folder of a configured environment (CloudBees Unify)";
     NoUnifyEquivalent = "no-unify-equivalent", "error (a warning for what does not change what a flag serves: an archived mark, a description that differs between environments)", "a part of a legacy manifest that CloudBees Unify cannot express (`platforms`, ...)";
 }
 

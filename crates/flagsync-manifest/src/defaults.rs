@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::kind::Kind;
-use crate::model::Scalar;
+use crate::model::{Number, Scalar};
 
 /// Which document a body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,16 +136,28 @@ pub mod experiment {
     pub const PLATFORM_VALUE: FieldDefault =
         FieldDefault::same("platform", "value", || Value::Null, Export::Omitted);
 
-    /// A release rule without `value` yields the code default.
+    /// A release rule without `value` yields the code default. A condition `{}` (the
+    /// service writes it) therefore matches every user and serves the code default.
     pub const CONDITION_VALUE: FieldDefault =
         FieldDefault::same("condition", "value", || Value::Null, Export::Omitted);
-    /// A group condition without `operator` means "any of" (api-notes).
+    /// A group condition without `operator` means "any of": the format reference
+    /// (`or|and|not`, optional, default `or`) and the REST reference agree. `or`, `and`,
+    /// `not` and `nor` are kept as written.
     pub const CONDITION_GROUP_OPERATOR: FieldDefault = FieldDefault::same(
         "condition.group",
         "operator",
         || json!("or"),
         Export::Written,
     );
+    /// A step of a split or schedule (`value: [{option, percentage}]`) without
+    /// `percentage` gives its option to everyone (the service writes `- option: true`).
+    pub const STEP_PERCENTAGE: FieldDefault =
+        FieldDefault::same("value[]", "percentage", || json!(100), Export::Written);
+    /// A step without `option` gives `true`: the service writes `- percentage: 70` on
+    /// boolean flags, whose splits and schedules give a share of users `true` and the rest
+    /// `false`. A non-boolean flag has no such meaning: validation requires the option.
+    pub const STEP_OPTION: FieldDefault =
+        FieldDefault::same("value[]", "option", || json!(true), Export::Written);
 
     /// The fields of the experiment object itself.
     pub const TOP_LEVEL: &[FieldDefault] = &[
@@ -166,12 +178,25 @@ pub mod experiment {
         PLATFORM_VALUE,
         CONDITION_VALUE,
         CONDITION_GROUP_OPERATOR,
+        STEP_PERCENTAGE,
+        STEP_OPTION,
     ];
 
     /// [`AVAILABLE_VALUES`] as the model's values.
     pub fn available_values(side: Side) -> Vec<Scalar> {
         // The table's value is a list of booleans, which always reads as scalars.
         serde_json::from_value(AVAILABLE_VALUES.value(side)).unwrap_or_default()
+    }
+
+    /// [`STEP_OPTION`] as the model's value.
+    pub fn step_option(side: Side) -> Scalar {
+        // The table's value is a boolean, which always reads as a scalar.
+        serde_json::from_value(STEP_OPTION.value(side)).unwrap_or(Scalar::Bool(true))
+    }
+
+    /// [`STEP_PERCENTAGE`] as the model's value.
+    pub fn step_percentage(side: Side) -> Number {
+        serde_json::from_value(STEP_PERCENTAGE.value(side)).unwrap_or(Number::Int(100))
     }
 }
 
@@ -181,10 +206,18 @@ pub mod target_group {
 
     pub const DESCRIPTION: FieldDefault =
         FieldDefault::same("target-group", "description", || json!(""), Export::Omitted);
-    /// How the conditions combine. The vendors document different defaults (`and` in
-    /// api-notes, `or` in seed 003, which wins); an exported manifest always says it.
-    pub const OPERATOR: FieldDefault =
-        FieldDefault::same("target-group", "operator", || json!("or"), Export::Written);
+    /// How the conditions combine. Two documents, two layers, both right: in a manifest an
+    /// absent operator means `and` (the CasC format reference the service writes into every
+    /// connected repository: "Optional = and"; the service itself writes `operator: or` and
+    /// omits `and`), in a REST body it means `or` (seed 003). flagsync always sends it, and
+    /// an exported manifest always says it, so neither reader has to know the default.
+    pub const OPERATOR: FieldDefault = FieldDefault::new(
+        "target-group",
+        "operator",
+        || json!("and"),
+        || json!("or"),
+        Export::Written,
+    );
     pub const CONDITIONS: FieldDefault =
         FieldDefault::same("target-group", "conditions", || json!([]), Export::Written);
     /// Membership in other target groups: the only operator is `any-groups`.
@@ -195,7 +228,8 @@ pub mod target_group {
         Export::Written,
     );
 
-    /// The fields of the target group object itself.
+    /// The fields of the target group object itself. A `conditions:` left empty (the
+    /// service writes it) is an empty list.
     pub const TOP_LEVEL: &[FieldDefault] = &[DESCRIPTION, OPERATOR, CONDITIONS];
     pub const NESTED: &[FieldDefault] = &[CONDITION_GROUP_OPERATOR];
 }
@@ -351,6 +385,17 @@ mod tests {
             experiment::available_values(Side::Manifest),
             [Scalar::Bool(false), Scalar::Bool(true)]
         );
+        assert_eq!(experiment::step_option(Side::Manifest), Scalar::Bool(true));
+        assert_eq!(experiment::step_percentage(Side::Live), Number::Int(100));
+    }
+
+    #[test]
+    fn a_target_group_without_operator_is_and_in_a_manifest_and_or_in_a_body() {
+        assert_eq!(target_group::OPERATOR.value(Side::Manifest), json!("and"));
+        assert_eq!(target_group::OPERATOR.value(Side::Live), json!("or"));
+        // Written on export either way: a reader need not know which default applies.
+        assert!(!target_group::OPERATOR.omitted_from_export(&json!("and")));
+        assert!(!target_group::OPERATOR.omitted_from_export(&json!("or")));
     }
 
     #[test]

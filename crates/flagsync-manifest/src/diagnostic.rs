@@ -126,9 +126,22 @@ impl<'a> FileDiagnostics<'a> {
         message: impl Into<String>,
         help: Option<String>,
     ) {
+        let d = self.diagnostic(severity, code, span, message, help);
+        self.out.push(d);
+    }
+
+    /// A diagnostic at `span` of this file.
+    pub(crate) fn diagnostic(
+        &self,
+        severity: Severity,
+        code: Code,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Diagnostic {
         let span = self.index.clamp(span);
         let (line, column) = self.index.position(span.start);
-        self.out.push(Diagnostic {
+        Diagnostic {
             severity,
             code,
             message: message.into(),
@@ -138,7 +151,7 @@ impl<'a> FileDiagnostics<'a> {
             span,
             help,
             secret: false,
-        });
+        }
     }
 }
 

@@ -24,9 +24,11 @@ pub use diagnostic::{Diagnostic, Severity, did_you_mean};
 pub use kind::{Kind, Provider, TagField, UnknownKind};
 pub use load::load;
 pub use repository::{
-    CONFIG_FILE, Casc, CascEnvironment, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded,
-    Repository,
+    ARCHIVED_FOLDER, CONFIG_FILE, Casc, CascEnvironment, Environment, Item, LEGACY_ENVIRONMENT,
+    Layout, Loaded, Repository, in_archived_folder,
 };
-pub use rules::{is_rfc3339, is_valid_rollout_id, is_valid_semver, split_adds_up};
+pub use rules::{
+    is_comparable_version, is_rfc3339, is_valid_rollout_id, is_valid_semver, split_adds_up,
+};
 pub use schema::schemas;
 pub use yaml::{MAX_DEPTH, MAX_NODES};

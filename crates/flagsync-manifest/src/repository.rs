@@ -3,14 +3,32 @@
 
 use std::collections::BTreeMap;
 
-use crate::diagnostic::Diagnostic;
+use crate::code::Code;
+use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity, whole_file};
 use crate::model::unify;
-use crate::model::{Config, Experiment, Rollout, TargetGroup};
+use crate::model::{Config, Experiment, PathSeg, Rollout, TargetGroup};
+use crate::yaml::SpanTree;
 
 /// The file name of the repository configuration.
 pub const CONFIG_FILE: &str = "flagsync.yaml";
 /// The environment a legacy repository (no `flagsync.yaml`) is read as.
 pub const LEGACY_ENVIRONMENT: &str = "Production";
+/// The folder, inside an environment's experiments directory, whose files are archived
+/// flags: the format marks an archived flag by where its file is, not by a field.
+pub const ARCHIVED_FOLDER: &str = "archived";
+
+/// Whether `path` (relative to the repository, with `/`), a file under the experiments
+/// directory `dir`, is in its archived folder.
+pub fn in_archived_folder(dir: &str, path: &str) -> bool {
+    let dir = dir.trim_matches('/');
+    let rest = if dir.is_empty() || dir == "." {
+        Some(path)
+    } else {
+        path.strip_prefix(dir).and_then(|r| r.strip_prefix('/'))
+    };
+    rest.and_then(|r| r.strip_prefix(ARCHIVED_FOLDER))
+        .is_some_and(|r| r.starts_with('/'))
+}
 
 /// One manifest and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,5 +166,23 @@ impl Loaded {
 
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// A diagnostic about a setting of `flagsync.yaml` found after loading (by asking a
+    /// service), at the key of `path` (e.g. `cloudbees`, `environments`, `Prodution`), so
+    /// that it names `file:line:col` and shows the line like every other.
+    pub fn config_diagnostic(
+        &self,
+        path: &[PathSeg],
+        severity: Severity,
+        code: Code,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Diagnostic {
+        let Some(text) = self.sources.get(CONFIG_FILE) else {
+            return whole_file(severity, code, CONFIG_FILE, message, help);
+        };
+        let span = SpanTree::parse_quiet(text).span_of(path, true);
+        FileDiagnostics::new(CONFIG_FILE, text).diagnostic(severity, code, span, message, help)
     }
 }

@@ -85,14 +85,26 @@ fn k(name: &'static str) -> PathSeg {
     PathSeg::key(name)
 }
 
-/// `1` to `3` numeric components, then an optional `-pre.release` and `+build`: what real
-/// files use (`2`, `1.1`, `4.6.2`).
+/// `1` to `3` numeric components, then an optional `-pre.release` and `+build`: a semantic
+/// version, as Confidence's `versionValue` takes it (`2`, `1.1`, `4.6.2`).
 pub fn is_valid_semver(s: &str) -> bool {
+    is_version(s, Some(3))
+}
+
+/// A version CloudBees' SDKs compare: any number of dot-separated numeric parts, compared
+/// part by part (`26.1.18.8`; the PHP SDK uses `version_compare`, the Go SDK
+/// `hashicorp/go-version`), with an optional `-pre.release` and `+build`. What one of them
+/// cannot compare as numbers (`1.x`, `1,2,0`, `v2`) is refused.
+pub fn is_comparable_version(s: &str) -> bool {
+    is_version(s, None)
+}
+
+fn is_version(s: &str, max_parts: Option<usize>) -> bool {
     let core_end = s.find(['-', '+']).unwrap_or(s.len());
     let (core, rest) = s.split_at(core_end);
     let parts: Vec<&str> = core.split('.').collect();
     if parts.is_empty()
-        || parts.len() > 3
+        || max_parts.is_some_and(|max| parts.len() > max)
         || parts
             .iter()
             .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
@@ -115,6 +127,9 @@ pub fn is_valid_semver(s: &str) -> bool {
         },
     }
 }
+
+const VERSION_HELP: &str =
+    "write numbers separated by dots, optionally with a pre-release: 2, 1.1, 4.6.2-beta, 26.1.18.8";
 
 /// A light ISO-8601 instant check: a calendar date, then optionally `T`/space and a time.
 fn is_iso_instant(s: &str) -> bool {
@@ -149,12 +164,49 @@ pub(crate) fn manifest(m: &Manifest) -> Findings {
     }
 }
 
+/// The checks of an experiment read from a file `in_archived_folder` or not: the folder
+/// decides whether the flag is archived, and an `archived:` that says otherwise is an error.
+pub(crate) fn experiment_file(e: &Experiment, in_archived_folder: bool) -> Findings {
+    let mut f = experiment(e);
+    match (e.archived, in_archived_folder) {
+        (Some(false), true) => {
+            f.error(
+                Code::ArchivedConflict,
+                vec![k("archived")],
+                "`archived: false` in the archived folder: files under `archived/` are archived flags",
+            )
+            .help("remove the line, or move the file out of `archived/` to un-archive the flag");
+        }
+        (Some(true), false) => {
+            f.error(
+                Code::ArchivedConflict,
+                vec![k("archived")],
+                "`archived: true` outside the archived folder: the folder decides, and this file is not in `archived/`",
+            )
+            .help("move the file into the `archived/` folder of its environment and remove the line");
+        }
+        _ => {}
+    }
+    f
+}
+
 pub(crate) fn experiment(e: &Experiment) -> Findings {
     let mut f = Findings::default();
     if e.flag.trim().is_empty() {
         f.error(Code::InvalidValue, vec![k("flag")], "`flag` is empty");
     }
     unaddressable(&mut f, vec![k("flag")], &e.flag, "flag");
+    if e.name.is_some() {
+        // Seed 003: creating an experiment "creates a corresponding Flag, ignoring
+        // Experiment name"; reading and patching ignore it too.
+        f.warn(
+            Code::IgnoredName,
+            vec![k("name")],
+            "`name` is ignored by the service (it has only flags since experiments were deprecated): flagsync does not send, compare or export it",
+        )
+        .help("remove the line; the flag's name is `flag`")
+        .at_key();
+    }
     let allowed: Vec<Scalar> = e
         .available_values
         .clone()
@@ -218,7 +270,10 @@ fn check_available(f: &mut Findings, path: Vec<PathSeg>, v: &Scalar, ctx: &Value
     }
 }
 
-fn check_percentage(f: &mut Findings, path: Vec<PathSeg>, p: Number) {
+fn check_percentage(f: &mut Findings, path: Vec<PathSeg>, p: Option<Number>) {
+    let Some(p) = p else {
+        return;
+    };
     let x = p.as_f64();
     if !(0.0..=100.0).contains(&x) {
         f.error(
@@ -226,6 +281,34 @@ fn check_percentage(f: &mut Findings, path: Vec<PathSeg>, p: Number) {
             path,
             format!("percentage {p} is outside 0..100"),
         );
+    }
+}
+
+/// A step without `option` gives `true` (the defaults table), which only a boolean flag
+/// can serve.
+fn check_step_option(
+    f: &mut Findings,
+    path: &[PathSeg],
+    i: usize,
+    option: Option<&Scalar>,
+    ctx: &ValueCtx<'_>,
+) {
+    match option {
+        Some(option) => {
+            check_available(f, with(path, [PathSeg::Index(i), k("option")]), option, ctx)
+        }
+        None if ctx.boolean => {}
+        None => {
+            f.error(
+                Code::MissingField,
+                with(path, [PathSeg::Index(i)]),
+                format!(
+                    "this step has no `option`; a step without one gives `true`, and `{}` is not a boolean flag",
+                    ctx.flag
+                ),
+            )
+            .help("write the value this share of users gets: `option: ...`");
+        }
     }
 }
 
@@ -241,13 +324,8 @@ fn check_value(f: &mut Findings, path: &[PathSeg], v: &Value, ctx: &ValueCtx<'_>
                     with(path, [PathSeg::Index(i), k("percentage")]),
                     s.percentage,
                 );
-                check_available(
-                    f,
-                    with(path, [PathSeg::Index(i), k("option")]),
-                    &s.option,
-                    ctx,
-                );
-                sum += s.percentage.as_f64();
+                check_step_option(f, path, i, s.option.as_ref(), ctx);
+                sum += s.percentage().as_f64();
             }
             if sum > 100.0 + 1e-9 {
                 f.error(
@@ -293,12 +371,7 @@ fn check_value(f: &mut Findings, path: &[PathSeg], v: &Value, ctx: &ValueCtx<'_>
                     .help("write it like 2024-03-01T09:00:00.000Z");
                 }
                 if ctx.boolean {
-                    check_available(
-                        f,
-                        with(path, [PathSeg::Index(i), k("option")]),
-                        &s.option,
-                        ctx,
-                    );
+                    check_step_option(f, path, i, s.option.as_ref(), ctx);
                 }
             }
         }
@@ -312,12 +385,14 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
         && c.property.is_none()
         && c.value.is_none()
     {
-        f.error(
+        // The service itself writes `- {}`. No test matches everyone, and no value is the
+        // code default (the defaults table), so it is loaded with that meaning, and said.
+        f.warn(
             Code::EmptyCondition,
             path.to_vec(),
-            "condition has neither a test nor a value",
+            "condition has neither a test nor a value: it matches every user and serves the value written in code, so no condition after it applies",
         )
-        .help("a condition with only `value` applies to all users");
+        .help("remove it, or give it a test and a `value`");
     }
     if let Some(g) = &c.group
         && (g.name.is_empty() || g.name.iter().any(|n| n.trim().is_empty()))
@@ -339,14 +414,14 @@ fn check_condition(f: &mut Findings, path: &[PathSeg], c: &Condition, ctx: &Valu
     }
     if let Some(v) = &c.version
         && let Some(s) = &v.semver
-        && !is_valid_semver(s)
+        && !is_comparable_version(s)
     {
         f.error(
             Code::InvalidSemver,
             with(path, [k("version"), k("semver")]),
-            format!("`{s}` is not a version"),
+            format!("`{s}` is not a version the SDKs can compare"),
         )
-        .help("write 1 to 3 numbers separated by dots, optionally with a pre-release: 2, 1.1, 4.6.2-beta");
+        .help(VERSION_HELP);
     }
     if let Some(p) = &c.property {
         let pp = with(path, [k("property")]);
@@ -480,9 +555,13 @@ fn check_operand(
             Operand::Scalar(s @ (Scalar::String(_) | Scalar::Int(_) | Scalar::Float(_))),
         ) => {
             let text = s.as_display();
-            if !is_valid_semver(&text) {
-                f.error(Code::InvalidSemver, at.clone(), format!("`{text}` is not a version"))
-                    .help("write 1 to 3 numbers separated by dots, optionally with a pre-release: 2, 1.1, 4.6.2-beta");
+            if !is_comparable_version(&text) {
+                f.error(
+                    Code::InvalidSemver,
+                    at.clone(),
+                    format!("`{text}` is not a version the SDKs can compare"),
+                )
+                .help(VERSION_HELP);
             }
         }
         (OperandKind::Version, _) => wrong(f, "a version string"),
@@ -1226,9 +1305,20 @@ mod tests {
     fn semver_accepts_partial_versions_and_prereleases() {
         for ok in ["2", "1.1", "4.6.2", "1.0.0-beta.1", "1.2.3+build", "1-rc"] {
             assert!(is_valid_semver(ok), "{ok}");
+            assert!(is_comparable_version(ok), "{ok}");
         }
         for bad in ["", "1.2.3.4", "v1", "1..2", "1.x", "1.2-", "abc"] {
             assert!(!is_valid_semver(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cloudbees_versions_have_any_number_of_parts() {
+        for ok in ["26.1.18.8", "1.2.3.4.5-beta", "2"] {
+            assert!(is_comparable_version(ok), "{ok}");
+        }
+        for bad in ["", "1,2,0", "v2", "1..2", "1.x", "1.2-", "4.6."] {
+            assert!(!is_comparable_version(bad), "{bad}");
         }
     }
 

@@ -312,6 +312,27 @@ pub(crate) fn guess_tag<'t>(text: &'t str, field: &str) -> Option<&'t str> {
     found
 }
 
+/// The span of a top-level key written as a plain `key:` at the start of exactly one line,
+/// without building the span tree: a block scalar's lines are indented, so a line starting
+/// with `key:` is the key itself. `None` when it is written otherwise or more than once.
+pub(crate) fn top_level_key_span(text: &str, key: &str) -> Option<Range<usize>> {
+    let mut found = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with(':'))
+        {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(offset..offset + key.len());
+        }
+        offset += line.len();
+    }
+    found
+}
+
 /// Reads `text` as `T`, or `None` on any problem, reporting nothing (the fast path).
 pub(crate) fn typed_quiet<T: DeserializeOwned>(text: &str) -> Option<T> {
     serde_saphyr::from_str_with_options::<T>(text, saphyr_options()).ok()

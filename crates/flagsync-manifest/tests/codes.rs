@@ -40,3 +40,41 @@ fn readme_lists_every_diagnostic_code() {
         "README.md lists other codes, or another order"
     );
 }
+
+/// README.md's table of defaults is the defaults table: every field, with its value on each
+/// side and what export does with it, and no other row.
+#[test]
+fn readme_lists_every_default() {
+    use flagsync_manifest::Kind;
+    use flagsync_manifest::defaults::{self, Export, Side};
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let section = readme
+        .split("### What the CloudBees format means")
+        .nth(1)
+        .expect("README.md has a `What the CloudBees format means` section");
+    let section = section.split("\n#").next().unwrap_or(section);
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains("` | `"))
+        .collect();
+    let mut expected = Vec::new();
+    for kind in Kind::ALL {
+        for d in defaults::table(kind) {
+            let value = |side| serde_json::to_string(&d.value(side)).unwrap();
+            expected.push(format!(
+                "| {} | `{}` | `{}` | `{}` | {} |",
+                d.object,
+                d.field,
+                value(Side::Manifest),
+                value(Side::Live),
+                match d.export {
+                    Export::Omitted => "omitted",
+                    Export::Written => "written",
+                }
+            ));
+        }
+    }
+    assert_eq!(rows, expected, "README.md's table of defaults");
+}

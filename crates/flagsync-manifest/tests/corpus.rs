@@ -57,6 +57,7 @@ fn every_corpus_repository_loads_without_errors() {
                         | "invalid-regex"
                         | "value-not-available"
                         | "split-under-100"
+                        | "ignored-name"
                 ),
                 "unexpected warning {d:?}"
             );

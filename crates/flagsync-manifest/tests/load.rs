@@ -529,3 +529,166 @@ fn cycles_are_reported_once_each() {
         .unwrap();
     assert_eq!((dep.file.as_str(), dep.line), ("experiments/self.yml", 6));
 }
+
+/// The shapes CloudBees' own git integration writes load, with the meaning the format
+/// reference gives them.
+#[test]
+fn shapes_the_service_writes_load() {
+    use flagsync_manifest::model::{GroupOperator, Value};
+    let loaded = load(
+        &Mem::default()
+            .with(
+                "experiments/a.yml",
+                "type: experiment\nflag: a\nconditions:\n  - {}\n  - version:\n      operator: semver-gte\n      semver: 26.1.18.8\n    value: true\n  - group:\n      name: [g1, g2]\n      operator: not\n    value: true\n",
+            )
+            .with(
+                "experiments/b.yml",
+                "type: experiment\nflag: b\nvalue:\n  - option: true\n",
+            )
+            .with(
+                "experiments/c.yml",
+                "type: experiment\nflag: c\nvalue:\n  - percentage: 70 \n",
+            )
+            .with("target_groups/g1.yml", "type: target-group\nname: g1\nconditions:\n \n")
+            .with("target_groups/g2.yml", "type: target-group\nname: g2\n"),
+    );
+    assert_positions(&loaded);
+    // `- {}` is loaded and said: it serves the code default to everyone.
+    assert_eq!(codes(&loaded), ["empty-condition"]);
+    assert_eq!(loaded.diagnostics[0].severity, Severity::Warning);
+    assert_eq!(
+        (loaded.diagnostics[0].line, loaded.diagnostics[0].column),
+        (4, 5)
+    );
+    let env = &loaded.repository.environments[0];
+    let a = &env.experiment("a").unwrap().value;
+    assert_eq!(
+        a.conditions[2].group.as_ref().unwrap().operator,
+        Some(GroupOperator::Not)
+    );
+    match &env.experiment("b").unwrap().value.value {
+        Some(Value::Split(steps)) => {
+            assert_eq!(steps[0].percentage, None);
+            assert_eq!(steps[0].percentage().as_f64(), 100.0);
+        }
+        other => panic!("expected a split, got {other:?}"),
+    }
+    match &env.experiment("c").unwrap().value.value {
+        Some(Value::Split(steps)) => assert_eq!(steps[0].option, None),
+        other => panic!("expected a split, got {other:?}"),
+    }
+    assert!(
+        loaded.repository.target_groups[0]
+            .value
+            .conditions
+            .is_empty()
+    );
+}
+
+#[test]
+fn what_the_sdks_cannot_compare_or_serve_is_still_refused() {
+    let loaded = load(
+        &Mem::default()
+            .with(
+                "experiments/v.yml",
+                "type: experiment\nflag: v\nconditions:\n  - version:\n      operator: semver-gte\n      semver: '1,2,0'\n    value: true\n",
+            )
+            .with(
+                "experiments/s.yml",
+                "type: experiment\nflag: s\navailableValues: [red, blue]\nvalue:\n  - percentage: 50\n    option: red\n  - percentage: 50\n",
+            ),
+    );
+    assert_positions(&loaded);
+    assert_eq!(codes(&loaded), ["missing-field", "invalid-semver"]);
+    assert!(loaded.diagnostics[0].message.contains("no `option`"));
+}
+
+#[test]
+fn the_archived_folder_archives() {
+    let loaded = load(
+        &Mem::default()
+            .with("experiments/live.yml", "type: experiment\nflag: live\n")
+            .with(
+                "experiments/archived/old.yml",
+                "type: experiment\nflag: old\n",
+            ),
+    );
+    assert_eq!(loaded.diagnostics, Vec::<Diagnostic>::new());
+    let env = &loaded.repository.environments[0];
+    assert_eq!(env.experiment("old").unwrap().value.archived, Some(true));
+    assert_eq!(env.experiment("live").unwrap().value.archived, None);
+
+    // A key that contradicts the folder is an error, on the key's line.
+    let loaded = load(
+        &Mem::default()
+            .with(
+                "experiments/here.yml",
+                "type: experiment\nflag: here\narchived: true\n",
+            )
+            .with(
+                "experiments/archived/gone.yml",
+                "type: experiment\nflag: gone\narchived: false\n",
+            ),
+    );
+    assert_positions(&loaded);
+    assert_eq!(codes(&loaded), ["archived-conflict", "archived-conflict"]);
+    assert!(loaded.diagnostics.iter().all(|d| d.line == 3));
+
+    // In a flagsync.yaml repository the folder is inside each environment's directory.
+    let loaded = load(
+        &Mem::default()
+            .with(
+                "flagsync.yaml",
+                "cloudbees:\n  application: app\n  token_env: T\n  environments:\n    Production: { experiments: envs/prod }\n",
+            )
+            .with("envs/prod/archived/x.yml", "type: experiment\nflag: x\n"),
+    );
+    assert_eq!(loaded.diagnostics, Vec::<Diagnostic>::new());
+    assert_eq!(
+        loaded.repository.environments[0].experiments[0]
+            .value
+            .archived,
+        Some(true)
+    );
+}
+
+#[test]
+fn an_experiment_name_is_said_to_be_ignored() {
+    let loaded = one(
+        "experiments/x.yml",
+        "type: experiment\nflag: x\nname: A nice name\n",
+    );
+    assert_positions(&loaded);
+    assert_eq!(codes(&loaded), ["ignored-name"]);
+    let d = &loaded.diagnostics[0];
+    assert_eq!((d.severity, d.line, d.column), (Severity::Warning, 3, 1));
+    assert!(d.message.contains("ignored by the service"), "{d:?}");
+}
+
+/// The `ignored-name` warning is positioned alike whether the file is otherwise clean (a
+/// line scan) or has another problem (the span tree).
+#[test]
+fn the_name_warning_is_placed_alike_on_both_paths() {
+    let clean =
+        "# a comment\ntype: experiment\nflag: x\nname: Nice\ndescription: |\n  name: not the key\n";
+    let with_error = format!("{clean}value: [{{percentage: 500, option: true}}]\n");
+    let name_of = |text: &str| {
+        let loaded = one("experiments/x.yml", text);
+        assert_positions(&loaded);
+        loaded
+            .diagnostics
+            .into_iter()
+            .find(|d| d.code.as_str() == "ignored-name")
+            .unwrap()
+    };
+    let fast = name_of(clean);
+    let slow = name_of(&with_error);
+    assert_eq!(
+        (fast.line, fast.column, fast.span.clone()),
+        (4, 1, slow.span.clone())
+    );
+    assert_eq!((slow.line, slow.column), (4, 1));
+    // Written as a flow mapping, the key is found by the span tree.
+    let flow = name_of("{type: experiment, flag: x, name: Nice}\n");
+    assert_eq!((flow.line, flow.column), (1, 29));
+}

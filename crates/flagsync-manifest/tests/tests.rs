@@ -4,6 +4,7 @@
 mod codes;
 mod common;
 mod corpus;
+mod history;
 mod load;
 mod schemas;
 mod unify;

@@ -5,6 +5,12 @@
 //! ```text
 //! # plan: 1,000 and 10,000 resources, against an empty and a full account
 //! cargo bench -p flagsync-pipeline --bench pipeline -- plan 1000 10000 --reps 3
+//! # plan at CloudBees' documented 1 request/s, which the emulator then enforces too
+//! cargo bench -p flagsync-pipeline --bench pipeline -- plan 100 1000 \
+//!     --cloudbees-rps 0.95 --emulator-limit 1
+//! # the same against a deployment without the flags list (list + a GET per hidden flag)
+//! cargo bench -p flagsync-pipeline --bench pipeline -- plan 100 1000 \
+//!     --cloudbees-rps 0.95 --emulator-limit 1 --seed-routes-only
 //! # apply: 100 and 1,000 changes (creates, then updates), 20 ms per request, paced clients
 //! cargo bench -p flagsync-pipeline --bench pipeline -- apply 100 1000 \
 //!     --latency-ms 20 --cloudbees-rps 50 --confidence-rps 50 --concurrency 8
@@ -74,7 +80,8 @@ fn run(cli: Cli) -> Res<()> {
             dir,
             emulator,
             reps,
-        } => plan_child(&dir, &emulator, reps),
+            cloudbees_rps,
+        } => plan_child(&dir, &emulator, reps, cloudbees_rps),
     }
 }
 
@@ -108,6 +115,7 @@ enum Mode {
         dir: PathBuf,
         emulator: String,
         reps: u32,
+        cloudbees_rps: f64,
     },
 }
 
@@ -119,6 +127,18 @@ struct PlanArgs {
     /// Timed runs per size and account (the median and the minimum are shown).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     reps: u32,
+    /// The CloudBees client's pace (`inf`: unpaced, as against the embedded emulator).
+    #[arg(long, default_value_t = f64::INFINITY)]
+    cloudbees_rps: f64,
+    /// A CloudBees rate limit the emulator enforces while plans are timed (HTTP 555
+    /// above it); the floor of a plan is then its CloudBees requests divided by it.
+    #[arg(long)]
+    emulator_limit: Option<u32>,
+    /// The emulator serves only the CloudBees routes of the seed documents: no flags or
+    /// environments list, so live state is read with the experiments lists and a GET per
+    /// flag they hide.
+    #[arg(long)]
+    seed_routes_only: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -246,9 +266,8 @@ fn generate(root: &Path, n: usize, rev: u32) -> Res<Counts> {
         // Each flag exists in both environments, as in real repositories.
         let f = e / 2;
         let env = ENVIRONMENTS[e % 2];
-        let mut text = format!(
-            "type: experiment\nflag: flag.{f:05}\nname: flag {f}\ndescription: generated r{rev}\n"
-        );
+        let mut text =
+            format!("type: experiment\nflag: flag.{f:05}\ndescription: generated r{rev}\n");
         if f % 10 == 9 {
             // No release rule: the experiments list does not show it.
             text.push_str("value: false\n");
@@ -469,15 +488,30 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
         eprintln!("plan {n}: generated {counts:?}");
         let emulator = spawn_background(EmulatorConfig {
             launch_duration: Duration::from_millis(5),
+            cloudbees_seed_routes_only: opts.seed_routes_only,
             ..EmulatorConfig::default()
         })?;
         let base = emulator.base_url();
+        let limit = |on: bool| -> Res<()> {
+            let limit = opts.emulator_limit.filter(|_| on);
+            runtime()?.block_on(set_faults(
+                &base,
+                json!({"cloudbeesRequestsPerSecond": limit}),
+            ))
+        };
         let child = |case: &str| -> Res<Value> {
+            // The limit holds while the plans are timed only: the untimed preload is unpaced.
+            limit(true)?;
             let out = Command::new(&exe)
                 .arg("plan-child")
                 .arg(dir.path())
-                .args([&base, &opts.reps.to_string()])
+                .args([
+                    &base,
+                    &opts.reps.to_string(),
+                    &opts.cloudbees_rps.to_string(),
+                ])
                 .output()?;
+            limit(false)?;
             eprint!("{}", String::from_utf8_lossy(&out.stderr));
             if !out.status.success() {
                 return Err(format!("plan child ({case}, {n}) failed: {}", out.status).into());
@@ -582,6 +616,31 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
         .map(|(_, _, r)| format!("**{}**", r["requests"]))
         .collect();
     println!("| total | {} |", totals.join(" | "));
+
+    if let Some(limit) = opts.emulator_limit {
+        println!(
+            "\n### Plan: reading live state against CloudBees' limit ({limit} request/s enforced by the emulator, client paced at {}/s)\n",
+            opts.cloudbees_rps
+        );
+        println!(
+            "| resources | live account | CloudBees requests | floor (requests ÷ limit) | read live state, median (min) | 555 answers |"
+        );
+        println!("|---:|---|---:|---:|---:|---:|");
+        for (n, case, r) in &rows {
+            let requests = r["cloudbees_requests"].as_u64().unwrap_or(0);
+            let xs: Vec<f64> = r["fetch_ms"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default();
+            println!(
+                "| {n} | {case} | {requests} | {:.1} s | {:.1} s ({:.1}) | {} |",
+                requests as f64 / f64::from(limit),
+                median(&xs) / 1e3,
+                min(&xs) / 1e3,
+                r["status_555"]
+            );
+        }
+    }
     Ok(())
 }
 
@@ -609,11 +668,12 @@ fn preload(dir: &Path, emulator: &BackgroundEmulator, concurrency: usize) -> Res
     Ok(())
 }
 
-/// One size, one live account: `plan-child DIR EMULATOR_URL REPS`; prints a JSON line.
-fn plan_child(dir: &Path, base: &str, reps: u32) -> Res<()> {
+/// One size, one live account: `plan-child DIR EMULATOR_URL REPS CLOUDBEES_RPS`; prints a
+/// JSON line.
+fn plan_child(dir: &Path, base: &str, reps: u32, cloudbees_rps: f64) -> Res<()> {
     let rt = runtime()?;
-    // Unpaced, as the binary talks to the embedded emulator.
-    let conn = Conn::new(base, f64::INFINITY, f64::INFINITY)?;
+    // Confidence unpaced, as the binary talks to the embedded emulator; CloudBees as asked.
+    let conn = Conn::new(base, cloudbees_rps, f64::INFINITY)?;
     let (mut load_ms, mut fetch_ms, mut plan_ms, mut total_ms) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut last = json!({});
@@ -653,6 +713,12 @@ fn plan_child(dir: &Path, base: &str, reps: u32) -> Res<()> {
             },
             "routes": routes(&c),
             "requests": c["total"],
+            "cloudbees_requests": routes(&c)
+                .iter()
+                .filter(|(route, _)| is_cloudbees_route(route))
+                .map(|(_, n)| n)
+                .sum::<u64>(),
+            "status_555": with_status(&c, "555"),
         });
     }
     last["load_ms"] = json!(load_ms);

@@ -68,6 +68,24 @@ pub enum PipelineError {
     #[diagnostic(transparent)]
     LiveState(#[source] RemoteError),
 
+    #[error("reading the environments of the CloudBees application")]
+    ListEnvironments(#[source] RemoteError),
+
+    #[error(
+        "flagsync.yaml names {} environment(s) that CloudBees application {application} does not have: {}",
+        unknown.len(),
+        unknown.join(", ")
+    )]
+    #[diagnostic(help(
+        "fix the names in flagsync.yaml (the application has: {}); nothing else was read, nothing was sent",
+        known.join(", ")
+    ))]
+    UnknownEnvironments {
+        application: String,
+        unknown: Vec<String>,
+        known: Vec<String>,
+    },
+
     #[error("planning")]
     Plan(#[source] PlanError),
 

@@ -3,7 +3,9 @@
 //!
 //! 1. [`load_valid`]: read and validate the repository; nothing is sent anywhere when it
 //!    has errors.
-//! 2. [`read_live`]: read live state in a [`LiveScope`] with the fewest requests.
+//! 2. [`read_live`]: check the configured CloudBees environments against the application
+//!    ([`check_environments`]), then read live state in a [`LiveScope`] with the fewest
+//!    requests.
 //! 3. [`live_resources`] and [`plan`]: normalize both sides and plan, with [`Options`].
 //!
 //! [`compare`] plans one git revision against another, offline (`flagsync diff`);
@@ -27,6 +29,6 @@ pub use compare::{BranchNote, Comparison, compare};
 pub use error::{PipelineError, Side};
 pub use flagsync_remote::LiveProgress;
 pub use steps::{
-    LiveScope, Observer, Options, Services, Silent, config, live_resources, load, load_valid, plan,
-    read_live,
+    LiveScope, Observer, Options, Services, Silent, check_environments, config, live_resources,
+    load, load_valid, plan, read_live,
 };

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use flagsync_live::LiveSnapshot;
-use flagsync_manifest::model::Config;
-use flagsync_manifest::{Layout, Loaded, Repository, did_you_mean};
+use flagsync_manifest::model::{Config, PathSeg};
+use flagsync_manifest::{Code, Diagnostic, Layout, Loaded, Repository, Severity, did_you_mean};
 use flagsync_plan::{
     DesiredResource, Kind, LiveResource, Plan, PlanOptions, Provider, ResourceKey, TargetFilter,
     normalize,
@@ -29,6 +29,10 @@ pub trait Observer {
     fn live_progress(&self, _progress: LiveProgress) {}
     /// Reading live state ended, successfully or not.
     fn live_state_read(&self) {}
+    /// Problems of the repository found by asking a service (configured environments the
+    /// CloudBees application does not have), before the step stops: for showing, like the
+    /// diagnostics of [`Observer::loaded`].
+    fn checked(&self, _loaded: &Loaded, _diagnostics: &[Diagnostic]) {}
     /// One revision of a comparison was read, before it is checked (the head's errors
     /// stop the comparison, the base's do not).
     fn revision_loaded(&self, _side: Side, _rev: &str, _loaded: &Loaded) {}
@@ -211,9 +215,83 @@ fn unknown_environment_help(name: &str, known: &[&str]) -> String {
     }
 }
 
-/// Live state in `scope`, read with one list per environment, one for target groups, the
-/// pages of rollouts, one GET per segment of a rollout in scope (its targeting), and a GET
-/// only for the flags the repository declares in those environments that their list hides.
+/// Checks the environments of `scope` against those of the CloudBees application, before
+/// anything else is read: an environment the application does not have (a typo such as
+/// `Prodution`) would otherwise plan every flag as new there while the real one silently
+/// stops being managed. Refuses with one diagnostic per unknown environment, at its line in
+/// flagsync.yaml, naming the known ones and the closest. One request. Where the deployment
+/// does not serve the environments list (404), says so at `info` (`-v`) and skips the check.
+pub async fn check_environments(
+    client: &CloudBeesClient,
+    loaded: &Loaded,
+    environments: &[String],
+    observer: &dyn Observer,
+) -> Result<(), PipelineError> {
+    if environments.is_empty() {
+        return Ok(());
+    }
+    let known = match client.list_environments().await {
+        Ok(Some(known)) => known,
+        Ok(None) => {
+            tracing::info!(
+                application = client.application(),
+                "this CloudBees deployment does not serve GET /applications/{{app}}/environments \
+                 (404): the environments flagsync.yaml names are not checked against the \
+                 application's"
+            );
+            return Ok(());
+        }
+        Err(source) => return Err(PipelineError::ListEnvironments(source)),
+    };
+    let names: Vec<&str> = known.iter().map(|e| e.name.as_str()).collect();
+    let unknown: Vec<&String> = environments
+        .iter()
+        .filter(|e| !names.contains(&e.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let listed = if names.is_empty() {
+        "The application has none.".to_owned()
+    } else {
+        format!("The application has: {}.", names.join(", "))
+    };
+    let diagnostics: Vec<Diagnostic> = unknown
+        .iter()
+        .map(|env| {
+            let help = match did_you_mean(env, names.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`? {listed}"),
+                None => format!("{listed} Names are case-sensitive."),
+            };
+            loaded.config_diagnostic(
+                &[
+                    PathSeg::key("cloudbees"),
+                    PathSeg::key("environments"),
+                    PathSeg::owned(env),
+                ],
+                Severity::Error,
+                Code::UnknownEnvironment,
+                format!(
+                    "`{env}` is not an environment of CloudBees application {}",
+                    client.application()
+                ),
+                Some(help),
+            )
+        })
+        .collect();
+    observer.checked(loaded, &diagnostics);
+    Err(PipelineError::UnknownEnvironments {
+        application: client.application().to_owned(),
+        unknown: unknown.into_iter().cloned().collect(),
+        known: names.into_iter().map(str::to_owned).collect(),
+    })
+}
+
+/// Live state in `scope`: first the check of its environments against the application
+/// ([`check_environments`]), then one flags list per environment, one list of target groups,
+/// the pages of rollouts and one GET per segment of a rollout in scope (its targeting);
+/// where a deployment lacks the flags list, the experiments list and a GET for each flag the
+/// repository declares in those environments that it hides.
 pub async fn read_live(
     services: Services<'_>,
     loaded: &Loaded,
@@ -233,6 +311,9 @@ pub async fn read_live(
         })
         .collect();
     let read_cloudbees = scope.target_groups || !scope.environments.is_empty();
+    if let Some(client) = services.cloudbees {
+        check_environments(client, loaded, &scope.environments, observer).await?;
+    }
     let adopted: Vec<String> = normalize::adoptions(&loaded.repository)
         .into_keys()
         .collect();

@@ -129,7 +129,7 @@ fn experiment_canonical(raw: &Value, side: Side) -> Value {
     let conditions = canonical_conditions(map.remove("conditions"), side);
     map.insert("conditions".into(), conditions);
     VALUE.fill(&mut map, side);
-    let value = canonical_flag_value(map.remove("value"));
+    let value = canonical_flag_value(map.remove("value"), side);
     map.insert("value".into(), value);
     ARCHIVED.fill(&mut map, side);
     let mut value = Value::Object(sorted(map));
@@ -150,7 +150,7 @@ fn canonical_platform(raw: &Value, side: Side) -> Value {
     let conditions = canonical_conditions(map.remove("conditions"), side);
     map.insert("conditions".into(), conditions);
     PLATFORM_VALUE.fill(&mut map, side);
-    let value = canonical_flag_value(map.remove("value"));
+    let value = canonical_flag_value(map.remove("value"), side);
     map.insert("value".into(), value);
     Value::Object(sorted(map))
 }
@@ -180,13 +180,15 @@ fn canonical_condition(raw: &Value, side: Side) -> Value {
         *property = drop_nulls(property);
     }
     CONDITION_VALUE.fill(&mut map, side);
-    let value = canonical_flag_value(map.remove("value"));
+    let value = canonical_flag_value(map.remove("value"), side);
     map.insert("value".into(), value);
     Value::Object(sorted(map))
 }
 
-/// `null`, `[]` and an absent value all mean "the default written in code".
-fn canonical_flag_value(raw: Option<Value>) -> Value {
+/// `null`, `[]` and an absent value all mean "the default written in code". The steps of a
+/// split or schedule get the defaults of a step (`percentage` 100, `option` true).
+fn canonical_flag_value(raw: Option<Value>, side: Side) -> Value {
+    use defaults::experiment::{STEP_OPTION, STEP_PERCENTAGE};
     match raw {
         None | Some(Value::Null) => Value::Null,
         Some(Value::Array(items)) if items.is_empty() => Value::Null,
@@ -194,7 +196,12 @@ fn canonical_flag_value(raw: Option<Value>) -> Value {
             items
                 .into_iter()
                 .map(|step| match step {
-                    Value::Object(m) => Value::Object(sorted(drop_nulls(&m))),
+                    Value::Object(m) => {
+                        let mut m = drop_nulls(&m);
+                        STEP_PERCENTAGE.fill(&mut m, side);
+                        STEP_OPTION.fill(&mut m, side);
+                        Value::Object(sorted(m))
+                    }
                     other => other,
                 })
                 .collect(),
@@ -725,7 +732,7 @@ mod tests {
     }
 
     #[test]
-    fn target_group_operator_defaults_to_or() {
+    fn target_group_operator_defaults_to_or_in_a_live_body() {
         let a = canonical_target_group(&json!({"name": "g", "conditions": []}));
         let b = canonical_target_group(&json!({
             "type": "target-group", "name": "g", "operator": "or", "description": "",
@@ -733,6 +740,43 @@ mod tests {
         }));
         assert_eq!(a, b);
         assert_eq!(a["operator"], "or");
+    }
+
+    #[test]
+    fn target_group_operator_defaults_to_and_in_a_manifest() {
+        let group: TargetGroup = serde_json::from_value(json!({
+            "type": "target-group", "name": "g",
+            "conditions": [
+                {"property": "a", "operator": "is-true"},
+                {"property": "b", "operator": "is-true"}
+            ]
+        }))
+        .unwrap();
+        let desired = target_group_body(&group);
+        assert_eq!(desired["operator"], "and");
+        // The live body the service returns for it says `and`, and compares equal; one
+        // without an operator means `or`, and does not.
+        let mut live = desired.clone();
+        assert_eq!(canonical_target_group(&live), desired);
+        live.as_object_mut().unwrap().remove("operator");
+        assert_ne!(canonical_target_group(&live), desired);
+    }
+
+    #[test]
+    fn value_steps_get_their_defaults() {
+        let desired = experiment_body(&experiment(json!({
+            "flag": "f", "value": [{"option": true}],
+            "conditions": [{"group": {"name": "g", "operator": "not"}, "value": [{"percentage": 70}]}]
+        })));
+        assert_eq!(
+            desired["value"],
+            json!([{"option": true, "percentage": 100}])
+        );
+        assert_eq!(
+            desired["conditions"][0]["value"],
+            json!([{"option": true, "percentage": 70}])
+        );
+        assert_eq!(desired["conditions"][0]["group"]["operator"], "not");
     }
 
     #[test]

@@ -166,3 +166,29 @@ fn a_missing_managed_by_label_is_reported() {
     let err = check(Kind::Rollout, &manifest, &canonical).unwrap_err();
     assert!(err.contains("labels (managed-by)"), "{err}");
 }
+
+#[test]
+fn archived_flags_are_archived_by_their_folder_not_a_key() {
+    let canonical = normalize::canonical_experiment(&json!({"flag": "old", "archived": true}));
+    let manifest = experiment(&canonical);
+    assert_eq!(manifest.get("archived"), None);
+    assert!(write::is_archived(Kind::Experiment, &canonical));
+    // Read back from the archived folder (as the loader marks it), it is the live flag.
+    assert_eq!(check(Kind::Experiment, &manifest, &canonical), Ok(()));
+}
+
+#[test]
+fn target_groups_always_say_their_operator() {
+    for operator in ["and", "or"] {
+        let canonical = normalize::canonical_target_group(&json!({
+            "name": "g", "operator": operator,
+            "conditions": [{"property": "a", "operator": "is-true"}]
+        }));
+        let manifest = target_group(&canonical);
+        assert_eq!(manifest["operator"], operator);
+        assert_eq!(check(Kind::TargetGroup, &manifest, &canonical), Ok(()));
+    }
+    // A live body without one means `or`, and is exported saying so.
+    let canonical = normalize::canonical_target_group(&json!({"name": "g"}));
+    assert_eq!(target_group(&canonical)["operator"], "or");
+}

@@ -412,8 +412,9 @@ fn what_has_no_unify_equivalent_is_reported_where_it_is_written() {
     assert_eq!(a["defaultValue"], json!({"valueWrittenInCode": true}));
     let s = body(&t, &ResourceKey::flag_configuration("Production", "s"));
     assert_eq!(s["defaultValue"], json!({"valueWrittenInCode": true}));
+    // No `operator` in a target-group manifest means `and` (the CasC format's default).
     let beta = body(&t, &ResourceKey::unify_target_group("Beta"));
-    assert_eq!(beta["conditions"]["anyOf"].as_array().unwrap().len(), 1);
+    assert_eq!(beta["conditions"]["allOf"].as_array().unwrap().len(), 1);
     // One flag for both environments, with the first description.
     assert_eq!(body(&t, &ResourceKey::flag("a"))["description"], "one");
     assert_eq!(body(&t, &ResourceKey::flag("m"))["flagType"], "String");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flagsync_live::{LiveExperiment, LiveTargetGroup};
+use flagsync_live::{LiveApplication, LiveEnvironment, LiveExperiment, LiveTargetGroup};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
@@ -32,7 +32,8 @@ pub const DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND: f64 = 0.95;
 pub struct CloudBeesSettings {
     /// Default [`DEFAULT_CLOUDBEES_URL`].
     pub base_url: String,
-    /// The application id (`{app}` in every path).
+    /// The application id (`{app}` in every path). Empty for a client of the account only
+    /// ([`CloudBeesClient::list_applications`]; see [`CloudBeesClient::for_application`]).
     pub application: String,
     /// The API token (`authorization: Bearer …`).
     pub token: Secret,
@@ -71,16 +72,20 @@ pub struct CloudBeesClient {
 struct Inner {
     base: BaseUrl,
     application: String,
-    app_segment: String,
+    /// `None` for a client of the account only.
+    app_segment: Option<String>,
     token: Secret,
-    transport: Transport,
+    transport: Arc<Transport>,
 }
 
 impl CloudBeesClient {
     /// Checks the settings (URL policy, rate, retry) and builds the client. Sends nothing.
     pub fn new(settings: CloudBeesSettings) -> Result<Self> {
         let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
-        let app_segment = encode_segment("application", &settings.application)?;
+        let app_segment = match settings.application.as_str() {
+            "" => None,
+            id => Some(encode_segment("application", id)?),
+        };
         let transport = Transport::new(
             Service::CloudBees,
             settings.requests_per_second,
@@ -94,12 +99,26 @@ impl CloudBeesClient {
                 application: settings.application,
                 app_segment,
                 token: settings.token,
-                transport,
+                transport: Arc::new(transport),
             }),
         })
     }
 
-    /// The application id this client talks to.
+    /// A client of another application of the same account: same URL and token, and the
+    /// same pacer, so that the two together stay under the rate.
+    pub fn for_application(&self, application: &str) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                base: self.inner.base.clone(),
+                application: application.to_owned(),
+                app_segment: Some(encode_segment("application", application)?),
+                token: self.inner.token.clone(),
+                transport: Arc::clone(&self.inner.transport),
+            }),
+        })
+    }
+
+    /// The application id this client talks to (empty for a client of the account only).
     pub fn application(&self) -> &str {
         &self.inner.application
     }
@@ -107,6 +126,55 @@ impl CloudBeesClient {
     /// The base URL requests go to (never carries a credential).
     pub fn base_url(&self) -> &str {
         self.inner.base.as_str()
+    }
+
+    // ---- the account -------------------------------------------------------------------
+
+    /// `GET /applications`: the applications the token can see. `None` when the deployment
+    /// does not serve the route (404): it is not in the vendor's reference, only CloudBees'
+    /// Jenkins plugin calls it.
+    pub async fn list_applications(&self) -> Result<Option<Vec<LiveApplication>>> {
+        let url = self.inner.base.join("/applications", &[])?;
+        let req = Request::new(
+            Method::GET,
+            url,
+            Safety::Idempotent,
+            "the list of applications".to_owned(),
+        );
+        let Some(value) = self.json_unless_absent(&req).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            expect_array(value, &req)?
+                .iter()
+                .filter_map(LiveApplication::from_body)
+                .collect(),
+        ))
+    }
+
+    /// `GET /applications/{app}/environments`: the application's environments. `None` when
+    /// the deployment does not serve the route (404; a deployment cannot tell that from an
+    /// unknown application).
+    pub async fn list_environments(&self) -> Result<Option<Vec<LiveEnvironment>>> {
+        let path = format!("/applications/{}/environments", self.app_segment()?);
+        let req = Request::new(
+            Method::GET,
+            self.inner.base.join(&path, &[])?,
+            Safety::Idempotent,
+            format!(
+                "the environments of application {:?}",
+                self.inner.application
+            ),
+        );
+        let Some(value) = self.json_unless_absent(&req).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            expect_array(value, &req)?
+                .iter()
+                .filter_map(LiveEnvironment::from_body)
+                .collect(),
+        ))
     }
 
     // ---- experiments -------------------------------------------------------------------
@@ -128,6 +196,33 @@ impl CloudBeesClient {
             .into_iter()
             .map(LiveExperiment::new)
             .collect())
+    }
+
+    /// `GET /applications/{app}/{env}/flags`: every flag of the environment, with a release
+    /// rule or without, in the experiment body shape: one request where the experiments list
+    /// needs a GET per hidden flag. `None` when the deployment does not serve the route
+    /// (404).
+    pub async fn list_flags(&self, env: &str) -> Result<Option<Vec<LiveExperiment>>> {
+        let path = format!(
+            "/applications/{}/{}/flags",
+            self.app_segment()?,
+            encode_segment("environment", env)?
+        );
+        let req = Request::new(
+            Method::GET,
+            self.inner.base.join(&path, &[])?,
+            Safety::Idempotent,
+            format!("flags of environment {env:?}"),
+        );
+        let Some(value) = self.json_unless_absent(&req).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            expect_array(value, &req)?
+                .into_iter()
+                .map(LiveExperiment::new)
+                .collect(),
+        ))
     }
 
     /// `GET …/experiments/{flag}`; `None` on 404.
@@ -271,7 +366,7 @@ impl CloudBeesClient {
     fn experiments_url(&self, env: &str, flag: Option<&str>) -> Result<reqwest::Url> {
         let mut path = format!(
             "/applications/{}/{}/experiments",
-            self.inner.app_segment,
+            self.app_segment()?,
             encode_segment("environment", env)?
         );
         if let Some(flag) = flag {
@@ -282,12 +377,33 @@ impl CloudBeesClient {
     }
 
     fn target_groups_url(&self, name: Option<&str>) -> Result<reqwest::Url> {
-        let mut path = format!("/applications/{}/target-groups", self.inner.app_segment);
+        let mut path = format!("/applications/{}/target-groups", self.app_segment()?);
         if let Some(name) = name {
             path.push('/');
             path.push_str(&encode_segment("target group", name)?);
         }
         self.inner.base.join(&path, &[])
+    }
+
+    /// The application's path segment; an account-only client has none.
+    fn app_segment(&self) -> Result<&str> {
+        self.inner
+            .app_segment
+            .as_deref()
+            .ok_or_else(|| RemoteError::InvalidName {
+                what: "application",
+                name: String::new(),
+                reason: "the name is empty",
+            })
+    }
+
+    /// The answer's JSON, or `None` on 404.
+    async fn json_unless_absent(&self, req: &Request) -> Result<Option<Value>> {
+        match self.json(req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn send(&self, req: &Request) -> Result<crate::http::Response> {

@@ -13,7 +13,8 @@
 //!   [`RemoteError::Ambiguous`];
 //! - URL policy: `https://`, or `http://` to loopback only unless explicitly allowed; every
 //!   name percent-encoded as one path segment;
-//! - [`fetch_live_state`]: the live state in the fewest requests.
+//! - [`fetch_live_state`]: the live state in the fewest requests (against CloudBees one
+//!   flags list per environment, and the older list-plus-GETs where a deployment lacks it).
 //!
 //! What the services store comes back typed once ([`LiveRollout`], [`LiveExperiment`],
 //! [`LiveTargetGroup`], from `flagsync-live`): a rollout's instance id, flagsync id and
@@ -43,8 +44,8 @@ pub use confidence::{
 };
 pub use error::{RemoteError, Result, Service};
 pub use flagsync_live::{
-    FailedStep, LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup, PendingTransition,
-    ROLLOUT_ID_LABEL,
+    FailedStep, LiveApplication, LiveEnvironment, LiveExperiment, LiveRollout, LiveSnapshot,
+    LiveTargetGroup, PendingTransition, ROLLOUT_ID_LABEL,
 };
 pub use live::{
     CloudBeesScope, ConfidenceScope, LiveProgress, LiveRequest, SegmentScope, fetch_live_state,

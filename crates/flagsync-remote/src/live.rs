@@ -25,9 +25,10 @@ pub struct CloudBeesScope<'a> {
     /// Environments to list. Environments that appear only as keys of `desired_flags` are
     /// listed too.
     pub environments: &'a [String],
-    /// Per environment, the flags the desired state declares. The experiments list hides flags
-    /// without release rules, so each of these that the list does not show gets one GET of its
-    /// own (a 404 there means truly absent).
+    /// Per environment, the flags the desired state declares. Only needed where the
+    /// deployment lacks the flags list: the experiments list hides flags without release
+    /// rules, so each of these that it does not show then gets one GET of its own (a 404
+    /// there means truly absent).
     pub desired_flags: &'a BTreeMap<String, Vec<String>>,
 }
 
@@ -73,6 +74,8 @@ pub struct LiveRequest<'a> {
 
 enum Piece {
     TargetGroups(Vec<LiveTargetGroup>),
+    /// Every flag of an environment; `None` when the deployment lacks the flags list.
+    Flags(String, Option<Vec<LiveExperiment>>),
     Experiments(String, Vec<LiveExperiment>),
     Hidden(String, Option<LiveExperiment>),
     Rollouts(Vec<LiveRollout>),
@@ -97,11 +100,14 @@ enum Event {
 
 /// Reads everything the planner needs.
 ///
-/// Requests: one experiments list per environment, one target-group list, every page of
-/// rollouts, then one GET per rollout segment in scope and one per desired experiment that
-/// its environment's list did not show.
-/// Everything runs concurrently; each client's pacer keeps its service under its rate. The
-/// first error cancels the rest and is returned.
+/// Requests: one target-group list, one flags list per environment (every flag, release
+/// rule or not), every page of rollouts: against CloudBees 1 + (number of environments),
+/// whatever the number of flags; then one GET per rollout segment in scope. Where a
+/// deployment answers the flags list with 404, that environment is read the older way
+/// instead (said once at `info`): its experiments list, then one GET per desired experiment
+/// the list did not show (it hides flags without a release rule). Everything runs
+/// concurrently; each client's pacer keeps its service under its rate. The first error
+/// cancels the rest and is returned.
 pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> {
     fetch_live_state_with_progress(request, &|_| {}).await
 }
@@ -112,32 +118,36 @@ pub async fn fetch_live_state_with_progress(
     request: LiveRequest<'_>,
     on_progress: &dyn Fn(LiveProgress),
 ) -> Result<LiveSnapshot> {
-    let mut snapshot = LiveSnapshot::default();
-    let mut tasks: JoinSet<Result<Piece>> = JoinSet::new();
-    let (events, mut incoming) = mpsc::unbounded_channel::<Event>();
-    let mut progress = LiveProgress::default();
+    let (events, incoming) = mpsc::unbounded_channel::<Event>();
+    let mut reading = Reading {
+        tasks: JoinSet::new(),
+        incoming,
+        progress: LiveProgress::default(),
+        on_progress,
+        snapshot: LiveSnapshot::default(),
+        hidden: Vec::new(),
+        without_flags: Vec::new(),
+    };
 
     let mut envs: BTreeSet<String> = BTreeSet::new();
     if let Some(scope) = request.cloudbees {
         envs.extend(scope.environments.iter().cloned());
         envs.extend(scope.desired_flags.keys().cloned());
         let client = scope.client.clone();
-        tasks.spawn(async move { Ok(Piece::TargetGroups(client.list_target_groups().await?)) });
-        progress.expected += 1;
+        reading.spawn(async move { Ok(Piece::TargetGroups(client.list_target_groups().await?)) });
         for env in &envs {
             let client = scope.client.clone();
             let env = env.clone();
-            tasks.spawn(async move {
-                let list = client.list_experiments(&env).await?;
-                Ok(Piece::Experiments(env, list))
+            reading.spawn(async move {
+                let list = client.list_flags(&env).await?;
+                Ok(Piece::Flags(env, list))
             });
-            progress.expected += 1;
         }
     }
     if let Some(confidence) = request.confidence {
         let client = confidence.client.clone();
         let events = events.clone();
-        tasks.spawn(async move {
+        reading.spawn(async move {
             let on_page = move |more| {
                 // The receiver lives as long as this function; a send can only fail once
                 // it returned, when nobody is listening any more.
@@ -147,150 +157,168 @@ pub async fn fetch_live_state_with_progress(
                 client.list_rollouts_paged(None, &on_page).await?,
             ))
         });
-        progress.expected += 1;
     }
-    on_progress(progress);
-
-    let mut hidden: Vec<(String, LiveExperiment)> = Vec::new();
-    collect(
-        &mut tasks,
-        &mut incoming,
-        &mut progress,
-        on_progress,
-        &mut snapshot,
-        &mut hidden,
-    )
-    .await?;
+    reading.collect().await?;
 
     if let Some(confidence) = request.confidence {
         // A rollout's targeting lives in its segment, on the flags API: one GET each,
         // paced by the client under that API's limit.
         let permits = Arc::new(Semaphore::new(MAX_HIDDEN_GETS_IN_FLIGHT));
-        for (i, rollout) in snapshot.rollouts.iter().enumerate() {
-            let Some(name) = rollout.segment_name.clone() else {
-                continue;
-            };
-            if !confidence.segments.wants(rollout) {
-                continue;
-            }
+        let wanted: Vec<(usize, String)> = reading
+            .snapshot
+            .rollouts
+            .iter()
+            .enumerate()
+            .filter(|(_, rollout)| confidence.segments.wants(rollout))
+            .filter_map(|(i, rollout)| Some((i, rollout.segment_name.clone()?)))
+            .collect();
+        for (i, name) in wanted {
             let client = confidence.client.clone();
             let permits = Arc::clone(&permits);
-            tasks.spawn(async move {
+            reading.spawn(async move {
                 let _permit = permits.acquire_owned().await.ok();
                 Ok(Piece::Segment(i, client.get_segment(&name).await?))
             });
-            progress.expected += 1;
         }
-        on_progress(progress);
-        collect(
-            &mut tasks,
-            &mut incoming,
-            &mut progress,
-            on_progress,
-            &mut snapshot,
-            &mut hidden,
-        )
-        .await?;
+        reading.collect().await?;
     }
 
-    if let Some(scope) = request.cloudbees {
-        let permits = Arc::new(Semaphore::new(MAX_HIDDEN_GETS_IN_FLIGHT));
-        for (env, flags) in scope.desired_flags {
-            let listed: BTreeSet<&str> = snapshot
-                .experiments
-                .get(env)
-                .map(|exps| exps.iter().filter_map(LiveExperiment::flag).collect())
-                .unwrap_or_default();
-            let mut asked: BTreeSet<&str> = BTreeSet::new();
-            for flag in flags {
-                if listed.contains(flag.as_str()) || !asked.insert(flag.as_str()) {
-                    continue;
-                }
-                let client = scope.client.clone();
-                let env = env.clone();
-                let flag = flag.clone();
-                let permits = Arc::clone(&permits);
-                tasks.spawn(async move {
-                    // The semaphore is never closed, so acquiring cannot fail.
-                    let _permit = permits.acquire_owned().await.ok();
-                    let found = client.get_experiment(&env, &flag).await?;
-                    Ok(Piece::Hidden(env, found))
-                });
-                progress.expected += 1;
-            }
-        }
-        on_progress(progress);
-        collect(
-            &mut tasks,
-            &mut incoming,
-            &mut progress,
-            on_progress,
-            &mut snapshot,
-            &mut hidden,
-        )
-        .await?;
-        // Keep the answers in request order so the snapshot does not depend on timing.
-        hidden.sort_by(|(env_a, a), (env_b, b)| {
-            (env_a, a.flag().unwrap_or_default()).cmp(&(env_b, b.flag().unwrap_or_default()))
+    let Some(scope) = request
+        .cloudbees
+        .filter(|_| !reading.without_flags.is_empty())
+    else {
+        return Ok(reading.snapshot);
+    };
+    let mut fallback = std::mem::take(&mut reading.without_flags);
+    fallback.sort();
+    tracing::info!(
+        environments = %fallback.join(", "),
+        "this CloudBees deployment does not serve GET /applications/{{app}}/{{env}}/flags (404): \
+         reading the experiments list of each environment instead, and one GET per desired \
+         flag it hides"
+    );
+    for env in &fallback {
+        let client = scope.client.clone();
+        let env = env.clone();
+        reading.spawn(async move {
+            let list = client.list_experiments(&env).await?;
+            Ok(Piece::Experiments(env, list))
         });
-        for (env, exp) in hidden {
-            snapshot.experiments.entry(env).or_default().push(exp);
+    }
+    reading.collect().await?;
+
+    let permits = Arc::new(Semaphore::new(MAX_HIDDEN_GETS_IN_FLIGHT));
+    for (env, flags) in scope
+        .desired_flags
+        .iter()
+        .filter(|(env, _)| fallback.contains(env))
+    {
+        let listed: BTreeSet<&str> = reading
+            .snapshot
+            .experiments
+            .get(env)
+            .map(|exps| exps.iter().filter_map(LiveExperiment::flag).collect())
+            .unwrap_or_default();
+        let mut asked: BTreeSet<&str> = BTreeSet::new();
+        let mut missing = Vec::new();
+        for flag in flags {
+            if listed.contains(flag.as_str()) || !asked.insert(flag.as_str()) {
+                continue;
+            }
+            missing.push(flag.clone());
+        }
+        for flag in missing {
+            let client = scope.client.clone();
+            let env = env.clone();
+            let permits = Arc::clone(&permits);
+            reading.spawn(async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = permits.acquire_owned().await.ok();
+                let found = client.get_experiment(&env, &flag).await?;
+                Ok(Piece::Hidden(env, found))
+            });
         }
     }
-    Ok(snapshot)
+    reading.collect().await?;
+    // Keep the answers in request order so the snapshot does not depend on timing.
+    let mut hidden = std::mem::take(&mut reading.hidden);
+    hidden.sort_by(|(env_a, a), (env_b, b)| {
+        (env_a, a.flag().unwrap_or_default()).cmp(&(env_b, b.flag().unwrap_or_default()))
+    });
+    for (env, exp) in hidden {
+        reading
+            .snapshot
+            .experiments
+            .entry(env)
+            .or_default()
+            .push(exp);
+    }
+    Ok(reading.snapshot)
 }
 
-/// Waits for every task, storing what each read (hidden experiments into `hidden`) and
-/// reporting progress as requests are answered.
-async fn collect(
-    tasks: &mut JoinSet<Result<Piece>>,
-    incoming: &mut mpsc::UnboundedReceiver<Event>,
-    progress: &mut LiveProgress,
-    on_progress: &dyn Fn(LiveProgress),
-    snapshot: &mut LiveSnapshot,
-    hidden: &mut Vec<(String, LiveExperiment)>,
-) -> Result<()> {
-    let apply = |event: Event, progress: &mut LiveProgress| match event {
-        Event::RolloutPage { more } => {
-            progress.done += 1;
-            if more {
-                progress.expected += 1;
+/// The state of one read: the requests in flight, what they returned so far, and progress.
+struct Reading<'p> {
+    tasks: JoinSet<Result<Piece>>,
+    incoming: mpsc::UnboundedReceiver<Event>,
+    progress: LiveProgress,
+    on_progress: &'p dyn Fn(LiveProgress),
+    snapshot: LiveSnapshot,
+    /// Experiments found by a GET of their own (a flag the experiments list hides).
+    hidden: Vec<(String, LiveExperiment)>,
+    /// Environments whose flags list the deployment does not serve.
+    without_flags: Vec<String>,
+}
+
+impl Reading<'_> {
+    /// Starts one request (a paged list counts its further pages as they come).
+    fn spawn(&mut self, task: impl std::future::Future<Output = Result<Piece>> + Send + 'static) {
+        self.tasks.spawn(task);
+        self.progress.expected += 1;
+    }
+
+    /// Waits for every task, storing what each read and reporting progress as requests are
+    /// answered.
+    async fn collect(&mut self) -> Result<()> {
+        (self.on_progress)(self.progress);
+        let apply = |event: Event, progress: &mut LiveProgress| match event {
+            Event::RolloutPage { more } => {
+                progress.done += 1;
+                if more {
+                    progress.expected += 1;
+                }
             }
-        }
-    };
-    loop {
-        tokio::select! {
-            Some(event) = incoming.recv() => {
-                apply(event, progress);
-                on_progress(*progress);
-            }
-            joined = tasks.join_next() => {
-                let Some(joined) = joined else { break };
-                match join(joined)? {
-                    // Its pages were counted as they came.
-                    piece @ Piece::Rollouts(_) => store(snapshot, piece),
-                    Piece::Hidden(env, found) => {
-                        progress.done += 1;
-                        on_progress(*progress);
-                        if let Some(exp) = found {
-                            hidden.push((env, exp));
-                        }
+        };
+        loop {
+            tokio::select! {
+                Some(event) = self.incoming.recv() => {
+                    apply(event, &mut self.progress);
+                    (self.on_progress)(self.progress);
+                }
+                joined = self.tasks.join_next() => {
+                    let Some(joined) = joined else { break };
+                    let piece = join(joined)?;
+                    // A paged list's pages were counted as they came.
+                    if !matches!(piece, Piece::Rollouts(_)) {
+                        self.progress.done += 1;
+                        (self.on_progress)(self.progress);
                     }
-                    piece => {
-                        progress.done += 1;
-                        on_progress(*progress);
-                        store(snapshot, piece);
+                    match piece {
+                        Piece::Hidden(env, found) => {
+                            self.hidden.extend(found.map(|exp| (env, exp)));
+                        }
+                        Piece::Flags(env, None) => self.without_flags.push(env),
+                        piece => store(&mut self.snapshot, piece),
                     }
                 }
             }
         }
+        // Pages reported just before their task ended.
+        while let Ok(event) = self.incoming.try_recv() {
+            apply(event, &mut self.progress);
+            (self.on_progress)(self.progress);
+        }
+        Ok(())
     }
-    // Pages reported just before their task ended.
-    while let Ok(event) = incoming.try_recv() {
-        apply(event, progress);
-        on_progress(*progress);
-    }
-    Ok(())
 }
 
 fn join(joined: std::result::Result<Result<Piece>, tokio::task::JoinError>) -> Result<Piece> {
@@ -306,7 +334,7 @@ fn join(joined: std::result::Result<Result<Piece>, tokio::task::JoinError>) -> R
 fn store(snapshot: &mut LiveSnapshot, piece: Piece) {
     match piece {
         Piece::TargetGroups(groups) => snapshot.target_groups = groups,
-        Piece::Experiments(env, list) => {
+        Piece::Flags(env, Some(list)) | Piece::Experiments(env, list) => {
             snapshot.experiments.insert(env, list);
         }
         Piece::Rollouts(rollouts) => snapshot.rollouts = rollouts,
@@ -316,6 +344,6 @@ fn store(snapshot: &mut LiveSnapshot, piece: Piece) {
             }
         }
         Piece::Hidden(env, Some(exp)) => snapshot.experiments.entry(env).or_default().push(exp),
-        Piece::Hidden(_, None) => {}
+        Piece::Hidden(_, None) | Piece::Flags(_, None) => {}
     }
 }

@@ -109,6 +109,7 @@ fn status_count(counters: &Value, status: &str) -> u64 {
 const LIST_EXPERIMENTS: &str = "GET /public-api/applications/{app}/{env}/experiments";
 const ONE_EXPERIMENT: &str = "GET /public-api/applications/{app}/{env}/experiments/{flag}";
 const LIST_GROUPS: &str = "GET /public-api/applications/{app}/target-groups";
+const LIST_FLAGS: &str = "GET /public-api/applications/{app}/{env}/flags";
 const LIST_ROLLOUTS: &str = "GET /v1/workflows/rollout/instances";
 const ONE_SEGMENT: &str = "GET /v1/segments/{id}";
 const TOKEN_ROUTE: &str = "POST /v1/oauth/token";
@@ -269,9 +270,87 @@ async fn failing_patch_test_is_a_conflict_and_changes_nothing() {
     assert!(matches!(err, RemoteError::NotFound { .. }), "{err:?}");
 }
 
+/// Production and Staging each hold a flag with a release rule and two without (one of
+/// them not desired), the application a target group, Confidence a rollout.
+async fn seed_live_state(cb: &CloudBeesClient, cf: &ConfidenceClient) {
+    for env in ["Production", "Staging"] {
+        cb.put_experiment(env, &experiment("visible", true))
+            .await
+            .unwrap();
+        cb.put_experiment(env, &experiment("hidden one", false))
+            .await
+            .unwrap();
+        cb.put_experiment(env, &experiment("undesired hidden", false))
+            .await
+            .unwrap();
+    }
+    cb.put_target_group(&json!({"name": "beta", "conditions": []}))
+        .await
+        .unwrap();
+    cf.create_rollout(&json!({"displayName": "r1"}))
+        .await
+        .unwrap();
+}
+
+/// One flags list per environment reads every flag, hidden by the experiments list or not:
+/// no GET per flag.
+#[tokio::test]
+async fn live_state_reads_one_flags_list_per_environment() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let cb = cloudbees(&emu);
+    let cf = confidence(&emu);
+    seed_live_state(&cb, &cf).await;
+    let envs = vec![
+        "Production".to_owned(),
+        "Staging".to_owned(),
+        "Empty".to_owned(),
+    ];
+    let desired: BTreeMap<String, Vec<String>> = BTreeMap::from([(
+        "Production".to_owned(),
+        vec!["visible".into(), "hidden one".into(), "absent".into()],
+    )]);
+    reset_counters(&emu).await;
+    let snapshot = fetch_live_state(LiveRequest {
+        cloudbees: Some(CloudBeesScope {
+            client: &cb,
+            environments: &envs,
+            desired_flags: &desired,
+        }),
+        confidence: Some(ConfidenceScope {
+            client: &cf,
+            segments: SegmentScope::Managed { instances: &[] },
+        }),
+    })
+    .await
+    .unwrap();
+
+    let c = counters(&emu).await;
+    assert_eq!(count(&c, LIST_FLAGS), 3, "{c:#}");
+    assert_eq!(count(&c, LIST_GROUPS), 1, "{c:#}");
+    assert_eq!(count(&c, LIST_ROLLOUTS), 1, "{c:#}");
+    assert_eq!(count(&c, LIST_EXPERIMENTS), 0, "{c:#}");
+    assert_eq!(count(&c, ONE_EXPERIMENT), 0, "{c:#}");
+    assert_eq!(c["total"], json!(5), "{c:#}");
+
+    let mut flags: Vec<&str> = snapshot.experiments["Production"]
+        .iter()
+        .map(|e| e.flag().unwrap())
+        .collect();
+    flags.sort_unstable();
+    assert_eq!(flags, ["hidden one", "undesired hidden", "visible"]);
+    assert_eq!(snapshot.experiments["Staging"].len(), 3);
+    assert!(snapshot.experiments["Empty"].is_empty());
+}
+
+/// A deployment without the flags list (404): the experiments list, and a GET for each
+/// desired flag it does not show.
 #[tokio::test]
 async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
-    let emu = emulator(EmulatorConfig::default()).await;
+    let emu = emulator(EmulatorConfig {
+        cloudbees_seed_routes_only: true,
+        ..EmulatorConfig::default()
+    })
+    .await;
     let cb = cloudbees(&emu);
     let cf = confidence(&emu);
     for env in ["Production", "Staging"] {
@@ -326,6 +405,7 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
     .unwrap();
 
     let c = counters(&emu).await;
+    // The three 404s of the flags lists matched no route, so they are not counted.
     assert_eq!(count(&c, LIST_EXPERIMENTS), 3, "{c:#}");
     assert_eq!(count(&c, LIST_GROUPS), 1, "{c:#}");
     assert_eq!(count(&c, LIST_ROLLOUTS), 1, "{c:#}");
@@ -421,9 +501,10 @@ async fn live_state_progress_counts_every_request() {
 
     let seen = seen.into_inner().unwrap();
     let total = counters(&emu).await["total"].as_u64().unwrap() as usize;
-    // Target groups, one list, three pages of rollouts, two GETs (the rollouts carry no
-    // flagsync label, so their segments are not read).
-    assert_eq!(total, 7);
+    // Target groups, one flags list (it shows flags without a release rule too, so no GET
+    // of its own), three pages of rollouts (they carry no flagsync label, so their segments
+    // are not read).
+    assert_eq!(total, 5);
     let last = *seen.last().unwrap();
     assert_eq!((last.done, last.expected), (total, total), "{seen:?}");
     for pair in seen.windows(2) {
@@ -997,4 +1078,46 @@ async fn trace_logs_never_contain_a_credential() {
     for secret in [wrong, TOKEN, flagsync_emulator::DEFAULT_CLIENT_SECRET] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
+}
+
+/// The account's applications and an application's environments; `None` where the
+/// deployment lacks the routes.
+#[tokio::test]
+async fn applications_and_environments_of_the_account() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let account = CloudBeesClient::new(CloudBeesSettings {
+        base_url: emu.cloudbees_url(),
+        requests_per_second: f64::INFINITY,
+        ..CloudBeesSettings::new("", Secret::new(TOKEN))
+    })
+    .unwrap();
+    let apps = account.list_applications().await.unwrap().unwrap();
+    assert_eq!(
+        apps[0].id,
+        flagsync_emulator::CLOUDBEES_DEFAULT_APPLICATION_ID
+    );
+    // An account-only client addresses no application.
+    let err = account.list_environments().await.unwrap_err();
+    assert!(matches!(err, RemoteError::InvalidName { .. }), "{err}");
+    let app = account.for_application(&apps[0].id).unwrap();
+    let envs = app.list_environments().await.unwrap().unwrap();
+    let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, flagsync_emulator::CLOUDBEES_DEFAULT_ENVIRONMENTS);
+    assert!(
+        app.list_flags("Production")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+
+    let old = emulator(EmulatorConfig {
+        cloudbees_seed_routes_only: true,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let cb = cloudbees(&old);
+    assert_eq!(cb.list_environments().await.unwrap(), None);
+    assert_eq!(cb.list_flags("Production").await.unwrap(), None);
+    assert_eq!(cb.list_applications().await.unwrap(), None);
 }

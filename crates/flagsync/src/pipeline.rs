@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use flagsync_manifest::Loaded;
+use flagsync_manifest::{Diagnostic, Loaded};
 use flagsync_pipeline::LiveProgress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{IntoDiagnostic, WrapErr};
@@ -93,6 +93,12 @@ impl flagsync_pipeline::Observer for Terminal {
             }
         } else {
             self.plain_line(progress);
+        }
+    }
+
+    fn checked(&self, loaded: &Loaded, diagnostics: &[Diagnostic]) {
+        for d in diagnostics {
+            eprintln!("{:?}", crate::diagnostics::report(d, &loaded.sources));
         }
     }
 

@@ -90,20 +90,7 @@ pub fn connect_with(
     let (emulator, emulator_state) = match (&config.emulator, overridden) {
         (Some(emu), false) => {
             let state = root.join(&emu.state);
-            let token = embedded_token();
-            let running = flagsync_emulator::spawn_background(EmulatorConfig {
-                state_dir: Some(state.clone()),
-                tokens: vec![token.clone()],
-                client_credentials: Vec::new(),
-                launch_duration: Duration::from_millis(300),
-                // A command is short-lived: answer a write only once it is on disk, so an
-                // interrupted run never loses what it was told had been written.
-                sync_writes: true,
-                ..EmulatorConfig::default()
-            })
-            .into_diagnostic()
-            .wrap_err("cannot start the embedded emulator")?;
-            (Some((running, token)), Some(state))
+            (Some(start_embedded(&state)?), Some(state))
         }
         _ => (None, None),
     };
@@ -333,6 +320,60 @@ pub fn connect_scope(
         needed.confidence = None;
     }
     connect(root, &needed, args)
+}
+
+/// Starts the embedded emulator with its state in `state`, and the token it accepts.
+pub fn start_embedded(state: &Path) -> miette::Result<(BackgroundEmulator, String)> {
+    let token = embedded_token();
+    let running = flagsync_emulator::spawn_background(EmulatorConfig {
+        state_dir: Some(state.to_owned()),
+        tokens: vec![token.clone()],
+        client_credentials: Vec::new(),
+        launch_duration: Duration::from_millis(300),
+        // A command is short-lived: answer a write only once it is on disk, so an
+        // interrupted run never loses what it was told had been written.
+        sync_writes: true,
+        ..EmulatorConfig::default()
+    })
+    .into_diagnostic()
+    .wrap_err("cannot start the embedded emulator")?;
+    Ok((running, token))
+}
+
+/// A CloudBees client of the account only (no application yet), for `flagsync init`: the
+/// embedded emulator's when given, else the URL of the options (or the public API) with
+/// the token read from `token_env`.
+pub fn cloudbees_account(
+    args: &RemoteArgs,
+    token_env: &str,
+    embedded: Option<&(BackgroundEmulator, String)>,
+) -> miette::Result<CloudBeesClient> {
+    let (base_url, token, rps) = match embedded {
+        Some((emu, token)) => (emu.cloudbees_url(), Secret::new(token), f64::INFINITY),
+        None => (
+            args.cloudbees_url
+                .clone()
+                .unwrap_or_else(|| flagsync_remote::DEFAULT_CLOUDBEES_URL.to_owned()),
+            match std::env::var(token_env) {
+                Ok(value) if !value.trim().is_empty() => Secret::new(value.trim()),
+                _ => {
+                    return Err(miette!(
+                        help = format!(
+                            "export {token_env}=… (an API token of your CloudBees account; --token-env names another variable), or try flagsync with no account: `flagsync init --emulator`"
+                        ),
+                        "environment variable {token_env} is not set"
+                    ));
+                }
+            },
+            args.cloudbees_rps
+                .unwrap_or(flagsync_remote::DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND),
+        ),
+    };
+    let mut settings = CloudBeesSettings::new("", token);
+    settings.base_url = base_url;
+    settings.requests_per_second = rps;
+    settings.allow_insecure_http = args.allow_insecure_http;
+    CloudBeesClient::new(settings).wrap_err("cannot set up the CloudBees client")
 }
 
 /// Tells the user (on stderr) when the embedded emulator, not a real service, is answering,

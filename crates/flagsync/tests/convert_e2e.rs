@@ -64,7 +64,7 @@ fn quickstart_converts_validates_and_converts_again_to_the_same_bytes() {
     assert!(stderr.contains("no-unify-equivalent"), "{stderr}");
     assert!(stderr.contains("platform `iOS`"), "{stderr}");
     assert!(
-        stderr.contains("environments/Production/button-color.yml:18:5"),
+        stderr.contains("environments/Production/button-color.yml:17:5"),
         "{stderr}"
     );
     assert!(

@@ -65,9 +65,9 @@ fn plan_is_empty_once_the_api_holds_the_repository_and_shows_exactly_a_later_cha
         crate::common::text(&out)
     );
 
-    // The fewest requests: one list per environment, one target-group list, the rollout
-    // pages, plus a GET only for the experiments the list hides (those without a release
-    // rule); nothing else.
+    // The fewest requests: the application's environments (the check of flagsync.yaml's),
+    // one flags list per environment (every flag, with or without a release rule), one
+    // target-group list, the rollout pages; no GET per flag, nothing else.
     let counters = emu.counters();
     let routes = counters["routes"].as_object().unwrap();
     let count = |label: &str| {
@@ -75,16 +75,14 @@ fn plan_is_empty_once_the_api_holds_the_repository_and_shows_exactly_a_later_cha
             .get(label)
             .map_or(0, |r| r["count"].as_u64().unwrap())
     };
-    assert_eq!(
-        count("GET /public-api/applications/{app}/{env}/experiments"),
-        2
-    );
+    assert_eq!(count("GET /public-api/applications/{app}/environments"), 1);
+    assert_eq!(count("GET /public-api/applications/{app}/{env}/flags"), 2);
     assert_eq!(count("GET /public-api/applications/{app}/target-groups"), 1);
     assert_eq!(count("GET /v1/workflows/rollout/instances"), 1);
-    let hidden = emu.hidden_experiments(&plan);
     assert_eq!(
-        count("GET /public-api/applications/{app}/{env}/experiments/{flag}"),
-        hidden,
+        count("GET /public-api/applications/{app}/{env}/experiments")
+            + count("GET /public-api/applications/{app}/{env}/experiments/{flag}"),
+        0,
         "{counters}"
     );
     let writes: u64 = routes

@@ -10,13 +10,15 @@ use flagsync_emulator::EmulatorConfig;
 
 use crate::common::{Emu, config_only_repo, quickstart_copy, text};
 
-/// Flags without a release rule: the experiments list hides them, so each costs a GET.
+/// Flags without a release rule: on a deployment without the flags list (the emulator with
+/// only the documented routes), the experiments list hides them, so each costs a GET.
 const HIDDEN_FLAGS: usize = 28;
 
 #[test]
 fn a_slow_read_writes_plain_progress_lines_on_stderr() {
     let emu = Emu::with_config(EmulatorConfig {
         cloudbees_requests_per_second: Some(5),
+        cloudbees_seed_routes_only: true,
         launch_duration: Duration::from_millis(20),
         ..EmulatorConfig::default()
     });
@@ -31,8 +33,8 @@ fn a_slow_read_writes_plain_progress_lines_on_stderr() {
         .unwrap();
     }
 
-    // Paced at 4 requests a second: 2 lists, a target-group list and 28 GETs take over
-    // seven seconds whatever the machine.
+    // Paced at 4 requests a second: the environments and flags routes (404), an experiments
+    // list, a target-group list and 28 GETs take over seven seconds whatever the machine.
     let out = emu
         .command(&["plan", "--format", "json"], repo.path())
         .env("FLAGSYNC_CLOUDBEES_RPS", "4")
@@ -43,7 +45,9 @@ fn a_slow_read_writes_plain_progress_lines_on_stderr() {
     assert_eq!(plan["summary"]["create"], HIDDEN_FLAGS, "{plan}");
 
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let expected = 3 + HIDDEN_FLAGS + 1; // lists, GETs and the one page of rollouts
+    // Target groups, two flags lists (404), two experiments lists, the GETs and the one page
+    // of rollouts.
+    let expected = 1 + 2 + 2 + HIDDEN_FLAGS + 1;
     let lines: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("reading live state: "))

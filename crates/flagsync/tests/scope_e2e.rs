@@ -137,10 +137,7 @@ fn env_narrows_cloudbees_environments_only() {
     assert!(ids.iter().any(|id| id.starts_with("rollout/")), "{ids:?}");
     let counters = emu.counters();
     assert_eq!(
-        route_count(
-            &counters,
-            "GET /public-api/applications/{app}/{env}/experiments"
-        ),
+        route_count(&counters, "GET /public-api/applications/{app}/{env}/flags"),
         1,
         "only Staging is listed: {counters}"
     );

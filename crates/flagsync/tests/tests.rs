@@ -2,6 +2,7 @@
 //! crate and the shared helpers are compiled and linked once.
 
 mod apply_e2e;
+mod cloudbees_e2e;
 mod common;
 mod completions_man;
 mod confidence_e2e;
@@ -14,6 +15,7 @@ mod endpoints_e2e;
 mod exit_codes;
 mod export_e2e;
 mod hostile_repo;
+mod init_e2e;
 mod install_action;
 mod pacing_e2e;
 mod plan_e2e;

@@ -108,6 +108,8 @@ pub(super) fn list<'t>(
             file: f.path.clone(),
             path: f.path,
             slot,
+            // The legacy format's archived folder means nothing in a CasC tree.
+            archived: false,
         });
     }
     let names: Vec<&str> = configured

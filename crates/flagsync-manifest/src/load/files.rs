@@ -7,6 +7,7 @@ use crate::code::Code;
 use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity, did_you_mean, whole_file};
 use crate::kind::{Kind, TagField};
 use crate::model::*;
+use crate::repository::in_archived_folder;
 use crate::rules::{self, Finding};
 use crate::yaml::{self, SpanTree};
 
@@ -48,6 +49,9 @@ pub(super) struct Task<'t> {
     /// The name diagnostics use.
     pub(super) file: String,
     pub(super) slot: Slot,
+    /// An experiment under the `archived/` folder of its environment's directory: the
+    /// format's mark of an archived flag.
+    pub(super) archived: bool,
 }
 
 /// Whether `path` names a manifest file.
@@ -86,11 +90,14 @@ pub(super) fn list_files<'t>(
                     continue;
                 }
                 let file = named(&f.path);
+                let archived =
+                    matches!(slot, Slot::Environment(_)) && in_archived_folder(dir, &f.path);
                 tasks.push(Task {
                     tree,
                     path: f.path,
                     file,
                     slot,
+                    archived,
                 });
             }
         }
@@ -235,7 +242,18 @@ fn read_manifest(task: &Task<'_>) -> Outcome {
             };
         }
     };
-    let manifest = parse_manifest(&task.file, &text, task.slot.kind(), &mut diagnostics);
+    let mut manifest = parse_manifest(
+        &task.file,
+        &text,
+        task.slot.kind(),
+        task.archived,
+        &mut diagnostics,
+    );
+    if task.archived
+        && let Some(Manifest::Experiment(e)) = &mut manifest
+    {
+        e.archived = Some(true);
+    }
     Outcome {
         file: task.file.clone(),
         text: Some(text),
@@ -319,9 +337,10 @@ fn parse_manifest(
     file: &str,
     text: &str,
     expected: Kind,
+    archived: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Manifest> {
-    if let Some(manifest) = clean_manifest(text, expected) {
+    if let Some(manifest) = clean_manifest(file, text, expected, archived, diagnostics) {
         return Some(manifest);
     }
     // Read again, reporting every problem with its span.
@@ -353,7 +372,7 @@ fn parse_manifest(
             return None;
         }
         let manifest = typed_manifest(kind, text, Some(&mut fd))?;
-        push_findings(&mut fd, &tree, rules::manifest(&manifest).0);
+        push_findings(&mut fd, &tree, checks(&manifest, archived).0);
         Some(manifest)
     })();
     diagnostics.extend(fd.out);
@@ -419,12 +438,44 @@ fn manifest_kind(tree: &SpanTree, expected: Kind, fd: &mut FileDiagnostics<'_>) 
 
 /// The fast path for the common case of a clean file: guess the kind, read it, check it; the
 /// span tree is only built when something is wrong (by the rest of [`parse_manifest`]).
-fn clean_manifest(text: &str, expected: Kind) -> Option<Manifest> {
+/// Warnings about a top-level key (an experiment's `name`, which most real files carry) are
+/// positioned by a line scan when the key is plainly written, so they keep the fast path.
+fn clean_manifest(
+    file: &str,
+    text: &str,
+    expected: Kind,
+    archived: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Manifest> {
     if yaml::guess_tag(text, expected.tag_field().as_str())? != expected.tag() {
         return None;
     }
     let manifest = typed_manifest(expected, text, None)?;
-    rules::manifest(&manifest).0.is_empty().then_some(manifest)
+    let findings = checks(&manifest, archived).0;
+    let mut placed = Vec::with_capacity(findings.len());
+    for f in findings {
+        let key = match f.path.as_slice() {
+            [PathSeg::Key(key)] if f.at_key && f.severity == Severity::Warning => key,
+            _ => return None,
+        };
+        placed.push((yaml::top_level_key_span(text, key)?, f));
+    }
+    if !placed.is_empty() {
+        let mut fd = FileDiagnostics::new(file, text);
+        for (span, f) in placed {
+            fd.push(f.severity, f.code, span, f.message, f.help);
+        }
+        diagnostics.extend(fd.out);
+    }
+    Some(manifest)
+}
+
+/// The checks of one manifest; an experiment's also against the folder it is in.
+fn checks(manifest: &Manifest, archived: bool) -> rules::Findings {
+    match manifest {
+        Manifest::Experiment(e) => rules::experiment_file(e, archived),
+        other => rules::manifest(other),
+    }
 }
 
 fn push_findings(fd: &mut FileDiagnostics<'_>, tree: &SpanTree, findings: Vec<Finding>) {

@@ -43,7 +43,8 @@ pub struct Experiment {
     pub kind: ExperimentKind,
     /// The flag this configures: the experiment's identity within its environment.
     pub flag: String,
-    /// Defaults to the flag name.
+    /// Ignored by the service, which has only flags since experiments were deprecated:
+    /// flagsync neither sends, compares nor exports it, and warns where a file sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,14 +62,25 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stickiness_property: Option<String>,
     /// Per-SDK-platform overrides.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub platforms: Vec<Platform>,
     /// Ordered: the first condition that matches gives the value.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<Condition>,
     /// The value when no condition matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    /// Whether the flag is archived. In a repository the folder says it: a file under
+    /// `experiments/archived/` is archived (the loader sets this), any other is not, and a
+    /// value that contradicts the folder is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<bool>,
 }
@@ -133,14 +145,19 @@ pub struct Platform {
     /// Overrides the flag name on this platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
 }
 
 /// A release rule: every part present must match (AND); `value` is what it yields. A
-/// condition with only `value` matches all users.
+/// condition with only `value` matches all users; one without `value` yields the code
+/// default, so `{}` (which the service writes) serves the code default to everyone.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Condition {
@@ -162,11 +179,13 @@ pub struct Condition {
 pub struct GroupCondition {
     /// One target group name or a list of them.
     pub name: StringList,
-    /// Absent means "any of".
+    /// Absent means "any of" (`or`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<GroupOperator>,
 }
 
+/// How the groups of a group condition combine. The format reference lists `or`, `and`
+/// and `not`; real files also use `nor`. Each is kept as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupOperator {
@@ -174,7 +193,9 @@ pub enum GroupOperator {
     Or,
     /// All of the groups.
     And,
-    /// None of the groups.
+    /// Not in the groups (the format reference's word).
+    Not,
+    /// None of the groups (the word real files use).
     Nor,
 }
 
@@ -191,7 +212,8 @@ pub struct DependencyCondition {
 #[serde(deny_unknown_fields)]
 pub struct VersionCondition {
     pub operator: SemverOperator,
-    /// `1` to `3` numeric components with an optional pre-release (`2`, `1.1`, `4.6.2-beta`).
+    /// Dot-separated numbers with an optional pre-release (`2`, `1.1`, `4.6.2-beta`,
+    /// `26.1.18.8`): what the SDKs compare part by part.
     #[serde(default)]
     pub semver: Option<String>,
 }
@@ -319,10 +341,14 @@ pub struct TargetGroup {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// How the conditions combine; defaults to `or`.
+    /// How the conditions combine. Defaults to `and` (all of them) in a manifest; in the
+    /// REST body the service returns, an absent operator means `or`. flagsync always sends
+    /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<TargetGroupOperator>,
-    #[serde(default)]
+    /// Absent or left empty (`conditions:`): none.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<TargetGroupCondition>>")]
     pub conditions: Vec<TargetGroupCondition>,
     /// Accepted because the vendor's own PUT example sends it (`"value":"0"`), but it means
     /// nothing for a target group: never serialized, and a warning in a manifest.
@@ -379,11 +405,17 @@ pub enum Value {
     Schedule(Vec<ScheduleStep>),
 }
 
-/// `{option, percentage}`: `percentage` percent of users get `option`.
+/// `{option, percentage}`: `percentage` percent of users get `option`. Both are kept as
+/// written; an absent `percentage` means 100, an absent `option` `true` (the defaults
+/// table).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SplitStep {
-    pub option: Scalar,
-    pub percentage: Number,
+    /// Absent: `true` (boolean flags only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub option: Option<Scalar>,
+    /// Absent: 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentage: Option<Number>,
 }
 
 /// `{from, percentage, option}`: from the instant `from` on, `percentage` percent get `option`.
@@ -391,8 +423,28 @@ pub struct SplitStep {
 pub struct ScheduleStep {
     /// An ISO-8601 instant, kept as written (real files leave it unquoted).
     pub from: String,
-    pub percentage: Number,
-    pub option: Scalar,
+    /// Absent: 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentage: Option<Number>,
+    /// Absent: `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub option: Option<Scalar>,
+}
+
+impl SplitStep {
+    /// The percentage, its default when absent.
+    pub fn percentage(&self) -> Number {
+        self.percentage
+            .unwrap_or_else(|| defaults::experiment::step_percentage(Side::Manifest))
+    }
+}
+
+impl ScheduleStep {
+    /// The percentage, its default when absent.
+    pub fn percentage(&self) -> Number {
+        self.percentage
+            .unwrap_or_else(|| defaults::experiment::step_percentage(Side::Manifest))
+    }
 }
 
 /// One entry of a value list before it is known to be a split or a schedule step.
@@ -401,8 +453,20 @@ pub struct ScheduleStep {
 struct RawStep {
     #[serde(default)]
     from: Option<String>,
-    percentage: Number,
-    option: Scalar,
+    #[serde(default)]
+    percentage: Option<Number>,
+    #[serde(default)]
+    option: Option<Scalar>,
+}
+
+/// A list that real files sometimes leave empty (`conditions:` with nothing after it): null
+/// reads as an empty list.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl Serialize for Value {

@@ -236,6 +236,7 @@ pub fn casc_tree(
             files.push(File {
                 rel: join(&folder, &name),
                 content: to_yaml(&manifest),
+                replaces: None,
             });
         }
     }

@@ -77,6 +77,9 @@ pub struct Written {
     pub overwritten: usize,
     /// Files whose content was already the one to write.
     pub unchanged: usize,
+    /// Files removed because a file written in another folder replaces them (a flag
+    /// archived or restored).
+    pub moved: usize,
 }
 
 /// The files of a repository on disk, addressed by paths relative to its root with `/`.
@@ -107,12 +110,14 @@ impl RepoFiles {
             .collect())
     }
 
-    /// Writes `files`, skipping those whose content is already right. Refuses, writing
-    /// nothing, when a file with other content exists and `force` is not set, or when a path
-    /// leads outside the repository or is a link.
+    /// Writes `files`, skipping those whose content is already right, and removes the files
+    /// they replace. Refuses, writing nothing, when a file with other content exists or one
+    /// would be removed and `force` is not set, or when a path leads outside the repository
+    /// or is a link.
     pub fn write_all(&self, files: &[File], force: bool) -> Result<Written, WriteError> {
         let mut writes = Vec::new();
         let mut overwrites = Vec::new();
+        let mut removals = Vec::new();
         let mut unchanged = 0usize;
         for file in files {
             match self.existing(&file.rel)? {
@@ -123,6 +128,12 @@ impl RepoFiles {
                 }
                 None => writes.push(file),
             }
+            if let Some(old) = &file.replaces
+                && self.existing(old)?.is_some()
+            {
+                overwrites.push(format!("{old} (moves to {})", file.rel));
+                removals.push(old.as_str());
+            }
         }
         if !overwrites.is_empty() && !force {
             return Err(WriteError::WouldOverwrite { files: overwrites });
@@ -130,11 +141,34 @@ impl RepoFiles {
         for file in &writes {
             self.write(&file.rel, &file.content)?;
         }
+        // Only after every new file is in place, so that an interruption leaves a duplicate
+        // to remove rather than a lost manifest.
+        for old in &removals {
+            self.remove(old)?;
+        }
         Ok(Written {
             written: writes.len(),
-            overwritten: overwrites.len(),
+            overwritten: overwrites.len() - removals.len(),
             unchanged,
+            moved: removals.len(),
         })
+    }
+
+    /// Removes the regular file `rel`; a link is refused, an absent file is fine.
+    fn remove(&self, rel: &str) -> Result<(), WriteError> {
+        let (dir, name) = split(rel)?;
+        let Some(dir) = self.dir(dir, false)? else {
+            return Ok(());
+        };
+        let path = dir.join(name);
+        if !self.is_file_or_absent(&path, rel)? {
+            return Ok(());
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(WriteError::Write { path, source }),
+        }
     }
 
     /// The content of file `rel`, `None` when it does not exist.
@@ -269,6 +303,7 @@ mod tests {
 
     fn file(rel: &str, content: &str) -> File {
         File {
+            replaces: None,
             rel: rel.to_owned(),
             content: content.to_owned(),
         }
@@ -300,6 +335,33 @@ mod tests {
             BTreeSet::from(["c.yml".to_owned()]),
             "no temporary file is left"
         );
+    }
+
+    #[test]
+    fn a_replacing_file_moves_with_force_only() {
+        let repo = tempfile::tempdir().unwrap();
+        let files = RepoFiles::open(repo.path()).unwrap();
+        files.write_all(&[file("e/x.yml", "x\n")], false).unwrap();
+        let moved = File {
+            replaces: Some("e/x.yml".to_owned()),
+            ..file("e/archived/x.yml", "x\n")
+        };
+        let err = files
+            .write_all(std::slice::from_ref(&moved), false)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("e/x.yml (moves to e/archived/x.yml)"),
+            "{err}"
+        );
+        assert!(repo.path().join("e/x.yml").is_file(), "nothing was written");
+        let written = files.write_all(&[moved], true).unwrap();
+        assert_eq!(
+            (written.written, written.moved, written.overwritten),
+            (1, 1, 0)
+        );
+        assert!(!repo.path().join("e/x.yml").exists());
+        assert!(repo.path().join("e/archived/x.yml").is_file());
     }
 
     #[test]

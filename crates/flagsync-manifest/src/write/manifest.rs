@@ -101,10 +101,14 @@ fn target_group(canonical: &Value) -> Value {
 }
 
 /// An experiment's manifest from its canonical body: documented defaults left out, the
-/// experiment `name` (ignored by the service) not written.
+/// experiment `name` (ignored by the service) not written, and neither is `archived`: the
+/// folder says it (an archived flag's file goes into `archived/`, see [`is_archived`]).
 fn experiment(canonical: &Value) -> Value {
     manifest_of(Kind::Experiment, None, canonical, |key, value| {
-        if key == "name" || omitted_from_export(experiment::TOP_LEVEL, key, value) {
+        if key == "name"
+            || key == experiment::ARCHIVED.field
+            || omitted_from_export(experiment::TOP_LEVEL, key, value)
+        {
             return None;
         }
         Some(match key {
@@ -268,15 +272,28 @@ pub enum Mismatch {
     Differs(Vec<String>),
 }
 
+/// Whether the canonical body of an experiment is an archived flag's, whose manifest goes
+/// into the `archived/` folder of its environment.
+pub fn is_archived(kind: Kind, canonical: &Value) -> bool {
+    kind == Kind::Experiment
+        && canonical.get(experiment::ARCHIVED.field) == Some(&Value::Bool(true))
+}
+
 /// Whether a manifest, read back through the model and normalized, equals the live
-/// canonical body.
+/// canonical body. An archived flag's manifest is read as the loader reads it from the
+/// `archived/` folder.
 pub fn check(
     kind: Kind,
     manifest: &Value,
     canonical: &Value,
     canonicalize: Canonicalize<'_>,
 ) -> Result<(), Mismatch> {
-    let typed = Manifest::from_json(kind, manifest.clone()).map_err(Mismatch::Unreadable)?;
+    let mut typed = Manifest::from_json(kind, manifest.clone()).map_err(Mismatch::Unreadable)?;
+    if let Manifest::Experiment(e) = &mut typed
+        && is_archived(kind, canonical)
+    {
+        e.archived = Some(true);
+    }
     let again = canonicalize(&typed);
     if &again == canonical {
         return Ok(());

@@ -6,9 +6,11 @@
 //! resources into files (a resource a manifest already declares goes back into that file,
 //! others get a new name safe on every OS) and proves that each one normalizes back to live
 //! state; [`RepoFiles`] writes them, never outside the repository. [`yaml`] is the emitter,
-//! whose scalar quoter the plan renderers share.
+//! whose scalar quoter the plan renderers share. [`NewConfig`] is the first `flagsync.yaml`
+//! of `flagsync init`.
 
 mod casc;
+mod config;
 mod files;
 mod manifest;
 mod names;
@@ -20,12 +22,13 @@ use std::fmt;
 use serde_json::Value;
 
 pub use self::casc::{CascError, CascResource, CascTree, casc_tree};
+pub use self::config::{ENVIRONMENTS_DIR, NewConfig, TARGET_GROUPS_DIR};
 pub use self::files::{RepoFiles, WriteError, Written};
-pub use self::manifest::{Canonicalize, Mismatch, check, manifest};
+pub use self::manifest::{Canonicalize, Mismatch, check, is_archived, manifest};
 pub use self::yaml::to_yaml;
 use crate::kind::{Kind, Provider};
 use crate::model::{self, Config, ROLLOUT_ID_LABEL};
-use crate::repository::{Item, Repository};
+use crate::repository::{ARCHIVED_FOLDER, Item, Repository, in_archived_folder};
 use crate::rules::is_valid_rollout_id;
 
 /// An environment left out of the export because its experiments live on another branch.
@@ -174,6 +177,9 @@ pub struct File {
     /// Relative to the repository, with `/`.
     pub rel: String,
     pub content: String,
+    /// A file this one replaces, removed once it is written: the manifest of a flag that
+    /// was archived or restored moves into or out of the `archived/` folder.
+    pub replaces: Option<String>,
 }
 
 /// How many resources of each kind were exported.
@@ -260,9 +266,33 @@ struct Resource {
     identity: String,
     /// What messages call it, e.g. `experiment Production/my.flag`.
     label: String,
+    /// The directory of its kind (an environment's experiments directory).
     dir: String,
+    /// An archived flag, whose file belongs in `dir/archived/`.
+    archived: bool,
     canonical: Value,
     manifest: Value,
+}
+
+impl Resource {
+    /// The folder a new file for it goes into.
+    fn folder(&self) -> String {
+        if self.archived {
+            let dir = self.dir.trim_end_matches('/');
+            if dir.is_empty() || dir == "." {
+                ARCHIVED_FOLDER.to_owned()
+            } else {
+                format!("{dir}/{ARCHIVED_FOLDER}")
+            }
+        } else {
+            self.dir.clone()
+        }
+    }
+
+    /// Whether `file`, which declares it, is in the folder its state asks for.
+    fn fits(&self, file: &str) -> bool {
+        self.kind != Kind::Experiment || in_archived_folder(&self.dir, file) == self.archived
+    }
 }
 
 /// Turns live state into files: each resource into the file of the repository that declares
@@ -338,6 +368,7 @@ pub fn build(
                 label: format!("rollout {id} (adopted from {})", rollout.instance),
                 identity: id,
                 dir: dir.clone(),
+                archived: false,
                 canonical: expected,
             });
             counts.rollouts += 1;
@@ -486,6 +517,7 @@ fn resource(kind: Kind, identity: String, label: String, dir: &str, canonical: V
     Resource {
         kind,
         manifest: manifest(kind, &identity, &canonical),
+        archived: is_archived(kind, &canonical),
         label,
         identity,
         dir: dir.to_owned(),
@@ -575,6 +607,8 @@ fn not_live(repo: &Repository, scope: &Scope, exported: &[Resource]) -> Vec<Stri
 }
 
 /// Decides each resource's file: the one that already declares it, else a new safe name.
+/// A declaring file in the wrong folder for the flag's archived state is replaced by a new
+/// file in the right one.
 fn place(
     files: &RepoFiles,
     repo: &Repository,
@@ -586,23 +620,29 @@ fn place(
         .collect();
 
     let mut out = Vec::with_capacity(resources.len());
-    // New files, grouped by directory so that names are chosen against each other.
-    let mut fresh: BTreeMap<String, Vec<Resource>> = BTreeMap::new();
+    // New files, grouped by directory so that names are chosen against each other, with
+    // the file each replaces.
+    let mut fresh: BTreeMap<String, Vec<(Resource, Option<String>)>> = BTreeMap::new();
     for r in resources {
         match declared.get(&(r.kind, r.dir.as_str(), r.identity.as_str())) {
-            Some(file) => out.push(File {
+            Some(file) if r.fits(file) => out.push(File {
                 rel: (*file).to_owned(),
                 content: to_yaml(&r.manifest),
+                replaces: None,
             }),
-            None => fresh.entry(r.dir.clone()).or_default().push(r),
+            Some(file) => {
+                let replaces = Some((*file).to_owned());
+                fresh.entry(r.folder()).or_default().push((r, replaces));
+            }
+            None => fresh.entry(r.folder()).or_default().push((r, None)),
         }
     }
     for (dir, group) in fresh {
         let taken = files.names_in(&dir)?;
-        let identities: Vec<String> = group.iter().map(|r| r.identity.clone()).collect();
+        let identities: Vec<String> = group.iter().map(|(r, _)| r.identity.clone()).collect();
         let names = names::assign(&identities, &taken);
         let dir = dir.trim_end_matches('/');
-        for (r, name) in group.into_iter().zip(names) {
+        for ((r, replaces), name) in group.into_iter().zip(names) {
             out.push(File {
                 rel: if dir.is_empty() || dir == "." {
                     name
@@ -610,6 +650,7 @@ fn place(
                     format!("{dir}/{name}")
                 },
                 content: to_yaml(&r.manifest),
+                replaces,
             });
         }
     }

@@ -112,6 +112,7 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         files.push(File {
             rel: CONFIG_FILE.to_owned(),
             content: config_text(config)?,
+            replaces: None,
         });
     }
 

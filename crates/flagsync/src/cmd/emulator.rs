@@ -65,6 +65,11 @@ pub struct Args {
     /// milliseconds after answering, and everything on Ctrl-C).
     #[arg(long)]
     pub sync_writes: bool,
+    /// Serve only the CloudBees routes of the vendor's reference (experiments, target
+    /// groups): the applications, environments and flags lists answer 404, like a
+    /// deployment without them, so that flagsync's fallbacks can be tried.
+    #[arg(long)]
+    pub cloudbees_seed_routes_only: bool,
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -146,6 +151,7 @@ fn config_from(
         },
         preload_examples: args.examples,
         sync_writes: args.sync_writes,
+        cloudbees_seed_routes_only: args.cloudbees_seed_routes_only,
     };
     Ok((config, default_token))
 }

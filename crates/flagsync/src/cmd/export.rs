@@ -19,12 +19,14 @@ use crate::remote::{self, RemoteArgs};
 ///
 /// One file per resource, named after its identity (made safe for every OS). A resource
 /// that a manifest already declares is written to that manifest's file. Existing files are
-/// never overwritten without --force. A rollout without the `flagsync-id` label gets an `id`
-/// derived from its display name and names the `instance` it comes from, so that the next
-/// apply adopts it. CloudBees lists only flags that have at least one release rule, so a
-/// flag without one is exported only when the repository already declares it. Manifests
-/// with errors stop the export (fix them first); environments kept on another branch
-/// (`branch:`) are skipped.
+/// never overwritten without --force. Archived flags go into the `archived/` folder of their
+/// environment (a flag archived or restored since is moved there or back, with --force). A
+/// rollout without the `flagsync-id` label gets an `id` derived from its display name and
+/// names the `instance` it comes from, so that the next apply adopts it. Where a CloudBees
+/// deployment lacks the list of every flag, its experiments list shows only flags with a
+/// release rule, and a flag without one is exported only when the repository already
+/// declares it. Manifests with errors stop the export (fix them first); environments kept
+/// on another branch (`branch:`) are skipped.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The repository to write into (it needs a flagsync.yaml).
@@ -135,6 +137,12 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         println!(
             "{} file(s) written ({} overwritten), {} already up to date",
             written.written, written.overwritten, written.unchanged
+        );
+    }
+    if written.moved > 0 {
+        println!(
+            "{} file(s) moved into or out of an `archived/` folder (flags archived or restored)",
+            written.moved
         );
     }
     Ok(ExitCode::SUCCESS)

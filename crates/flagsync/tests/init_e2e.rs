@@ -1,0 +1,165 @@
+//! `flagsync init` through the binary: the applications and environments the token sees,
+//! against a separate emulator and the embedded one.
+
+use flagsync_emulator::EmulatorConfig;
+use serde_json::json;
+
+use crate::common::{APPLICATION, Emu, text};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn init_writes_flagsync_yaml_for_the_application_the_token_sees() {
+    let emu = Emu::start();
+    let (status, body) = emu.send(
+        reqwest::Method::PUT,
+        "/_emulator/cloudbees/applications/web",
+        Some(json!({"name": "Web shop", "environments": ["prod", "dev"]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    emu.put_experiment(
+        "Production",
+        json!({"type": "experiment", "flag": "checkout", "value": true}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+
+    // Several applications and no terminal: which one must be said.
+    let out = emu.flagsync(&["init"], &repo);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("web (Web shop)"), "{err}");
+    assert!(err.contains(APPLICATION), "{err}");
+    assert!(err.contains("--application"), "{err}");
+    assert!(!repo.join("flagsync.yaml").exists());
+
+    let out = emu.flagsync(&["init", "--application", "Web shop"], &repo);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("is the name of web; pass its id"),
+        "{}",
+        text(&out)
+    );
+
+    let out = emu.flagsync(&["init", "--application", "web"], &repo);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("environments prod, dev"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout(&out).contains("flagsync export"), "{}", text(&out));
+    let written = std::fs::read_to_string(repo.join("flagsync.yaml")).unwrap();
+    assert!(written.contains("application: web\n"), "{written}");
+    assert!(
+        written.contains("token_env: CLOUDBEES_API_TOKEN\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("experiments: environments/prod\n"),
+        "{written}"
+    );
+    // The URL of the emulator is the test's, not the repository's.
+    assert!(!written.contains("http"), "{written}");
+
+    let out = emu.flagsync(&["init", "--application", APPLICATION], &repo);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stderr(&out).contains("already exists"), "{}", text(&out));
+
+    // Adopting the application with flags: init, export, and the plan is empty.
+    let out = emu.flagsync(&["init", "--force", "--application", APPLICATION], &repo);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = emu.flagsync(&["export"], &repo);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(repo.join("environments/Production/checkout.yml").is_file());
+    let out = emu.flagsync(&["plan", "--detailed-exitcode"], &repo);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn init_on_the_embedded_emulator_needs_no_account() {
+    let emu = Emu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = emu
+        .command(&["init", "--emulator"], dir.path())
+        .env_remove("CLOUDBEES_API_TOKEN")
+        .env_remove("FLAGSYNC_CLOUDBEES_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(flagsync_emulator::CLOUDBEES_DEFAULT_APPLICATION_ID),
+        "{}",
+        text(&out)
+    );
+    let written = std::fs::read_to_string(dir.path().join("flagsync.yaml")).unwrap();
+    assert!(
+        written.contains("emulator:\n  state: \".flagsync/emulator\"\n"),
+        "{written}"
+    );
+    // The repository works on the embedded emulator: a manifest applies and plans empty.
+    std::fs::create_dir_all(dir.path().join("environments/Staging")).unwrap();
+    std::fs::write(
+        dir.path().join("environments/Staging/f.yml"),
+        "type: experiment\nflag: f\nvalue: true\n",
+    )
+    .unwrap();
+    for args in [
+        &["apply", "--auto-approve"][..],
+        &["plan", "--detailed-exitcode"][..],
+    ] {
+        let out = emu
+            .command(args, dir.path())
+            .env_remove("CLOUDBEES_API_TOKEN")
+            .env_remove("FLAGSYNC_CLOUDBEES_URL")
+            .env_remove("FLAGSYNC_CONFIDENCE_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+#[test]
+fn init_without_the_account_routes_says_what_to_do() {
+    let emu = Emu::with_config(EmulatorConfig {
+        cloudbees_seed_routes_only: true,
+        ..EmulatorConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = emu.flagsync(&["init"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("does not list applications"),
+        "{}",
+        text(&out)
+    );
+    let out = emu.flagsync(&["init", "--application", APPLICATION], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("does not list environments"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("flagsync.yaml").exists());
+}
+
+#[test]
+fn init_without_a_token_names_the_variable() {
+    let emu = Emu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = emu
+        .command(&["init"], dir.path())
+        .env_remove("CLOUDBEES_API_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("CLOUDBEES_API_TOKEN is not set"), "{err}");
+    assert!(err.contains("--emulator"), "{err}");
+}
