@@ -17,7 +17,8 @@ use std::path::Path;
 use flagsync_manifest::{Loaded, Repository};
 use flagsync_plan::render::{Compared, Framing, Phrase, Revision};
 use flagsync_plan::{
-    DesiredResource, LiveResource, ManagedScope, Operation, Plan, PlanOptions, normalize,
+    DesiredResource, LiveResource, ManagedScope, Operation, Plan, PlanOptions, ProviderScope,
+    RepoRevision, normalize,
 };
 use flagsync_source::{GitSource, SourceError, Tree};
 
@@ -133,6 +134,14 @@ pub fn compare(
     let mut plan = plan_head_against_base(&head, base.as_ref())?;
     warnings.append(&mut plan.warnings);
     plan.warnings = warnings;
+    plan.metadata.revision = Some(RepoRevision {
+        rev: Some(head_rev.to_owned()),
+        commit: Some(head_source.id()),
+        modified: false,
+    });
+    if let Some(config) = &head.repository.config {
+        plan.metadata.providers = ProviderScope::of(config, &[]);
+    }
 
     Ok(Comparison {
         base: revision(base_rev, base_source.as_ref()),

@@ -7,8 +7,8 @@ use crate::dag::topo_indices;
 use crate::diff::diff;
 use crate::error::PlanError;
 use crate::model::{
-    Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, Operation, Plan, PlanOptions,
-    ResourceKey, Summary, Undeclared,
+    Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, Metadata, Operation, Plan,
+    PlanOptions, ResourceKey, Summary, Undeclared,
 };
 use crate::rollout::rollout_steps;
 
@@ -182,6 +182,7 @@ pub fn plan(
     };
     Ok(Plan {
         format_version: FORMAT_VERSION,
+        metadata: Metadata::default(),
         actions,
         summary,
         warnings,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One API call (or wait) in applying a rollout action, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "call", rename_all = "kebab-case")]
 pub enum RolloutStep {
     /// `POST /v1/workflows/rollout/instances` with [`create_body`] (labels included). Not

@@ -185,7 +185,8 @@ fn json_snapshot() {
     let p = representative_plan();
     let text = render_json(&p);
     let parsed: Value = serde_json::from_str(&text).expect("valid json");
-    assert_eq!(parsed["format_version"], json!(1));
+    assert_eq!(parsed["format_version"], json!(2));
+    assert_eq!(text, p.to_json().unwrap(), "one shape: the saved plan");
     insta::assert_snapshot!(text);
 }
 
@@ -354,6 +355,7 @@ fn framed_no_changes_speak_of_the_two_revisions() {
             "base",
             "head",
             "notes",
+            "metadata",
             "summary",
             "warnings",
             "actions"

@@ -368,7 +368,7 @@ fn json_lists_rfc6902_operations_and_the_revisions() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("diff --format json is JSON");
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["base"]["rev"], "HEAD~2");
     assert_eq!(doc["head"]["rev"], "HEAD");
     assert_eq!(doc["head"]["commit"], git(root, &["rev-parse", "HEAD"]));

@@ -13,6 +13,7 @@ mod exit_codes;
 mod export_e2e;
 mod hostile_repo;
 mod install_action;
+mod json_outputs;
 mod pacing_e2e;
 mod plan_e2e;
 mod progress_e2e;

@@ -9,7 +9,7 @@ mod yamlish;
 
 pub use framing::{Compared, Framing, Phrase, Revision};
 pub use human::{HumanOptions, printable, render_human, render_human_framed};
-pub use json::{render_json, render_json_framed};
+pub use json::{JsonRevision, plan_schema, render_json, render_json_framed};
 pub use markdown::{DEFAULT_MARKDOWN_BUDGET, render_markdown, render_markdown_framed};
 pub use yamlish::to_yamlish;
 

@@ -103,7 +103,9 @@ fn compute(args: &Args) -> miette::Result<Plan> {
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = pipeline::runtime()?.block_on(read)?;
     let live = flagsync_pipeline::live_resources(&snapshot);
-    Ok(flagsync_pipeline::plan(&loaded, &live, &options)?)
+    let mut plan = flagsync_pipeline::plan(&loaded, &live, &options)?;
+    plan.metadata = crate::metadata::of(source.as_ref(), Some(config), &args.envs);
+    Ok(plan)
 }
 
 pub fn render(plan: &Plan, format: Format, global: &GlobalArgs) -> String {
