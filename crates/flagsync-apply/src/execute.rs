@@ -369,6 +369,7 @@ mod tests {
             steps: Vec::new(),
             unsupported: None,
             origin: None,
+            used_by: Vec::new(),
         }
     }
 

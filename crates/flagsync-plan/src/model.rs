@@ -342,6 +342,18 @@ pub struct Action {
     /// rollout); the applier runs the supported steps and reports this.
     pub unsupported: Option<String>,
     pub origin: Option<Origin>,
+    /// The blast radius: the resources that use this one, before or after the change
+    /// (directly, or through target groups and flags that use it).
+    pub used_by: Vec<Usage>,
+}
+
+/// How many resources of one kind, in one environment, use a resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Usage {
+    pub kind: Kind,
+    /// `null` for application-wide resources.
+    pub environment: Option<String>,
+    pub count: usize,
 }
 
 /// An action as the plan document spells it: every field always present (`null` or empty
@@ -361,8 +373,8 @@ pub struct ActionDoc {
     /// The flag, target group name or rollout id.
     name: String,
     operation: Operation,
-    /// The manifest that declares the resource; `null` for a delete (no manifest declares
-    /// it any more).
+    /// The manifest that declares the resource; for a delete, `null` in a plan (no manifest
+    /// declares it any more) and the base revision's file in `flagsync diff`.
     #[serde(default)]
     origin: Option<Origin>,
     /// Ids of actions of this plan that must succeed before this one runs.
@@ -392,6 +404,11 @@ pub struct ActionDoc {
     /// action skipped (or runs the possible part and warns).
     #[serde(default)]
     unsupported: Option<String>,
+    /// The blast radius: how many resources of each kind and environment use this one,
+    /// before or after the change, directly or through target groups and flags that use
+    /// it. Computed from the desired and the live state.
+    #[serde(default)]
+    used_by: Vec<Usage>,
 }
 
 impl JsonSchema for Action {
@@ -422,6 +439,7 @@ impl From<Action> for ActionDoc {
             live: a.live,
             steps: a.steps,
             unsupported: a.unsupported,
+            used_by: a.used_by,
         }
     }
 }
@@ -445,6 +463,7 @@ impl From<ActionDoc> for Action {
             steps: d.steps,
             unsupported: d.unsupported,
             origin: d.origin,
+            used_by: d.used_by,
         }
     }
 }

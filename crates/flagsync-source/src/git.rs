@@ -572,8 +572,8 @@ impl Source for GitWorkdirSource {
         Ok(Box::new(GitSource::open_branch(&self.repo, name)?))
     }
 
-    /// The checked-out commit, and whether the directory read has uncommitted changes
-    /// (modified, staged, deleted or untracked files that are not ignored). A repository
+    /// The checked-out commit, and whether the directory read has uncommitted changes to
+    /// YAML files (modified, staged, deleted, or untracked and not ignored). A repository
     /// git cannot read the state of gives `None` rather than a guess.
     fn revision(&self) -> Option<Revision> {
         self.repo
@@ -599,10 +599,18 @@ impl Source for GitWorkdirSource {
                 let statuses = handle
                     .statuses(Some(&mut options))
                     .map_err(|e| git_error(&e))?;
+                // Only YAML files are manifests or flagsync.yaml: a plan file or a comment
+                // written into the checkout changes nothing that was read.
+                let modified = statuses.iter().any(|entry| {
+                    entry.path().is_some_and(|path| {
+                        let path = path.to_ascii_lowercase();
+                        path.ends_with(".yml") || path.ends_with(".yaml")
+                    })
+                });
                 Ok(Revision {
                     name,
                     commit,
-                    modified: !statuses.is_empty(),
+                    modified,
                 })
             })
             .ok()

@@ -108,7 +108,8 @@ pub struct Revision {
     /// The full commit id (a tree's id for a revision naming a tree); `None` in a
     /// repository without commits.
     pub commit: Option<String>,
-    /// The files read differ from that commit: uncommitted changes (a work tree only).
+    /// The YAML files (manifests, flagsync.yaml) differ from that commit: uncommitted
+    /// changes (a work tree only).
     pub modified: bool,
 }
 

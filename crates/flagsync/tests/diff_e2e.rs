@@ -650,7 +650,10 @@ fn markdown_stays_within_a_github_comment() {
         "{} characters",
         md.chars().count()
     );
-    assert!(md.starts_with("**flagsync diff** `HEAD~1 ("), "{md}");
+    assert!(
+        md.starts_with("<!-- flagsync-plan -->\n### flagsync diff `HEAD~1 ("),
+        "{md}"
+    );
     assert!(md.contains("\nPlan: 300 to create, 0 to update, 0 to delete.\n"));
     assert!(md.contains("to fit in a GitHub comment."), "{md}");
     assert!(

@@ -2,6 +2,7 @@
 //! crate and the shared helpers are compiled and linked once.
 
 mod apply_e2e;
+mod comment_e2e;
 mod common;
 mod completions_man;
 mod convert_e2e;

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 pub use self::casc::{CascError, CascResource, CascTree, casc_tree};
 pub use self::files::{RepoFiles, WriteError, Written};
-pub use self::manifest::{Canonicalize, Mismatch, check, manifest};
+pub use self::manifest::{Canonicalize, Mismatch, check, in_manifest_order, manifest};
 pub use self::yaml::to_yaml;
 use crate::kind::{Kind, Provider};
 use crate::model::{self, Config, ROLLOUT_ID_LABEL};
