@@ -42,6 +42,8 @@ enum Command {
     Diff(cmd::diff::Args),
     /// Write live state as manifests (adopt an existing account).
     Export(cmd::export::Args),
+    /// Rewrite every manifest in its canonical form, the one export writes.
+    Fmt(cmd::fmt::Args),
     /// Write a legacy CloudBees repository as a CloudBees Unify CasC tree, offline.
     Convert(cmd::convert::Args),
     /// Check that each configured provider can be used: URL, credentials, application, environments.
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => cmd::apply::run(args, &cli.global),
         Command::Diff(args) => cmd::diff::run(args, &cli.global),
         Command::Export(args) => cmd::export::run(args, &cli.global),
+        Command::Fmt(args) => cmd::fmt::run(args, &cli.global),
         Command::Convert(args) => cmd::convert::run(args, &cli.global),
         Command::Doctor(args) => cmd::doctor::run(args, &cli.global),
         Command::Results(args) => cmd::results::run(args, &cli.global),

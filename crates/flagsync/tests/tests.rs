@@ -12,6 +12,7 @@ mod doctor_e2e;
 mod endpoints_e2e;
 mod exit_codes;
 mod export_e2e;
+mod fmt_e2e;
 mod hostile_repo;
 mod install_action;
 mod json_outputs;

@@ -10,6 +10,7 @@
 
 mod casc;
 mod files;
+mod format;
 mod manifest;
 mod names;
 pub mod yaml;
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 pub use self::casc::{CascError, CascResource, CascTree, casc_tree};
 pub use self::files::{RepoFiles, WriteError, Written};
+pub use self::format::{Formatted, format};
 pub use self::manifest::{Canonicalize, Mismatch, check, in_manifest_order, manifest};
 pub use self::yaml::to_yaml;
 use crate::kind::{Kind, Provider};
