@@ -202,7 +202,10 @@ pub async fn apply(
             warnings,
         });
     }
-    ApplyReport { outcomes }
+    ApplyReport {
+        outcomes,
+        metadata: plan.metadata.clone(),
+    }
 }
 
 async fn run_action(action: &Action, clients: &Clients, options: &ApplyOptions) -> ActionResult {
@@ -366,6 +369,7 @@ mod tests {
             steps: Vec::new(),
             unsupported: None,
             origin: None,
+            used_by: Vec::new(),
         }
     }
 
@@ -406,6 +410,7 @@ mod tests {
     async fn malformed_graph_and_missing_clients_do_not_panic() {
         let plan = Plan {
             format_version: flagsync_plan::FORMAT_VERSION,
+            metadata: Default::default(),
             actions: vec![
                 action("a", &[]),
                 action("b", &["a"]),

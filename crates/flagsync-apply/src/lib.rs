@@ -27,7 +27,7 @@ pub use execute::apply;
 pub use guards::{
     ApplyError, Drift, MAX_LISTED, check_fingerprints, check_max_deletes, ensure_unchanged,
 };
-pub use report::{ApplyEvent, ApplyReport, Outcome, REPORT_FORMAT_VERSION, Status};
+pub use report::{ApplyEvent, ApplyReport, Outcome, REPORT_FORMAT_VERSION, Status, report_schema};
 
 // Plan types that appear in this crate's API, for callers' convenience.
 pub use flagsync_plan::Plan;

@@ -1,11 +1,13 @@
 //! What an apply did, per action: the report the binary renders (human or `--format json`).
 
-use serde::ser::SerializeStruct;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
-use flagsync_plan::{Operation, ResourceKey};
+use flagsync_plan::{Metadata, Operation, ResourceKey};
 
-/// The version of the `--format json` apply report. Bump on incompatible changes.
+/// The version of the `--format json` apply report. Bump only when an existing field
+/// changes meaning; adding fields does not.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
 
 /// Progress notifications, in the order things happen, for a progress bar.
@@ -22,7 +24,7 @@ pub enum ApplyEvent {
 }
 
 /// How one action ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Status {
     Succeeded,
@@ -45,8 +47,9 @@ pub enum Status {
 }
 
 /// The result of one action of the plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Outcome {
+    /// The plan action's id (`KIND/NAME` or `KIND/ENVIRONMENT/NAME`).
     pub action_id: String,
     pub key: ResourceKey,
     pub operation: Operation,
@@ -71,6 +74,8 @@ impl Outcome {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApplyReport {
     pub outcomes: Vec<Outcome>,
+    /// What the apply ran from and by (set by the command; planning's default otherwise).
+    pub metadata: Metadata,
 }
 
 impl ApplyReport {
@@ -167,32 +172,58 @@ impl ApplyReport {
     }
 }
 
-/// `{"format_version": 1, "summary": {...}, "outcomes": [...]}`.
+/// The apply report as `--format json` spells it.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "ApplyReport")]
+struct ReportDoc<'a> {
+    /// The version of this document's shape.
+    format_version: u32,
+    metadata: &'a Metadata,
+    summary: ReportSummary,
+    /// One per plan action, in plan order.
+    outcomes: &'a [Outcome],
+}
+
+/// How many actions ended each way.
+#[derive(Serialize, JsonSchema)]
+struct ReportSummary {
+    succeeded: usize,
+    /// Failed actions, conflicts included.
+    failed: usize,
+    /// Failed actions whose failure was a change made by someone else since the plan.
+    conflicts: usize,
+    /// Actions not attempted because something they depend on did not succeed.
+    never_ran: usize,
+    /// Actions no API call can make: nothing was sent for them.
+    skipped: usize,
+}
+
+/// `{"format_version": 1, "metadata": {...}, "summary": {...}, "outcomes": [...]}`.
 impl Serialize for ApplyReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Summary {
-            succeeded: usize,
-            failed: usize,
-            conflicts: usize,
-            never_ran: usize,
-            skipped: usize,
-        }
-        let mut s = serializer.serialize_struct("ApplyReport", 3)?;
-        s.serialize_field("format_version", &REPORT_FORMAT_VERSION)?;
-        s.serialize_field(
-            "summary",
-            &Summary {
+        ReportDoc {
+            format_version: REPORT_FORMAT_VERSION,
+            metadata: &self.metadata,
+            summary: ReportSummary {
                 succeeded: self.succeeded(),
                 failed: self.failed(),
                 conflicts: self.conflicts(),
                 never_ran: self.never_ran(),
                 skipped: self.skipped(),
             },
-        )?;
-        s.serialize_field("outcomes", &self.outcomes)?;
-        s.end()
+            outcomes: &self.outcomes,
+        }
+        .serialize(serializer)
     }
+}
+
+/// The JSON Schema (draft 2020-12) of the `--format json` apply report.
+pub fn report_schema() -> Value {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .root_schema_for::<ReportDoc<'static>>()
+        .to_value()
 }
 
 #[cfg(test)]
@@ -213,6 +244,7 @@ mod tests {
 
     fn report() -> ApplyReport {
         ApplyReport {
+            metadata: Metadata::default(),
             outcomes: vec![
                 outcome("a", Status::Succeeded),
                 outcome(

@@ -528,6 +528,7 @@ mod tests {
             steps: Vec::new(),
             unsupported: unsupported.map(str::to_owned),
             origin: None,
+            used_by: Vec::new(),
         }
     }
 

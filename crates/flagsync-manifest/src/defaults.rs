@@ -361,6 +361,68 @@ pub fn omitted_from_export(defaults: &[FieldDefault], field: &str, value: &Value
         .any(|d| d.field == field && d.omitted_from_export(value))
 }
 
+/// Where the objects a table's rows name (their [`FieldDefault::object`]) are in a body of
+/// `kind`: each object and the path of keys from the body to it (lists are walked through,
+/// so `conditions` is every condition). A kind not listed has only its own object, named
+/// after it.
+fn objects(kind: Kind) -> &'static [(&'static str, &'static [&'static str])] {
+    match kind {
+        Kind::Experiment => &[
+            ("experiment", &[]),
+            ("platform", &["platforms"]),
+            ("condition", &["conditions"]),
+            ("condition", &["platforms", "conditions"]),
+            ("condition.group", &["conditions", "group"]),
+            ("condition.group", &["platforms", "conditions", "group"]),
+        ],
+        Kind::TargetGroup => &[
+            ("target-group", &[]),
+            ("condition.group", &["conditions", "group"]),
+        ],
+        Kind::Rollout => &[("rollout", &[]), ("rollout.rollout", &["rollout"])],
+        _ => &[],
+    }
+}
+
+/// `body` (a body of `kind`, a document of `side`) without the fields an exported manifest
+/// leaves out because they hold their default: what a manifest needs to say, with none of
+/// the vendor defaults the canonical form spells out. What reviews show of a create or a
+/// delete.
+pub fn without_defaults(kind: Kind, body: &Value, side: Side) -> Value {
+    fn strip(value: &mut Value, path: &[&str], rows: &[&FieldDefault], side: Side) {
+        match (value, path) {
+            (Value::Array(items), _) => {
+                for item in items {
+                    strip(item, path, rows, side);
+                }
+            }
+            (Value::Object(map), []) => map.retain(|field, v| {
+                !rows.iter().any(|d| {
+                    d.field == field && d.export == Export::Omitted && d.is_default(v, side)
+                })
+            }),
+            (Value::Object(map), [key, rest @ ..]) => {
+                if let Some(inner) = map.get_mut(*key) {
+                    strip(inner, rest, rows, side);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = body.clone();
+    let own: &[(&str, &[&str])] = &[(kind.as_str(), &[])];
+    let places = match objects(kind) {
+        [] => own,
+        listed => listed,
+    };
+    // Innermost first, so that an object emptied of defaults is still seen by its parent.
+    for (object, path) in places.iter().rev() {
+        let rows: Vec<&FieldDefault> = table(kind).filter(|d| d.object == *object).collect();
+        strip(&mut out, path, &rows, side);
+    }
+    out
+}
+
 /// Every default of `kind`: those of the resource object, then those of objects inside it.
 pub fn table(kind: Kind) -> impl Iterator<Item = &'static FieldDefault> {
     let (top, nested) = match kind {
@@ -416,6 +478,37 @@ mod tests {
         // Export compares with the manifest's default: a live `or` must be written.
         assert!(!operator.omitted_from_export(&json!("or")));
         assert!(operator.omitted_from_export(&json!("and")));
+    }
+
+    #[test]
+    fn without_defaults_keeps_what_a_manifest_says() {
+        let body = json!({
+            "type": "experiment", "flag": "f", "description": "", "enabled": true,
+            "labels": [], "availableValues": [false, true], "stickinessProperty": "rox.distinct_id",
+            "platforms": [{"name": "iOS", "conditions": [], "value": true}],
+            "conditions": [{"group": {"name": ["g"], "operator": "or"}, "value": null}],
+            "value": null, "archived": false
+        });
+        assert_eq!(
+            without_defaults(Kind::Experiment, &body, Side::Manifest),
+            json!({
+                "type": "experiment", "flag": "f",
+                "platforms": [{"name": "iOS", "value": true}],
+                "conditions": [{"group": {"name": ["g"], "operator": "or"}}]
+            })
+        );
+        // Every kind's own row applies; written defaults stay.
+        let flag =
+            json!({"flag": "f", "description": "", "flagType": "Boolean", "isPermanent": false});
+        assert_eq!(
+            without_defaults(Kind::Flag, &flag, Side::Live),
+            json!({"flag": "f", "flagType": "Boolean"})
+        );
+        let group = json!({"name": "g", "description": "", "operator": "or", "conditions": []});
+        assert_eq!(
+            without_defaults(Kind::TargetGroup, &group, Side::Live),
+            json!({"name": "g", "operator": "or", "conditions": []})
+        );
     }
 
     #[test]

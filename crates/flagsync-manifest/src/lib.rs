@@ -31,4 +31,4 @@ pub use rules::{
     is_comparable_version, is_rfc3339, is_valid_rollout_id, is_valid_semver, split_adds_up,
 };
 pub use schema::schemas;
-pub use yaml::{MAX_DEPTH, MAX_NODES};
+pub use yaml::{Comments, MAX_DEPTH, MAX_NODES, comments};

@@ -426,3 +426,81 @@ fn classify(message: &str, hidden: &[&str]) -> (Code, String, Option<String>) {
         plain(Code::InvalidType, None)
     }
 }
+
+/// Where the comments of a YAML text are, for formatting that cannot keep them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Comments {
+    /// The leading block of comment (and blank) lines before any content, as written,
+    /// ending with a newline; empty when it holds no comment. It belongs to the file, not to a
+    /// value (a schema modeline, a licence), so it can be kept.
+    pub header: String,
+    /// The 1-based line of the first comment after the content starts: one that belongs
+    /// to a value, which rewriting the values would drop.
+    pub first_inner: Option<usize>,
+}
+
+/// The comments of `text`, found by the YAML parser (a `#` inside a string is not one).
+/// A text the parser rejects reports no comment.
+pub fn comments(text: &str) -> Comments {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    // The leading lines that are comments or blank, blank lines before the content
+    // included, when there is a comment among them.
+    let mut block_len = 0;
+    let mut has_comment = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            has_comment |= !trimmed.is_empty();
+            block_len += line.len();
+        } else {
+            break;
+        }
+    }
+    let header_len = if has_comment { block_len } else { 0 };
+    let header_end_line = text[..header_len].matches('\n').count();
+    let mut first_inner = None;
+    for item in Parser::new_from_str(text) {
+        let Ok((event, span)) = item else {
+            break;
+        };
+        if let Event::Comment(..) = event {
+            let start = span.start.byte_offset().unwrap_or(span.start.index());
+            let line = line_of(start);
+            if line > header_end_line {
+                first_inner = Some(line);
+                break;
+            }
+        }
+    }
+    let mut header = text[..header_len].to_owned();
+    if !header.is_empty() && !header.ends_with('\n') {
+        header.push('\n');
+    }
+    Comments {
+        header,
+        first_inner,
+    }
+}
+
+#[cfg(test)]
+mod comment_tests {
+    use super::*;
+
+    #[test]
+    fn header_comments_are_kept_and_others_found() {
+        let text = "# yaml-language-server: $schema=x.json\n\n# about\ntype: experiment # inline\nflag: 'a # b'\n";
+        let c = comments(text);
+        assert_eq!(
+            c.header,
+            "# yaml-language-server: $schema=x.json\n\n# about\n"
+        );
+        assert_eq!(c.first_inner, Some(4));
+        let c = comments("# top\n\ntype: experiment\n");
+        assert_eq!((c.header.as_str(), c.first_inner), ("# top\n\n", None));
+        assert_eq!(comments("\n\ntype: experiment\n").header, "");
+        let c = comments("type: experiment\nflag: \"a # not a comment\"\nlabels: |\n  # text\n");
+        assert_eq!(c, Comments::default());
+        let c = comments("type: experiment\n\n# trailing\n");
+        assert_eq!(c.first_inner, Some(3));
+    }
+}

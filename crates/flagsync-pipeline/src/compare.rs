@@ -17,7 +17,8 @@ use std::path::Path;
 use flagsync_manifest::{Loaded, Repository};
 use flagsync_plan::render::{Compared, Framing, Phrase, Revision};
 use flagsync_plan::{
-    DesiredResource, LiveResource, ManagedScope, Operation, Plan, PlanOptions, normalize,
+    DesiredResource, LiveResource, ManagedScope, Operation, Plan, PlanOptions, ProviderScope,
+    RepoRevision, normalize,
 };
 use flagsync_source::{GitSource, SourceError, Tree};
 
@@ -133,6 +134,14 @@ pub fn compare(
     let mut plan = plan_head_against_base(&head, base.as_ref())?;
     warnings.append(&mut plan.warnings);
     plan.warnings = warnings;
+    plan.metadata.revision = Some(RepoRevision {
+        rev: Some(head_rev.to_owned()),
+        commit: Some(head_source.id()),
+        modified: false,
+    });
+    if let Some(config) = &head.repository.config {
+        plan.metadata.providers = ProviderScope::of(config, &[]);
+    }
 
     Ok(Comparison {
         base: revision(base_rev, base_source.as_ref()),
@@ -145,9 +154,10 @@ pub fn compare(
 /// The plan from base to head, with a warning for each delete that apply would not make.
 fn plan_head_against_base(head: &Loaded, base: Option<&Loaded>) -> Result<Plan, PipelineError> {
     let desired = normalize::desired_resources(&head.repository);
-    let before = base
-        .map(|b| desired_as_live(&normalize::desired_resources(&b.repository)))
+    let base_desired = base
+        .map(|b| normalize::desired_resources(&b.repository))
         .unwrap_or_default();
+    let before = desired_as_live(&base_desired);
     let options = PlanOptions {
         prune: true,
         targets: Vec::new(),
@@ -155,6 +165,17 @@ fn plan_head_against_base(head: &Loaded, base: Option<&Loaded>) -> Result<Plan, 
     };
     let mut plan =
         flagsync_plan::plan(&desired, &before, &options).map_err(PipelineError::Compare)?;
+    // A delete names the manifest the base declared it in.
+    for action in plan
+        .actions
+        .iter_mut()
+        .filter(|a| a.operation == Operation::Delete)
+    {
+        action.origin = base_desired
+            .iter()
+            .find(|d| d.key == action.key)
+            .and_then(|d| d.origin.clone());
+    }
 
     // A resource the head stops declaring shows as deleted; say when apply would in fact
     // leave it alone because the head no longer manages that part of the account.

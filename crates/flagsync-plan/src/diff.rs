@@ -14,7 +14,7 @@ use crate::canonical::canonical_string;
 
 /// One RFC 6902 operation. Serializes exactly as the RFC spells it
 /// (`{"op":"replace","path":"/a","value":1}`); convert a list with [`to_json_patch`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum PatchOp {
     Add { path: String, value: Value },

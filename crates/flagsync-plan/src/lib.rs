@@ -18,8 +18,9 @@ pub use canonical::fingerprint;
 pub use diff::{PatchOp, diff, to_json_patch};
 pub use error::PlanError;
 pub use model::{
-    Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, ManagedScope, Operation, Origin,
-    Plan, PlanOptions, Provider, ResourceKey, Summary, TargetFilter, Undeclared,
+    Action, ActionDoc, DesiredResource, FORMAT_VERSION, Kind, LiveResource, ManagedScope, Metadata,
+    Operation, Origin, Plan, PlanOptions, Provider, ProviderScope, RepoRevision, ResourceKey,
+    Summary, TargetFilter, Undeclared, UndeclaredDoc,
 };
 pub use planner::plan;
 pub use render::{HumanOptions, render_human, render_json, render_markdown};

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -11,8 +12,11 @@ use crate::diff::PatchOp;
 use crate::error::PlanError;
 use crate::rollout::RolloutStep;
 
-/// The version of the saved plan and of `--format json`. Bump on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the plan document: the saved plan and `--format json` of `plan`, `show`
+/// and `diff`, one shape for all. Bump only when an existing field changes meaning; adding
+/// fields does not. Version 2 made the printed plan and the saved plan one shape (`desired`
+/// now holds the desired body of updates too, not only of creates).
+pub const FORMAT_VERSION: u32 = 2;
 
 // The kinds of resources and their providers are the manifests' (the lowest crate that
 // needs them); they are re-exported here so that `flagsync_plan::Kind` keeps working.
@@ -25,7 +29,9 @@ pub use flagsync_manifest::{Kind, Provider};
 /// - rollout: `env` is `None`, `name` the flagsync id (stored on the live rollout as a label);
 /// - CloudBees Unify custom property, target group, flag: `env` is `None`, `name` its name;
 /// - CloudBees Unify flag configuration: `env` is the environment name, `name` the flag.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub struct ResourceKey {
     pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,9 +198,12 @@ impl FromStr for TargetFilter {
 }
 
 /// Where a desired resource was declared, for messages that point at the file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Origin {
+    /// The manifest file, relative to the repository root (`BRANCH:path` for a file read
+    /// from another branch).
     pub file: String,
+    /// The line the manifest starts on (1-based).
     pub line: usize,
 }
 
@@ -270,7 +279,9 @@ pub struct PlanOptions {
     pub scope: ManagedScope,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Operation {
     Create,
@@ -314,48 +325,168 @@ impl fmt::Display for Operation {
     }
 }
 
-/// One change to one resource.
+/// One change to one resource. In JSON (the plan document) its key is spelled out flat:
+/// `kind`, `provider`, `environment`, `name` (see [`ActionDoc`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ActionDoc", from = "ActionDoc")]
 pub struct Action {
     /// Stable id: the key's display form.
     pub id: String,
     pub key: ResourceKey,
     pub operation: Operation,
     /// Updates: RFC 6902 operations from live to desired, `test`s included.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patch: Vec<PatchOp>,
     /// Creates and updates: the full desired body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<Value>,
     /// Updates, adoptions and deletes: the live body the plan was computed from (shown in
     /// reviews).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<Value>,
     /// Updates and deletes: [`crate::fingerprint`] of `live`; `apply --plan` refuses when
     /// the object it reads back has another fingerprint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_fingerprint: Option<String>,
     /// The Confidence instance id of the live rollout (updates and deletes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
     /// Ids of actions in this plan that must succeed before this one runs.
-    #[serde(default)]
     pub depends_on: Vec<String>,
     /// Rollouts only: the API calls, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<RolloutStep>,
     /// Set when part of the change cannot be made through the API (e.g. un-launching a
     /// rollout); the applier runs the supported steps and reports this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// The blast radius: the resources that use this one, before or after the change
+    /// (directly, or through target groups and flags that use it).
+    pub used_by: Vec<Usage>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How many resources of one kind, in one environment, use a resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Usage {
+    pub kind: Kind,
+    /// `null` for application-wide resources.
+    pub environment: Option<String>,
+    pub count: usize,
+}
+
+/// An action as the plan document spells it: every field always present (`null` or empty
+/// when it does not apply), the key flat.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Action")]
+pub struct ActionDoc {
+    /// Stable id, `KIND/NAME` or `KIND/ENVIRONMENT/NAME`: what `depends_on` and the apply
+    /// report name.
+    id: String,
+    kind: Kind,
+    /// The service that holds the resource (follows from `kind`).
+    provider: Provider,
+    /// The environment of a per-environment resource (an experiment, a flag configuration);
+    /// `null` for application-wide ones.
+    environment: Option<String>,
+    /// The flag, target group name or rollout id.
+    name: String,
+    operation: Operation,
+    /// The manifest that declares the resource; for a delete, `null` in a plan (no manifest
+    /// declares it any more) and the base revision's file in `flagsync diff`.
+    #[serde(default)]
+    origin: Option<Origin>,
+    /// Ids of actions of this plan that must succeed before this one runs.
+    #[serde(default)]
+    depends_on: Vec<String>,
+    /// Updates and deletes: a fingerprint of the live body the plan saw; `apply --plan`
+    /// refuses to run when live state no longer has it.
+    #[serde(default)]
+    live_fingerprint: Option<String>,
+    /// The service's id of the live resource (a Confidence rollout's instance id).
+    #[serde(default)]
+    remote_id: Option<String>,
+    /// Updates: the RFC 6902 operations from `live` to `desired`, each `replace` and
+    /// `remove` preceded by a `test` of the value the plan saw.
+    #[serde(default)]
+    patch: Vec<PatchOp>,
+    /// Creates and updates: the full desired body, in flagsync's canonical form.
+    #[serde(default)]
+    desired: Option<Value>,
+    /// Updates and deletes: the live body the plan was computed from, in the same form.
+    #[serde(default)]
+    live: Option<Value>,
+    /// Rollouts: the API calls that make the change, in order.
+    #[serde(default)]
+    steps: Vec<RolloutStep>,
+    /// Why part of the change cannot be made through the service's API; apply reports the
+    /// action skipped (or runs the possible part and warns).
+    #[serde(default)]
+    unsupported: Option<String>,
+    /// The blast radius: how many resources of each kind and environment use this one,
+    /// before or after the change, directly or through target groups and flags that use
+    /// it. Computed from the desired and the live state.
+    #[serde(default)]
+    used_by: Vec<Usage>,
+}
+
+impl JsonSchema for Action {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        ActionDoc::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ActionDoc::json_schema(generator)
+    }
+}
+
+impl From<Action> for ActionDoc {
+    fn from(a: Action) -> Self {
+        ActionDoc {
+            id: a.id,
+            kind: a.key.kind,
+            provider: a.key.provider(),
+            environment: a.key.env,
+            name: a.key.name,
+            operation: a.operation,
+            origin: a.origin,
+            depends_on: a.depends_on,
+            live_fingerprint: a.live_fingerprint,
+            remote_id: a.remote_id,
+            patch: a.patch,
+            desired: a.desired,
+            live: a.live,
+            steps: a.steps,
+            unsupported: a.unsupported,
+            used_by: a.used_by,
+        }
+    }
+}
+
+impl From<ActionDoc> for Action {
+    fn from(d: ActionDoc) -> Self {
+        Action {
+            id: d.id,
+            key: ResourceKey {
+                kind: d.kind,
+                env: d.environment,
+                name: d.name,
+            },
+            operation: d.operation,
+            patch: d.patch,
+            desired: d.desired,
+            live: d.live,
+            live_fingerprint: d.live_fingerprint,
+            remote_id: d.remote_id,
+            depends_on: d.depends_on,
+            steps: d.steps,
+            unsupported: d.unsupported,
+            origin: d.origin,
+            used_by: d.used_by,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
+    /// Actions that create a resource.
     pub create: usize,
+    /// Actions that update a resource.
     pub update: usize,
+    /// Actions that delete a resource.
     pub delete: usize,
     /// Rollouts made elsewhere that the repository takes over.
     #[serde(default)]
@@ -396,30 +527,173 @@ impl Summary {
 /// A live resource inside the managed scope that no manifest declares. Without prune the
 /// plan leaves it alone but lists it: live state does not match the repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "UndeclaredDoc", from = "UndeclaredDoc")]
 pub struct Undeclared {
     /// The key's display form, as an action's id.
     pub id: String,
     pub key: ResourceKey,
     /// The Confidence instance id of a rollout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
     /// Why prune could not delete it either (a rollout: no API call deletes one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<String>,
 }
 
-/// The result of planning: actions in a valid execution order (dependencies first).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A live resource no manifest declares, as the plan document spells it (the key flat, as
+/// an action's).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Undeclared")]
+pub struct UndeclaredDoc {
+    /// `KIND/NAME` or `KIND/ENVIRONMENT/NAME`, as an action's id.
+    id: String,
+    kind: Kind,
+    provider: Provider,
+    environment: Option<String>,
+    name: String,
+    /// The service's id of the live resource (a Confidence rollout's instance id).
+    #[serde(default)]
+    remote_id: Option<String>,
+    /// Why `--prune` could not delete it either.
+    #[serde(default)]
+    unsupported: Option<String>,
+}
+
+impl JsonSchema for Undeclared {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        UndeclaredDoc::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        UndeclaredDoc::json_schema(generator)
+    }
+}
+
+impl From<Undeclared> for UndeclaredDoc {
+    fn from(u: Undeclared) -> Self {
+        UndeclaredDoc {
+            id: u.id,
+            kind: u.key.kind,
+            provider: u.key.provider(),
+            environment: u.key.env,
+            name: u.key.name,
+            remote_id: u.remote_id,
+            unsupported: u.unsupported,
+        }
+    }
+}
+
+impl From<UndeclaredDoc> for Undeclared {
+    fn from(d: UndeclaredDoc) -> Self {
+        Undeclared {
+            id: d.id,
+            key: ResourceKey {
+                kind: d.kind,
+                env: d.environment,
+                name: d.name,
+            },
+            remote_id: d.remote_id,
+            unsupported: d.unsupported,
+        }
+    }
+}
+
+/// What a plan (or report) was made from and by: the flagsync version, the repository's
+/// revision, and the providers and applications it covers. Filled by the command that
+/// makes the plan; planning itself knows none of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Metadata {
+    /// The version of flagsync that made the document, e.g. `0.1.0`.
+    pub flagsync_version: String,
+    /// The git revision of the repository read; `null` for a directory outside git.
+    #[serde(default)]
+    pub revision: Option<RepoRevision>,
+    /// The providers and applications the document covers.
+    #[serde(default)]
+    pub providers: Vec<ProviderScope>,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            // Every crate of the workspace has flagsync's version.
+            flagsync_version: env!("CARGO_PKG_VERSION").to_owned(),
+            revision: None,
+            providers: Vec::new(),
+        }
+    }
+}
+
+/// The git revision a repository was read at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RepoRevision {
+    /// The revision as given with `--ref` (or `--head`), or the branch checked out;
+    /// `null` for a detached checkout.
+    pub rev: Option<String>,
+    /// The full commit id; `null` in a repository without commits.
+    pub commit: Option<String>,
+    /// The files read have uncommitted changes: they are not exactly `commit`.
+    pub modified: bool,
+}
+
+/// One provider a plan covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderScope {
+    pub provider: Provider,
+    /// The application id (CloudBees); `null` for Confidence, which has none.
+    pub application: Option<String>,
+    /// The environments covered (CloudBees), by name; empty for Confidence.
+    pub environments: Vec<String>,
+}
+
+impl ProviderScope {
+    /// The providers `config` configures, CloudBees (legacy or Unify) first; `environments`
+    /// narrows the CloudBees environments listed (`--env`; empty: all).
+    pub fn of(config: &flagsync_manifest::model::Config, environments: &[String]) -> Vec<Self> {
+        let mut out = Vec::new();
+        if let Some(cb) = &config.cloudbees {
+            out.push(ProviderScope {
+                provider: cb.provider(),
+                application: Some(cb.application.clone()),
+                environments: cb
+                    .environments
+                    .keys()
+                    .filter(|e| environments.is_empty() || environments.contains(e))
+                    .cloned()
+                    .collect(),
+            });
+        }
+        if config.confidence.is_some() {
+            out.push(ProviderScope {
+                provider: Provider::Confidence,
+                application: None,
+                environments: Vec::new(),
+            });
+        }
+        out
+    }
+}
+
+/// The result of planning: actions in a valid execution order (dependencies first). Its
+/// JSON is the plan document, one shape for `plan --out`, `plan --format json`, `show
+/// --format json` and (with the two revisions) `diff --format json`; every field is
+/// always present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
+    /// The version of this document's shape ([`FORMAT_VERSION`]).
     pub format_version: u32,
-    pub actions: Vec<Action>,
+    #[serde(default)]
+    pub metadata: Metadata,
     pub summary: Summary,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// What the reader must know: changes only partly possible, targets that match
+    /// nothing, ...
+    #[serde(default)]
     pub warnings: Vec<String>,
     /// Live resources in the managed scope that no manifest declares and that the plan
-    /// does not delete (it does not prune).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// does not delete (it does not prune). Absent from `diff --format json`, which reads
+    /// no live state.
+    #[serde(default)]
     pub undeclared: Vec<Undeclared>,
+    /// The changes, in an order that runs each after what it depends on.
+    pub actions: Vec<Action>,
 }
 
 impl Plan {

@@ -7,8 +7,8 @@ use crate::dag::topo_indices;
 use crate::diff::diff;
 use crate::error::PlanError;
 use crate::model::{
-    Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, Operation, Plan, PlanOptions,
-    ResourceKey, Summary, Undeclared,
+    Action, DesiredResource, FORMAT_VERSION, Kind, LiveResource, Metadata, Operation, Plan,
+    PlanOptions, ResourceKey, Summary, Undeclared, Usage,
 };
 use crate::rollout::rollout_steps;
 
@@ -120,6 +120,7 @@ pub fn plan(
             steps,
             unsupported,
             origin: want.origin.clone(),
+            used_by: Vec::new(),
         });
     }
 
@@ -162,10 +163,12 @@ pub fn plan(
             steps: Vec::new(),
             unsupported,
             origin: None,
+            used_by: Vec::new(),
         });
     }
 
     link_dependencies(&mut actions, &desired_by_key, &live_by_key);
+    blast_radius(&mut actions, &desired_by_key, &live_by_key);
 
     if !options.targets.is_empty() {
         for filter in &options.targets {
@@ -192,6 +195,7 @@ pub fn plan(
     };
     Ok(Plan {
         format_version: FORMAT_VERSION,
+        metadata: Metadata::default(),
         actions,
         summary,
         warnings,
@@ -245,6 +249,52 @@ fn link_dependencies(
             }
         }
         action.depends_on = deps.into_iter().collect();
+    }
+}
+
+/// Fills each action's `used_by`: the resources whose desired or live body references its
+/// resource, directly or through resources that do (a target group used by a group that
+/// experiments use), counted per kind and environment.
+fn blast_radius(
+    actions: &mut [Action],
+    desired: &BTreeMap<&ResourceKey, &DesiredResource>,
+    live: &BTreeMap<&ResourceKey, &LiveResource>,
+) {
+    let mut users: HashMap<&ResourceKey, BTreeSet<&ResourceKey>> = HashMap::new();
+    let edges = desired
+        .values()
+        .map(|d| (&d.key, &d.references))
+        .chain(live.values().map(|l| (&l.key, &l.references)));
+    for (user, references) in edges {
+        for used in references {
+            users.entry(used).or_default().insert(user);
+        }
+    }
+    if users.is_empty() {
+        return;
+    }
+    for action in actions.iter_mut() {
+        let mut seen: BTreeSet<&ResourceKey> = BTreeSet::new();
+        let mut stack: Vec<&ResourceKey> = vec![&action.key];
+        while let Some(key) = stack.pop() {
+            for user in users.get(key).into_iter().flatten() {
+                if *user != &action.key && seen.insert(user) {
+                    stack.push(user);
+                }
+            }
+        }
+        let mut counts: BTreeMap<(Kind, Option<&String>), usize> = BTreeMap::new();
+        for user in seen {
+            *counts.entry((user.kind, user.env.as_ref())).or_default() += 1;
+        }
+        action.used_by = counts
+            .into_iter()
+            .map(|((kind, environment), count)| Usage {
+                kind,
+                environment: environment.cloned(),
+                count,
+            })
+            .collect();
     }
 }
 

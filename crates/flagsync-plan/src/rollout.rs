@@ -161,7 +161,7 @@ impl Managed {
 }
 
 /// One API call (or wait) in applying a rollout action, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "call", rename_all = "kebab-case")]
 pub enum RolloutStep {
     /// `POST /v1/workflows/rollout/instances` with [`create_body`] (labels included). Not

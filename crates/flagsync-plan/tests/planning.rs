@@ -435,11 +435,14 @@ fn plan_file_round_trips_and_checks_version_and_graph() {
     assert_eq!(Plan::from_json(&text).expect("reads back"), p);
 
     let mut raw: Value = serde_json::from_str(&text).expect("json");
-    raw["format_version"] = json!(2);
+    raw["format_version"] = json!(99);
     let err = Plan::from_json(&raw.to_string()).expect_err("version");
     assert!(matches!(
         err,
-        PlanError::UnsupportedFormatVersion { found: Some(2), .. }
+        PlanError::UnsupportedFormatVersion {
+            found: Some(99),
+            ..
+        }
     ));
 
     let mut raw: Value = serde_json::from_str(&text).expect("json");

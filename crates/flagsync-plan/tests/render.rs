@@ -185,7 +185,8 @@ fn json_snapshot() {
     let p = representative_plan();
     let text = render_json(&p);
     let parsed: Value = serde_json::from_str(&text).expect("valid json");
-    assert_eq!(parsed["format_version"], json!(1));
+    assert_eq!(parsed["format_version"], json!(2));
+    assert_eq!(text, p.to_json().unwrap(), "one shape: the saved plan");
     insta::assert_snapshot!(text);
 }
 
@@ -193,7 +194,9 @@ fn json_snapshot() {
 fn markdown_snapshot() {
     let p = representative_plan();
     let text = render_markdown(&p, 65_536);
-    assert!(text.starts_with("Plan: 2 to create, 2 to update, 3 to delete.\n"));
+    assert!(
+        text.starts_with("### flagsync plan\n\nPlan: 2 to create, 2 to update, 3 to delete.\n")
+    );
     // Deletions are called out before any folded section.
     let warning = text.find("[!WARNING]").expect("deletion warning");
     assert!(warning < text.find("<details>").expect("sections"));
@@ -240,7 +243,9 @@ fn markdown_over_budget_is_truncated_with_a_note() {
 
     let text = render_markdown(&p, 65_536);
     assert!(text.chars().count() <= 65_536);
-    assert!(text.starts_with("Plan: 300 to create, 0 to update, 0 to delete.\n"));
+    assert!(
+        text.starts_with("### flagsync plan\n\nPlan: 300 to create, 0 to update, 0 to delete.\n")
+    );
     assert!(text.contains("Run `flagsync plan --format human` to see the full plan."));
     // Whole sections only: every opened fold is closed.
     assert_eq!(
@@ -317,7 +322,10 @@ fn framed_markdown_counts_its_title_and_notes_against_the_budget() {
     }
     let text = render_markdown_framed(&p, 3_000, &framing);
     assert!(
-        text.starts_with("**flagsync diff** `main (abc1234)` → `HEAD (def5678)`: "),
+        text.starts_with(
+            "### flagsync diff `main (abc1234)` → `HEAD (def5678)`\n\n\
+             Changes to the desired state (no service was read).\n"
+        ),
         "{text}"
     );
     assert!(
@@ -354,6 +362,7 @@ fn framed_no_changes_speak_of_the_two_revisions() {
             "base",
             "head",
             "notes",
+            "metadata",
             "summary",
             "warnings",
             "actions"
@@ -420,7 +429,7 @@ fn undeclared_resources_are_listed_in_every_format() {
     let md = render_markdown(&p, 65_536);
     assert!(
         md.starts_with(
-            "Plan: 0 to create, 0 to update, 0 to delete; 2 live resources not declared.\n"
+            "### flagsync plan\n\nPlan: 0 to create, 0 to update, 0 to delete; 2 live resources not declared.\n"
         ),
         "{md}"
     );

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use git2::{BranchType, ErrorCode, FileMode, ObjectType, Oid, Repository};
 
 use crate::{
-    DirSource, FileEntry, Listing, MAX_FILE_BYTES, Refusal, Refused, Source, SourceError, Tree,
+    DirSource, FileEntry, Listing, MAX_FILE_BYTES, Refusal, Refused, Revision, Source, SourceError,
+    Tree,
 };
 
 /// One opened repository, shared by the trees read from it (the asked revision and the
@@ -520,6 +521,14 @@ impl Source for GitSource {
     fn branch(&self, name: &str) -> Result<Box<dyn Tree>, SourceError> {
         Ok(Box::new(Self::open_branch(&self.repo, name)?))
     }
+
+    fn revision(&self) -> Option<Revision> {
+        Some(Revision {
+            name: Some(self.label.clone()),
+            commit: Some(self.id()),
+            modified: false,
+        })
+    }
 }
 
 /// A working directory read from disk whose environment branches are read from the git
@@ -561,6 +570,50 @@ impl Source for GitWorkdirSource {
 
     fn branch(&self, name: &str) -> Result<Box<dyn Tree>, SourceError> {
         Ok(Box::new(GitSource::open_branch(&self.repo, name)?))
+    }
+
+    /// The checked-out commit, and whether the directory read has uncommitted changes to
+    /// YAML files (modified, staged, deleted, or untracked and not ignored). A repository
+    /// git cannot read the state of gives `None` rather than a guess.
+    fn revision(&self) -> Option<Revision> {
+        self.repo
+            .with(|handle| {
+                let head = handle.head().ok();
+                let name = head
+                    .as_ref()
+                    .filter(|h| h.is_branch())
+                    .and_then(|h| h.shorthand().map(str::to_owned));
+                let commit = head
+                    .as_ref()
+                    .and_then(|h| h.peel_to_commit().ok())
+                    .map(|c| c.id().to_string());
+                let mut options = git2::StatusOptions::new();
+                options
+                    .include_untracked(true)
+                    .recurse_untracked_dirs(true)
+                    .include_ignored(false)
+                    .exclude_submodules(true);
+                if !self.repo.prefix.is_empty() {
+                    options.pathspec(format!("{}/", self.repo.prefix));
+                }
+                let statuses = handle
+                    .statuses(Some(&mut options))
+                    .map_err(|e| git_error(&e))?;
+                // Only YAML files are manifests or flagsync.yaml: a plan file or a comment
+                // written into the checkout changes nothing that was read.
+                let modified = statuses.iter().any(|entry| {
+                    entry.path().is_some_and(|path| {
+                        let path = path.to_ascii_lowercase();
+                        path.ends_with(".yml") || path.ends_with(".yaml")
+                    })
+                });
+                Ok(Revision {
+                    name,
+                    commit,
+                    modified,
+                })
+            })
+            .ok()
     }
 }
 

@@ -90,6 +90,27 @@ pub trait Source: Send + Sync {
 
     /// The tree of another branch of the same repository.
     fn branch(&self, name: &str) -> Result<Box<dyn Tree>, SourceError>;
+
+    /// Which commit the root tree is, when it comes from git: a revision read from the
+    /// object database, or a work tree and its checked-out commit. `None` for a plain
+    /// directory.
+    fn revision(&self) -> Option<Revision> {
+        None
+    }
+}
+
+/// The git revision a source was read at, for the metadata of plans and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// What it is called: the revision as the user named it (`origin/main`, `HEAD~1`), or
+    /// the branch checked out in a work tree; `None` for a detached checkout.
+    pub name: Option<String>,
+    /// The full commit id (a tree's id for a revision naming a tree); `None` in a
+    /// repository without commits.
+    pub commit: Option<String>,
+    /// The YAML files (manifests, flagsync.yaml) differ from that commit: uncommitted
+    /// changes (a work tree only).
+    pub modified: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use flagsync_manifest::{Diagnostic, Loaded, Severity};
+use flagsync_plan::Metadata;
 use miette::{
     LabeledSpan, MietteDiagnostic, MietteError, MietteSpanContents, NamedSource, Report,
     SourceCode, SourceSpan, SpanContents,
@@ -13,8 +14,9 @@ use serde::Serialize;
 
 /// The counts a validation run ends with. In a CloudBees Unify CasC tree, `environments`
 /// and `target_groups` count the tree's.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Summary {
+    /// Files read: manifests and `flagsync.yaml`.
     pub files: usize,
     pub experiments: usize,
     pub environments: usize,
@@ -303,28 +305,42 @@ pub fn print_human(loaded: &Loaded) {
     printer.finish("flagsync validate --format json");
 }
 
-#[derive(Serialize)]
-struct JsonDiagnostic<'a> {
+/// One problem, at `file:line:col`.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Diagnostic")]
+pub struct JsonDiagnostic<'a> {
+    /// The file, relative to the repository root (`BRANCH:path` for a file of another
+    /// branch; `.` for the repository as a whole).
     file: &'a str,
+    /// 1-based.
     line: usize,
+    /// 1-based, in characters.
     column: usize,
     severity: Severity,
+    /// The rule: match on this, never on `message`.
     code: &'a str,
     message: &'a str,
+    /// What to do about it, when flagsync knows.
     help: Option<&'a str>,
 }
 
-#[derive(Serialize)]
-struct JsonOutput<'a> {
+/// `validate --format json`.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ValidateOutput")]
+pub struct JsonOutput<'a> {
+    /// The version of this document's shape.
     format_version: u32,
+    metadata: &'a Metadata,
+    /// Every problem found, sorted by file, line and column.
     diagnostics: Vec<JsonDiagnostic<'a>>,
     summary: &'a Summary,
 }
 
 /// The stable, versioned JSON document of a validation run.
-pub fn json(loaded: &Loaded, summary: &Summary) -> String {
+pub fn json(loaded: &Loaded, summary: &Summary, metadata: &Metadata) -> String {
     let out = JsonOutput {
         format_version: 1,
+        metadata,
         diagnostics: loaded
             .diagnostics
             .iter()

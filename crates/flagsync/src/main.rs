@@ -4,9 +4,11 @@
 mod cmd;
 mod diagnostics;
 mod github;
+mod metadata;
 mod output;
 mod pipeline;
 mod remote;
+mod schemas;
 mod source;
 
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ enum Command {
     Diff(cmd::diff::Args),
     /// Write live state as manifests (adopt an existing account).
     Export(cmd::export::Args),
+    /// Rewrite every manifest in its canonical form, the one export writes.
+    Fmt(cmd::fmt::Args),
     /// Write a legacy CloudBees repository as a CloudBees Unify CasC tree, offline.
     Convert(cmd::convert::Args),
     /// Check that each configured provider can be used: URL, credentials, application, environments.
@@ -50,7 +54,7 @@ enum Command {
     Results(cmd::results::Args),
     /// Run the local emulator of both services.
     Emulator(cmd::emulator::Args),
-    /// Write the JSON Schemas of every manifest kind and of flagsync.yaml.
+    /// Write the JSON Schemas of every manifest kind, of flagsync.yaml and of the JSON outputs.
     Schema(cmd::schema::Args),
     /// Render a saved plan (from `plan --out FILE`) as plan would.
     Show(cmd::show::Args),
@@ -58,6 +62,21 @@ enum Command {
     Completions(cmd::completions::Args),
     /// Print the manual page, or write every page with --out DIR.
     Man(cmd::man::Args),
+}
+
+impl Command {
+    /// Whether the command prints a JSON document (`--format json`): its errors are then a
+    /// JSON document on stdout too.
+    fn json_output(&self) -> bool {
+        match self {
+            Command::Validate(a) => a.format == cmd::validate::Format::Json,
+            Command::Plan(a) => a.format == cmd::plan::Format::Json,
+            Command::Apply(a) => a.format == cmd::apply::Format::Json,
+            Command::Diff(a) => a.format == cmd::plan::Format::Json,
+            Command::Show(a) => a.format == cmd::plan::Format::Json,
+            _ => false,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -69,6 +88,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => cmd::apply::run(args, &cli.global),
         Command::Diff(args) => cmd::diff::run(args, &cli.global),
         Command::Export(args) => cmd::export::run(args, &cli.global),
+        Command::Fmt(args) => cmd::fmt::run(args, &cli.global),
         Command::Convert(args) => cmd::convert::run(args, &cli.global),
         Command::Doctor(args) => cmd::doctor::run(args, &cli.global),
         Command::Init(args) => cmd::init::run(args, &cli.global),
@@ -82,7 +102,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => {
-            output::print_report(&report);
+            output::print_report(&report, cli.command.json_output());
             ExitCode::from(1)
         }
     }

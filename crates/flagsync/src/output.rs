@@ -78,9 +78,64 @@ pub fn init(global: &GlobalArgs) {
     }));
 }
 
-/// Prints a top-level error on stderr.
-pub fn print_report(report: &miette::Report) {
+/// Prints a top-level error on stderr; with `--format json`, also the error document on
+/// stdout, where a tool reading the output looks for it.
+pub fn print_report(report: &miette::Report, json: bool) {
     eprintln!("{report:?}");
+    if json {
+        let error = ErrorObject {
+            message: report.to_string(),
+            code: report.code().map(|c| c.to_string()),
+            help: report.help().map(|h| h.to_string()),
+            causes: report.chain().skip(1).map(|c| c.to_string()).collect(),
+        };
+        println!("{}", error_json(error));
+    }
+}
+
+/// The document a command given `--format json` prints on stdout when it fails.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ErrorOutput")]
+pub struct ErrorDoc {
+    /// The version of this document's shape.
+    format_version: u32,
+    metadata: flagsync_plan::Metadata,
+    error: ErrorObject,
+}
+
+/// What went wrong.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorObject {
+    /// The error, one line.
+    message: String,
+    /// A stable identifier of the kind of error when it has one (`usage` for a command
+    /// line flagsync could not parse).
+    code: Option<String>,
+    /// What to do about it, when flagsync knows.
+    help: Option<String>,
+    /// The errors that caused it, outermost first.
+    causes: Vec<String>,
+}
+
+fn error_json(error: ErrorObject) -> String {
+    let doc = ErrorDoc {
+        format_version: 1,
+        metadata: flagsync_plan::Metadata::default(),
+        error,
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// Whether the command line asks for `--format json` (read from the raw arguments, for
+/// errors found before or while parsing them).
+pub fn wants_json() -> bool {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 /// Parses the command line. A usage error exits 1, like every other failure: clap's own
@@ -99,6 +154,25 @@ pub fn parse_args<P: clap::Parser>() -> P {
     }));
     P::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
+        if e.use_stderr() && wants_json() {
+            let text = e.render().to_string();
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let message = lines
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned();
+            let help: Vec<&str> = lines.map(str::trim).collect();
+            println!(
+                "{}",
+                error_json(ErrorObject {
+                    message,
+                    code: Some("usage".to_owned()),
+                    help: (!help.is_empty()).then(|| help.join("\n")),
+                    causes: Vec::new(),
+                })
+            );
+        }
         std::process::exit(if e.use_stderr() { 1 } else { 0 })
     })
 }

@@ -21,12 +21,13 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Every command a completion script must offer.
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 15] = [
     "validate",
     "plan",
     "apply",
     "diff",
     "export",
+    "fmt",
     "convert",
     "doctor",
     "init",

@@ -368,7 +368,7 @@ fn json_lists_rfc6902_operations_and_the_revisions() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("diff --format json is JSON");
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["base"]["rev"], "HEAD~2");
     assert_eq!(doc["head"]["rev"], "HEAD");
     assert_eq!(doc["head"]["commit"], git(root, &["rev-parse", "HEAD"]));
@@ -650,7 +650,10 @@ fn markdown_stays_within_a_github_comment() {
         "{} characters",
         md.chars().count()
     );
-    assert!(md.starts_with("**flagsync diff** `HEAD~1 ("), "{md}");
+    assert!(
+        md.starts_with("<!-- flagsync-plan -->\n### flagsync diff `HEAD~1 ("),
+        "{md}"
+    );
     assert!(md.contains("\nPlan: 300 to create, 0 to update, 0 to delete.\n"));
     assert!(md.contains("to fit in a GitHub comment."), "{md}");
     assert!(

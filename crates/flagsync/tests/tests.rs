@@ -3,6 +3,7 @@
 
 mod apply_e2e;
 mod cloudbees_e2e;
+mod comment_e2e;
 mod common;
 mod completions_man;
 mod confidence_e2e;
@@ -14,9 +15,11 @@ mod doctor_e2e;
 mod endpoints_e2e;
 mod exit_codes;
 mod export_e2e;
+mod fmt_e2e;
 mod hostile_repo;
 mod init_e2e;
 mod install_action;
+mod json_outputs;
 mod pacing_e2e;
 mod plan_e2e;
 mod progress_e2e;

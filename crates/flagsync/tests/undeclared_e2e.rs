@@ -51,8 +51,12 @@ fn a_deleted_manifest_is_a_difference_until_pruned() {
     assert!(out.status.success(), "{}", text(&out));
     let md = stdout(&out);
     assert!(
-        md.starts_with(
-            "Plan: 0 to create, 0 to update, 0 to delete; 1 live resource not declared.\n"
+        md.starts_with("<!-- flagsync-plan -->\n### flagsync plan"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "\nPlan: 0 to create, 0 to update, 0 to delete; 1 live resource not declared.\n"
         ),
         "{md}"
     );

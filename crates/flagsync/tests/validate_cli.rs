@@ -79,9 +79,17 @@ fn broken_as_json() {
         .args(["validate", "examples/broken", "--format", "json"])
         .assert()
         .code(1);
-    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(json["format_version"], 1);
     assert_eq!(json["summary"]["errors"], 22);
+    // The metadata names this checkout's commit, which every commit changes: checked here,
+    // left out of the snapshot.
+    let metadata = json
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("metadata")
+        .unwrap();
+    assert_eq!(metadata["flagsync_version"], env!("CARGO_PKG_VERSION"));
     insta::assert_json_snapshot!("broken_json", json);
 }
 

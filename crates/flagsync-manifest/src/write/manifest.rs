@@ -197,6 +197,12 @@ fn condition(value: &Value) -> Value {
     )
 }
 
+/// `value` with every map's keys in the order manifests are written in (`type`, the
+/// identity, ... as export writes them): how reviews show bodies.
+pub fn in_manifest_order(value: Value) -> Value {
+    ordered(value, None)
+}
+
 /// Reorders every map's keys per [`KEY_ORDER`], recursively.
 fn ordered(value: Value, parent: Option<&str>) -> Value {
     match value {

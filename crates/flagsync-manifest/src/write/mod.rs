@@ -12,6 +12,7 @@
 mod casc;
 mod config;
 mod files;
+mod format;
 mod manifest;
 mod names;
 pub mod yaml;
@@ -24,7 +25,8 @@ use serde_json::Value;
 pub use self::casc::{CascError, CascResource, CascTree, casc_tree};
 pub use self::config::{ENVIRONMENTS_DIR, NewConfig, TARGET_GROUPS_DIR};
 pub use self::files::{RepoFiles, WriteError, Written};
-pub use self::manifest::{Canonicalize, Mismatch, check, is_archived, manifest};
+pub use self::format::{Formatted, format};
+pub use self::manifest::{Canonicalize, Mismatch, check, in_manifest_order, is_archived, manifest};
 pub use self::yaml::to_yaml;
 use crate::kind::{Kind, Provider};
 use crate::model::{self, Config, ROLLOUT_ID_LABEL};

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use console::Style;
 
 use super::framing::{Compared, Framing};
-use super::{DiffLine, action_diff, undeclared_heading};
+use super::{DiffLine, action_diff, undeclared_heading, usage_phrase};
 use crate::model::{Action, Operation, Plan};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,6 +131,9 @@ fn render_action(action: &Action, p: &Palette, out: &mut String) {
             p.context
                 .apply_to(format!("# {}:{}", printable(&origin.file), origin.line))
         );
+    }
+    if let Some(usage) = usage_phrase(&action.used_by, &|env| printable(env)) {
+        let _ = writeln!(out, "    {}", p.context.apply_to(format!("# {usage}")));
     }
     for line in action_diff(action) {
         let text = match &line {

@@ -1,39 +1,77 @@
-//! A GitHub pull-request comment: the summary line first and outside any fold, deletions
-//! called out, one folded section per action, and never more than the budget.
+//! A GitHub pull-request comment: the workflow's marker, a title saying what was planned,
+//! the summary line outside any fold, deletions called out, then one folded section per
+//! action, grouped by provider and environment with Production first, and never more than
+//! the budget.
 
 use std::fmt::Write as _;
 
 use super::framing::{Compared, Framing};
 use super::human::printable;
-use super::{DiffLine, action_diff, undeclared_heading};
-use crate::model::{Action, Operation, Plan};
+use super::{DiffLine, Group, action_diff, groups, undeclared_heading, usage_phrase};
+use crate::model::{Action, Metadata, Operation, Plan, Provider};
 
 /// GitHub's limit for a comment body, in characters.
 pub const DEFAULT_MARKDOWN_BUDGET: usize = 65_536;
 
+/// The marker the example workflow finds its comment by (`examples/ci/github-actions.yml`).
+pub const DEFAULT_COMMENT_MARKER: &str = "<!-- flagsync-plan -->";
+
 /// How many deleted (or undeclared) resources a callout names before it says "and N more".
 const DELETES_NAMED: usize = 20;
 
-/// The plan as a pull-request comment of at most `budget` characters (GitHub counts
-/// characters, not bytes). Sections that do not fit are left out whole, from the end, and
-/// a closing note says how many and how to see the full plan.
+/// How a comment is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkdownOptions {
+    /// The most a comment may hold, marker included, counted in UTF-16 code units: what the
+    /// workflow's script measures (JavaScript's `length`), never less than GitHub's count of
+    /// characters.
+    pub budget: usize,
+    /// A first line the workflow finds the comment by (an HTML comment, invisible), or
+    /// none.
+    pub marker: Option<String>,
+}
+
+impl Default for MarkdownOptions {
+    fn default() -> Self {
+        MarkdownOptions {
+            budget: DEFAULT_MARKDOWN_BUDGET,
+            marker: None,
+        }
+    }
+}
+
+/// The length of `text` as the budget counts it.
+pub fn comment_length(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+/// The plan as a pull-request comment of at most `budget` (see [`MarkdownOptions`]).
+/// Sections that do not fit are left out whole, from the end, and a closing note says how
+/// many and how to see the full plan.
 pub fn render_markdown(plan: &Plan, budget: usize) -> String {
     render_markdown_framed(plan, budget, &Framing::default())
 }
 
-/// [`render_markdown`] in the words of `framing`: for two revisions, a title naming them,
-/// their no-changes sentence, a "change" that deletes, how to see every change. Notes go
-/// in a callout after the summary line. Everything counts against `budget`.
+/// [`render_markdown`] in the words of `framing`.
 pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> String {
+    let options = MarkdownOptions {
+        budget,
+        marker: None,
+    };
+    render_markdown_with(plan, &options, framing)
+}
+
+/// The comment, with `options`' marker and budget, in the words of `framing`: for two
+/// revisions, a title naming them, their no-changes sentence, a "change" that deletes, how
+/// to see every change. Notes go in a callout after the summary line. Everything counts
+/// against the budget, the marker included.
+pub fn render_markdown_with(plan: &Plan, options: &MarkdownOptions, framing: &Framing) -> String {
+    let budget = options.budget;
     let mut header = String::new();
-    if let Compared::Revisions { base, head } = &framing.compared {
-        let _ = write!(
-            header,
-            "**flagsync diff** {} → {}: changes to the desired state (no service was read)\n\n",
-            code_span(&base.described),
-            code_span(&head.described)
-        );
+    if let Some(marker) = options.marker.as_deref().filter(|m| !m.is_empty()) {
+        let _ = writeln!(header, "{}", marker.replace(['\n', '\r'], " "));
     }
+    header.push_str(&title(&plan.metadata, framing));
     match framing.no_changes() {
         Some(sentence) if !plan.has_changes() => {
             let _ = writeln!(header, "{}", sentence.markdown());
@@ -83,38 +121,41 @@ pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> 
         }
     }
 
-    // Deletions first, then the rest in execution order.
-    let ordered: Vec<&Action> = deletes
+    // Grouped by provider and environment, Production first; in a group, deletions first,
+    // then the rest in execution order.
+    let groups = groups(&plan.actions);
+    let ordered: Vec<(usize, &Action)> = groups
         .iter()
-        .copied()
-        .chain(
-            plan.actions
-                .iter()
-                .filter(|a| a.operation != Operation::Delete),
-        )
+        .enumerate()
+        .flat_map(|(g, group)| group.actions.iter().map(move |a| (g, *a)))
         .collect();
     let total = ordered.len();
     let hint = full_view_hint(framing);
     // Reserve room for the closing note: its longest form, with the largest counts.
-    let note_room = note(total, total, total, &hint).chars().count();
+    let note_room = comment_length(&note(total, total, total, &hint));
 
-    let lines: Vec<String> = ordered.iter().map(|a| list_line(a)).collect();
+    let lines: Vec<String> = ordered.iter().map(|(_, a)| list_line(a)).collect();
     // rest_lines[i]: room to list actions i.. by name.
     let mut rest_lines = vec![0usize; total + 1];
     for i in (0..total).rev() {
-        rest_lines[i] = rest_lines[i + 1] + lines[i].chars().count();
+        rest_lines[i] = rest_lines[i + 1] + comment_length(&lines[i]);
     }
     let heading = "\n**Not shown in full:**\n\n";
-    let heading_room = heading.chars().count();
+    let heading_room = comment_length(heading);
 
     let mut out = header;
-    let mut used = out.chars().count();
+    let mut used = comment_length(&out);
     // Whole sections while they fit, keeping room to list the rest by name (up to a
     // quarter of the budget) and for the closing note.
     let mut full = 0;
-    for (i, action) in ordered.iter().enumerate() {
-        let s = section(action);
-        let len = s.chars().count();
+    let mut shown_group = None;
+    for (i, (g, action)) in ordered.iter().enumerate() {
+        let mut s = String::new();
+        if shown_group != Some(*g) {
+            s.push_str(&group_heading(&groups[*g]));
+        }
+        s.push_str(&section(action));
+        let len = comment_length(&s);
         let reserve = if i + 1 == total {
             0
         } else {
@@ -126,6 +167,7 @@ pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> 
         out.push_str(&s);
         used += len;
         full += 1;
+        shown_group = Some(*g);
     }
     // Then one line per remaining action, so reviewers still see the names when the
     // diffs do not fit.
@@ -134,7 +176,7 @@ pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> 
         let mut listing = String::from(heading);
         let mut listing_len = heading_room;
         for line in &lines[full..] {
-            let len = line.chars().count();
+            let len = comment_length(line);
             if used + listing_len + len + note_room > budget {
                 break;
             }
@@ -148,10 +190,111 @@ pub fn render_markdown_framed(plan: &Plan, budget: usize, framing: &Framing) -> 
         out.push_str(&note(total, listed, total - full - listed, &hint));
     }
     // Only a budget smaller than the header and note gets here; still never exceed it.
-    if out.chars().count() > budget {
-        out = out.chars().take(budget).collect();
+    if comment_length(&out) > budget {
+        let mut cut = String::new();
+        let mut len = 0;
+        for c in out.chars() {
+            len += c.len_utf16();
+            if len > budget {
+                break;
+            }
+            cut.push(c);
+        }
+        out = cut;
     }
     out
+}
+
+/// What was planned, as a heading and a line: the revisions compared or the repository's
+/// revision, and the providers and applications covered.
+fn title(metadata: &Metadata, framing: &Framing) -> String {
+    let mut out = String::new();
+    let covered = providers(metadata);
+    match &framing.compared {
+        Compared::Revisions { base, head } => {
+            let _ = writeln!(
+                out,
+                "### flagsync diff {} → {}\n",
+                code_span(&base.described),
+                code_span(&head.described)
+            );
+            let mut line = "Changes to the desired state (no service was read)".to_owned();
+            if !covered.is_empty() {
+                let _ = write!(line, " of {covered}");
+            }
+            let _ = writeln!(out, "{line}.\n");
+        }
+        Compared::LiveState => {
+            let mut heading = "### flagsync plan".to_owned();
+            if !covered.is_empty() {
+                let _ = write!(heading, ": {covered}");
+            }
+            let _ = writeln!(out, "{heading}\n");
+            if let Some(revision) = &metadata.revision {
+                let commit = revision
+                    .commit
+                    .as_deref()
+                    .map(|c| code_span(c.get(..7).unwrap_or(c)));
+                let at = match (&revision.rev, commit) {
+                    (Some(rev), Some(commit)) => format!("{} ({commit})", code_span(rev)),
+                    (Some(rev), None) => code_span(rev),
+                    (None, Some(commit)) => commit,
+                    (None, None) => String::new(),
+                };
+                if !at.is_empty() {
+                    let modified = if revision.modified {
+                        ", with uncommitted changes"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, "Repository at {at}{modified}.\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `CloudBees application `x` (Production, Staging) and Confidence`.
+fn providers(metadata: &Metadata) -> String {
+    let parts: Vec<String> = metadata
+        .providers
+        .iter()
+        .map(|p| {
+            let mut part = provider_name(p.provider).to_owned();
+            if let Some(app) = &p.application {
+                let _ = write!(part, " application {}", code_span(app));
+            }
+            if !p.environments.is_empty() {
+                let envs: Vec<String> = p.environments.iter().map(|e| escape(e)).collect();
+                let _ = write!(part, " ({})", envs.join(", "));
+            }
+            part
+        })
+        .collect();
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+fn provider_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::CloudBees => "CloudBees",
+        Provider::Confidence => "Confidence",
+        Provider::Unify => "CloudBees Unify",
+    }
+}
+
+/// `#### CloudBees · Production`.
+fn group_heading(group: &Group<'_>) -> String {
+    let provider = provider_name(group.provider);
+    match (&group.environment, group.per_environment) {
+        (Some(env), _) => format!("\n#### {provider} · {}\n", escape(env)),
+        (None, true) => format!("\n#### {provider} · application-wide\n"),
+        (None, false) => format!("\n#### {provider}\n"),
+    }
 }
 
 /// Up to [`DELETES_NAMED`] ids as code, then "and N more".
@@ -204,13 +347,19 @@ fn full_view_hint(framing: &Framing) -> String {
 
 fn section(action: &Action) -> String {
     let mut s = String::new();
-    let _ = write!(
-        s,
-        "\n<details><summary><code>{} {}</code> {}</summary>\n\n",
+    let mut summary = format!(
+        "<code>{} {}</code> {}",
         action.operation.symbol(),
         action.operation,
         escape(&action.id)
     );
+    if let Some(origin) = &action.origin {
+        let _ = write!(summary, " · <code>{}</code>", escape(&origin.file));
+    }
+    if let Some(usage) = usage_phrase(&action.used_by, &escape) {
+        let _ = write!(summary, " · {usage}");
+    }
+    let _ = write!(s, "\n<details><summary>{summary}</summary>\n\n");
     let body: Vec<String> = action_diff(action)
         .into_iter()
         .map(|line| match line {

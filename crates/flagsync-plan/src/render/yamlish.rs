@@ -27,7 +27,7 @@ fn is_block(value: &Value) -> bool {
     }
 }
 
-fn object_lines(value: &Value, indent: usize, out: &mut Vec<String>) {
+pub(crate) fn object_lines(value: &Value, indent: usize, out: &mut Vec<String>) {
     let Value::Object(map) = value else {
         return;
     };
@@ -48,7 +48,7 @@ fn object_lines(value: &Value, indent: usize, out: &mut Vec<String>) {
     }
 }
 
-fn array_lines(items: &[Value], indent: usize, out: &mut Vec<String>) {
+pub(crate) fn array_lines(items: &[Value], indent: usize, out: &mut Vec<String>) {
     let pad = " ".repeat(indent);
     for item in items {
         if !is_block(item) {
@@ -78,6 +78,11 @@ fn inline(value: &Value) -> String {
         Value::Array(_) => "[]".to_owned(),
         Value::Object(_) => "{}".to_owned(),
     }
+}
+
+/// A key as the printer writes it.
+pub(crate) fn key(key: &str) -> String {
+    quote_key(key)
 }
 
 /// A key, plain when it is a simple name.

@@ -110,13 +110,23 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             flagsync_apply::ensure_unchanged(&plan, &live)?;
             plan
         }
-        None => flagsync_pipeline::plan(&loaded, &live, &options)?,
+        None => {
+            let mut plan = flagsync_pipeline::plan(&loaded, &live, &options)?;
+            plan.metadata = crate::metadata::of(source.as_ref(), Some(config), &args.envs);
+            plan
+        }
     };
 
     if !plan.has_changes() {
         match args.format {
             Format::Human => println!("{}", plan.summary.line()),
-            Format::Json => println!("{}", report_json(&ApplyReport::default())),
+            Format::Json => {
+                let report = ApplyReport {
+                    metadata: plan.metadata.clone(),
+                    ..ApplyReport::default()
+                };
+                println!("{}", report_json(&report));
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use flagsync_manifest::{Diagnostic, Loaded, Severity};
 use flagsync_pipeline::{Observer, Side};
 
-use crate::cmd::plan::{Format, render_framed};
+use crate::cmd::plan::{Format, MarkdownArgs, render_framed};
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,8 @@ pub struct Args {
     /// human (coloured on a terminal), json (versioned) or markdown (a pull-request comment).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
     /// Exit 0 when the desired state is the same, 2 when it differs, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -53,7 +55,13 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let framing = comparison.framing();
     print!(
         "{}",
-        render_framed(&comparison.plan, args.format, global, &framing)
+        render_framed(
+            &comparison.plan,
+            args.format,
+            global,
+            &framing,
+            &args.markdown
+        )
     );
     Ok(if args.detailed_exitcode && comparison.plan.has_changes() {
         ExitCode::from(2)

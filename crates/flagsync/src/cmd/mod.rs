@@ -7,6 +7,7 @@ pub mod diff;
 pub mod doctor;
 pub mod emulator;
 pub mod export;
+pub mod fmt;
 pub mod init;
 pub mod man;
 pub mod plan;

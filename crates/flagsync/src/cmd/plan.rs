@@ -19,6 +19,23 @@ pub enum Format {
     Markdown,
 }
 
+/// How `--format markdown` makes a pull-request comment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MarkdownArgs {
+    /// With `--format markdown`: the first line of the comment, which the workflow finds
+    /// its comment by; counted in GitHub's 65,536-character limit. `''` for none.
+    #[arg(long, value_name = "TEXT", default_value = render::DEFAULT_COMMENT_MARKER)]
+    pub comment_marker: String,
+}
+
+impl Default for MarkdownArgs {
+    fn default() -> Self {
+        MarkdownArgs {
+            comment_marker: render::DEFAULT_COMMENT_MARKER.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The repository to plan.
@@ -33,6 +50,8 @@ pub struct Args {
     /// human (coloured on a terminal), json (versioned) or markdown (a pull-request comment).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -67,7 +86,16 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot write the plan to {}", out.display()))?;
     }
-    print!("{}", render(&plan, args.format, global));
+    print!(
+        "{}",
+        render_framed(
+            &plan,
+            args.format,
+            global,
+            &Framing::default(),
+            &args.markdown
+        )
+    );
     if let Some(out) = &args.out
         && args.format == Format::Human
     {
@@ -103,19 +131,29 @@ fn compute(args: &Args) -> miette::Result<Plan> {
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);
     let snapshot = pipeline::runtime()?.block_on(read)?;
     let live = flagsync_pipeline::live_resources(&snapshot, &loaded);
-    Ok(flagsync_pipeline::plan(&loaded, &live, &options)?)
+    let mut plan = flagsync_pipeline::plan(&loaded, &live, &options)?;
+    plan.metadata = crate::metadata::of(source.as_ref(), Some(config), &args.envs);
+    Ok(plan)
 }
 
 pub fn render(plan: &Plan, format: Format, global: &GlobalArgs) -> String {
-    render_framed(plan, format, global, &Framing::default())
+    render_framed(
+        plan,
+        format,
+        global,
+        &Framing::default(),
+        &MarkdownArgs::default(),
+    )
 }
 
-/// [`render`] in the words of `framing` (what is compared, notes).
+/// [`render`] in the words of `framing` (what is compared, notes), a comment made as
+/// `markdown` says.
 pub fn render_framed(
     plan: &Plan,
     format: Format,
     global: &GlobalArgs,
     framing: &Framing,
+    markdown: &MarkdownArgs,
 ) -> String {
     let mut text = match format {
         Format::Human => {
@@ -126,7 +164,11 @@ pub fn render_framed(
         }
         Format::Json => render::render_json_framed(plan, framing),
         Format::Markdown => {
-            render::render_markdown_framed(plan, render::DEFAULT_MARKDOWN_BUDGET, framing)
+            let options = render::MarkdownOptions {
+                marker: Some(markdown.comment_marker.clone()),
+                ..render::MarkdownOptions::default()
+            };
+            render::render_markdown_with(plan, &options, framing)
         }
     };
     if !text.ends_with('\n') {

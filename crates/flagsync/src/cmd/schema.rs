@@ -16,7 +16,8 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot create {}", args.out.display()))?;
-    for (name, json) in flagsync_manifest::schemas() {
+    let manifests = flagsync_manifest::schemas();
+    for (name, json) in manifests.into_iter().chain(crate::schemas::outputs()) {
         let path = args.out.join(name);
         std::fs::write(&path, json)
             .into_diagnostic()

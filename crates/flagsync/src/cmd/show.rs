@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use flagsync_plan::{Plan, PlanError};
 
-use crate::cmd::plan::{Format, render};
+use crate::cmd::plan::{Format, MarkdownArgs, render_framed};
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
@@ -21,6 +21,8 @@ pub struct Args {
     /// human (coloured on a terminal), json (versioned) or markdown (a pull-request comment).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
 }
 
 /// Why a plan file could not be shown.
@@ -43,7 +45,11 @@ pub enum ShowError {
 
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let plan = read(&args.file)?;
-    print!("{}", render(&plan, args.format, global));
+    let framing = flagsync_plan::render::Framing::default();
+    print!(
+        "{}",
+        render_framed(&plan, args.format, global, &framing, &args.markdown)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -41,7 +41,11 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
             diagnostics::print_human(&loaded);
             println!("{}", summary.line());
         }
-        Format::Json => println!("{}", diagnostics::json(&loaded, &summary)),
+        Format::Json => {
+            let config = loaded.repository.config.as_ref();
+            let metadata = crate::metadata::of(source.as_ref(), config, &[]);
+            println!("{}", diagnostics::json(&loaded, &summary, &metadata));
+        }
         Format::Github => {
             print!("{}", crate::github::annotations(&loaded, &args.dir));
             println!("{}", summary.line());
