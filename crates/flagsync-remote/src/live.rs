@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
 
-use flagsync_live::{LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup};
+use flagsync_live::{
+    LiveExperiment, LiveFlagConfiguration, LiveRollout, LiveSnapshot, LiveTargetGroup, LiveUnify,
+    LiveUnifyObject,
+};
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -12,6 +15,7 @@ use tokio::task::JoinSet;
 use crate::cloudbees::CloudBeesClient;
 use crate::confidence::ConfidenceClient;
 use crate::error::{RemoteError, Result};
+use crate::unify::{UnifyClient, UnifyObject};
 
 /// GETs of hidden experiments in flight at once. Pacing bounds the rate, not the number of
 /// open requests: against an unpaced endpoint (the emulator) 10,000 concurrent GETs ran into
@@ -31,11 +35,22 @@ pub struct CloudBeesScope<'a> {
     pub desired_flags: &'a BTreeMap<String, Vec<String>>,
 }
 
+/// What to read from CloudBees Unify: the application's properties, target groups and
+/// flags, and every flag's configuration in `environments`.
+#[derive(Clone, Copy, Debug)]
+pub struct UnifyScope<'a> {
+    pub client: &'a UnifyClient,
+    /// Environment names; each must exist in the organization and be linked to the
+    /// application, or nothing else is read ([`RemoteError::UnknownEnvironment`]).
+    pub environments: &'a [String],
+}
+
 /// What [`fetch_live_state`] should read; `None` skips a service.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LiveRequest<'a> {
     pub cloudbees: Option<CloudBeesScope<'a>>,
     pub confidence: Option<&'a ConfidenceClient>,
+    pub unify: Option<UnifyScope<'a>>,
 }
 
 enum Piece {
@@ -43,6 +58,13 @@ enum Piece {
     Experiments(String, Vec<LiveExperiment>),
     Hidden(String, Option<LiveExperiment>),
     Rollouts(Vec<LiveRollout>),
+    /// The Unify account resolved (`requests` sent for it), and the environments' ids.
+    UnifyAccount {
+        requests: usize,
+        live: LiveUnify,
+    },
+    UnifyObjects(UnifyObject, Vec<LiveUnifyObject>),
+    UnifyConfigurations(String, Vec<LiveFlagConfiguration>),
 }
 
 /// How far reading live state is: requests answered, and requests known to be needed so
@@ -65,6 +87,9 @@ enum Event {
 ///
 /// Requests: one experiments list per environment, one target-group list, every page of
 /// rollouts, then one GET per desired experiment that its environment's list did not show.
+/// For CloudBees Unify: the organization, application and environments (first, so that an
+/// unknown environment stops everything), then one list each of properties, target groups
+/// and flags and one bulk configuration read per environment, never a request per flag.
 /// Everything runs concurrently; each client's pacer keeps its service under its rate. The
 /// first error cancels the rest and is returned.
 pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> {
@@ -114,6 +139,25 @@ pub async fn fetch_live_state_with_progress(
         });
         progress.expected += 1;
     }
+    if let Some(scope) = request.unify {
+        let client = scope.client.clone();
+        let names = scope.environments.to_vec();
+        let requests = client.account_requests();
+        tasks.spawn(async move {
+            let environments = client.environment_ids(&names).await?;
+            let account = client.account().await?;
+            Ok(Piece::UnifyAccount {
+                requests,
+                live: LiveUnify {
+                    organization_id: account.organization_id.clone(),
+                    application_id: account.application_id.clone(),
+                    environments: environments.into_iter().collect(),
+                    ..LiveUnify::default()
+                },
+            })
+        });
+        progress.expected += requests;
+    }
     on_progress(progress);
 
     let mut hidden: Vec<(String, LiveExperiment)> = Vec::new();
@@ -127,6 +171,26 @@ pub async fn fetch_live_state_with_progress(
     )
     .await?;
 
+    if let (Some(scope), Some(live)) = (request.unify, &snapshot.unify) {
+        for kind in [
+            UnifyObject::Property,
+            UnifyObject::TargetGroup,
+            UnifyObject::Flag,
+        ] {
+            let client = scope.client.clone();
+            tasks.spawn(async move { Ok(Piece::UnifyObjects(kind, client.list(kind).await?)) });
+            progress.expected += 1;
+        }
+        for (name, id) in &live.environments {
+            let client = scope.client.clone();
+            let (name, id) = (name.clone(), id.clone());
+            tasks.spawn(async move {
+                let list = client.environment_configurations(&id).await?;
+                Ok(Piece::UnifyConfigurations(name, list))
+            });
+            progress.expected += 1;
+        }
+    }
     if let Some(scope) = request.cloudbees {
         let permits = Arc::new(Semaphore::new(MAX_HIDDEN_GETS_IN_FLIGHT));
         for (env, flags) in scope.desired_flags {
@@ -153,16 +217,18 @@ pub async fn fetch_live_state_with_progress(
                 progress.expected += 1;
             }
         }
-        on_progress(progress);
-        collect(
-            &mut tasks,
-            &mut incoming,
-            &mut progress,
-            on_progress,
-            &mut snapshot,
-            &mut hidden,
-        )
-        .await?;
+    }
+    on_progress(progress);
+    collect(
+        &mut tasks,
+        &mut incoming,
+        &mut progress,
+        on_progress,
+        &mut snapshot,
+        &mut hidden,
+    )
+    .await?;
+    if request.cloudbees.is_some() {
         // Keep the answers in request order so the snapshot does not depend on timing.
         hidden.sort_by(|(env_a, a), (env_b, b)| {
             (env_a, a.flag().unwrap_or_default()).cmp(&(env_b, b.flag().unwrap_or_default()))
@@ -203,6 +269,11 @@ async fn collect(
                 match join(joined)? {
                     // Its pages were counted as they came.
                     piece @ Piece::Rollouts(_) => store(snapshot, piece),
+                    Piece::UnifyAccount { requests, live } => {
+                        progress.done += requests;
+                        on_progress(*progress);
+                        snapshot.unify = Some(live);
+                    }
                     Piece::Hidden(env, found) => {
                         progress.done += 1;
                         on_progress(*progress);
@@ -246,5 +317,20 @@ fn store(snapshot: &mut LiveSnapshot, piece: Piece) {
         Piece::Rollouts(rollouts) => snapshot.rollouts = rollouts,
         Piece::Hidden(env, Some(exp)) => snapshot.experiments.entry(env).or_default().push(exp),
         Piece::Hidden(_, None) => {}
+        Piece::UnifyAccount { live, .. } => snapshot.unify = Some(live),
+        Piece::UnifyObjects(kind, objects) => {
+            if let Some(live) = snapshot.unify.as_mut() {
+                match kind {
+                    UnifyObject::Property => live.properties = objects,
+                    UnifyObject::TargetGroup => live.target_groups = objects,
+                    UnifyObject::Flag => live.flags = objects,
+                }
+            }
+        }
+        Piece::UnifyConfigurations(env, list) => {
+            if let Some(live) = snapshot.unify.as_mut() {
+                live.configurations.insert(env, list);
+            }
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The clients against the real emulator over loopback HTTP (no mocks).
 
+mod unify;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -314,6 +316,7 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
             desired_flags: &desired,
         }),
         confidence: Some(&cf),
+        unify: None,
     })
     .await
     .unwrap();
@@ -370,6 +373,7 @@ async fn live_state_progress_counts_every_request() {
                 desired_flags: &desired,
             }),
             confidence: Some(&cf),
+            unify: None,
         },
         &|p| seen.lock().unwrap().push(p),
     )
