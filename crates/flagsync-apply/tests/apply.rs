@@ -262,6 +262,7 @@ async fn fingerprints_detect_changes_made_after_the_plan() {
     let desired = vec![target_group("beta", "NO"), target_group("new", "NO")];
     let prune = PlanOptions {
         prune: true,
+        prune_flags: false,
         targets: Vec::new(),
         scope: ManagedScope {
             target_groups: true,
@@ -454,6 +455,7 @@ async fn prune_deletes_users_before_what_they_use_and_404_counts_as_gone() {
 
     let prune = PlanOptions {
         prune: true,
+        prune_flags: false,
         targets: Vec::new(),
         scope: ManagedScope {
             target_groups: true,
