@@ -59,18 +59,20 @@ fn quickstart_converts_validates_and_converts_again_to_the_same_bytes() {
         "{}",
         text(&first)
     );
-    // The report names what could not be carried over, at its place.
+    // The report names what was carried over by an inferred mapping, at its place: the
+    // platform override became conditions on rox.platform. Nothing was left out.
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert!(stderr.contains("no-unify-equivalent"), "{stderr}");
+    assert!(stderr.contains("inferred-translation"), "{stderr}");
     assert!(stderr.contains("platform `iOS`"), "{stderr}");
     assert!(
         stderr.contains("environments/Production/button-color.yml:18:5"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("1 part could not be carried over"),
+        stderr.contains("2 parts were carried over differently"),
         "{stderr}"
     );
+    assert!(!stderr.contains("could not be carried over"), "{stderr}");
     assert!(
         stderr.contains("Confidence rollouts are not CloudBees resources"),
         "{stderr}"
@@ -117,6 +119,11 @@ fn quickstart_converts_validates_and_converts_again_to_the_same_bytes() {
     );
     assert!(
         color.contains("flag:\n          name: checkout.newFlow\n          value: true"),
+        "{color}"
+    );
+    // The iOS override first, since the first condition that matches wins.
+    assert!(
+        color.contains("conditions:\n  - allOf:\n      - property:\n          name: rox.platform\n          operator: eq\n          operands: [iOS]\n    flagValue: orange\n"),
         "{color}"
     );
     assert!(read(dir, &format!("{CASC}/properties/hasBetaAccess.yaml")).contains("type: Boolean"));
