@@ -69,6 +69,7 @@ pub fn start_paced(config: EmulatorConfig, cloudbees_rps: f64) -> Env {
         clients: Clients {
             cloudbees: Some(cloudbees.clone()),
             confidence: Some(confidence.clone()),
+            unify: None,
         },
         cloudbees,
         confidence,
@@ -241,6 +242,7 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
             desired_flags: &desired_flags,
         }),
         confidence: Some(env.confidence()),
+        unify: None,
     })
     .await
     .expect("live state reads");
