@@ -333,6 +333,7 @@ impl Conn {
         Services {
             cloudbees: Some(&self.cloudbees),
             confidence: Some(&self.confidence),
+            unify: None,
         }
     }
 
@@ -340,6 +341,7 @@ impl Conn {
         Clients {
             cloudbees: Some(self.cloudbees.clone()),
             confidence: Some(self.confidence.clone()),
+            unify: None,
         }
     }
 }

@@ -316,18 +316,3 @@ fn a_branch_per_environment_repository_becomes_one_tree() {
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(tree(from_ref.path()), tree(dir));
 }
-
-#[test]
-fn a_unify_repository_validates_offline_and_plan_says_it_cannot_go_live_yet() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/unify-quickstart");
-    validates_clean(&example);
-    let out = flagsync(&["plan", example.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("does not read or change CloudBees Unify"),
-        "{stderr}"
-    );
-    // Nothing was started or written for it.
-    assert!(!example.join(".flagsync").exists());
-}

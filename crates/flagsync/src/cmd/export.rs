@@ -81,6 +81,7 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         environments: scope.environments.keys().cloned().collect(),
         target_groups: scope.target_groups.is_some(),
         rollouts: scope.rollouts.is_some(),
+        unify: false,
     };
     let terminal = pipeline::Terminal::new();
     let snapshot = pipeline::runtime()?.block_on(flagsync_pipeline::read_live(
