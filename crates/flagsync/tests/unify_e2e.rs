@@ -549,3 +549,79 @@ fn the_legacy_quickstart_converted_and_as_it_is_plans_empty_against_unify() {
         "{stderr}"
     );
 }
+
+/// `flagsync export` writes a Unify application as a CasC tree that plans empty, each
+/// resource into the file that declares it.
+#[test]
+fn export_writes_the_casc_tree_and_it_plans_empty() {
+    let emu = Emu::start();
+    let _applied = applied_quickstart(&emu);
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    std::fs::write(
+        dir.join("flagsync.yaml"),
+        format!(
+            "cloudbees:\n  api: unify\n  organization: {}\n  application: {}\n  token_env: CLOUDBEES_API_TOKEN\n  casc: {CASC}\n  environments: [Production, Staging]\n",
+            flagsync_emulator::UNIFY_DEFAULT_ORGANIZATION_DOMAIN,
+            crate::common::UNIFY_APPLICATION
+        ),
+    )
+    .unwrap();
+    // One flag is already declared, in a file of another name: it is written there.
+    write(
+        dir,
+        "flags/button.yaml",
+        "apiVersion: featuremanagement.cloudbees.io/v1alpha1\nkind: flag\nflag: ui.buttonColor\nflagType: string\n",
+    );
+
+    let out = emu.unify(&["export", "--force"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("exported 5 properties, 4 target groups, 3 flags, 5 flag configurations in 2 environments"),
+        "{}",
+        text(&out)
+    );
+    let button = std::fs::read_to_string(dir.join(CASC).join("flags/button.yaml")).unwrap();
+    assert!(
+        button.contains("availableValues: [blue, green, orange]"),
+        "{button}"
+    );
+    assert!(!dir.join(CASC).join("flags/ui.buttonColor.yaml").exists());
+    assert!(
+        dir.join(CASC)
+            .join("flag-configurations/Production/checkout.newFlow.config.yaml")
+            .is_file()
+    );
+    // Staging's search.resultsPerPage is what the service gives a new flag: not written.
+    assert!(
+        !dir.join(CASC)
+            .join("flag-configurations/Staging/search.resultsPerPage.config.yaml")
+            .exists()
+    );
+    let out = emu.flagsync(&["validate"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    plans_empty(&emu, dir, &["--prune"]);
+
+    // A change made in the service is adopted into the file that holds it.
+    let flag = emu.unify_flag("search.resultsPerPage");
+    let mut body = flag.clone();
+    body["description"] = json!("Results per page, changed in the UI");
+    let (status, answer) = emu.send(
+        reqwest::Method::PUT,
+        &format!(
+            "/v2/applications/{}/flags/{}",
+            crate::common::UNIFY_APPLICATION,
+            flag["id"].as_str().unwrap()
+        ),
+        Some(body),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let out = emu.unify(&["export"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = emu.unify(&["export", "--force"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let written =
+        std::fs::read_to_string(dir.join(CASC).join("flags/search.resultsPerPage.yaml")).unwrap();
+    assert!(written.contains("changed in the UI"), "{written}");
+    plans_empty(&emu, dir, &[]);
+}
