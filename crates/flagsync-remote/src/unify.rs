@@ -679,8 +679,18 @@ impl UnifyClient {
 }
 
 /// The list in `field` of an answer. A missing field (or `null`) is an empty list: proto
-/// JSON leaves empty lists out.
+/// JSON leaves empty lists out. The API documents no pagination for these lists, so an
+/// answer that says more pages follow is refused rather than read as the whole list (a
+/// plan would then create what exists).
 fn list_field(value: Value, field: &str, req: &Request) -> Result<Vec<Value>> {
+    if let Some(hint) = more_pages(&value) {
+        return Err(decode(
+            req,
+            format!(
+                "the answer says more pages follow ({hint}), and the API documents no way to ask for them, so flagsync reads unpaginated lists only"
+            ),
+        ));
+    }
     let Value::Object(mut map) = value else {
         return match value {
             Value::Null => Ok(Vec::new()),
@@ -698,6 +708,27 @@ fn list_field(value: Value, field: &str, req: &Request) -> Result<Vec<Value>> {
             format!("expected `{field}` to be an array, got {}", kind(&other)),
         )),
     }
+}
+
+/// What in an answer says that the list goes on: a next-page token (the overview page
+/// mentions one, with no name), or the `pagination.lastPage: false` of other Unify lists.
+fn more_pages(value: &Value) -> Option<String> {
+    let token = |v: &Value| {
+        ["nextPageToken", "next_page_token"].into_iter().find(|k| {
+            v.get(*k)
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty())
+        })
+    };
+    if let Some(key) = token(value) {
+        return Some(format!("`{key}`"));
+    }
+    let pagination = value.get("pagination")?;
+    if let Some(key) = token(pagination) {
+        return Some(format!("`pagination.{key}`"));
+    }
+    (pagination.get("lastPage") == Some(&Value::Bool(false)))
+        .then(|| "`pagination.lastPage: false`".to_owned())
 }
 
 fn decode(req: &Request, reason: String) -> RemoteError {
@@ -729,6 +760,16 @@ mod tests {
         assert!(!looks_like_uuid("acme"));
         assert!(!looks_like_uuid("f1a65ac0-0000-4000-8000-00000000000g"));
         assert!(!looks_like_uuid("f1a65ac0x0000-4000-8000-000000000001"));
+    }
+
+    #[test]
+    fn an_answer_with_more_pages_is_not_taken_for_the_whole_list() {
+        assert_eq!(more_pages(&json!({"flags": []})), None);
+        assert_eq!(more_pages(&json!({"flags": [], "nextPageToken": ""})), None);
+        assert!(more_pages(&json!({"flags": [], "nextPageToken": "abc"})).is_some());
+        assert!(more_pages(&json!({"pagination": {"lastPage": false}})).is_some());
+        assert_eq!(more_pages(&json!({"pagination": {"lastPage": true}})), None);
+        assert!(more_pages(&json!({"pagination": {"nextPageToken": "x"}})).is_some());
     }
 
     #[test]
