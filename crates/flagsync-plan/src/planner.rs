@@ -196,6 +196,7 @@ pub fn plan(
         }
         actions = keep_targeted(actions, &targeted);
     }
+    warnings.extend(unify::delete_notes(&actions));
 
     let order = topo_indices(&actions)?;
     let mut slots: Vec<Option<Action>> = actions.into_iter().map(Some).collect();

@@ -291,6 +291,18 @@ fn creates_run_in_the_unify_order_and_deletes_in_reverse() {
         !order.iter().any(|o| o.contains("Production/g")),
         "{order:?}"
     );
+    // What those deletes do besides deleting is said once each.
+    assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].starts_with("1 flag configuration delete(s): CloudBees Unify keeps one"),
+        "{:?}",
+        p.warnings
+    );
+    assert!(
+        p.warnings[1].starts_with("2 flag delete(s): apply first disables each flag"),
+        "{:?}",
+        p.warnings
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use super::{
     canonical_configuration, canonical_flag, canonical_property, canonical_target_group,
     configuration_canonical, references,
 };
-use crate::model::{LiveResource, ResourceKey};
+use crate::model::{Action, LiveResource, Operation, ResourceKey};
 
 /// Ids to names, for the references of conditions.
 struct Names {
@@ -195,6 +195,32 @@ pub fn immutable_change(key: &ResourceKey, live: &Value, desired: &Value) -> Opt
             text(want),
         )
     })
+}
+
+/// What the deletes of Unify flags and configurations in `actions` do besides deleting, for
+/// the plan's warnings (one line each, not one per action): a configuration cannot be
+/// deleted, only reset; a flag is disabled everywhere before it is deleted.
+pub fn delete_notes(actions: &[Action]) -> Vec<String> {
+    let deletes = |kind: Kind| {
+        actions
+            .iter()
+            .filter(|a| a.operation == Operation::Delete && a.key.kind == kind)
+            .count()
+    };
+    let mut notes = Vec::new();
+    match deletes(Kind::FlagConfiguration) {
+        0 => {}
+        n => notes.push(format!(
+            "{n} flag configuration delete(s): CloudBees Unify keeps one configuration per flag and environment, so apply resets each to what a new flag gets (disabled, no conditions, the value written in code)"
+        )),
+    }
+    match deletes(Kind::Flag) {
+        0 => {}
+        n => notes.push(format!(
+            "{n} flag delete(s): apply first disables each flag in every environment it is enabled in, those flagsync.yaml does not name included (CloudBees Unify refuses to delete an enabled flag), then deletes it with all its configurations"
+        )),
+    }
+    notes
 }
 
 fn text(value: &Value) -> String {

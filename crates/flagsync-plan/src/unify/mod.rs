@@ -53,7 +53,7 @@
 mod live;
 pub mod translate;
 
-pub use live::{fresh_configuration, immutable_change, live_resources};
+pub use live::{delete_notes, fresh_configuration, immutable_change, live_resources};
 
 use std::collections::BTreeSet;
 
