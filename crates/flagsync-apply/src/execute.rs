@@ -7,7 +7,7 @@ use tokio::task::{Id, JoinSet};
 use flagsync_plan::{Action, Plan, Provider};
 
 use crate::report::{ApplyEvent, ApplyReport, Outcome, Status};
-use crate::{ApplyOptions, Clients, cloudbees, rollout};
+use crate::{ApplyOptions, Clients, cloudbees, rollout, unify};
 
 /// An action that did what it should.
 #[derive(Debug, Default)]
@@ -222,9 +222,12 @@ async fn run_action(action: &Action, clients: &Clients, options: &ApplyOptions) 
                 "no Confidence client is configured (is `confidence` set in flagsync.yaml?)",
             )),
         },
-        Provider::Unify => Err(Fail::new(
-            "this version of flagsync does not apply changes to CloudBees Unify",
-        )),
+        Provider::Unify => match &clients.unify {
+            Some(client) => unify::run(action, client, options).await,
+            None => Err(Fail::new(
+                "no CloudBees Unify client is configured (is `cloudbees` set with `api: unify` in flagsync.yaml?)",
+            )),
+        },
     }
 }
 

@@ -163,6 +163,7 @@ mod tests {
     fn prune_all() -> PlanOptions {
         PlanOptions {
             prune: true,
+            prune_flags: false,
             targets: Vec::new(),
             scope: flagsync_plan::ManagedScope {
                 target_groups: true,

@@ -4,8 +4,8 @@
 //!   as soon as everything it depends on has succeeded, and never starting the dependents of
 //!   an action that failed. Pacing and the retry of requests that are safe to resend live in
 //!   the clients of `flagsync-remote`; this crate adds no blind retries. Where a request's
-//!   outcome is unknown (a rollout create or launch), it reads the remote state before
-//!   deciding anything, so a create happens at most once.
+//!   outcome is unknown (a rollout create or launch, a CloudBees Unify create), it reads the
+//!   remote state before deciding anything, so a create happens at most once.
 //! - [`check_fingerprints`] / [`ensure_unchanged`] tell whether a saved plan still matches
 //!   live state, and [`check_max_deletes`] guards against mass deletion; the binary calls them
 //!   before it writes anything.
@@ -18,10 +18,11 @@ mod execute;
 mod guards;
 mod report;
 mod rollout;
+mod unify;
 
 use std::time::Duration;
 
-use flagsync_remote::{CloudBeesClient, ConfidenceClient};
+use flagsync_remote::{CloudBeesClient, ConfidenceClient, UnifyClient};
 
 pub use execute::apply;
 pub use guards::{
@@ -41,6 +42,9 @@ pub use flagsync_live::ROLLOUT_ID_LABEL;
 pub struct Clients {
     pub cloudbees: Option<CloudBeesClient>,
     pub confidence: Option<ConfidenceClient>,
+    /// CloudBees Unify: the client that read live state, so that the names it resolved to
+    /// ids (and the configurations' seeds it read) serve the writes.
+    pub unify: Option<UnifyClient>,
 }
 
 /// How [`apply`] runs.
@@ -52,8 +56,9 @@ pub struct ApplyOptions {
     /// How long to wait for a rollout's launch (or other transition) to finish.
     /// Default 10 minutes.
     pub transition_deadline: Duration,
-    /// How many times a rollout create may be sent when each attempt ends with an unknown
-    /// outcome and a lookup by label then proves that nothing was created. Default 3.
+    /// How many times a rollout (or CloudBees Unify) create may be sent when each attempt
+    /// ends with an unknown outcome and a lookup (by label, by name) then proves that nothing
+    /// was created. Default 3.
     pub max_create_attempts: u32,
 }
 

@@ -263,6 +263,7 @@ async fn fingerprints_detect_changes_made_after_the_plan() {
     let desired = vec![target_group("beta", "NO"), target_group("new", "NO")];
     let prune = PlanOptions {
         prune: true,
+        prune_flags: false,
         targets: Vec::new(),
         scope: ManagedScope {
             target_groups: true,
@@ -455,6 +456,7 @@ async fn prune_deletes_users_before_what_they_use_and_404_counts_as_gone() {
 
     let prune = PlanOptions {
         prune: true,
+        prune_flags: false,
         targets: Vec::new(),
         scope: ManagedScope {
             target_groups: true,

@@ -87,6 +87,9 @@ pub(crate) struct Runtime {
     /// The Confidence flags API's limit per caller IP, answered 429 beyond it; `None`: no
     /// limit (runtime knob only).
     pub confidence_flags_requests_per_second: Option<u32>,
+    /// How many of the next successful writes are applied and left unanswered, whatever
+    /// the rates say (runtime knob only): one chosen ambiguous failure, for tests.
+    pub drop_next_writes: u32,
 }
 
 impl Runtime {
@@ -104,6 +107,7 @@ impl Runtime {
             unify_requests_per_second,
             launch_failure_rate: 0.0,
             confidence_flags_requests_per_second: None,
+            drop_next_writes: 0,
         }
     }
 
@@ -126,6 +130,7 @@ impl Runtime {
             unify_requests_per_second: Some(self.unify_requests_per_second),
             launch_failure_rate: Some(self.launch_failure_rate),
             confidence_flags_requests_per_second: Some(self.confidence_flags_requests_per_second),
+            drop_next_writes: Some(self.drop_next_writes),
         }
     }
 
@@ -187,6 +192,9 @@ impl Runtime {
         if let Some(rps) = update.confidence_flags_requests_per_second {
             self.confidence_flags_requests_per_second = rps;
         }
+        if let Some(count) = update.drop_next_writes {
+            self.drop_next_writes = count;
+        }
         Ok(())
     }
 }
@@ -238,6 +246,9 @@ pub(crate) struct FaultSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub confidence_flags_requests_per_second: Option<Option<u32>>,
+    /// How many of the next successful writes to apply and leave unanswered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_next_writes: Option<u32>,
 }
 
 fn double_option<'de, D>(deserializer: D) -> Result<Option<Option<u32>>, D::Error>
@@ -251,7 +262,11 @@ where
 enum Decision {
     Error(StatusCode),
     Drop,
-    Proceed { drop_after_write: bool },
+    Proceed {
+        drop_after_write: bool,
+        /// Dropped because of `drop_next_writes`.
+        chosen: bool,
+    },
 }
 
 /// Statuses an injected error may have: CloudBees throttles with 555, so its paths can get
@@ -286,8 +301,15 @@ fn decide(runtime: &mut Runtime, is_write: bool, service: Service) -> (Duration,
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         )
     } else {
+        // One of the next writes chosen to be dropped takes its turn now; given back if
+        // the write fails (only a successful write is dropped).
+        let chosen = is_write && runtime.drop_next_writes > 0;
+        if chosen {
+            runtime.drop_next_writes -= 1;
+        }
         Decision::Proceed {
-            drop_after_write: is_write && after_draw < faults.drop_after_write_rate,
+            drop_after_write: chosen || (is_write && after_draw < faults.drop_after_write_rate),
+            chosen,
         }
     };
     (delay, decision)
@@ -408,8 +430,14 @@ pub(crate) async fn faults_and_counters(
             }
             error.into_response()
         }
-        Decision::Proceed { drop_after_write } => {
+        Decision::Proceed {
+            drop_after_write,
+            chosen,
+        } => {
             let response = next.run(req).await;
+            if chosen && !response.status().is_success() {
+                app.runtime().drop_next_writes += 1;
+            }
             if drop_after_write && response.status().is_success() {
                 app.counters().record(label, Outcome::Dropped);
                 drop_connection(ctx, service).await

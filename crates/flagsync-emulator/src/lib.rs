@@ -46,13 +46,14 @@
 //! - `GET /_emulator/faults` → `{"latencyMs", "latencyJitterMs", "errorRate", "dropRate",
 //!   "dropAfterWriteRate", "seed", "launchMs", "cloudbeesRequestsPerSecond" (null = off),
 //!   "unifyRequestsPerSecond" (null = off), "launchFailureRate",
-//!   "confidenceFlagsRequestsPerSecond" (null = off)}`.
+//!   "confidenceFlagsRequestsPerSecond" (null = off), "dropNextWrites"}`.
 //! - `PUT /_emulator/faults` with any subset of those fields: applied all or nothing (400 on
 //!   a rate outside 0..=1, an unknown field or a rate limit of 0), restarts the random
 //!   sequence from the seed, and answers the new settings. `launchFailureRate` (a share of
-//!   launches that fail with `failedSteps`, state unchanged) and
-//!   `confidenceFlagsRequestsPerSecond` (the flags API's limit per caller, 429 beyond it)
-//!   exist only here.
+//!   launches that fail with `failedSteps`, state unchanged),
+//!   `confidenceFlagsRequestsPerSecond` (the flags API's limit per caller, 429 beyond it) and
+//!   `dropNextWrites` (how many of the next successful writes are applied and left
+//!   unanswered, whatever the rates say: one chosen ambiguous failure) exist only here.
 //! - `GET /_emulator/unify/organizations` → `{"organizations": [{"id", "domainName",
 //!   "displayName", "environments": [...], "applications": [...]}]}`.
 //! - `POST /_emulator/unify/organizations` with `{"id"?, "domainName", "displayName"?,

@@ -154,6 +154,43 @@ async fn drop_after_write_applies_then_drops() {
     emu.shutdown().await;
 }
 
+/// `dropNextWrites`: exactly the next N successful writes are applied and left unanswered;
+/// a failed write is answered and keeps its turn for the next one; reads are untouched.
+#[tokio::test]
+async fn drop_next_writes_drops_exactly_that_many_successful_writes() {
+    let emu = start(config()).await;
+    let http = client();
+    let base = emu.base_url();
+    let set = set_faults(&http, &base, json!({"dropNextWrites": 1})).await;
+    assert_eq!(set.body["dropNextWrites"], 1, "{}", set.text);
+    let groups = format!("{}/applications/a/target-groups", emu.cloudbees_url());
+    let put = |name: &str| {
+        http.put(&groups)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(json!({"type": "target-group", "name": name}).to_string())
+            .send()
+    };
+    assert_eq!(get(&http, &groups).await.status, 200);
+    let bad = send(&http, Method::PUT, &groups, Some(TOKEN), Some("[]")).await;
+    assert_eq!(bad.status, 400);
+    assert!(put("first").await.is_err(), "dropped");
+    let second = put("second").await.expect("answered");
+    assert!(second.status().is_success());
+    let names: Vec<Value> = get(&http, &groups)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("first"), json!("second")], "both applied");
+    let now = get(&http, &format!("{base}/_emulator/faults")).await;
+    assert_eq!(now.body["dropNextWrites"], 0);
+    emu.shutdown().await;
+}
+
 /// The same seed and the same requests give the same faults.
 #[tokio::test]
 async fn a_seed_makes_faults_repeatable() {

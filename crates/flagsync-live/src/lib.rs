@@ -4,6 +4,11 @@
 //! transition. The stored body is kept as the service returned it; turning it into the
 //! canonical form is the planner's job (`flagsync-plan::normalize`).
 //!
+//! CloudBees Unify objects are read the same way: an object's server id and name
+//! ([`LiveUnifyObject`]), a configuration's flag, `seed` and `variantsEnabled`
+//! ([`LiveFlagConfiguration`]), and the ids of the organization, application and
+//! environments ([`LiveUnify`]).
+//!
 //! The labels flagsync puts on the rollouts it manages live here too, so that the loader
 //! (which reserves them), the planner (which sets them) and the remote side (which reads
 //! and searches by them) share one definition.
@@ -268,6 +273,75 @@ fn failed_steps(pending: &Value) -> Vec<FailedStep> {
         .collect()
 }
 
+/// A CloudBees Unify object that has a server-assigned id and a name unique in its
+/// application: a flag, a target group or a custom property, as the service stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveUnifyObject {
+    /// `id`, the server's UUID, when it is a string.
+    pub id: Option<String>,
+    /// `name`, its identity, when it is a string.
+    pub name: Option<String>,
+    pub body: Value,
+}
+
+impl LiveUnifyObject {
+    pub fn new(body: Value) -> Self {
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            id: text("id"),
+            name: text("name"),
+            body,
+        }
+    }
+}
+
+/// A CloudBees Unify flag's configuration in one environment, as one entry of the bulk read
+/// (`GET .../environments/{env}/configuration`) gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveFlagConfiguration {
+    /// `flagId`: the configured flag's id.
+    pub flag_id: Option<String>,
+    /// `flagName`.
+    pub flag_name: Option<String>,
+    /// The configuration's `seed` (splits bucket users by it): written back unchanged so
+    /// that an update does not re-bucket anyone.
+    pub seed: Option<String>,
+    /// `variantsEnabled`, which configuration as code cannot say: written back unchanged.
+    pub variants_enabled: Option<bool>,
+    /// The `configuration` object as stored.
+    pub body: Value,
+}
+
+impl LiveFlagConfiguration {
+    /// From one entry of the bulk read: `{flagId, flagName, ..., configuration}`.
+    pub fn new(entry: Value) -> Self {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let body = entry.get("configuration").cloned().unwrap_or(Value::Null);
+        Self {
+            flag_id: text(entry.get("flagId")),
+            flag_name: text(entry.get("flagName")),
+            seed: text(body.get("seed")),
+            variants_enabled: body.get("variantsEnabled").and_then(Value::as_bool),
+            body,
+        }
+    }
+}
+
+/// What was read of a CloudBees Unify application: the ids names were resolved to, and its
+/// objects as stored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LiveUnify {
+    pub organization_id: String,
+    pub application_id: String,
+    /// Environment name to id, for the environments read.
+    pub environments: BTreeMap<String, String>,
+    pub properties: Vec<LiveUnifyObject>,
+    pub target_groups: Vec<LiveUnifyObject>,
+    pub flags: Vec<LiveUnifyObject>,
+    /// Per environment name: every flag's configuration there.
+    pub configurations: BTreeMap<String, Vec<LiveFlagConfiguration>>,
+}
+
 /// The live state as read: every object typed, bodies as stored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LiveSnapshot {
@@ -279,6 +353,9 @@ pub struct LiveSnapshot {
     pub experiments: BTreeMap<String, Vec<LiveExperiment>>,
     /// All rollouts (every page; empty when Confidence was not read).
     pub rollouts: Vec<LiveRollout>,
+    /// The CloudBees Unify application, when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unify: Option<LiveUnify>,
 }
 
 // Each object serializes as its stored body.
@@ -291,7 +368,13 @@ macro_rules! serialize_as_body {
         }
     )*};
 }
-serialize_as_body!(LiveTargetGroup, LiveExperiment, LiveRollout);
+serialize_as_body!(
+    LiveTargetGroup,
+    LiveExperiment,
+    LiveRollout,
+    LiveUnifyObject,
+    LiveFlagConfiguration
+);
 
 #[cfg(test)]
 mod tests {
@@ -395,5 +478,32 @@ mod tests {
         assert_eq!(serde_json::to_value(&e).unwrap(), body);
         assert_eq!(e.flag(), Some("f"));
         assert_eq!(LiveTargetGroup::new(json!({"name": "g"})).name(), Some("g"));
+    }
+
+    #[test]
+    fn unify_objects_are_read_once() {
+        let flag =
+            LiveUnifyObject::new(json!({"id": "f-1", "name": "checkout", "flagType": "Boolean"}));
+        assert_eq!(flag.id.as_deref(), Some("f-1"));
+        assert_eq!(flag.name.as_deref(), Some("checkout"));
+        let odd = LiveUnifyObject::new(json!({"id": 7}));
+        assert_eq!((odd.id, odd.name), (None, None));
+
+        let entry = json!({
+            "flagId": "f-1", "flagName": "checkout", "labels": [],
+            "configuration": {"enabled": true, "seed": "s-1", "variantsEnabled": true, "conditions": []}
+        });
+        let config = LiveFlagConfiguration::new(entry.clone());
+        assert_eq!(config.flag_id.as_deref(), Some("f-1"));
+        assert_eq!(config.flag_name.as_deref(), Some("checkout"));
+        assert_eq!(config.seed.as_deref(), Some("s-1"));
+        assert_eq!(config.variants_enabled, Some(true));
+        assert_eq!(config.body, entry["configuration"]);
+        assert_eq!(
+            serde_json::to_value(&config).unwrap(),
+            entry["configuration"]
+        );
+        let empty = LiveFlagConfiguration::new(json!({}));
+        assert_eq!((empty.seed, empty.body), (None, Value::Null));
     }
 }

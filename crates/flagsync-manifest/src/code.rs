@@ -115,7 +115,8 @@ codes! {
     SplitSum = "split-sum", "error", "the percentages of a CloudBees Unify split do not add up to exactly 100";
     UnknownFlag = "unknown-flag", "error", "a reference to a flag no `flag` manifest declares (CloudBees Unify)";
     UnknownProperty = "unknown-property", "error", "a condition on a property that is neither declared nor built in (CloudBees Unify)";
-    NoUnifyEquivalent = "no-unify-equivalent", "error (a warning for what does not change what a flag serves: an archived mark, a description that differs between environments)", "a part of a legacy manifest that CloudBees Unify cannot express (`platforms`, ...)";
+    NoUnifyEquivalent = "no-unify-equivalent", "error (a warning for what does not change what a flag serves: an archived mark, a description that differs between environments)", "a part of a legacy manifest that CloudBees Unify cannot express (a platform's flag name, a schedule step serving `false`, ...)";
+    InferredTranslation = "inferred-translation", "warning", "a part of a legacy manifest carried over to CloudBees Unify by a mapping the sources only infer (`platforms` as conditions on `rox.platform`)";
 }
 
 impl std::fmt::Display for Code {

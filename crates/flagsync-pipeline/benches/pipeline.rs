@@ -17,12 +17,20 @@
 //! # apply at CloudBees' documented 1 request/s, which the emulator then enforces too
 //! cargo bench -p flagsync-pipeline --bench pipeline -- apply 100 \
 //!     --scenario create --cloudbees-rps 1 --emulator-limit 1
+//! # plan a CloudBees Unify CasC tree: 1,000 flags configured in 3 environments
+//! cargo bench -p flagsync-pipeline --bench pipeline -- plan 1000 --api unify --environments 3
 //! ```
 //!
 //! Repositories are 20% target groups (a tenth of them nesting other groups), 70%
 //! experiments (each flag in two environments; conditions on a group, a fifth of the flags
 //! depending on another flag, a tenth with no release rule, which the experiments list
 //! hides), 10% rollouts (targeting and metrics; half of them live, i.e. launched).
+//!
+//! With `--api unify` the size is a number of flags, in a CloudBees Unify CasC tree: three
+//! custom properties, a target group per ten flags (a tenth nesting two others), every flag
+//! configured in each of `--environments` environments (a condition on a group, a fifth of
+//! them depending on the flag before, a split by app version); a tenth of the flags are
+//! String flags.
 //!
 //! Each plan measurement runs in a fresh child process (this program run again with
 //! `plan-child`), so that its peak resident memory (VmHWM) is its own; the emulator lives in
@@ -45,7 +53,7 @@ use flagsync_pipeline::{LiveScope, Observer, Options, Services, Silent};
 use flagsync_plan::{Kind, Plan, Provider, RolloutStep};
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    Secret,
+    Secret, UnifyClient, UnifySettings,
 };
 use flagsync_source::DirSource;
 use serde_json::{Value, json};
@@ -121,9 +129,17 @@ enum Mode {
 
 #[derive(Debug, clap::Args)]
 struct PlanArgs {
-    /// Resources per generated repository.
+    /// Resources per generated repository (with `--api unify`: flags).
     #[arg(default_values_t = [1_000, 10_000])]
     sizes: Vec<usize>,
+    /// The CloudBees API the repository is planned against: a legacy repository, or a
+    /// CloudBees Unify CasC tree.
+    #[arg(long, value_enum, default_value_t = Api::Legacy)]
+    api: Api,
+    /// CloudBees Unify: the environments each flag is configured in (the emulator's
+    /// default organization has three).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
+    environments: u8,
     /// Timed runs per size and account (the median and the minimum are shown).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     reps: u32,
@@ -166,6 +182,12 @@ struct ApplyArgs {
     launch_ms: u64,
     #[arg(long, value_enum, default_value_t = Scenarios::Both)]
     scenario: Scenarios,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Api {
+    Legacy,
+    Unify,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -308,6 +330,120 @@ fn generate(root: &Path, n: usize, rev: u32) -> Res<Counts> {
     Ok(counts)
 }
 
+/// How many resources of each kind a generated CloudBees Unify tree holds.
+#[derive(Clone, Copy)]
+struct UnifyCounts {
+    properties: usize,
+    groups: usize,
+    flags: usize,
+    configurations: usize,
+}
+
+/// Writes a CloudBees Unify CasC tree of `flags` flags, each configured in the first
+/// `environments` of the emulator's default environments.
+fn generate_unify(root: &Path, flags: usize, environments: usize) -> Res<UnifyCounts> {
+    let envs: Vec<&str> = flagsync_emulator::UNIFY_DEFAULT_ENVIRONMENTS
+        .iter()
+        .take(environments)
+        .map(|(_, name)| *name)
+        .collect();
+    let casc = root.join(".cloudbees/casc/feature-management");
+    for d in ["properties", "target-groups", "flags"] {
+        std::fs::create_dir_all(casc.join(d))?;
+    }
+    for env in &envs {
+        std::fs::create_dir_all(casc.join("flag-configurations").join(env))?;
+    }
+    std::fs::write(
+        root.join("flagsync.yaml"),
+        format!(
+            "cloudbees:\n  api: unify\n  organization: {}\n  application: {}\n  token_env: FLAGSYNC_BENCH_TOKEN\n  casc: .cloudbees/casc/feature-management\n  environments: [{}]\n",
+            flagsync_emulator::UNIFY_DEFAULT_ORGANIZATION_DOMAIN,
+            flagsync_emulator::UNIFY_DEFAULT_APPLICATION_ID,
+            envs.join(", ")
+        ),
+    )?;
+    const HEADER: &str = "apiVersion: featuremanagement.cloudbees.io/v1alpha1\n";
+    let properties = [("plan", "String"), ("seats", "Number"), ("beta", "Boolean")];
+    for (name, t) in properties {
+        std::fs::write(
+            casc.join(format!("properties/{name}.yaml")),
+            format!("{HEADER}kind: flag-properties\nname: {name}\ntype: {t}\n"),
+        )?;
+    }
+    let groups = (flags / 10).max(1);
+    let group_name = |g: usize| format!("group {g:05}");
+    for g in 0..groups {
+        let conditions = if g % 10 == 9 {
+            format!(
+                "  anyOf:\n    - group:\n        name: {}\n    - group:\n        name: {}\n",
+                group_name(g - 1),
+                group_name(g - 2)
+            )
+        } else {
+            format!(
+                "  allOf:\n    - property:\n        name: plan\n        operator: in-array\n        operands: [team, business]\n    - property:\n        name: seats\n        operator: gte\n        operands: [{g}]\n    - property:\n        name: beta\n        operator: is-true\n"
+            )
+        };
+        std::fs::write(
+            casc.join(format!("target-groups/{}.yaml", group_name(g))),
+            format!(
+                "{HEADER}kind: target-group\nname: {}\ndescription: generated\nconditions:\n{conditions}",
+                group_name(g)
+            ),
+        )?;
+    }
+    for f in 0..flags {
+        let string = f % 10 == 3;
+        let flag = format!(
+            "{HEADER}kind: flag\nflag: flag.{f:05}\nflagType: {}\ndescription: generated\nlabels: [generated, team-{}]\n{}",
+            if string { "string" } else { "boolean" },
+            f % 7,
+            if string {
+                "availableValues: [red, green]\n"
+            } else {
+                ""
+            }
+        );
+        std::fs::write(casc.join(format!("flags/flag.{f:05}.yaml")), flag)?;
+        let (on, off) = if string {
+            ("red", "green")
+        } else {
+            ("true", "false")
+        };
+        for env in &envs {
+            let mut conditions = format!(
+                "  - allOf:\n      - group:\n          name: {}\n    flagValue: {on}\n",
+                group_name(f % groups)
+            );
+            if f % 5 == 1 {
+                // Depends on the flag before it, a Boolean flag.
+                let _ = write!(
+                    conditions,
+                    "  - allOf:\n      - flag:\n          name: flag.{:05}\n          value: true\n    flagValue: {off}\n",
+                    f - 1
+                );
+            }
+            let _ = write!(
+                conditions,
+                "  - allOf:\n      - property:\n          name: rox.app_release\n          operator: semver-gte\n          operands: [\"2.1\"]\n    flagValue:\n      - option: {on}\n        percentage: 25\n      - option: {off}\n        percentage: 75\n"
+            );
+            std::fs::write(
+                casc.join(format!("flag-configurations/{env}/flag.{f:05}.config.yaml")),
+                format!(
+                    "{HEADER}kind: flag-configuration\nflag: flag.{f:05}\nenabled: true\ndefaultValue: {off}\nconditions:\n{conditions}"
+                ),
+            )?;
+        }
+    }
+    Ok(UnifyCounts {
+        properties: properties.len(),
+        groups,
+        flags,
+        configurations: flags * envs.len(),
+    })
+}
+
 // ---- the pipeline's steps ----------------------------------------------------------------
 
 /// Load and validate; the generated repository must be clean.
@@ -331,6 +467,7 @@ impl Observer for FirstError {
 struct Conn {
     cloudbees: CloudBeesClient,
     confidence: ConfidenceClient,
+    unify: UnifyClient,
 }
 
 impl Conn {
@@ -343,9 +480,17 @@ impl Conn {
         cf.requests_per_second = confidence_rps;
         // Segments are read on the flags API, paced like the rest here.
         cf.flags_requests_per_second = confidence_rps;
+        let mut unify = UnifySettings::new(
+            flagsync_emulator::UNIFY_DEFAULT_ORGANIZATION_DOMAIN,
+            flagsync_emulator::UNIFY_DEFAULT_APPLICATION_ID,
+            Secret::new(DEFAULT_TOKEN),
+        );
+        unify.base_url = emulator.to_owned();
+        unify.requests_per_second = cloudbees_rps;
         Ok(Conn {
             cloudbees: CloudBeesClient::new(cb)?,
             confidence: ConfidenceClient::new(cf)?,
+            unify: UnifyClient::new(unify)?,
         })
     }
 
@@ -353,6 +498,7 @@ impl Conn {
         Services {
             cloudbees: Some(&self.cloudbees),
             confidence: Some(&self.confidence),
+            unify: Some(&self.unify),
         }
     }
 
@@ -360,13 +506,20 @@ impl Conn {
         Clients {
             cloudbees: Some(self.cloudbees.clone()),
             confidence: Some(self.confidence.clone()),
+            unify: Some(self.unify.clone()),
         }
     }
 }
 
 /// Live state of everything the repository declares.
 async fn read_live(conn: &Conn, loaded: &Loaded) -> Res<LiveSnapshot> {
-    let scope = LiveScope::of(&loaded.repository);
+    let mut scope = LiveScope::of(&loaded.repository);
+    // As the binary: rollouts only when flagsync.yaml configures Confidence.
+    scope.rollouts &= loaded
+        .repository
+        .config
+        .as_ref()
+        .is_some_and(|c| c.confidence.is_some());
     Ok(flagsync_pipeline::read_live(conn.services(), loaded, &scope, &Silent).await?)
 }
 
@@ -484,8 +637,19 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
     let mut rows: Vec<(usize, &str, Value)> = Vec::new();
     for &n in &opts.sizes {
         let dir = tempfile::tempdir()?;
-        let counts = generate(dir.path(), n, 0)?;
-        eprintln!("plan {n}: generated {counts:?}");
+        match opts.api {
+            Api::Legacy => {
+                let counts = generate(dir.path(), n, 0)?;
+                eprintln!("plan {n}: generated {counts:?}");
+            }
+            Api::Unify => {
+                let c = generate_unify(dir.path(), n, usize::from(opts.environments))?;
+                eprintln!(
+                    "plan {n}: generated {} properties, {} target groups, {} flags, {} configurations",
+                    c.properties, c.groups, c.flags, c.configurations
+                );
+            }
+        }
         let emulator = spawn_background(EmulatorConfig {
             launch_duration: Duration::from_millis(5),
             cloudbees_seed_routes_only: opts.seed_routes_only,
@@ -532,12 +696,22 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
         emulator.shutdown();
     }
 
+    let (what, size): (&str, Box<dyn Fn(usize) -> String>) = match opts.api {
+        Api::Legacy => ("resources", Box::new(|n: usize| n.to_string())),
+        Api::Unify => {
+            let envs = opts.environments;
+            (
+                "flags × environments (CloudBees Unify)",
+                Box::new(move |n: usize| format!("{n} × {envs}")),
+            )
+        }
+    };
     println!(
         "### Plan: wall time (median of {} runs; min in brackets)\n",
         opts.reps
     );
     println!(
-        "| resources | live account | plan | load + validate | read live state | normalize + plan | total | peak RSS |"
+        "| {what} | live account | plan | load + validate | read live state | normalize + plan | total | peak RSS |"
     );
     println!("|---:|---|---|---:|---:|---:|---:|---:|");
     for (n, case, r) in &rows {
@@ -550,7 +724,8 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
         };
         let s = &r["summary"];
         println!(
-            "| {n} | {case} | {} create, {} update, {} no-op | {} | {} | {} | {} | {:.0} MiB |",
+            "| {} | {case} | {} create, {} update, {} no-op | {} | {} | {} | {} | {:.0} MiB |",
+            size(*n),
             s["create"],
             s["update"],
             s["no_op"],
@@ -563,7 +738,7 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
     }
     println!("\n### Plan: peak RSS as it stood after each phase (first run)\n");
     println!(
-        "| resources | live account | after load + validate | after reading live state | after normalize + plan |"
+        "| {what} | live account | after load + validate | after reading live state | after normalize + plan |"
     );
     println!("|---:|---|---:|---:|---:|");
     for (n, case, r) in &rows {
@@ -575,7 +750,7 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
                     .collect()
             })
             .unwrap_or_default();
-        println!("| {n} | {case} | {} |", peaks.join(" | "));
+        println!("| {} | {case} | {} |", size(*n), peaks.join(" | "));
     }
     println!("\n### Plan: requests to read live state, by route\n");
     let mut all_routes: Vec<String> = rows
@@ -593,7 +768,8 @@ fn plan_bench(opts: &PlanArgs) -> Res<()> {
         .iter()
         .map(|(n, case, _)| {
             format!(
-                "{n}, {}",
+                "{}, {}",
+                size(*n),
                 if case.starts_with("empty") {
                     "empty"
                 } else {
@@ -672,8 +848,6 @@ fn preload(dir: &Path, emulator: &BackgroundEmulator, concurrency: usize) -> Res
 /// JSON line.
 fn plan_child(dir: &Path, base: &str, reps: u32, cloudbees_rps: f64) -> Res<()> {
     let rt = runtime()?;
-    // Confidence unpaced, as the binary talks to the embedded emulator; CloudBees as asked.
-    let conn = Conn::new(base, cloudbees_rps, f64::INFINITY)?;
     let (mut load_ms, mut fetch_ms, mut plan_ms, mut total_ms) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut last = json!({});
@@ -687,6 +861,10 @@ fn plan_child(dir: &Path, base: &str, reps: u32, cloudbees_rps: f64) -> Res<()> 
         if rep == 0 {
             phase_peaks.push(peak_rss_kib());
         }
+        // Confidence unpaced, as the binary talks to the embedded emulator; CloudBees as
+        // asked. New clients each run, as each run of the binary has (a Unify client
+        // resolves names once per run).
+        let conn = Conn::new(base, cloudbees_rps, f64::INFINITY)?;
         let snapshot = rt.block_on(read_live(&conn, &loaded))?;
         let t2 = Instant::now();
         if rep == 0 {

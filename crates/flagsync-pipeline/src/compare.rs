@@ -17,7 +17,7 @@ use std::path::Path;
 use flagsync_manifest::{Loaded, Repository};
 use flagsync_plan::render::{Compared, Framing, Phrase, Revision};
 use flagsync_plan::{
-    DesiredResource, LiveResource, ManagedScope, Operation, Plan, PlanOptions, ProviderScope,
+    DesiredResource, Kind, LiveResource, ManagedScope, Operation, Plan, PlanOptions, ProviderScope,
     RepoRevision, normalize,
 };
 use flagsync_source::{GitSource, SourceError, Tree};
@@ -160,6 +160,9 @@ fn plan_head_against_base(head: &Loaded, base: Option<&Loaded>) -> Result<Plan, 
     let before = desired_as_live(&base_desired);
     let options = PlanOptions {
         prune: true,
+        // A flag the head stops declaring is a difference between the revisions; the
+        // warning below says that apply deletes it only when asked.
+        prune_flags: true,
         targets: Vec::new(),
         scope: full_scope(&head.repository, base.map(|b| &b.repository)),
     };
@@ -192,6 +195,19 @@ fn plan_head_against_base(head: &Loaded, base: Option<&Loaded>) -> Result<Plan, 
             )
         })
         .collect();
+    warnings.extend(
+        plan.actions
+            .iter()
+            .filter(|a| a.operation == Operation::Delete && a.key.kind == Kind::Flag)
+            .filter(|a| head_scope.contains(&a.key))
+            .map(|a| {
+                format!(
+                    "{}: apply deletes a CloudBees Unify flag no manifest declares only with \
+                     --prune --prune-flags (code may have created it)",
+                    a.id
+                )
+            }),
+    );
     warnings.append(&mut plan.warnings);
     plan.warnings = warnings;
     Ok(plan)
@@ -304,6 +320,7 @@ mod tests {
         ];
         let options = PlanOptions {
             prune: true,
+            prune_flags: false,
             targets: Vec::new(),
             scope: ManagedScope {
                 target_groups: true,

@@ -3,7 +3,7 @@
 //! exist. What those endpoints cannot tell apart is reported as not checked, never as
 //! passed.
 
-use flagsync_remote::{CloudBeesClient, ConfidenceClient, RemoteError};
+use flagsync_remote::{CloudBeesClient, ConfidenceClient, RemoteError, UnifyClient};
 
 /// One check and how it came out.
 #[derive(Debug)]
@@ -108,6 +108,60 @@ pub async fn check_cloudbees(client: &CloudBeesClient, environments: &[String]) 
         },
     ));
     checks.extend(env_checks);
+    checks
+}
+
+/// CloudBees Unify: the API answers and accepts the token, the organization and the
+/// application exist (the names they resolve to), and each of `environments` exists in the
+/// organization and is linked to the application.
+pub async fn check_unify(client: &UnifyClient, environments: &[String]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let account = match client.account().await {
+        Ok(account) => account,
+        Err(e) => {
+            let subject = match &e {
+                RemoteError::UnknownApplication { .. } => "application",
+                RemoteError::NotFound { .. } if client.account_requests() == 3 => "organization",
+                other => failed_subject(other),
+            };
+            checks.push(Check::new(subject, Outcome::Failed(e)));
+            for env in environments {
+                checks.push(Check::new(
+                    format!("environment {env}"),
+                    Outcome::NotChecked(format!("needs the {subject} check to pass")),
+                ));
+            }
+            return checks;
+        }
+    };
+    checks.push(Check::new(
+        "API and credentials",
+        Outcome::Passed(format!(
+            "{} answered: organization {} is {}",
+            client.base_url(),
+            client.organization(),
+            account.organization_id
+        )),
+    ));
+    checks.push(Check::new(
+        format!("application {}", client.application()),
+        Outcome::Passed(format!(
+            "{} ({}), linked to {} environment(s)",
+            account.application_name,
+            account.application_id,
+            account.environments.iter().filter(|e| e.linked).count()
+        )),
+    ));
+    for env in environments {
+        let subject = format!("environment {env}");
+        checks.push(match client.environment_id(env).await {
+            Ok(id) => Check::new(
+                subject,
+                Outcome::Passed(format!("{id}, linked to the application")),
+            ),
+            Err(e) => Check::new(subject, Outcome::Failed(e)),
+        });
+    }
     checks
 }
 

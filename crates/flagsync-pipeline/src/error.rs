@@ -52,6 +52,15 @@ pub enum PipelineError {
     },
 
     #[error(
+        "CloudBees Unify: the organization has no environment named {name:?}, which flagsync.yaml names"
+    )]
+    UnknownUnifyEnvironment {
+        name: String,
+        #[help]
+        help: String,
+    },
+
+    #[error(
         "--env: flagsync.yaml configures no `cloudbees` provider, so there is no environment to choose"
     )]
     EnvironmentsWithoutCloudBees,

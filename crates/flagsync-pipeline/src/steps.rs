@@ -11,7 +11,7 @@ use flagsync_plan::{
 };
 use flagsync_remote::{
     CloudBeesClient, CloudBeesScope, ConfidenceClient, ConfidenceScope, LiveProgress, LiveRequest,
-    SegmentScope,
+    RemoteError, SegmentScope, UnifyClient, UnifyScope,
 };
 use flagsync_source::Source;
 
@@ -95,34 +95,52 @@ pub fn config(loaded: &Loaded) -> Result<&Config, PipelineError> {
 pub struct Services<'a> {
     pub cloudbees: Option<&'a CloudBeesClient>,
     pub confidence: Option<&'a ConfidenceClient>,
+    pub unify: Option<&'a UnifyClient>,
 }
 
 /// What part of live state to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveScope {
-    /// CloudBees environments whose experiments to list.
+    /// CloudBees environments to read: whose experiments to list, or (CloudBees Unify)
+    /// whose flag configurations.
     pub environments: Vec<String>,
-    /// List the application's target groups.
+    /// Read the application-wide CloudBees resources: the target groups, or (CloudBees
+    /// Unify) the custom properties, target groups and flags.
     pub target_groups: bool,
     /// List the rollouts (and read the segments of those flagsync manages or the repository
     /// adopts).
     pub rollouts: bool,
     /// Read the segment of every rollout, managed or not (an export writes them all).
     pub every_segment: bool,
+    /// The CloudBees resources are read through the CloudBees Unify API.
+    pub unify: bool,
+}
+
+/// The CloudBees environments a repository configures: a CasC tree's, else those of
+/// flagsync.yaml (or the legacy layout's one).
+fn cloudbees_environments(repository: &Repository) -> Vec<&str> {
+    match &repository.casc {
+        Some(casc) => casc.environments.iter().map(|e| e.name.as_str()).collect(),
+        None => repository
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect(),
+    }
 }
 
 impl LiveScope {
     /// Everything the repository declares: every environment, target groups, rollouts.
     pub fn of(repository: &Repository) -> Self {
         Self {
-            environments: repository
-                .environments
-                .iter()
-                .map(|e| e.name.clone())
+            environments: cloudbees_environments(repository)
+                .into_iter()
+                .map(str::to_owned)
                 .collect(),
             target_groups: true,
             rollouts: true,
             every_segment: false,
+            unify: normalize::targets_unify(repository),
         }
     }
 
@@ -130,11 +148,7 @@ impl LiveScope {
     /// provider without targets), and of CloudBees' environments those `--env` selects.
     /// An `--env` that flagsync.yaml does not configure is an error, with the close name.
     pub fn for_options(repository: &Repository, options: &Options) -> Result<Self, PipelineError> {
-        let known: Vec<&str> = repository
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
+        let known = cloudbees_environments(repository);
         let cloudbees = repository
             .config
             .as_ref()
@@ -159,7 +173,13 @@ impl LiveScope {
                     .iter()
                     .any(|t| t.kind.provider() == provider)
         };
-        let cloudbees = cloudbees && in_scope(Provider::CloudBees);
+        let unify = normalize::targets_unify(repository);
+        let provider = if unify {
+            Provider::Unify
+        } else {
+            Provider::CloudBees
+        };
+        let cloudbees = cloudbees && in_scope(provider);
         Ok(Self {
             environments: known
                 .iter()
@@ -173,31 +193,34 @@ impl LiveScope {
             target_groups: cloudbees,
             rollouts: in_scope(Provider::Confidence),
             every_segment: false,
+            unify,
         })
     }
 
     /// Whether anything of `provider` is read.
     pub fn reads(&self, provider: Provider) -> bool {
+        let cloudbees = self.target_groups || !self.environments.is_empty();
         match provider {
-            Provider::CloudBees => self.target_groups || !self.environments.is_empty(),
+            Provider::CloudBees => !self.unify && cloudbees,
+            Provider::Unify => self.unify && cloudbees,
             Provider::Confidence => self.rollouts,
-            // CloudBees Unify has no live side yet: connecting to it is refused.
-            Provider::Unify => false,
         }
     }
 
     fn contains(&self, key: &ResourceKey) -> bool {
-        match key.kind {
-            Kind::TargetGroup => self.target_groups,
-            Kind::Rollout => self.rollouts,
-            Kind::Experiment => key
-                .env
+        let in_env = || {
+            key.env
                 .as_ref()
-                .is_some_and(|env| self.environments.contains(env)),
-            Kind::CustomProperty
-            | Kind::UnifyTargetGroup
-            | Kind::Flag
-            | Kind::FlagConfiguration => false,
+                .is_some_and(|env| self.environments.contains(env))
+        };
+        match key.kind {
+            Kind::TargetGroup => !self.unify && self.target_groups,
+            Kind::Rollout => self.rollouts,
+            Kind::Experiment => !self.unify && in_env(),
+            Kind::CustomProperty | Kind::UnifyTargetGroup | Kind::Flag => {
+                self.unify && self.target_groups
+            }
+            Kind::FlagConfiguration => self.unify && in_env(),
         }
     }
 }
@@ -212,6 +235,24 @@ fn unknown_environment_help(name: &str, known: &[&str]) -> String {
     match did_you_mean(name, known.iter().copied()) {
         Some(close) => format!("did you mean `{close}`? {configured}"),
         None => configured,
+    }
+}
+
+/// A CloudBees Unify environment flagsync.yaml names that the organization does not have:
+/// refused before anything else is read, with the closest of its environments.
+fn unify_environment_error(error: RemoteError) -> PipelineError {
+    match error {
+        RemoteError::UnknownEnvironment { name, known, help } => {
+            let close = did_you_mean(&name, known.iter().map(String::as_str));
+            PipelineError::UnknownUnifyEnvironment {
+                help: match close {
+                    Some(close) => format!("did you mean `{close}`? {help}"),
+                    None => help,
+                },
+                name,
+            }
+        }
+        other => PipelineError::LiveState(other),
     }
 }
 
@@ -291,7 +332,9 @@ pub async fn check_environments(
 /// ([`check_environments`]), then one flags list per environment, one list of target groups,
 /// the pages of rollouts and one GET per segment of a rollout in scope (its targeting);
 /// where a deployment lacks the flags list, the experiments list and a GET for each flag the
-/// repository declares in those environments that it hides.
+/// repository declares in those environments that it hides. For CloudBees Unify, what
+/// [`flagsync_remote::fetch_live_state`] says (an environment the organization lacks is
+/// refused before the rest is read).
 pub async fn read_live(
     services: Services<'_>,
     loaded: &Loaded,
@@ -310,8 +353,10 @@ pub async fn read_live(
             )
         })
         .collect();
-    let read_cloudbees = scope.target_groups || !scope.environments.is_empty();
-    if let Some(client) = services.cloudbees {
+    if let Some(client) = services
+        .cloudbees
+        .filter(|_| scope.reads(Provider::CloudBees))
+    {
         check_environments(client, loaded, &scope.environments, observer).await?;
     }
     let adopted: Vec<String> = normalize::adoptions(&loaded.repository)
@@ -320,7 +365,7 @@ pub async fn read_live(
     let request = LiveRequest {
         cloudbees: services
             .cloudbees
-            .filter(|_| read_cloudbees)
+            .filter(|_| scope.reads(Provider::CloudBees))
             .map(|client| CloudBeesScope {
                 client,
                 environments: &scope.environments,
@@ -339,6 +384,13 @@ pub async fn read_live(
                     }
                 },
             }),
+        unify: services
+            .unify
+            .filter(|_| scope.reads(Provider::Unify))
+            .map(|client| UnifyScope {
+                client,
+                environments: &scope.environments,
+            }),
     };
     observer.reading_live_state();
     let result = flagsync_remote::fetch_live_state_with_progress(request, &|progress| {
@@ -346,19 +398,23 @@ pub async fn read_live(
     })
     .await;
     observer.live_state_read();
-    result.map_err(PipelineError::LiveState)
+    result.map_err(unify_environment_error)
 }
 
 /// Live state in canonical form. Rollouts without flagsync's id label are left out
 /// (nothing can plan to change or delete them) unless a manifest of `loaded` adopts them by
 /// their `instance`.
 pub fn live_resources(snapshot: &LiveSnapshot, loaded: &Loaded) -> Vec<LiveResource> {
-    normalize::live_resources(
+    let mut live = normalize::live_resources(
         &snapshot.target_groups,
         &snapshot.experiments,
         &snapshot.rollouts,
         &normalize::adoptions(&loaded.repository),
-    )
+    );
+    if let Some(unify) = &snapshot.unify {
+        live.extend(flagsync_plan::unify::live_resources(unify));
+    }
+    live
 }
 
 /// How to plan.
@@ -366,6 +422,9 @@ pub fn live_resources(snapshot: &LiveSnapshot, loaded: &Loaded) -> Vec<LiveResou
 pub struct Options {
     /// Also delete live resources that the repository manages but no longer declares.
     pub prune: bool,
+    /// With `prune`, also delete CloudBees Unify flags no manifest declares (code may have
+    /// created them, so `prune` alone keeps them).
+    pub prune_flags: bool,
     /// Only these resources (and what they depend on); empty means everything.
     pub targets: Vec<TargetFilter>,
     /// Only these CloudBees environments' experiments (`--env`); empty means every one.
@@ -394,9 +453,14 @@ pub fn plan(
     scope
         .experiment_envs
         .retain(|env| read.environments.contains(env));
+    scope.unify &= read.target_groups;
+    scope
+        .unify_envs
+        .retain(|env| read.environments.contains(env));
     check_targets(&options.targets, &desired, live)?;
     let options = PlanOptions {
         prune: options.prune,
+        prune_flags: options.prune_flags,
         targets: options.targets.clone(),
         scope,
     };

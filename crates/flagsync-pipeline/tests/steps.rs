@@ -84,6 +84,7 @@ fn plan_creates_everything_then_nothing_once_applied() {
     let clients = Clients {
         cloudbees: Some(live.cloudbees.clone()),
         confidence: Some(live.confidence.clone()),
+        unify: None,
     };
     let report = rt.block_on(flagsync_apply::apply(
         &plan,
@@ -112,6 +113,7 @@ fn options_narrow_the_plan_and_a_scope_narrows_the_read() {
         target_groups: true,
         rollouts: false,
         every_segment: false,
+        unify: false,
     };
     let snapshot = rt
         .block_on(flagsync_pipeline::read_live(

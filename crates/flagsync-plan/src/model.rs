@@ -273,6 +273,10 @@ impl ManagedScope {
 pub struct PlanOptions {
     /// Delete live resources inside `scope` that the repository does not declare.
     pub prune: bool,
+    /// With `prune`, also delete CloudBees Unify flags no manifest declares. Without it they
+    /// are listed as undeclared and kept: SDKs create flags from code, and deleting one that
+    /// code still asks for changes what users get.
+    pub prune_flags: bool,
     /// `--target` filters; empty means everything. Targeted actions bring along the
     /// actions they depend on (as Terraform does), so the partial plan can run.
     pub targets: Vec<TargetFilter>,

@@ -1,6 +1,9 @@
 //! `plan()`: desired and live models in, a [`Plan`] out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
 
 use crate::canonical::fingerprint;
 use crate::dag::topo_indices;
@@ -11,6 +14,7 @@ use crate::model::{
     PlanOptions, ResourceKey, Summary, Undeclared, Usage,
 };
 use crate::rollout::rollout_steps;
+use crate::unify;
 
 /// Compares the desired model with the live one and returns the actions that make live
 /// match, ordered so that everything runs after what it depends on:
@@ -52,6 +56,8 @@ pub fn plan(
         }
     }
 
+    let still_used = unify_live_in_plan(&desired_by_key, &mut live_by_key, options);
+
     let targeted = |key: &ResourceKey| {
         options.targets.is_empty() || options.targets.iter().any(|t| t.matches(key))
     };
@@ -63,15 +69,23 @@ pub fn plan(
     for (key, want) in &desired_by_key {
         let id = key.to_string();
         let current = live_by_key.get(key);
+        // A Unify flag keeps the variants the service grew on its own: they are no
+        // difference, and an update sends them back.
+        let want_body: Cow<'_, Value> = match current {
+            Some(have) if key.kind == Kind::Flag => {
+                Cow::Owned(unify::with_live_variants(&want.body, &have.body))
+            }
+            _ => Cow::Borrowed(&want.body),
+        };
         let patch = match current {
             Some(have) => {
-                let semantic = diff(&have.body, &want.body);
+                let semantic = diff(&have.body, &want_body);
                 // The PATCH is sent to the object as the service stores it, which may be
                 // spelled differently from the canonical form: compute it from there, so
                 // its paths exist and its `test` guards check what the service holds.
                 match &have.patch_base {
                     Some(base) if !semantic.is_empty() => {
-                        let raw = diff(base, &want.body);
+                        let raw = diff(base, &want_body);
                         if raw.is_empty() { semantic } else { raw }
                     }
                     _ => semantic,
@@ -89,7 +103,8 @@ pub fn plan(
             let s = rollout_steps(current.map(|c| &c.body), &want.body);
             (s.steps, s.unsupported)
         } else {
-            (Vec::new(), None)
+            let immutable = current.and_then(|c| unify::immutable_change(key, &c.body, &want_body));
+            (Vec::new(), immutable)
         };
         if let Some(reason) = &unsupported {
             warnings.push(format!("{id}: {reason}"));
@@ -112,7 +127,7 @@ pub fn plan(
                 (false, _) => Operation::Create,
             },
             patch,
-            desired: Some(want.body.clone()),
+            desired: Some(want_body.into_owned()),
             live: current.map(|c| c.body.clone()),
             live_fingerprint: current.map(|c| fingerprint(&c.body)),
             remote_id: current.and_then(|c| c.remote_id.clone()),
@@ -131,12 +146,26 @@ pub fn plan(
         }
         // The rollout API documents no delete call: the action is still planned (the
         // reviewer should see it) but flagged, and the applier reports it skipped.
-        let unsupported = (key.kind == Kind::Rollout).then(|| {
-            "the Confidence API has no call that deletes a rollout; end or remove it in \
-             Confidence, or keep its manifest"
-                .to_owned()
-        });
-        if !options.prune {
+        let unsupported = match key.kind {
+            Kind::Rollout => Some(
+                "the Confidence API has no call that deletes a rollout; end or remove it in \
+                 Confidence, or keep its manifest"
+                    .to_owned(),
+            ),
+            Kind::Flag if !options.prune_flags => Some(
+                "--prune keeps CloudBees Unify flags no manifest declares, since code may \
+                 have created them (SDKs do); --prune-flags deletes them"
+                    .to_owned(),
+            ),
+            _ => still_used.get(*key).map(|users| {
+                format!(
+                    "still used by {}, which --prune keeps with its flag (--prune-flags \
+                     deletes the flag)",
+                    users.join(", ")
+                )
+            }),
+        };
+        if !options.prune || (key.kind == Kind::Flag && !options.prune_flags) {
             if targeted(key) {
                 undeclared.push(Undeclared {
                     id: key.to_string(),
@@ -179,6 +208,7 @@ pub fn plan(
         }
         actions = keep_targeted(actions, &targeted);
     }
+    warnings.extend(unify::delete_notes(&actions));
 
     let order = topo_indices(&actions)?;
     let mut slots: Vec<Option<Action>> = actions.into_iter().map(Some).collect();
@@ -201,6 +231,43 @@ pub fn plan(
         warnings,
         undeclared,
     })
+}
+
+/// CloudBees Unify keeps exactly one configuration per flag and environment, made with the
+/// flag, so a live configuration no manifest declares is not always a difference. It is
+/// none when it is what the service gives a new flag ([`unify::fresh_configuration`]); when
+/// its flag is not declared either, it goes with its flag: deleted (reset) when prune
+/// deletes the flag, else left out of the plan. Returns, for what such a kept configuration
+/// refers to, the configurations still using it: deleting it would be refused.
+fn unify_live_in_plan(
+    desired: &BTreeMap<&ResourceKey, &DesiredResource>,
+    live: &mut BTreeMap<&ResourceKey, &LiveResource>,
+    options: &PlanOptions,
+) -> HashMap<ResourceKey, Vec<String>> {
+    let fresh = unify::fresh_configuration();
+    let prunes_flags = options.prune && options.prune_flags;
+    let mut still_used: HashMap<ResourceKey, Vec<String>> = HashMap::new();
+    live.retain(|key, have| {
+        if key.kind != Kind::FlagConfiguration || desired.contains_key(*key) {
+            return true;
+        }
+        if have.body == fresh {
+            return false;
+        }
+        if desired.contains_key(&ResourceKey::flag(&key.name)) || prunes_flags {
+            return true;
+        }
+        for target in &have.references {
+            if target.kind != Kind::Flag || target.name != key.name {
+                still_used
+                    .entry(target.clone())
+                    .or_default()
+                    .push(key.to_string());
+            }
+        }
+        false
+    });
+    still_used
 }
 
 fn link_dependencies(

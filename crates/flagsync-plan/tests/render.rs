@@ -145,6 +145,7 @@ fn representative_plan() -> Plan {
     ];
     let options = PlanOptions {
         prune: true,
+        prune_flags: false,
         targets: vec![],
         scope: ManagedScope {
             target_groups: true,
@@ -398,6 +399,7 @@ fn undeclared_resources_are_listed_in_every_format() {
     ];
     let options = PlanOptions {
         prune: false,
+        prune_flags: false,
         targets: vec![],
         scope: ManagedScope {
             target_groups: true,

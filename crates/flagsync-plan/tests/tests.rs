@@ -4,4 +4,5 @@
 mod export_round_trip;
 mod planning;
 mod render;
+mod unify_planning;
 mod unify_translate;

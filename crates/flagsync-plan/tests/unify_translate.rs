@@ -329,7 +329,7 @@ fn what_has_no_unify_equivalent_is_reported_where_it_is_written() {
                     experiment(
                         "e/a.yml",
                         json!({"type": "experiment", "flag": "a", "description": "one",
-                        "platforms": [{"name": "iOS", "value": false}],
+                        "platforms": [{"name": "iOS", "flag": "a.ios", "value": false}],
                         "conditions": [
                             {"group": {"name": ["Beta", "Nowhere"]}, "value": true},
                             {"dependency": {"flag": "missing", "value": "true"}, "value": true},
@@ -396,7 +396,8 @@ fn what_has_no_unify_equivalent_is_reported_where_it_is_written() {
         platform.path,
         [
             flagsync_manifest::model::PathSeg::key("platforms"),
-            flagsync_manifest::model::PathSeg::Index(0)
+            flagsync_manifest::model::PathSeg::Index(0),
+            flagsync_manifest::model::PathSeg::key("flag"),
         ]
     );
     assert!(t.findings.iter().any(|f| f.message.contains("archived")));
@@ -418,4 +419,74 @@ fn what_has_no_unify_equivalent_is_reported_where_it_is_written() {
     // One flag for both environments, with the first description.
     assert_eq!(body(&t, &ResourceKey::flag("a"))["description"], "one");
     assert_eq!(body(&t, &ResourceKey::flag("m"))["flagType"], "String");
+}
+
+#[test]
+fn platform_overrides_become_leading_conditions_on_rox_platform() {
+    let t = translate(&repository(
+        vec![group(
+            "g/QA.yml",
+            json!({"type": "target-group", "name": "QA", "conditions": [{"property": "qa", "operator": "is-true"}]}),
+        )],
+        vec![(
+            "Production",
+            vec![experiment(
+                "e/color.yml",
+                json!({"type": "experiment", "flag": "color", "availableValues": ["blue", "green", "orange"],
+                "platforms": [
+                    {"name": "iOS", "conditions": [
+                        {"group": {"name": "QA"}, "value": "green"},
+                        {"version": {"operator": "semver-lt", "semver": "2.0"}, "value": "blue"},
+                    ], "value": "orange"},
+                    {"name": "Android"},
+                ],
+                "conditions": [{"group": {"name": "QA"}, "value": "blue"}],
+                "value": "green"}),
+            )],
+        )],
+    ));
+    let ios = json!({"property": {"name": "rox.platform", "operator": "eq", "operands": ["iOS"]}});
+    let android =
+        json!({"property": {"name": "rox.platform", "operator": "eq", "operands": ["Android"]}});
+    let config = body(&t, &ResourceKey::flag_configuration("Production", "color"));
+    // First match wins: each platform's conditions (AND-ed with the platform), then the
+    // rest of that platform, then the flag's own conditions.
+    assert_eq!(
+        config["conditions"],
+        json!([
+            {"allOf": [ios, {"anyOf": [{"group": {"name": "QA"}}]}], "flagValue": "green"},
+            {"allOf": [ios, {"property": {"name": "rox.app_release", "operator": "semver-lt", "operands": ["2.0"]}}], "flagValue": "blue"},
+            {"allOf": [ios], "flagValue": "orange"},
+            {"allOf": [android], "flagValue": {"valueWrittenInCode": true}},
+            {"allOf": [{"anyOf": [{"group": {"name": "QA"}}]}], "flagValue": "blue"},
+        ])
+    );
+    assert_eq!(config["defaultValue"], "green");
+    // Each translation is reported, at the override, as inferred.
+    let inferred: Vec<&flagsync_plan::unify::translate::Finding> = t
+        .findings
+        .iter()
+        .filter(|f| f.code.as_str() == "inferred-translation")
+        .collect();
+    assert_eq!(inferred.len(), 2, "{:#?}", t.findings);
+    assert!(inferred.iter().all(|f| f.severity == Severity::Warning));
+    assert_eq!(
+        inferred[0].path,
+        [
+            flagsync_manifest::model::PathSeg::key("platforms"),
+            flagsync_manifest::model::PathSeg::Index(0)
+        ]
+    );
+    assert!(
+        inferred[0].message.contains("inferred"),
+        "{}",
+        inferred[0].message
+    );
+    assert!(!t.findings.iter().any(|f| f.severity == Severity::Error));
+    // A built-in property: nothing to declare, nothing to wait for.
+    assert!(
+        !t.resources
+            .iter()
+            .any(|r| r.key.kind == Kind::CustomProperty && r.key.name == "rox.platform")
+    );
 }

@@ -13,6 +13,8 @@ pub enum Service {
     CloudBees,
     /// Confidence rollout workflow API (including its IAM token endpoint).
     Confidence,
+    /// CloudBees Unify API (`api.cloudbees.io`).
+    Unify,
 }
 
 impl fmt::Display for Service {
@@ -20,6 +22,7 @@ impl fmt::Display for Service {
         f.write_str(match self {
             Service::CloudBees => "CloudBees",
             Service::Confidence => "Confidence",
+            Service::Unify => "CloudBees Unify",
         })
     }
 }
@@ -141,6 +144,34 @@ pub enum RemoteError {
         rollout: String,
         steps: Vec<FailedStep>,
     },
+
+    /// CloudBees Unify: the organization has no application with this id or name.
+    #[error("CloudBees Unify: organization {organization} has no application {application:?}")]
+    UnknownApplication {
+        application: String,
+        organization: String,
+        #[help]
+        help: String,
+    },
+
+    /// CloudBees Unify: the organization has no environment of this name. `known` are the
+    /// organization's environments, for a caller that suggests the closest.
+    #[error("CloudBees Unify: the organization has no environment named {name:?}")]
+    UnknownEnvironment {
+        name: String,
+        known: Vec<String>,
+        #[help]
+        help: String,
+    },
+
+    /// CloudBees Unify: the environment exists but the application cannot use it.
+    #[error(
+        "CloudBees Unify: environment {name:?} is not linked to application {application}, so it has no flag configurations"
+    )]
+    #[diagnostic(help(
+        "link the environment to the application in CloudBees Unify, or remove it from flagsync.yaml"
+    ))]
+    EnvironmentNotLinked { name: String, application: String },
 
     /// A bug in this crate (a reader task panicked); please report it.
     #[error("internal error: {reason}")]

@@ -1,5 +1,7 @@
-//! HTTP clients for the two services flagsync manages: CloudBees Feature Management
-//! (experiments and target groups) and Confidence (rollouts).
+//! HTTP clients for the services flagsync manages: CloudBees Feature Management through
+//! the legacy API (experiments and target groups) and through CloudBees Unify
+//! ([`UnifyClient`]: properties, target groups, flags and their configurations), and
+//! Confidence (rollouts).
 //!
 //! This is the only crate (besides the emulator) that speaks HTTP. It owns:
 //! - authentication: [`Secret`] tokens that never print, Confidence client credentials
@@ -8,7 +10,8 @@
 //!   documented limit), shared by clones and concurrent tasks;
 //! - retries per [`RetryPolicy`]: reads and idempotent writes (GET, PUT, PATCH, DELETE,
 //!   `:updatesegment`) retry on 429, 555, 500/502/503/504, timeouts and broken connections,
-//!   honouring `Retry-After`; creates and `:launch` retry only when the request certainly had
+//!   honouring `Retry-After`, else with exponential backoff and full jitter (CloudBees Unify
+//!   sends no `Retry-After` with its 429); creates and `:launch` retry only when the request certainly had
 //!   no effect (429, 555, connection never established) and otherwise report
 //!   [`RemoteError::Ambiguous`];
 //! - URL policy: `https://`, or `http://` to loopback only unless explicitly allowed; every
@@ -31,6 +34,7 @@ mod live;
 mod pacer;
 mod retry;
 mod secret;
+mod unify;
 mod url;
 
 pub use cloudbees::{
@@ -44,14 +48,19 @@ pub use confidence::{
 };
 pub use error::{RemoteError, Result, Service};
 pub use flagsync_live::{
-    FailedStep, LiveApplication, LiveEnvironment, LiveExperiment, LiveRollout, LiveSnapshot,
-    LiveTargetGroup, PendingTransition, ROLLOUT_ID_LABEL,
+    FailedStep, LiveApplication, LiveEnvironment, LiveExperiment, LiveFlagConfiguration,
+    LiveRollout, LiveSnapshot, LiveTargetGroup, LiveUnify, LiveUnifyObject, PendingTransition,
+    ROLLOUT_ID_LABEL,
 };
 pub use live::{
-    CloudBeesScope, ConfidenceScope, LiveProgress, LiveRequest, SegmentScope, fetch_live_state,
-    fetch_live_state_with_progress,
+    CloudBeesScope, ConfidenceScope, LiveProgress, LiveRequest, SegmentScope, UnifyScope,
+    fetch_live_state, fetch_live_state_with_progress,
 };
 pub use pacer::Pacer;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 pub use secret::Secret;
+pub use unify::{
+    DEFAULT_UNIFY_REQUESTS_PER_SECOND, DEFAULT_UNIFY_URL, KeptFields, UnifyAccount, UnifyClient,
+    UnifyEnvironment, UnifyObject, UnifySettings, looks_like_uuid,
+};
 pub use url::{encode_segment, is_loopback_host, loopback_origin};

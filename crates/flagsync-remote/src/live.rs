@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
 
-use flagsync_live::{LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup};
+use flagsync_live::{
+    LiveExperiment, LiveFlagConfiguration, LiveRollout, LiveSnapshot, LiveTargetGroup, LiveUnify,
+    LiveUnifyObject,
+};
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -12,9 +15,10 @@ use tokio::task::JoinSet;
 use crate::cloudbees::CloudBeesClient;
 use crate::confidence::ConfidenceClient;
 use crate::error::{RemoteError, Result};
+use crate::unify::{UnifyClient, UnifyObject};
 
-/// GETs of hidden experiments (or of rollouts' segments) in flight at once. Pacing bounds the rate, not the number of
-/// open requests: against an unpaced endpoint (the emulator) 10,000 concurrent GETs ran into
+/// GETs of hidden experiments (or of rollouts' segments) in flight at once. Pacing bounds the
+/// rate, not the number of open requests: against an unpaced endpoint (the emulator) 10,000 concurrent GETs ran into
 /// the open-file limit and took 50 times longer.
 const MAX_HIDDEN_GETS_IN_FLIGHT: usize = 16;
 
@@ -65,11 +69,22 @@ impl SegmentScope<'_> {
     }
 }
 
+/// What to read from CloudBees Unify: the application's properties, target groups and
+/// flags, and every flag's configuration in `environments`.
+#[derive(Clone, Copy, Debug)]
+pub struct UnifyScope<'a> {
+    pub client: &'a UnifyClient,
+    /// Environment names; each must exist in the organization and be linked to the
+    /// application, or nothing else is read ([`RemoteError::UnknownEnvironment`]).
+    pub environments: &'a [String],
+}
+
 /// What [`fetch_live_state`] should read; `None` skips a service.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LiveRequest<'a> {
     pub cloudbees: Option<CloudBeesScope<'a>>,
     pub confidence: Option<ConfidenceScope<'a>>,
+    pub unify: Option<UnifyScope<'a>>,
 }
 
 enum Piece {
@@ -80,6 +95,13 @@ enum Piece {
     Hidden(String, Option<LiveExperiment>),
     Rollouts(Vec<LiveRollout>),
     Segment(usize, Option<serde_json::Value>),
+    /// The Unify account resolved (`requests` sent for it), and the environments' ids.
+    UnifyAccount {
+        requests: usize,
+        live: LiveUnify,
+    },
+    UnifyObjects(UnifyObject, Vec<LiveUnifyObject>),
+    UnifyConfigurations(String, Vec<LiveFlagConfiguration>),
 }
 
 /// How far reading live state is: requests answered, and requests known to be needed so
@@ -105,7 +127,10 @@ enum Event {
 /// whatever the number of flags; then one GET per rollout segment in scope. Where a
 /// deployment answers the flags list with 404, that environment is read the older way
 /// instead (said once at `info`): its experiments list, then one GET per desired experiment
-/// the list did not show (it hides flags without a release rule). Everything runs
+/// the list did not show (it hides flags without a release rule). For CloudBees Unify: the
+/// organization, application and environments (first, so that an unknown environment stops
+/// everything), then one list each of properties, target groups and flags and one bulk
+/// configuration read per environment, never a request per flag. Everything runs
 /// concurrently; each client's pacer keeps its service under its rate. The first error
 /// cancels the rest and is returned.
 pub async fn fetch_live_state(request: LiveRequest<'_>) -> Result<LiveSnapshot> {
@@ -158,8 +183,49 @@ pub async fn fetch_live_state_with_progress(
             ))
         });
     }
+    if let Some(scope) = request.unify {
+        let client = scope.client.clone();
+        let names = scope.environments.to_vec();
+        let requests = client.account_requests();
+        reading.spawn_counted(requests, async move {
+            let environments = client.environment_ids(&names).await?;
+            let account = client.account().await?;
+            Ok(Piece::UnifyAccount {
+                requests,
+                live: LiveUnify {
+                    organization_id: account.organization_id.clone(),
+                    application_id: account.application_id.clone(),
+                    environments: environments.into_iter().collect(),
+                    ..LiveUnify::default()
+                },
+            })
+        });
+    }
     reading.collect().await?;
 
+    if let Some(scope) = request.unify {
+        let environments: Vec<(String, String)> = reading
+            .snapshot
+            .unify
+            .as_ref()
+            .map(|live| live.environments.clone().into_iter().collect())
+            .unwrap_or_default();
+        for kind in [
+            UnifyObject::Property,
+            UnifyObject::TargetGroup,
+            UnifyObject::Flag,
+        ] {
+            let client = scope.client.clone();
+            reading.spawn(async move { Ok(Piece::UnifyObjects(kind, client.list(kind).await?)) });
+        }
+        for (name, id) in environments {
+            let client = scope.client.clone();
+            reading.spawn(async move {
+                let list = client.environment_configurations(&id).await?;
+                Ok(Piece::UnifyConfigurations(name, list))
+            });
+        }
+    }
     if let Some(confidence) = request.confidence {
         // A rollout's targeting lives in its segment, on the flags API: one GET each,
         // paced by the client under that API's limit.
@@ -180,8 +246,8 @@ pub async fn fetch_live_state_with_progress(
                 Ok(Piece::Segment(i, client.get_segment(&name).await?))
             });
         }
-        reading.collect().await?;
     }
+    reading.collect().await?;
 
     let Some(scope) = request
         .cloudbees
@@ -272,8 +338,17 @@ struct Reading<'p> {
 impl Reading<'_> {
     /// Starts one request (a paged list counts its further pages as they come).
     fn spawn(&mut self, task: impl std::future::Future<Output = Result<Piece>> + Send + 'static) {
+        self.spawn_counted(1, task);
+    }
+
+    /// Starts a task that sends `requests` requests.
+    fn spawn_counted(
+        &mut self,
+        requests: usize,
+        task: impl std::future::Future<Output = Result<Piece>> + Send + 'static,
+    ) {
         self.tasks.spawn(task);
-        self.progress.expected += 1;
+        self.progress.expected += requests;
     }
 
     /// Waits for every task, storing what each read and reporting progress as requests are
@@ -298,8 +373,13 @@ impl Reading<'_> {
                     let Some(joined) = joined else { break };
                     let piece = join(joined)?;
                     // A paged list's pages were counted as they came.
-                    if !matches!(piece, Piece::Rollouts(_)) {
-                        self.progress.done += 1;
+                    let answered = match &piece {
+                        Piece::Rollouts(_) => 0,
+                        Piece::UnifyAccount { requests, .. } => *requests,
+                        _ => 1,
+                    };
+                    if answered > 0 {
+                        self.progress.done += answered;
                         (self.on_progress)(self.progress);
                     }
                     match piece {
@@ -345,5 +425,20 @@ fn store(snapshot: &mut LiveSnapshot, piece: Piece) {
         }
         Piece::Hidden(env, Some(exp)) => snapshot.experiments.entry(env).or_default().push(exp),
         Piece::Hidden(_, None) | Piece::Flags(_, None) => {}
+        Piece::UnifyAccount { live, .. } => snapshot.unify = Some(live),
+        Piece::UnifyObjects(kind, objects) => {
+            if let Some(live) = snapshot.unify.as_mut() {
+                match kind {
+                    UnifyObject::Property => live.properties = objects,
+                    UnifyObject::TargetGroup => live.target_groups = objects,
+                    UnifyObject::Flag => live.flags = objects,
+                }
+            }
+        }
+        Piece::UnifyConfigurations(env, list) => {
+            if let Some(live) = snapshot.unify.as_mut() {
+                live.configurations.insert(env, list);
+            }
+        }
     }
 }

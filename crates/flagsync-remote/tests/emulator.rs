@@ -1,5 +1,7 @@
 //! The clients against the real emulator over loopback HTTP (no mocks).
 
+mod unify;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -320,6 +322,7 @@ async fn live_state_reads_one_flags_list_per_environment() {
             client: &cf,
             segments: SegmentScope::Managed { instances: &[] },
         }),
+        unify: None,
     })
     .await
     .unwrap();
@@ -400,6 +403,7 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
             client: &cf,
             segments: SegmentScope::Managed { instances: &[] },
         }),
+        unify: None,
     })
     .await
     .unwrap();
@@ -450,6 +454,7 @@ async fn live_state_lists_once_and_gets_only_hidden_desired_flags() {
                 client: &cf,
                 segments: scope,
             }),
+            unify: None,
         })
         .await
         .unwrap();
@@ -492,6 +497,7 @@ async fn live_state_progress_counts_every_request() {
                 client: &cf,
                 segments: SegmentScope::Managed { instances: &[] },
             }),
+            unify: None,
         },
         &|p| seen.lock().unwrap().push(p),
     )

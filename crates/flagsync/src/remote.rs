@@ -12,15 +12,16 @@ use flagsync_manifest::model::{
 use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    ConfidenceUrls, RetryPolicy, Secret,
+    ConfidenceUrls, RetryPolicy, Secret, UnifyClient, UnifySettings,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 /// Options every command that talks to the services shares.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
-    /// CloudBees API base URL (overrides flagsync.yaml; e.g. a local emulator). On loopback,
-    /// Confidence and its token endpoint follow it unless set themselves.
+    /// CloudBees API base URL, of the legacy API or (`api: unify`) of CloudBees Unify
+    /// (overrides flagsync.yaml; e.g. a local emulator). On loopback, Confidence and its
+    /// token endpoint follow it unless set themselves.
     #[arg(long, env = "FLAGSYNC_CLOUDBEES_URL", value_name = "URL")]
     pub cloudbees_url: Option<String>,
     /// Base URL of every Confidence API: rollouts, segments, results and tokens (overrides
@@ -33,7 +34,8 @@ pub struct RemoteArgs {
     /// token endpoint along.
     #[arg(long, env = "FLAGSYNC_CONFIDENCE_IAM_URL", value_name = "URL")]
     pub iam_url: Option<String>,
-    /// CloudBees requests per second (default: flagsync.yaml, else 0.95, just under the documented 1/s).
+    /// CloudBees requests per second (default: flagsync.yaml, else 0.95, just under the
+    /// documented 1/s; with `api: unify`, 10, slowing down on each 429).
     #[arg(long, env = "FLAGSYNC_CLOUDBEES_RPS", value_name = "N")]
     pub cloudbees_rps: Option<f64>,
     /// Allow plain http:// to hosts other than loopback.
@@ -46,6 +48,7 @@ pub struct RemoteArgs {
 pub struct Connection {
     pub cloudbees: Option<CloudBeesClient>,
     pub confidence: Option<ConfidenceClient>,
+    pub unify: Option<UnifyClient>,
     /// Where the embedded emulator keeps its state, when it serves this connection.
     pub emulator_state: Option<std::path::PathBuf>,
     /// Endpoints that followed a loopback override, for the user to know.
@@ -59,6 +62,7 @@ impl Connection {
         flagsync_pipeline::Services {
             cloudbees: self.cloudbees.as_ref(),
             confidence: self.confidence.as_ref(),
+            unify: self.unify.as_ref(),
         }
     }
 }
@@ -76,16 +80,6 @@ pub fn connect_with(
     args: &RemoteArgs,
     retry: RetryPolicy,
 ) -> miette::Result<Connection> {
-    if config
-        .cloudbees
-        .as_ref()
-        .is_some_and(|cb| cb.provider() == Provider::Unify)
-    {
-        return Err(miette!(
-            help = "`flagsync validate`, `flagsync diff` and `flagsync convert` work offline with `api: unify`",
-            "this version of flagsync does not read or change CloudBees Unify (`api: unify` in flagsync.yaml) yet"
-        ));
-    }
     let overridden = args.cloudbees_url.is_some() || args.confidence_url.is_some();
     let (emulator, emulator_state) = match (&config.emulator, overridden) {
         (Some(emu), false) => {
@@ -96,7 +90,39 @@ pub fn connect_with(
     };
 
     let mut notes = Vec::new();
+    let unify = match &config.cloudbees {
+        Some(cb) if cb.provider() == Provider::Unify => {
+            let (base_url, token, rps) = match &emulator {
+                Some((emu, token)) => (emu.unify_url(), Secret::new(token), f64::INFINITY),
+                None => {
+                    let url = endpoints::unify(cb, args);
+                    notes.extend(url.note);
+                    (
+                        url.url,
+                        token_from_env(&cb.token_env, "cloudbees.token_env")?,
+                        args.cloudbees_rps
+                            .or(cb.requests_per_second)
+                            .unwrap_or(flagsync_remote::DEFAULT_UNIFY_REQUESTS_PER_SECOND),
+                    )
+                }
+            };
+            let organization = cb.organization.clone().ok_or_else(|| {
+                miette!(
+                    help = "name the organization by its id or domain name: `organization: acme`",
+                    "flagsync.yaml: `cloudbees` with `api: unify` needs `organization`"
+                )
+            })?;
+            let mut settings = UnifySettings::new(organization, &cb.application, token);
+            settings.retry = retry.clone();
+            settings.base_url = base_url;
+            settings.requests_per_second = rps;
+            settings.allow_insecure_http = args.allow_insecure_http;
+            Some(UnifyClient::new(settings).wrap_err("cannot set up the CloudBees Unify client")?)
+        }
+        _ => None,
+    };
     let cloudbees = match &config.cloudbees {
+        Some(cb) if cb.provider() == Provider::Unify => None,
         None => None,
         Some(cb) => {
             let (base_url, token, rps) = match &emulator {
@@ -153,6 +179,7 @@ pub fn connect_with(
     Ok(Connection {
         cloudbees,
         confidence,
+        unify,
         emulator_state,
         notes,
         _emulator: emulator.map(|(e, _)| e),
@@ -230,6 +257,34 @@ mod endpoints {
                 .url
                 .clone()
                 .unwrap_or_else(|| flagsync_remote::DEFAULT_CLOUDBEES_URL.to_owned()),
+            note: None,
+        }
+    }
+
+    /// CloudBees Unify: the override, else the loopback origin another override points at
+    /// (the emulator serves Unify at its root) unless flagsync.yaml names a URL, else
+    /// flagsync.yaml's or the public API.
+    pub fn unify(cb: &CloudbeesConfig, args: &RemoteArgs) -> Endpoint {
+        if let Some(url) = &args.cloudbees_url {
+            return Endpoint {
+                url: url.clone(),
+                note: None,
+            };
+        }
+        // A URL flagsync.yaml names on purpose stays; only the default follows.
+        if let Some((origin, option)) = local(args).filter(|_| cb.url.is_none()) {
+            return Endpoint {
+                note: Some(format!(
+                    "CloudBees Unify follows {option} to loopback: {origin} (set --cloudbees-url to send it elsewhere)"
+                )),
+                url: origin,
+            };
+        }
+        Endpoint {
+            url: cb
+                .url
+                .clone()
+                .unwrap_or_else(|| flagsync_remote::DEFAULT_UNIFY_URL.to_owned()),
             note: None,
         }
     }
@@ -313,7 +368,7 @@ pub fn connect_scope(
     scope: &LiveScope,
 ) -> miette::Result<Connection> {
     let mut needed = config.clone();
-    if !scope.reads(Provider::CloudBees) {
+    if !scope.reads(Provider::CloudBees) && !scope.reads(Provider::Unify) {
         needed.cloudbees = None;
     }
     if !scope.reads(Provider::Confidence) {

@@ -59,18 +59,20 @@ fn quickstart_converts_validates_and_converts_again_to_the_same_bytes() {
         "{}",
         text(&first)
     );
-    // The report names what could not be carried over, at its place.
+    // The report names what was carried over by an inferred mapping, at its place: the
+    // platform override became conditions on rox.platform. Nothing was left out.
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert!(stderr.contains("no-unify-equivalent"), "{stderr}");
+    assert!(stderr.contains("inferred-translation"), "{stderr}");
     assert!(stderr.contains("platform `iOS`"), "{stderr}");
     assert!(
         stderr.contains("environments/Production/button-color.yml:17:5"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("1 part could not be carried over"),
+        stderr.contains("2 parts were carried over differently"),
         "{stderr}"
     );
+    assert!(!stderr.contains("could not be carried over"), "{stderr}");
     assert!(
         stderr.contains("Confidence rollouts are not CloudBees resources"),
         "{stderr}"
@@ -117,6 +119,11 @@ fn quickstart_converts_validates_and_converts_again_to_the_same_bytes() {
     );
     assert!(
         color.contains("flag:\n          name: checkout.newFlow\n          value: true"),
+        "{color}"
+    );
+    // The iOS override first, since the first condition that matches wins.
+    assert!(
+        color.contains("conditions:\n  - allOf:\n      - property:\n          name: rox.platform\n          operator: eq\n          operands: [iOS]\n    flagValue: orange\n"),
         "{color}"
     );
     assert!(read(dir, &format!("{CASC}/properties/hasBetaAccess.yaml")).contains("type: Boolean"));
@@ -308,19 +315,4 @@ fn a_branch_per_environment_repository_becomes_one_tree() {
     let again = convert(repo.path(), from_ref.path(), &args);
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(tree(from_ref.path()), tree(dir));
-}
-
-#[test]
-fn a_unify_repository_validates_offline_and_plan_says_it_cannot_go_live_yet() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/unify-quickstart");
-    validates_clean(&example);
-    let out = flagsync(&["plan", example.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("does not read or change CloudBees Unify"),
-        "{stderr}"
-    );
-    // Nothing was started or written for it.
-    assert!(!example.join(".flagsync").exists());
 }

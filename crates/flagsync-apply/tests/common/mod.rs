@@ -71,6 +71,7 @@ pub fn start_paced(config: EmulatorConfig, cloudbees_rps: f64) -> Env {
         clients: Clients {
             cloudbees: Some(cloudbees.clone()),
             confidence: Some(confidence.clone()),
+            unify: None,
         },
         cloudbees,
         confidence,
@@ -249,6 +250,7 @@ pub async fn live_state(env: &Env, desired: &[DesiredResource]) -> Vec<LiveResou
             client: env.confidence(),
             segments: SegmentScope::Managed { instances: &[] },
         }),
+        unify: None,
     })
     .await
     .expect("live state reads");

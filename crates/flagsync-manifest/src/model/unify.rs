@@ -35,6 +35,11 @@ pub fn is_builtin_property(name: &str) -> bool {
 /// The property version conditions of legacy manifests test (api-notes-unify §4.2).
 pub const APP_RELEASE_PROPERTY: &str = "rox.app_release";
 
+/// The property the platform an SDK runs on is in, which a legacy manifest's `platforms`
+/// overrides test once translated. Inferred: real CasC files test it (api-notes-unify §4.2,
+/// S11), no document says what it holds.
+pub const PLATFORM_PROPERTY: &str = "rox.platform";
+
 macro_rules! tag {
     ($(#[$meta:meta])* $name:ident = $tag:literal) => {
         $(#[$meta])*

@@ -30,14 +30,11 @@ impl NewConfig {
     /// Each environment with its experiments directory, `environments/<name>`: the name
     /// made safe on every OS, and unique (also case-insensitively).
     pub fn experiments_dirs(&self) -> Vec<(String, String)> {
-        let dirs = names::assign(&self.environments, &BTreeSet::new());
+        let dirs = names::assign_with(&self.environments, &BTreeSet::new(), "");
         self.environments
             .iter()
             .zip(dirs)
-            .map(|(env, file)| {
-                let stem = file.strip_suffix(".yml").unwrap_or(&file);
-                (env.clone(), format!("{ENVIRONMENTS_DIR}/{stem}"))
-            })
+            .map(|(env, stem)| (env.clone(), format!("{ENVIRONMENTS_DIR}/{stem}")))
             .collect()
     }
 

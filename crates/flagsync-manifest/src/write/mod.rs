@@ -1,6 +1,6 @@
 //! Writing the format: live resources, given as canonical bodies, back into manifest files of
-//! a repository, the reverse of [`crate::load`]. Used by `flagsync export`; nothing here
-//! prints.
+//! a repository, the reverse of [`crate::load`]: the legacy layout's directories, or (CloudBees
+//! Unify) the folders of a CasC tree. Used by `flagsync export`; nothing here prints.
 //!
 //! [`Scope::resolve`] decides what to export from `flagsync.yaml`; [`build`] turns live
 //! resources into files (a resource a manifest already declares goes back into that file,
@@ -17,6 +17,7 @@ mod manifest;
 mod names;
 pub mod yaml;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -51,6 +52,19 @@ pub struct Scope {
     pub rollouts: Option<String>,
     /// Environments left out because their experiments live on another branch.
     pub skipped: Vec<SkippedEnvironment>,
+    /// CloudBees Unify: what to write into the CasC tree.
+    pub unify: Option<UnifyScope>,
+}
+
+/// What of a CloudBees Unify application to export, into which CasC tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnifyScope {
+    /// The CasC tree's directory (`cloudbees.casc`).
+    pub dir: String,
+    /// The Unify kinds exported, in [`Kind::ALL`]'s order.
+    pub kinds: Vec<Kind>,
+    /// The environments whose flag configurations are exported.
+    pub environments: Vec<String>,
 }
 
 /// A choice of kinds or environments that `flagsync.yaml` cannot serve (`--kind`, `--env`).
@@ -69,11 +83,13 @@ pub enum ScopeError {
     },
     #[error("--env: flagsync.yaml configures no `cloudbees` provider")]
     EnvironmentsWithoutCloudBees,
-    #[error("export does not read CloudBees Unify (`api: unify` in flagsync.yaml) yet")]
+    #[error(
+        "export writes CloudBees Unify state as a CasC tree, and flagsync.yaml names none (`api: unify` without `casc`: the legacy layout, translated)"
+    )]
     #[diagnostic(help(
-        "write the CasC tree by hand or with `flagsync convert --to unify` from a legacy repository"
+        "move the repository to a CasC tree first (`flagsync convert --to unify`), or set `casc: .cloudbees/casc/feature-management` in a repository of its own"
     ))]
-    Unify,
+    UnifyWithoutCasc,
 }
 
 impl Scope {
@@ -92,12 +108,39 @@ impl Scope {
                 return Err(ScopeError::NoProvider { kind, provider });
             }
         }
-        let unify_wanted = Kind::ALL
+        let unify_kinds: Vec<Kind> = Kind::ALL
             .into_iter()
-            .any(|k| k.provider() == Provider::Unify && wants(k));
-        if provider_of == Some(Provider::Unify) && unify_wanted {
-            return Err(ScopeError::Unify);
-        }
+            .filter(|k| k.provider() == Provider::Unify && wants(*k))
+            .collect();
+        let unify = match config.cloudbees.as_ref() {
+            Some(cb) if cb.provider() == Provider::Unify && !unify_kinds.is_empty() => {
+                let Some(dir) = &cb.casc else {
+                    return Err(ScopeError::UnifyWithoutCasc);
+                };
+                if let Some(name) = envs.iter().find(|n| !cb.environments.contains_key(*n)) {
+                    let known: Vec<&str> = cb.environments.keys().map(String::as_str).collect();
+                    return Err(ScopeError::UnknownEnvironment {
+                        name: name.clone(),
+                        known: format!("flagsync.yaml names: {}", known.join(", ")),
+                    });
+                }
+                let environments = if unify_kinds.contains(&Kind::FlagConfiguration) {
+                    cb.environments
+                        .keys()
+                        .filter(|name| envs.is_empty() || envs.contains(name))
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Some(UnifyScope {
+                    dir: dir.clone(),
+                    kinds: unify_kinds,
+                    environments,
+                })
+            }
+            _ => None,
+        };
         // Only the legacy API's resources are exported.
         let cloudbees = config
             .cloudbees
@@ -129,7 +172,7 @@ impl Scope {
                     }
                 }
             }
-        } else if !envs.is_empty() {
+        } else if !envs.is_empty() && config.cloudbees.is_none() {
             return Err(ScopeError::EnvironmentsWithoutCloudBees);
         }
         Ok(Scope {
@@ -143,12 +186,30 @@ impl Scope {
                 .filter(|_| wants(Kind::Rollout))
                 .map(|cf| cf.rollouts.clone()),
             skipped,
+            unify,
         })
     }
 
-    /// Whether any CloudBees resource is exported.
+    /// Whether any CloudBees resource is exported, through either API.
     pub fn reads_cloudbees(&self) -> bool {
-        self.target_groups.is_some() || !self.environments.is_empty()
+        self.target_groups.is_some() || !self.environments.is_empty() || self.unify.is_some()
+    }
+
+    /// The folder of a CasC tree a Unify resource of `kind` (in `env`) is written to.
+    fn unify_dir(&self, kind: Kind, env: Option<&str>) -> Option<String> {
+        let unify = self.unify.as_ref()?;
+        let folder = join(&unify.dir, kind.casc_folder()?);
+        Some(match env {
+            Some(env) => join(&folder, env),
+            None => folder,
+        })
+    }
+}
+
+fn join(dir: &str, sub: &str) -> String {
+    match dir.trim_end_matches('/') {
+        "" | "." => sub.to_owned(),
+        d => format!("{d}/{sub}"),
     }
 }
 
@@ -159,6 +220,21 @@ pub struct Live {
     /// By environment name.
     pub experiments: BTreeMap<String, Vec<Value>>,
     pub rollouts: Vec<LiveRollout>,
+    /// CloudBees Unify resources, in the canonical form of `flagsync_plan::unify` (references
+    /// by name).
+    pub unify: Vec<LiveUnifyResource>,
+}
+
+/// A live CloudBees Unify resource: a property, target group or flag (by name), or a flag's
+/// configuration in an environment.
+#[derive(Debug, Clone)]
+pub struct LiveUnifyResource {
+    pub kind: Kind,
+    /// A configuration's environment.
+    pub env: Option<String>,
+    /// Its name; a configuration's flag.
+    pub name: String,
+    pub canonical: Value,
 }
 
 /// A live rollout: what identifies it besides its body.
@@ -190,6 +266,11 @@ pub struct Counts {
     pub target_groups: usize,
     pub experiments: usize,
     pub rollouts: usize,
+    /// CloudBees Unify.
+    pub properties: usize,
+    pub unify_target_groups: usize,
+    pub flags: usize,
+    pub flag_configurations: usize,
 }
 
 /// What [`build`] gives: the files, and what to tell the user about the rest.
@@ -294,6 +375,16 @@ impl Resource {
     /// Whether `file`, which declares it, is in the folder its state asks for.
     fn fits(&self, file: &str) -> bool {
         self.kind != Kind::Experiment || in_archived_folder(&self.dir, file) == self.archived
+    }
+    /// How the name of a new file for it ends: `.yml` in the legacy layout (as CloudBees'
+    /// Rollout integration writes them), `.yaml` in a CasC tree, `.config.yaml` for a
+    /// configuration (as CloudBees' git sync writes them).
+    fn ending(&self) -> &'static str {
+        match self.kind {
+            Kind::FlagConfiguration => ".config.yaml",
+            kind if kind.casc_folder().is_some() => ".yaml",
+            _ => ".yml",
+        }
     }
 }
 
@@ -414,6 +505,35 @@ pub fn build(
         }
     }
 
+    if scope.unify.is_some() {
+        let mut unify = live.unify;
+        unify.sort_by(|a, b| (a.kind, &a.env, &a.name).cmp(&(b.kind, &b.env, &b.name)));
+        unify.dedup_by(|a, b| (a.kind, &a.env, &a.name) == (b.kind, &b.env, &b.name));
+        for r in unify {
+            let in_scope = scope.unify.as_ref().is_some_and(|u| {
+                u.kinds.contains(&r.kind)
+                    && r.env.as_ref().is_none_or(|e| u.environments.contains(e))
+            });
+            let Some(dir) = scope
+                .unify_dir(r.kind, r.env.as_deref())
+                .filter(|_| in_scope)
+            else {
+                continue;
+            };
+            let label = match &r.env {
+                Some(env) => format!("{} {env}/{}", r.kind, r.name),
+                None => format!("{} {}", r.kind, r.name),
+            };
+            match r.kind {
+                Kind::CustomProperty => counts.properties += 1,
+                Kind::UnifyTargetGroup => counts.unify_target_groups += 1,
+                Kind::Flag => counts.flags += 1,
+                _ => counts.flag_configurations += 1,
+            }
+            resources.push(resource(r.kind, r.name, label, &dir, r.canonical));
+        }
+    }
+
     for r in &resources {
         if let Err(mismatch) = check(r.kind, &r.manifest, &r.canonical, canonicalize) {
             warnings.push(Warning::NotReproduced {
@@ -530,9 +650,9 @@ fn resource(kind: Kind, identity: String, label: String, dir: &str, canonical: V
 /// A resource the repository declares, and where.
 struct Declaration<'r> {
     kind: Kind,
-    /// An experiment's environment.
+    /// An experiment's or flag configuration's environment.
     env: Option<&'r str>,
-    dir: &'r str,
+    dir: Cow<'r, str>,
     identity: &'r str,
     file: &'r str,
 }
@@ -541,13 +661,14 @@ impl<'r> Declaration<'r> {
     /// The declarations of `items`, files of `dir` (of environment `env`).
     fn all<T: model::Resource>(
         env: Option<&'r str>,
-        dir: &'r str,
+        dir: impl Into<Cow<'r, str>>,
         items: &'r [Item<T>],
     ) -> impl Iterator<Item = Declaration<'r>> {
+        let dir = dir.into();
         items.iter().map(move |item| Declaration {
             kind: T::KIND,
             env,
-            dir,
+            dir: dir.clone(),
             identity: item.value.identity(),
             file: &item.file,
         })
@@ -576,6 +697,34 @@ fn declarations(repo: &Repository) -> Vec<Declaration<'_>> {
     if let Some(cf) = config.and_then(|c| c.confidence.as_ref()) {
         out.extend(Declaration::all(None, &cf.rollouts, &repo.rollouts));
     }
+    if let Some(casc) = &repo.casc {
+        out.extend(casc_declarations(casc));
+    }
+    out
+}
+
+/// The declarations of a CasC tree's files, each in its kind's folder.
+fn casc_declarations(casc: &crate::repository::Casc) -> Vec<Declaration<'_>> {
+    let dir = |kind: Kind| join(&casc.dir, kind.casc_folder().unwrap_or_default());
+    let mut out = Vec::new();
+    out.extend(Declaration::all(
+        None,
+        dir(Kind::CustomProperty),
+        &casc.properties,
+    ));
+    out.extend(Declaration::all(
+        None,
+        dir(Kind::UnifyTargetGroup),
+        &casc.target_groups,
+    ));
+    out.extend(Declaration::all(None, dir(Kind::Flag), &casc.flags));
+    for env in &casc.environments {
+        out.extend(Declaration::all(
+            Some(env.name.as_str()),
+            join(&dir(Kind::FlagConfiguration), &env.name),
+            &env.configurations,
+        ));
+    }
     out
 }
 
@@ -586,11 +735,13 @@ impl Scope {
             Kind::TargetGroup => self.target_groups.is_some(),
             Kind::Experiment => d.env.is_some_and(|e| self.environments.contains_key(e)),
             Kind::Rollout => self.rollouts.is_some(),
-            // Export does not read CloudBees Unify (see `ScopeError::Unify`).
             Kind::CustomProperty
             | Kind::UnifyTargetGroup
             | Kind::Flag
-            | Kind::FlagConfiguration => false,
+            | Kind::FlagConfiguration => self.unify.as_ref().is_some_and(|u| {
+                u.kinds.contains(&d.kind)
+                    && d.env.is_none_or(|e| u.environments.iter().any(|n| n == e))
+            }),
         }
     }
 }
@@ -603,7 +754,7 @@ fn not_live(repo: &Repository, scope: &Scope, exported: &[Resource]) -> Vec<Stri
         .collect();
     declarations(repo)
         .into_iter()
-        .filter(|d| scope.covers(d) && !live.contains(&(d.kind, d.dir, d.identity)))
+        .filter(|d| scope.covers(d) && !live.contains(&(d.kind, &*d.dir, d.identity)))
         .map(|d| d.file.to_owned())
         .collect()
 }
@@ -616,9 +767,10 @@ fn place(
     repo: &Repository,
     resources: Vec<Resource>,
 ) -> Result<Vec<File>, WriteError> {
-    let declared: BTreeMap<(Kind, &str, &str), &str> = declarations(repo)
-        .into_iter()
-        .map(|d| ((d.kind, d.dir, d.identity), d.file))
+    let declarations = declarations(repo);
+    let declared: BTreeMap<(Kind, &str, &str), &str> = declarations
+        .iter()
+        .map(|d| ((d.kind, &*d.dir, d.identity), d.file))
         .collect();
 
     let mut out = Vec::with_capacity(resources.len());
@@ -642,7 +794,9 @@ fn place(
     for (dir, group) in fresh {
         let taken = files.names_in(&dir)?;
         let identities: Vec<String> = group.iter().map(|(r, _)| r.identity.clone()).collect();
-        let names = names::assign(&identities, &taken);
+        // A directory holds one kind, so one ending.
+        let ending = group.first().map_or(".yml", |(r, _)| r.ending());
+        let names = names::assign_with(&identities, &taken, ending);
         let dir = dir.trim_end_matches('/');
         for ((r, replaces), name) in group.into_iter().zip(names) {
             out.push(File {
@@ -679,6 +833,26 @@ impl Counts {
         }
         if scope.rollouts.is_some() {
             parts.push(n(self.rollouts, "rollout", "rollouts"));
+        }
+        if let Some(unify) = &scope.unify {
+            for kind in &unify.kinds {
+                parts.push(match kind {
+                    Kind::CustomProperty => n(self.properties, "property", "properties"),
+                    Kind::UnifyTargetGroup => {
+                        n(self.unify_target_groups, "target group", "target groups")
+                    }
+                    Kind::Flag => n(self.flags, "flag", "flags"),
+                    _ => format!(
+                        "{} in {}",
+                        n(
+                            self.flag_configurations,
+                            "flag configuration",
+                            "flag configurations"
+                        ),
+                        n(unify.environments.len(), "environment", "environments")
+                    ),
+                });
+            }
         }
         if parts.is_empty() {
             parts.push("nothing".to_owned());
@@ -749,7 +923,33 @@ mod tests {
         if let Some(cb) = unify.cloudbees.as_mut() {
             cb.api = crate::model::CloudbeesApi::Unify;
         }
-        assert_eq!(Scope::resolve(&unify, &[], &[]), Err(ScopeError::Unify));
+        assert_eq!(
+            Scope::resolve(&unify, &[], &[]),
+            Err(ScopeError::UnifyWithoutCasc)
+        );
+        if let Some(cb) = unify.cloudbees.as_mut() {
+            cb.casc = Some(".cloudbees/casc/feature-management".into());
+        }
+        let casc = Scope::resolve(
+            &unify,
+            &[Kind::Flag, Kind::FlagConfiguration],
+            &["Production".to_owned()],
+        )
+        .unwrap();
+        assert_eq!(
+            casc.unify,
+            Some(UnifyScope {
+                dir: ".cloudbees/casc/feature-management".into(),
+                kinds: vec![Kind::Flag, Kind::FlagConfiguration],
+                environments: vec!["Production".into()],
+            })
+        );
+        assert_eq!(
+            casc.unify_dir(Kind::FlagConfiguration, Some("Production"))
+                .as_deref(),
+            Some(".cloudbees/casc/feature-management/flag-configurations/Production")
+        );
+        assert!(casc.target_groups.is_none() && casc.environments.is_empty());
         assert_eq!(
             Scope::resolve(&unify, &[Kind::TargetGroup], &[]).unwrap_err(),
             ScopeError::NoProvider {

@@ -95,14 +95,10 @@ pub fn safe_stem(identity: &str) -> String {
     stem
 }
 
-/// Chooses a file name (`<stem>.yml`) for each identity, avoiding `taken` (names already
-/// used in the directory, compared case-insensitively) and each other. Deterministic: the
-/// same identities and taken names give the same names.
-pub fn assign(identities: &[String], taken: &BTreeSet<String>) -> Vec<String> {
-    assign_with(identities, taken, ".yml")
-}
-
-/// [`assign`] with another ending (`.yaml`, `.config.yaml`).
+/// Chooses a file name (`<stem><ending>`: `.yml`, `.yaml`, `.config.yaml`) for each
+/// identity, avoiding `taken` (names already used in the directory, compared
+/// case-insensitively) and each other. Deterministic: the same identities and taken names
+/// give the same names.
 pub fn assign_with(identities: &[String], taken: &BTreeSet<String>, ending: &str) -> Vec<String> {
     let mut used: BTreeSet<String> = taken.iter().map(|n| n.to_lowercase()).collect();
     let mut out = Vec::with_capacity(identities.len());
@@ -175,12 +171,12 @@ mod tests {
     fn collisions_are_unique_case_insensitively_and_deterministic() {
         let ids = vec!["a/b".to_owned(), "a:b".to_owned(), "A_B".to_owned()];
         let taken = BTreeSet::from(["other.yml".to_owned()]);
-        let names = assign(&ids, &taken);
+        let names = assign_with(&ids, &taken, ".yml");
         assert_eq!(names[0], "a_b.yml");
         let lower: BTreeSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
         assert_eq!(lower.len(), 3, "{names:?}");
-        assert_eq!(names, assign(&ids, &taken));
-        let names = assign(&["Other".to_owned()], &taken);
+        assert_eq!(names, assign_with(&ids, &taken, ".yml"));
+        let names = assign_with(&["Other".to_owned()], &taken, ".yml");
         assert_ne!(names[0].to_lowercase(), "other.yml");
     }
 

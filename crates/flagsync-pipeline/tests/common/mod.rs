@@ -75,6 +75,7 @@ impl Live {
         Services {
             cloudbees: Some(&self.cloudbees),
             confidence: Some(&self.confidence),
+            unify: None,
         }
     }
 }

@@ -31,7 +31,7 @@
 //!     labels: a set (sorted, no repeats)
 //!     variants: a set of strings (booleans "false" < "true"; numbers in their shortest
 //!       form, "2" not "2.0", in numeric order; strings sorted); compared as "at least
-//!       these": see [`reconcile_variants`]
+//!       these": see [`reconcile_variants`] and [`with_live_variants`]
 //! flag-configuration         {"conditions": [<condition>...], "defaultValue": <value>,
 //!                             "enabled": false, "stickinessProperty": "rox.distinct_id"}
 //!
@@ -50,7 +50,10 @@
 //! ([`translate`]); a live body from the API's JSON after ids are resolved to names
 //! ([`canonical_flag`], ...). Both go through the same functions.
 
+mod live;
 pub mod translate;
+
+pub use live::{delete_notes, fresh_configuration, immutable_change, live_resources};
 
 use std::collections::BTreeSet;
 
@@ -354,6 +357,33 @@ pub fn reconcile_variants(desired: &Value, live: &mut Value) {
     {
         l.insert("variants".into(), d.clone());
     }
+}
+
+/// The desired flag body with the live flag's variants added: what an update of the flag
+/// sends, so that it never takes away a variant the service grew (and comparing with the
+/// live body shows only what the repository adds). Equal to the live variants when the live
+/// flag has every desired one, which is then no difference.
+pub fn with_live_variants(desired: &Value, live: &Value) -> Value {
+    let list = |v: &Value| {
+        v.get("variants")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut all = list(desired);
+    all.extend(list(live));
+    let flag_type = desired
+        .get("flagType")
+        .and_then(Value::as_str)
+        .and_then(FlagType::from_api_name);
+    let mut out = desired.clone();
+    if let Value::Object(map) = &mut out {
+        map.insert(
+            "variants".into(),
+            json!(variants(Some(Value::Array(all)), flag_type)),
+        );
+    }
+    out
 }
 
 /// Names a canonical condition tree (conditions of a configuration, or a target group's

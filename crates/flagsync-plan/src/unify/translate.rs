@@ -17,16 +17,19 @@
 //! | a split adding up to less than 100 (Boolean) | the rest to the other value |
 //! | a schedule step `{from, percentage, option: true}` | `{from, percentage}` |
 //! | a property a condition tests (not `rox.*`) | a `flag-properties` declaration, its type from the operators |
+//! | `platforms[]` (a platform's own conditions and value) | leading conditions on `rox.platform` (`eq NAME`): each of its conditions AND-ed with it, then one serving its value; reported as inferred |
 //!
-//! What has no Unify equivalent (`platforms`, a schedule step serving `false`, a split whose
-//! rest is unspecified, a reference that resolves nowhere, ...) is left out and reported as
-//! a [`Finding`] at its place in the legacy file, never dropped in silence.
+//! What has no Unify equivalent (a platform override's flag name, a schedule step serving
+//! `false`, a split whose rest is unspecified, a reference that resolves nowhere, ...) is
+//! left out and reported as a [`Finding`] at its place in the legacy file, never dropped in
+//! silence; what is carried over by an inferred mapping is reported as a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use flagsync_manifest::model::PathSeg;
 use flagsync_manifest::model::unify::{
-    APP_RELEASE_PROPERTY, FlagType, Operands, Operator, PropertyType, is_builtin_property,
+    APP_RELEASE_PROPERTY, FlagType, Operands, Operator, PLATFORM_PROPERTY, PropertyType,
+    is_builtin_property,
 };
 use flagsync_manifest::{Code, Diagnostic, Repository, Severity, is_rfc3339, split_adds_up};
 use serde_json::{Map, Value, json};
@@ -723,6 +726,7 @@ fn configuration(
     groups: &BTreeSet<&str>,
 ) -> Value {
     let (body, file) = (&e.body, e.file);
+    let refs = Refs { flags, groups };
     let mut default = t
         .value(
             &body["value"],
@@ -732,8 +736,25 @@ fn configuration(
             "not carried over: the configuration serves the value written in code instead",
         )
         .unwrap_or_else(|| json!({"valueWrittenInCode": true}));
-    let written = body["conditions"].as_array().cloned().unwrap_or_default();
+    // Platform overrides first: on its platform an override replaces the flag's own
+    // conditions and value, and the first condition that matches wins.
     let mut conditions = Vec::new();
+    for (j, p) in body["platforms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        conditions.extend(platform(
+            t,
+            p,
+            &[k("platforms"), PathSeg::Index(j)],
+            file,
+            flag_type,
+            &refs,
+        ));
+    }
+    let written = body["conditions"].as_array().cloned().unwrap_or_default();
     for (i, c) in written.iter().enumerate() {
         let path = vec![k("conditions"), PathSeg::Index(i)];
         let tests = ["dependency", "group", "version", "property"];
@@ -763,103 +784,7 @@ fn configuration(
             break;
         }
         let consequence = "not carried over: the condition is left out";
-        let mut parts = Vec::new();
-        let mut ok = true;
-        if let Some(d) = c.get("dependency") {
-            let other = d["flag"].as_str().unwrap_or_default();
-            match flags.get(other) {
-                Some(info) => {
-                    let value = &d["value"];
-                    let value = typed(value, info.flag_type).unwrap_or_else(|| value.clone());
-                    parts.push(json!({"flag": {"name": other, "value": value}}));
-                }
-                None => {
-                    t.error(
-                        Code::UnknownDependency,
-                        file,
-                        at(&path, [k("dependency"), k("flag")]),
-                        format!("flag `{other}` is configured in no environment, so nothing can depend on it; {consequence}"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if let Some(g) = c.get("group") {
-            let gp = at(&path, [k("group")]);
-            let names: Vec<&str> = g["name"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if unknown_groups(t, &names, groups, file, &gp, consequence) {
-                ok = false;
-            } else {
-                let refs: Vec<Value> = names
-                    .iter()
-                    .map(|n| json!({"group": {"name": n}}))
-                    .collect();
-                parts.push(match g["operator"].as_str() {
-                    Some("and") => json!({ "allOf": refs }),
-                    Some("nor" | "not") => json!({"not": {"anyOf": refs}}),
-                    _ => json!({ "anyOf": refs }),
-                });
-            }
-        }
-        if let Some(v) = c.get("version") {
-            let vp = at(&path, [k("version")]);
-            let operator = v["operator"].as_str().unwrap_or_default();
-            match &v["semver"] {
-                Value::Null => {
-                    t.error(
-                        Code::NoUnifyEquivalent,
-                        file,
-                        vp,
-                        format!("a version condition without `semver`: CloudBees Unify compares with a version; {consequence}"),
-                    );
-                    ok = false;
-                }
-                semver => {
-                    let semver = json!(variant_text(semver).unwrap_or_default());
-                    let operand = Some(&semver);
-                    match t.property(
-                        APP_RELEASE_PROPERTY,
-                        operator,
-                        operand,
-                        file,
-                        &vp,
-                        consequence,
-                    ) {
-                        Some(part) => parts.push(part),
-                        None => ok = false,
-                    }
-                }
-            }
-        }
-        if let Some(p) = c.get("property") {
-            let pp = at(&path, [k("property")]);
-            match p.get("propertyConditions").and_then(Value::as_array) {
-                Some(rules) => {
-                    for (j, r) in rules.iter().enumerate() {
-                        let rp = at(&pp, [k("propertyConditions"), PathSeg::Index(j)]);
-                        let name = r["property"].as_str().unwrap_or_default();
-                        let op = r["operator"].as_str().unwrap_or_default();
-                        match t.property(name, op, r.get("operand"), file, &rp, consequence) {
-                            Some(part) => parts.push(part),
-                            None => ok = false,
-                        }
-                    }
-                }
-                None => {
-                    let name = p["name"].as_str().unwrap_or_default();
-                    let op = p["operator"].as_str().unwrap_or_default();
-                    match t.property(name, op, p.get("operand"), file, &pp, consequence) {
-                        Some(part) => parts.push(part),
-                        None => ok = false,
-                    }
-                }
-            }
-        }
+        let parts = condition_parts(t, c, &path, file, &refs, consequence);
         let served = t.value(
             &c["value"],
             flag_type,
@@ -867,25 +792,9 @@ fn configuration(
             &at(&path, [k("value")]),
             consequence,
         );
-        if let (true, Some(v)) = (ok, served) {
+        if let (Some(parts), Some(v)) = (parts, served) {
             conditions.push(json!({"allOf": parts, "flagValue": v}));
         }
-    }
-    for (j, p) in body["platforms"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let platform = p["name"].as_str().unwrap_or_default();
-        t.find(
-            Severity::Error,
-            Code::NoUnifyEquivalent,
-            file,
-            vec![k("platforms"), PathSeg::Index(j)],
-            format!("the override for platform `{platform}` has no CloudBees Unify equivalent; not carried over"),
-            Some(&format!("target the platform with a condition on the property rox.platform: {{allOf: [{{property: {{name: rox.platform, operator: eq, operands: [{platform}]}}}}], flagValue: ...}}")),
-        );
     }
     let raw = json!({
         "enabled": body["enabled"],
@@ -894,4 +803,210 @@ fn configuration(
         "stickinessProperty": body["stickinessProperty"],
     });
     configuration_canonical(&raw, Side::Manifest)
+}
+
+/// What a condition may refer to: the flags and target groups of the repository.
+struct Refs<'a> {
+    flags: &'a BTreeMap<String, FlagInfo>,
+    groups: &'a BTreeSet<&'a str>,
+}
+
+/// The translated parts of a legacy condition (`dependency`, `group`, `version`,
+/// `property`), to be AND-ed in one `allOf`; `None` after reporting a part that does not
+/// translate (the condition is then left out).
+fn condition_parts(
+    t: &mut Translator,
+    c: &Value,
+    path: &[PathSeg],
+    file: &str,
+    refs: &Refs<'_>,
+    consequence: &str,
+) -> Option<Vec<Value>> {
+    let mut parts = Vec::new();
+    let mut ok = true;
+    if let Some(d) = c.get("dependency") {
+        let other = d["flag"].as_str().unwrap_or_default();
+        match refs.flags.get(other) {
+            Some(info) => {
+                let value = &d["value"];
+                let value = typed(value, info.flag_type).unwrap_or_else(|| value.clone());
+                parts.push(json!({"flag": {"name": other, "value": value}}));
+            }
+            None => {
+                t.error(
+                    Code::UnknownDependency,
+                    file,
+                    at(path, [k("dependency"), k("flag")]),
+                    format!("flag `{other}` is configured in no environment, so nothing can depend on it; {consequence}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if let Some(g) = c.get("group") {
+        let gp = at(path, [k("group")]);
+        let names: Vec<&str> = g["name"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if unknown_groups(t, &names, refs.groups, file, &gp, consequence) {
+            ok = false;
+        } else {
+            let group_refs: Vec<Value> = names
+                .iter()
+                .map(|n| json!({"group": {"name": n}}))
+                .collect();
+            parts.push(match g["operator"].as_str() {
+                Some("and") => json!({ "allOf": group_refs }),
+                Some("nor" | "not") => json!({"not": {"anyOf": group_refs}}),
+                _ => json!({ "anyOf": group_refs }),
+            });
+        }
+    }
+    if let Some(v) = c.get("version") {
+        let vp = at(path, [k("version")]);
+        let operator = v["operator"].as_str().unwrap_or_default();
+        match &v["semver"] {
+            Value::Null => {
+                t.error(
+                    Code::NoUnifyEquivalent,
+                    file,
+                    vp,
+                    format!("a version condition without `semver`: CloudBees Unify compares with a version; {consequence}"),
+                );
+                ok = false;
+            }
+            semver => {
+                let semver = json!(variant_text(semver).unwrap_or_default());
+                let operand = Some(&semver);
+                match t.property(
+                    APP_RELEASE_PROPERTY,
+                    operator,
+                    operand,
+                    file,
+                    &vp,
+                    consequence,
+                ) {
+                    Some(part) => parts.push(part),
+                    None => ok = false,
+                }
+            }
+        }
+    }
+    if let Some(p) = c.get("property") {
+        let pp = at(path, [k("property")]);
+        match p.get("propertyConditions").and_then(Value::as_array) {
+            Some(rules) => {
+                for (j, r) in rules.iter().enumerate() {
+                    let rp = at(&pp, [k("propertyConditions"), PathSeg::Index(j)]);
+                    let name = r["property"].as_str().unwrap_or_default();
+                    let op = r["operator"].as_str().unwrap_or_default();
+                    match t.property(name, op, r.get("operand"), file, &rp, consequence) {
+                        Some(part) => parts.push(part),
+                        None => ok = false,
+                    }
+                }
+            }
+            None => {
+                let name = p["name"].as_str().unwrap_or_default();
+                let op = p["operator"].as_str().unwrap_or_default();
+                match t.property(name, op, p.get("operand"), file, &pp, consequence) {
+                    Some(part) => parts.push(part),
+                    None => ok = false,
+                }
+            }
+        }
+    }
+    ok.then_some(parts)
+}
+
+/// The conditions of one platform override (`platforms[j]` at `path`): each of its
+/// conditions AND-ed with a test of [`PLATFORM_PROPERTY`], then one that serves the
+/// override's value to the rest of the platform. That the SDKs report the platform in
+/// `rox.platform` under the name the override uses is inferred, so every translation is
+/// reported as a warning ([`Code::InferredTranslation`]). An override that renames the flag
+/// on its platform (`flag`) has no equivalent: it is left out, as an error.
+fn platform(
+    t: &mut Translator,
+    p: &Value,
+    path: &[PathSeg],
+    file: &str,
+    flag_type: FlagType,
+    refs: &Refs<'_>,
+) -> Vec<Value> {
+    let name = p["name"].as_str().unwrap_or_default();
+    if let Some(other) = p.get("flag").and_then(Value::as_str) {
+        t.find(
+            Severity::Error,
+            Code::NoUnifyEquivalent,
+            file,
+            at(path, [k("flag")]),
+            format!("the override for platform `{name}` uses the flag name `{other}` there; a CloudBees Unify flag has one name on every platform: the override is not carried over"),
+            Some("declare the flag under one name, or keep the override in a separate flag"),
+        );
+        return Vec::new();
+    }
+    let on_platform =
+        json!({"property": {"name": PLATFORM_PROPERTY, "operator": "eq", "operands": [name]}});
+    let consequence = format!(
+        "not carried over: the condition is left out of the override for platform `{name}`"
+    );
+    let mut out = Vec::new();
+    let mut catch_all = None;
+    let written = p["conditions"].as_array().cloned().unwrap_or_default();
+    for (i, c) in written.iter().enumerate() {
+        let cp = at(path, [k("conditions"), PathSeg::Index(i)]);
+        let tests = ["dependency", "group", "version", "property"];
+        if !tests.iter().any(|part| c.get(*part).is_some()) {
+            // Everyone on the platform: it serves the rest of the platform.
+            catch_all = Some((&c["value"], at(&cp, [k("value")])));
+            let unreachable = written.len() - i - 1;
+            if unreachable > 0 || !p["value"].is_null() {
+                t.find(
+                    Severity::Warning,
+                    Code::NoUnifyEquivalent,
+                    file,
+                    cp,
+                    format!("this condition matches every user on platform `{name}`: it serves the rest of the platform; the {unreachable} condition(s) after it and the override's `value` were never reached and are not carried over"),
+                    None,
+                );
+            }
+            break;
+        }
+        let parts = condition_parts(t, c, &cp, file, refs, &consequence);
+        let served = t.value(
+            &c["value"],
+            flag_type,
+            file,
+            &at(&cp, [k("value")]),
+            &consequence,
+        );
+        if let (Some(parts), Some(v)) = (parts, served) {
+            let mut all = vec![on_platform.clone()];
+            all.extend(parts);
+            out.push(json!({"allOf": all, "flagValue": v}));
+        }
+    }
+    let (value, value_path) = catch_all.unwrap_or((&p["value"], at(path, [k("value")])));
+    let served = t
+        .value(
+            value,
+            flag_type,
+            file,
+            &value_path,
+            &format!("the rest of platform `{name}` gets the value written in code instead"),
+        )
+        .unwrap_or_else(|| json!({"valueWrittenInCode": true}));
+    out.push(json!({"allOf": [on_platform], "flagValue": served}));
+    t.find(
+        Severity::Warning,
+        Code::InferredTranslation,
+        file,
+        path.to_vec(),
+        format!("the override for platform `{name}` is carried over as {} condition(s) on the property {PLATFORM_PROPERTY} (`eq {name}`), ahead of the flag's own conditions; that CloudBees Unify SDKs report the platform in {PLATFORM_PROPERTY} under this name is inferred, not documented", out.len()),
+        Some("check what your SDKs send in rox.platform before switching; `flagsync plan` shows the conditions"),
+    );
+    out
 }

@@ -46,6 +46,10 @@ pub struct Args {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub prune: Option<bool>,
+    /// With prune, also delete CloudBees Unify flags that no manifest declares; prune alone
+    /// keeps (and lists) them, since code may have created them.
+    #[arg(long)]
+    pub prune_flags: bool,
     /// Refuse to run a plan that deletes more than N resources.
     #[arg(long, value_name = "N")]
     pub max_deletes: Option<usize>,
@@ -73,9 +77,13 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let config = flagsync_pipeline::config(&loaded)?;
     let saved = match &args.plan_file {
         Some(file) => {
-            if args.prune.is_some() || !args.targets.is_empty() || !args.envs.is_empty() {
+            if args.prune.is_some()
+                || args.prune_flags
+                || !args.targets.is_empty()
+                || !args.envs.is_empty()
+            {
                 return Err(miette!(
-                    "--prune, --target and --env shape a new plan; a saved plan is applied exactly as it was made"
+                    "--prune, --prune-flags, --target and --env shape a new plan; a saved plan is applied exactly as it was made"
                 ));
             }
             let text = std::fs::read_to_string(file)
@@ -90,9 +98,13 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     };
     let options = Options {
         prune: args.prune.unwrap_or(config.prune),
+        prune_flags: args.prune_flags,
         targets: args.targets.clone(),
         environments: args.envs.clone(),
     };
+    if saved.is_none() {
+        super::plan::check_prune_flags(&options)?;
+    }
     // Read (and so need credentials for) only what the plan can touch.
     let scope = match &saved {
         Some(plan) => saved_plan_scope(plan),
@@ -145,6 +157,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let clients = Clients {
         cloudbees: conn.cloudbees.clone(),
         confidence: conn.confidence.clone(),
+        unify: conn.unify.clone(),
     };
     let options = ApplyOptions {
         concurrency: args.concurrency,
@@ -179,11 +192,17 @@ fn saved_plan_scope(plan: &Plan) -> LiveScope {
     environments.sort();
     environments.dedup();
     let has = |kind: Kind| plan.actions.iter().any(|a| a.key.kind == kind);
+    let unify = plan
+        .actions
+        .iter()
+        .any(|a| a.key.provider() == flagsync_plan::Provider::Unify);
     LiveScope {
         environments,
-        target_groups: has(Kind::TargetGroup),
+        // Unify configurations are read with the flags and target groups they refer to.
+        target_groups: has(Kind::TargetGroup) || unify,
         rollouts: has(Kind::Rollout),
         every_segment: false,
+        unify,
     }
 }
 

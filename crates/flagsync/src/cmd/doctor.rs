@@ -103,6 +103,27 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                     .map(Line::Check)
                     .collect()
             }
+            Ok(Connection {
+                unify: Some(client),
+                ..
+            }) => {
+                let _ = writeln!(
+                    out,
+                    "CloudBees Unify: organization {}, application {} at {}",
+                    client.organization(),
+                    client.application(),
+                    client.base_url()
+                );
+                let environments: Vec<String> = cb.environments.keys().cloned().collect();
+                runtime
+                    .block_on(flagsync_pipeline::doctor::check_unify(
+                        &client,
+                        &environments,
+                    ))
+                    .into_iter()
+                    .map(Line::Check)
+                    .collect()
+            }
             Ok(_) => Vec::new(),
             Err(report) => {
                 let _ = writeln!(out, "CloudBees: application {}", cb.application);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use flagsync_manifest::model::ROLLOUT_ID_LABEL;
-use flagsync_manifest::write::{self, Live, LiveRollout, RepoFiles, Scope};
+use flagsync_manifest::write::{self, Live, LiveRollout, LiveUnifyResource, RepoFiles, Scope};
 use flagsync_manifest::{Code, Kind, Loaded, Severity};
 use flagsync_plan::normalize;
 use flagsync_remote::LiveSnapshot;
@@ -25,8 +25,10 @@ use crate::remote::{self, RemoteArgs};
 /// names the `instance` it comes from, so that the next apply adopts it. Where a CloudBees
 /// deployment lacks the list of every flag, its experiments list shows only flags with a
 /// release rule, and a flag without one is exported only when the repository already
-/// declares it. Manifests with errors stop the export (fix them first); environments kept
-/// on another branch (`branch:`) are skipped.
+/// declares it. With `api: unify` the CasC tree (`casc:`) is written: properties, target
+/// groups, flags, and each environment's flag configurations (those the service made for a
+/// new flag and nobody changed only when declared). Manifests with errors stop the export
+/// (fix them first); environments kept on another branch (`branch:`) are skipped.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The repository to write into (it needs a flagsync.yaml).
@@ -35,7 +37,8 @@ pub struct Args {
     /// Export only these kinds (repeatable); default: every kind flagsync.yaml configures.
     #[arg(long = "kind", value_name = "KIND", value_parser = kind_parser())]
     pub kinds: Vec<Kind>,
-    /// Export only these CloudBees environments' experiments (repeatable).
+    /// Export only these CloudBees environments' experiments or flag configurations
+    /// (repeatable).
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
     /// Overwrite existing files whose content differs from live state.
@@ -80,12 +83,24 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     let conn = remote::connect(&args.dir, &needed, &args.remote)?;
     remote::announce(&conn);
-    let live_scope = flagsync_pipeline::LiveScope {
-        environments: scope.environments.keys().cloned().collect(),
-        target_groups: scope.target_groups.is_some(),
-        rollouts: scope.rollouts.is_some(),
-        // Every rollout is exported, with its targeting, whether flagsync manages it yet or not.
-        every_segment: true,
+    let live_scope = match &scope.unify {
+        // Configurations refer to target groups and flags by id: all three lists are read.
+        Some(unify) => flagsync_pipeline::LiveScope {
+            environments: unify.environments.clone(),
+            target_groups: true,
+            rollouts: scope.rollouts.is_some(),
+            // Every rollout is exported, with its targeting, whether flagsync manages it yet
+            // or not.
+            every_segment: true,
+            unify: true,
+        },
+        None => flagsync_pipeline::LiveScope {
+            environments: scope.environments.keys().cloned().collect(),
+            target_groups: scope.target_groups.is_some(),
+            rollouts: scope.rollouts.is_some(),
+            every_segment: true,
+            unify: false,
+        },
     };
     let terminal = pipeline::Terminal::new();
     let snapshot = pipeline::runtime()?.block_on(flagsync_pipeline::read_live(
@@ -100,7 +115,7 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         &files,
         &loaded.repository,
         &scope,
-        canonical(&snapshot),
+        canonical(&snapshot, &loaded),
         &normalize::manifest_body,
     )?;
     if export.adopted_rollouts > 0 {
@@ -175,9 +190,41 @@ fn load(dir: &Path) -> miette::Result<Loaded> {
     Ok(loaded)
 }
 
-/// Live state in the canonical form export writes from.
-fn canonical(snapshot: &LiveSnapshot) -> Live {
+/// Live state in the canonical form export writes from. A CloudBees Unify configuration
+/// that is what the service gives every new flag is written only when the repository
+/// declares it: the service keeps one per flag and environment, and a plan needs none of
+/// these declared.
+fn canonical(snapshot: &LiveSnapshot, loaded: &Loaded) -> Live {
+    let declared = |env: &str, flag: &str| {
+        loaded.repository.casc.as_ref().is_some_and(|casc| {
+            casc.environment(env)
+                .is_some_and(|e| e.configurations.iter().any(|c| c.value.flag == flag))
+        })
+    };
+    let fresh = flagsync_plan::unify::fresh_configuration();
+    let unify = snapshot
+        .unify
+        .as_ref()
+        .map(flagsync_plan::unify::live_resources)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            r.key.kind != Kind::FlagConfiguration
+                || r.body != fresh
+                || r.key
+                    .env
+                    .as_deref()
+                    .is_some_and(|e| declared(e, &r.key.name))
+        })
+        .map(|r| LiveUnifyResource {
+            kind: r.key.kind,
+            env: r.key.env,
+            name: r.key.name,
+            canonical: r.body,
+        })
+        .collect();
     Live {
+        unify,
         target_groups: snapshot
             .target_groups
             .iter()

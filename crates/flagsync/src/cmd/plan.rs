@@ -74,6 +74,10 @@ pub struct Args {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub prune: Option<bool>,
+    /// With prune, also delete CloudBees Unify flags that no manifest declares; prune alone
+    /// keeps (and lists) them, since code may have created them.
+    #[arg(long)]
+    pub prune_flags: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -121,9 +125,11 @@ fn compute(args: &Args) -> miette::Result<Plan> {
     let config = flagsync_pipeline::config(&loaded)?;
     let options = Options {
         prune: args.prune.unwrap_or(config.prune),
+        prune_flags: args.prune_flags,
         targets: args.targets.clone(),
         environments: args.envs.clone(),
     };
+    check_prune_flags(&options)?;
     // Credentials are needed only for the providers the targets name.
     let scope = LiveScope::for_options(&loaded.repository, &options)?;
     let conn = remote::connect_scope(dir, config, &args.remote, &scope)?;
@@ -134,6 +140,17 @@ fn compute(args: &Args) -> miette::Result<Plan> {
     let mut plan = flagsync_pipeline::plan(&loaded, &live, &options)?;
     plan.metadata = crate::metadata::of(source.as_ref(), Some(config), &args.envs);
     Ok(plan)
+}
+
+/// `--prune-flags` widens prune; alone it would do nothing, which must not pass unnoticed.
+pub fn check_prune_flags(options: &Options) -> miette::Result<()> {
+    if options.prune_flags && !options.prune {
+        return Err(miette::miette!(
+            help = "add --prune (or `prune: true` in flagsync.yaml)",
+            "--prune-flags widens --prune, which is off"
+        ));
+    }
+    Ok(())
 }
 
 pub fn render(plan: &Plan, format: Format, global: &GlobalArgs) -> String {

@@ -404,3 +404,57 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// The application of every emulator's default organization, that
+/// examples/unify-quickstart/flagsync.yaml names.
+pub const UNIFY_APPLICATION: &str = flagsync_emulator::UNIFY_DEFAULT_APPLICATION_ID;
+
+impl Emu {
+    /// `flagsync ARGS... DIR` for a repository with `api: unify`: the CloudBees URL is this
+    /// emulator's Unify API (its root).
+    pub fn unify(&self, args: &[&str], dir: &Path) -> Output {
+        self.command(args, dir)
+            .env("FLAGSYNC_CLOUDBEES_URL", self.emulator.unify_url())
+            .output()
+            .unwrap()
+    }
+
+    /// A Unify API path of the default application: `/v2/applications/{app}{rest}`.
+    pub fn unify_get(&self, rest: &str) -> Value {
+        self.get(&format!("/v2/applications/{UNIFY_APPLICATION}{rest}"))
+    }
+
+    /// The id of the default organization's environment `name`.
+    pub fn unify_environment_id(&self, name: &str) -> &'static str {
+        flagsync_emulator::UNIFY_DEFAULT_ENVIRONMENTS
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(id, _)| *id)
+            .expect("a default environment")
+    }
+
+    /// The live flag `name` of the default application, as the API serves it.
+    pub fn unify_flag(&self, name: &str) -> Value {
+        self.unify_get(&format!("/flags/by-name/{}", enc(name)))["flag"].clone()
+    }
+
+    /// The live configuration of flag `name` in environment `env`, as the API serves it.
+    pub fn unify_configuration(&self, name: &str, env: &str) -> Value {
+        let id = self.unify_flag(name)["id"].as_str().unwrap().to_owned();
+        self.unify_get(&format!(
+            "/flags/{id}/configuration/environments/{}",
+            self.unify_environment_id(env)
+        ))["configuration"]
+            .clone()
+    }
+
+    /// Requests with this status over every route.
+    pub fn status_count(&self, status: &str) -> u64 {
+        self.counters()["routes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|r| r["statuses"][status].as_u64())
+            .sum()
+    }
+}
