@@ -590,7 +590,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
         .at_key();
     }
     for key in r.labels.keys() {
-        if key == ROLLOUT_ID_LABEL || key == MANAGED_BY_LABEL {
+        if key == ROLLOUT_ID_LABEL || key == MANAGED_BY_LABEL || key == DUPLICATE_OF_LABEL {
             f.error(
                 Code::ReservedLabel,
                 vec![k("labels"), PathSeg::owned(key)],

@@ -335,7 +335,7 @@ fn config_problems_are_reported() {
 
 #[test]
 fn rollout_rules() {
-    let text = "type: rollout\nid: r\nrollout:\n  flag: flags/f\n  variant: flags/g/variants/on\n  reach: half\nsegment:\n  targeting:\n    criteria:\n      a:\n        attribute:\n          attributeName: x\n          eqRule: { value: { stringValue: s, numberValue: 1 } }\n          setRule: { values: [] }\n      b: {}\n    expression:\n      and:\n        operands: [ { ref: a }, { ref: c } ]\nlabels:\n  flagsync-id: r\ncreateTime: '2024-01-01T00:00:00Z'\n";
+    let text = "type: rollout\nid: r\nrollout:\n  flag: flags/f\n  variant: flags/g/variants/on\n  reach: half\nsegment:\n  targeting:\n    criteria:\n      a:\n        attribute:\n          attributeName: x\n          eqRule: { value: { stringValue: s, numberValue: 1 } }\n          setRule: { values: [] }\n      b: {}\n    expression:\n      and:\n        operands: [ { ref: a }, { ref: c } ]\nlabels:\n  flagsync-id: r\n  flagsync-duplicate-of: r\ncreateTime: '2024-01-01T00:00:00Z'\n";
     let loaded = load(
         &Mem::default()
             .with(
@@ -354,6 +354,7 @@ fn rollout_rules() {
             "invalid-reach",
             "invalid-value",
             "invalid-value",
+            "reserved-label",
             "reserved-label",
             "server-managed-field",
             "unknown-ref",

@@ -43,8 +43,8 @@ pub use confidence::{
 };
 pub use error::{RemoteError, Result, Service};
 pub use flagsync_live::{
-    FailedStep, LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup, PendingTransition,
-    ROLLOUT_ID_LABEL,
+    DUPLICATE_OF_LABEL, FailedStep, LiveExperiment, LiveRollout, LiveSnapshot, LiveTargetGroup,
+    PendingTransition, ROLLOUT_ID_LABEL, labels,
 };
 pub use live::{
     CloudBeesScope, ConfidenceScope, LiveProgress, LiveRequest, SegmentScope, fetch_live_state,

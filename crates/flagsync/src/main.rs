@@ -44,6 +44,8 @@ enum Command {
     Convert(cmd::convert::Args),
     /// Check that each configured provider can be used: URL, credentials, application, environments.
     Doctor(cmd::doctor::Args),
+    /// List the rollouts that carry one flagsync id, and keep one of each (--keep).
+    Dedupe(cmd::dedupe::Args),
     /// Show a rollout's analysis results.
     Results(cmd::results::Args),
     /// Run the local emulator of both services.
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::run(args, &cli.global),
         Command::Convert(args) => cmd::convert::run(args, &cli.global),
         Command::Doctor(args) => cmd::doctor::run(args, &cli.global),
+        Command::Dedupe(args) => cmd::dedupe::run(args, &cli.global),
         Command::Results(args) => cmd::results::run(args, &cli.global),
         Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
         Command::Schema(args) => cmd::schema::run(args, &cli.global),

@@ -21,7 +21,7 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Every command a completion script must offer.
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 14] = [
     "validate",
     "plan",
     "apply",
@@ -29,6 +29,7 @@ const COMMANDS: [&str; 13] = [
     "export",
     "convert",
     "doctor",
+    "dedupe",
     "results",
     "emulator",
     "schema",

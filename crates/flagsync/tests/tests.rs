@@ -4,6 +4,7 @@
 mod apply_e2e;
 mod common;
 mod completions_man;
+mod concurrency_e2e;
 mod confidence_e2e;
 mod confidence_targeting_e2e;
 mod convert_e2e;
