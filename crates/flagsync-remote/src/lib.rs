@@ -53,4 +53,7 @@ pub use live::{
 pub use pacer::Pacer;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 pub use secret::Secret;
-pub use url::{encode_segment, is_loopback_host, loopback_origin};
+pub use url::{
+    CLOUDBEES_HOSTS, CONFIDENCE_HOSTS, documented_hosts, encode_segment, is_loopback_host,
+    is_trusted_url, loopback_origin, normalize_host, url_host,
+};

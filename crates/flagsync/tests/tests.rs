@@ -25,5 +25,6 @@ mod scope_e2e;
 mod secrets_e2e;
 mod show_e2e;
 mod undeclared_e2e;
+mod untrusted_config_e2e;
 mod validate_cli;
 mod validate_github;
