@@ -9,6 +9,7 @@ use flagsync_manifest::Provider;
 use flagsync_manifest::model::{
     ConfidenceConfig, ConfidenceRegion as ConfidenceRegionSetting, Config,
 };
+use flagsync_manifest::write::RepoFiles;
 use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
@@ -99,7 +100,11 @@ pub fn connect_with(
     let overridden = args.cloudbees_url.is_some() || args.confidence_url.is_some();
     let (emulator, emulator_state) = match (&config.emulator, overridden) {
         (Some(emu), false) => {
-            let state = root.join(&emu.state);
+            // The repository names the folder: confined to it like every other path, so a
+            // link or `..` cannot make the emulator write elsewhere.
+            let state = RepoFiles::open(root)
+                .and_then(|files| files.directory(&emu.state))
+                .wrap_err("flagsync.yaml `emulator.state`: the embedded emulator's state folder")?;
             let token = embedded_token();
             let running = flagsync_emulator::spawn_background(EmulatorConfig {
                 state_dir: Some(state.clone()),

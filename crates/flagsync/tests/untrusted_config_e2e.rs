@@ -1,15 +1,15 @@
 //! A pull request can edit flagsync.yaml: it must not be able to send the job's credentials
-//! to a host it controls.
+//! to a host it controls, nor make the embedded emulator write outside the repository.
 //!
 //! Every request to a host other than loopback goes through a proxy that records it and
 //! answers 403 (`crate::common::RecordingProxy`), so nothing leaves the machine, and what
 //! would have left is seen.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{APPLICATION, Emu, RecordingProxy, text};
+use crate::common::{APPLICATION, Emu, RecordingProxy, quickstart_copy, text};
 
 const ATTACKER: &str = "attacker.example";
 
@@ -213,4 +213,102 @@ fn only_the_operator_can_allow_another_host() {
             "{env:?}: {seen:?}"
         );
     }
+}
+
+/// The embedded emulator, as a user runs it: no URL overrides, no credentials.
+fn embedded(args: &[&str], dir: &Path) -> Output {
+    Command::new(assert_cmd::cargo::cargo_bin("flagsync"))
+        .args(args)
+        .arg(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("FLAGSYNC_CLOUDBEES_URL")
+        .env_remove("FLAGSYNC_CONFIDENCE_URL")
+        .env_remove("FLAGSYNC_CONFIDENCE_IAM_URL")
+        .output()
+        .unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn the_embedded_emulator_keeps_its_state_inside_the_repository() {
+    let outside = tempfile::tempdir().unwrap();
+    let repo = quickstart_copy();
+    let dir = repo.path();
+
+    // The state folder's parent is a link out of the repository.
+    std::os::unix::fs::symlink(outside.path(), dir.join(".flagsync")).unwrap();
+    let out = embedded(&["plan"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("emulator.state"), "{err}");
+    assert!(err.contains("leads outside the repository"), "{err}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    std::fs::remove_file(dir.join(".flagsync")).unwrap();
+
+    // The state file is a link to a file elsewhere: neither read nor replaced.
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "SECRET-CONTENT").unwrap();
+    std::fs::create_dir_all(dir.join(".flagsync/emulator")).unwrap();
+    let state = dir.join(".flagsync/emulator/emulator-state.json");
+    std::os::unix::fs::symlink(&secret, &state).unwrap();
+    let out = embedded(&["apply", "--auto-approve"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("symbolic link"), "{all}");
+    assert!(!all.contains("SECRET-CONTENT"), "{all}");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET-CONTENT");
+
+    // A link inside the repository is followed, as everywhere else.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::remove_dir_all(dir.join(".flagsync")).unwrap();
+    std::fs::create_dir_all(dir.join("state-here")).unwrap();
+    std::os::unix::fs::symlink(dir.join("state-here"), dir.join(".flagsync")).unwrap();
+    let out = embedded(&["apply", "--auto-approve"], dir);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        dir.join("state-here/emulator/emulator-state.json")
+            .is_file()
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET-CONTENT");
+}
+
+/// `emulator.state` outside the repository by `..`: validation refuses it before anything
+/// runs, and a command that reads only flagsync.yaml (doctor, results) refuses it when the
+/// emulator starts. Nothing is created outside either way.
+#[test]
+fn an_emulator_state_outside_the_repository_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let repo = quickstart_copy();
+    let dir = repo.path();
+    // Both are in the temporary folder: `../NAME` from the repository is `outside`.
+    let name = outside.path().file_name().unwrap().to_str().unwrap();
+    let config = std::fs::read_to_string(dir.join("flagsync.yaml"))
+        .unwrap()
+        .replace(
+            "state: .flagsync/emulator",
+            &format!("state: ../{name}/state"),
+        );
+    assert!(config.contains(&format!("../{name}/state")));
+    std::fs::write(dir.join("flagsync.yaml"), config).unwrap();
+
+    let out = embedded(&["plan"], dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("must be a relative path inside the repository"),
+        "{}",
+        text(&out)
+    );
+    for args in [&["doctor"][..], &["results", "r"]] {
+        let out = embedded(args, dir);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let all = text(&out);
+        assert!(all.contains("emulator.state"), "{args:?}: {all}");
+        assert!(
+            all.contains("leads outside the repository"),
+            "{args:?}: {all}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    assert!(!dir.join(".flagsync").exists());
 }
