@@ -27,6 +27,8 @@ pub use repository::{
     CONFIG_FILE, Casc, CascEnvironment, Environment, Item, LEGACY_ENVIRONMENT, Layout, Loaded,
     Repository,
 };
-pub use rules::{is_rfc3339, is_valid_rollout_id, is_valid_semver, split_adds_up};
+pub use rules::{
+    is_rfc3339, is_showable_env_name, is_valid_rollout_id, is_valid_semver, split_adds_up,
+};
 pub use schema::schemas;
 pub use yaml::{MAX_DEPTH, MAX_NODES};

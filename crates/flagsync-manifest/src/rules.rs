@@ -1033,6 +1033,13 @@ fn looks_like_secret(s: &str) -> bool {
         && s.chars().any(|c| c.is_ascii_lowercase())
 }
 
+/// Whether a `*_env` value of flagsync.yaml may be repeated in a message: a variable name
+/// that does not look like a secret. Commands that do not validate flagsync.yaml first
+/// (doctor, results) ask this before naming the variable.
+pub fn is_showable_env_name(s: &str) -> bool {
+    is_env_var_name(s) && !looks_like_secret(s)
+}
+
 fn is_relative_dir(s: &str) -> bool {
     !s.is_empty() && !s.starts_with('/') && !s.contains('\\') && !s.split('/').any(|p| p == "..")
 }

@@ -331,6 +331,12 @@ fn config_problems_are_reported() {
             .iter()
             .all(|d| !d.message.contains("abc-123-secret"))
     );
+    // Nor in the text kept for snippets, which show the lines around other problems; every
+    // position in it stays where it was.
+    let kept = &loaded.sources["flagsync.yaml"];
+    assert!(!kept.contains("abc-123-secret"), "{kept}");
+    assert!(kept.contains("  token_env: **************\n"), "{kept}");
+    assert!(kept.contains("  target_groups: ../elsewhere\n"), "{kept}");
 }
 
 #[test]

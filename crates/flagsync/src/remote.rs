@@ -459,6 +459,14 @@ pub fn announce(conn: &Connection) {
 
 /// Reads a credential from the environment; the error names the variable, never a value.
 fn token_from_env(var: &str, setting: &str) -> miette::Result<Secret> {
+    // doctor and results do not validate flagsync.yaml first: a secret pasted in place of
+    // the variable's name must not be repeated here.
+    if !flagsync_manifest::is_showable_env_name(var) {
+        return Err(miette!(
+            help = "never write a secret in flagsync.yaml; write e.g. CLOUDBEES_API_TOKEN and export that variable (`flagsync validate` shows where)",
+            "flagsync.yaml `{setting}` does not name an environment variable: it is not a variable name, or looks like a secret itself (not shown)"
+        ));
+    }
     match std::env::var(var) {
         Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
         _ => Err(miette!(
