@@ -146,11 +146,8 @@ fn a_token_in_flagsync_yaml_is_hidden_from_every_snippet_and_command() {
     let repo = tempfile::tempdir().unwrap();
     fs::create_dir(repo.path().join("rollouts")).unwrap();
     // No manifest: that error's snippet is at line 1, next to the token.
-    fs::write(
-        repo.path().join("flagsync.yaml"),
-        format!("confidence:\n  token_env: {token}\n  rollouts: rollouts\n"),
-    )
-    .unwrap();
+    let config = format!("confidence:\n  token_env: {token}\n  rollouts: rollouts\n");
+    fs::write(repo.path().join("flagsync.yaml"), &config).unwrap();
     for args in [&["validate"][..], &["plan"]] {
         let out = emu.flagsync(args, repo.path());
         let all = all(&out);
@@ -163,6 +160,18 @@ fn a_token_in_flagsync_yaml_is_hidden_from_every_snippet_and_command() {
             text(&out)
         );
     }
+    // A value no rule checks, because flagsync.yaml does not deserialize: the snippet of
+    // that error is next to the token.
+    fs::write(
+        repo.path().join("flagsync.yaml"),
+        format!("confidence:\n  token_env: {token}\n  region: mars\n  rollouts: rollouts\n"),
+    )
+    .unwrap();
+    let out = emu.flagsync(&["validate"], repo.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(all(&out).contains("unknown value `mars`"), "{}", text(&out));
+    assert!(!all(&out).contains(token), "showed it: {}", text(&out));
+    fs::write(repo.path().join("flagsync.yaml"), &config).unwrap();
     for args in [&["doctor"][..], &["results", "r"]] {
         let out = emu.flagsync(args, repo.path());
         let all = all(&out);

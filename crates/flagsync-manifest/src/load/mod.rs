@@ -15,7 +15,7 @@ use self::config::{
 };
 use self::files::{Slot, Task, list_files, run_tasks};
 use crate::code::Code;
-use crate::diagnostic::{Diagnostic, Severity, whole_file};
+use crate::diagnostic::{Severity, whole_file};
 use crate::model::Manifest;
 use crate::repository::{CONFIG_FILE, Casc, Item, Layout, Loaded, Repository};
 
@@ -180,31 +180,11 @@ pub fn load(source: &dyn Source) -> Loaded {
         ))
     });
     diagnostics.dedup();
-    mask_secrets(&mut sources, &diagnostics);
     Loaded {
         repository,
         diagnostics,
         sources,
         files_read,
-    }
-}
-
-/// Replaces the text of every span that may be a secret (a `*_env` value that is one) with
-/// `*`, one per byte so that every other span and position stays right: the snippet of
-/// another problem shows the lines around its own, and those may hold it.
-fn mask_secrets(sources: &mut BTreeMap<String, String>, diagnostics: &[Diagnostic]) {
-    for d in diagnostics.iter().filter(|d| d.secret) {
-        let Some(text) = sources.get_mut(&d.file) else {
-            continue;
-        };
-        let span = d.span.clone();
-        if span.start <= span.end
-            && text.is_char_boundary(span.start)
-            && text.is_char_boundary(span.end)
-        {
-            let stars = "*".repeat(span.len());
-            text.replace_range(span, &stars);
-        }
     }
 }
 
