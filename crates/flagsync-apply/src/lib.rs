@@ -5,7 +5,9 @@
 //!   an action that failed. Pacing and the retry of requests that are safe to resend live in
 //!   the clients of `flagsync-remote`; this crate adds no blind retries. Where a request's
 //!   outcome is unknown (a rollout create or launch, a CloudBees Unify create), it reads the
-//!   remote state before deciding anything, so a create happens at most once.
+//!   remote state before deciding anything, so a create happens at most once. A rollout is
+//!   looked up by its id label right before it is created and again right after, so that
+//!   two applies running at once never both keep a copy (see `rollout.rs`).
 //! - [`check_fingerprints`] / [`ensure_unchanged`] tell whether a saved plan still matches
 //!   live state, and [`check_max_deletes`] guards against mass deletion; the binary calls them
 //!   before it writes anything.
@@ -60,6 +62,10 @@ pub struct ApplyOptions {
     /// ends with an unknown outcome and a lookup (by label, by name) then proves that nothing
     /// was created. Default 3.
     pub max_create_attempts: u32,
+    /// When another apply created a copy of a rollout at the same moment and this run's is
+    /// the older one, how long to wait for that run to step back (un-label its copy) before
+    /// stepping back too. Default 10 seconds.
+    pub duplicate_wait: Duration,
 }
 
 /// Default of [`ApplyOptions::concurrency`].
@@ -71,6 +77,7 @@ impl Default for ApplyOptions {
             concurrency: DEFAULT_CONCURRENCY,
             transition_deadline: Duration::from_secs(600),
             max_create_attempts: 3,
+            duplicate_wait: Duration::from_secs(10),
         }
     }
 }

@@ -8,10 +8,34 @@
 //! rollout meanwhile and the step is refused as a conflict, like a failed `test` of a
 //! CloudBees JSON Patch, instead of overwriting the change. The same read is what a PATCH
 //! body is built from (each masked section complete, as the service holds it).
+//!
+//! Two applies of one repository at once must never both keep a copy of a rollout. The
+//! rollout API documents nothing atomic to build a lock or lease on (no conditional
+//! create, no etag, no id the client picks, no delete to release one), so a create is
+//! checked on both sides instead:
+//!
+//! 1. right before the POST, the rollouts carrying the id label are listed: one made since
+//!    the plan read live state (another run's create in flight) is a conflict, and nothing
+//!    is created;
+//! 2. right after it, they are listed again. A run that sees only its own copy keeps it. A
+//!    run that sees others steps back (its copy loses the label, see [`unmanaged_labels`])
+//!    unless its copy is the oldest, which then waits for the others to step back.
+//!
+//! With a list that shows every create finished before it (as a single service's list
+//! does), two copies are never both kept: of two creates, the later one's list shows the
+//! earlier copy, so that run keeps its own only when it is the oldest and the other was
+//! un-labelled, which the other run does only when it steps back. Creation times are only
+//! used to choose who waits, so that in the usual case one run keeps its copy at once.
 
-use serde_json::{Map, Value};
+use std::time::Duration;
 
-use flagsync_live::{LiveRollout, ROLLOUT_ID_LABEL, instance_id};
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use flagsync_live::{
+    DUPLICATE_OF_LABEL, LiveRollout, ROLLOUT_ID_LABEL, creation_order, instance_id,
+    unmanaged_labels,
+};
 use flagsync_plan::normalize::canonical_rollout;
 use flagsync_plan::rollout::{after_step, create_body, patch_body, segment_parameters};
 use flagsync_plan::{Action, Operation, PatchOp, RolloutStep, diff};
@@ -270,15 +294,36 @@ impl Run<'_> {
         )))
     }
 
+    /// Creates the rollout unless a rollout with its id label exists already (another run's
+    /// create since the plan), then makes sure no copy made at the same moment by another
+    /// run keeps the label too (see the module's documentation).
+    async fn create(&mut self) -> Result<String, Fail> {
+        let label = self.action.key.name.clone();
+        let body = labelled_create_body(self.desired()?, &label)?;
+        let existing = self
+            .client
+            .find_rollouts_by_flagsync_id(&label)
+            .await
+            .map_err(|e| {
+                Fail::new(format!(
+                    "create: looking for a rollout with label {ROLLOUT_ID_LABEL}={label} right                      before creating it failed, so nothing was created: {e}"
+                ))
+            })?;
+        if !existing.is_empty() {
+            return Err(created_elsewhere(&label, &existing));
+        }
+        let id = self.post(&body, &label).await?;
+        self.settle(&label, &id).await?;
+        Ok(id)
+    }
+
     /// POSTs the create at most once per attempt, and a further attempt only when a lookup
     /// by the id label proved the previous one created nothing.
-    async fn create(&self) -> Result<String, Fail> {
-        let label = self.action.key.name.as_str();
-        let body = labelled_create_body(self.desired()?, label)?;
+    async fn post(&self, body: &Value, label: &str) -> Result<String, Fail> {
         let attempts = self.options.max_create_attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
-            match self.client.create_rollout(&body).await {
+            match self.client.create_rollout(body).await {
                 Ok(created) => {
                     return created.instance_id.ok_or_else(|| {
                         Fail::new(format!(
@@ -314,18 +359,7 @@ impl Run<'_> {
                                 ))
                             });
                         }
-                        several => {
-                            let ids: Vec<&str> = several
-                                .iter()
-                                .map(|r| r.instance_id.as_deref().unwrap_or("(unnamed)"))
-                                .collect();
-                            return Err(Fail::new(format!(
-                                "{} rollouts carry the label {ROLLOUT_ID_LABEL}={label}: {}; \
-                                 delete the extra copies in Confidence, then plan again",
-                                ids.len(),
-                                ids.join(", ")
-                            )));
-                        }
+                        several => return Err(copies_fail(label, several, "")),
                     }
                 }
                 Err(e) => return Err(step_failed("create", e)),
@@ -335,6 +369,126 @@ impl Run<'_> {
             "create: the outcome was unknown {attempts} time(s) and each time no rollout was \
              found afterwards; last error: {last}"
         )))
+    }
+
+    /// After creating `own`: keeps it when no other rollout carries `label`; otherwise
+    /// steps back (un-labels `own`) unless `own` is the oldest copy, which waits up to
+    /// [`ApplyOptions::duplicate_wait`] for the others to step back, and then steps back
+    /// itself (their run saw its copy alone and keeps it).
+    async fn settle(&mut self, label: &str, own: &str) -> Result<(), Fail> {
+        let seen = self.copies(label, own).await?;
+        let others: Vec<&LiveRollout> = seen
+            .iter()
+            .filter(|r| r.instance_id.as_deref() != Some(own))
+            .collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        let mine = seen
+            .iter()
+            .find(|r| r.instance_id.as_deref() == Some(own))
+            .ok_or_else(|| Fail::new("internal error: the rollout just created went missing"))?;
+        let oldest = seen.iter().min_by(|a, b| creation_order(a, b));
+        if oldest.and_then(|r| r.instance_id.as_deref()) != Some(own) {
+            return Err(self.step_back(label, mine, &others).await);
+        }
+        tracing::warn!(
+            rollout = label,
+            copies = seen.len(),
+            "another run created the same rollout at the same moment; waiting for it to step back"
+        );
+        let deadline = Instant::now() + self.options.duplicate_wait;
+        let mut delay = Duration::from_millis(100);
+        let mut remaining: Vec<&LiveRollout> = others.clone();
+        loop {
+            let mut still = Vec::new();
+            for other in remaining {
+                let id = other.instance_id.as_deref().unwrap_or_default();
+                match self.client.get_rollout(id).await {
+                    Ok(Some(now)) if now.flagsync_id.as_deref() != Some(label) => {}
+                    Ok(None) => {}
+                    // Still labelled, or unknown: it may still be kept.
+                    Ok(Some(_)) | Err(_) => still.push(other),
+                }
+            }
+            if still.is_empty() {
+                self.warnings.push(format!(
+                    "another apply created this rollout at the same moment; its copy {} \
+                     stepped back and carries {DUPLICATE_OF_LABEL}={label} now (Confidence \
+                     cannot delete it: remove it there)",
+                    names(&others)
+                ));
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.step_back(label, mine, &still).await);
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+            remaining = still;
+        }
+    }
+
+    /// The rollouts carrying `label`, from a list that shows `own` (just created): a list
+    /// that does not show it yet cannot show a copy made at the same moment either.
+    async fn copies(&self, label: &str, own: &str) -> Result<Vec<LiveRollout>, Fail> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let found = self
+                .client
+                .find_rollouts_by_flagsync_id(label)
+                .await
+                .map_err(|e| {
+                    Fail::new(format!(
+                        "created rollout {own}, then listing the rollouts with label \
+                         {ROLLOUT_ID_LABEL}={label} to check that no other run created one at \
+                         the same moment failed: {e}; nothing more was written. Plan again: \
+                         it reports copies"
+                    ))
+                })?;
+            if found.iter().any(|r| r.instance_id.as_deref() == Some(own)) {
+                return Ok(found);
+            }
+            if attempt < 4 {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+        Err(Fail::new(format!(
+            "created rollout {own}, but the rollout list does not show it yet, so whether \
+             another run created one at the same moment cannot be told; nothing more was \
+             written. Plan again: it reports copies"
+        )))
+    }
+
+    /// Un-labels this run's copy `mine` (another run keeps its own), and says so as a
+    /// conflict; when that fails, the copies are left for `flagsync dedupe`.
+    async fn step_back(&self, label: &str, mine: &LiveRollout, others: &[&LiveRollout]) -> Fail {
+        let own = mine.instance_id.as_deref().unwrap_or_default();
+        let body = json!({"labels": unmanaged_labels(&mine.body, label)});
+        match self.client.patch_rollout(own, "labels", &body).await {
+            Ok(_) => Fail::conflict(format!(
+                "another apply created this rollout at the same moment and keeps its copy {}; \
+                 this run's copy {own} stepped back: it lost its {ROLLOUT_ID_LABEL} label and \
+                 carries {DUPLICATE_OF_LABEL}={label}, a draft never launched (Confidence \
+                 cannot delete it: remove it there). Nothing else was written; plan again \
+                 once the other apply is done",
+                names(others)
+            )),
+            Err(e) => {
+                let mut all: Vec<&LiveRollout> = others.to_vec();
+                all.push(mine);
+                copies_fail(
+                    label,
+                    &all.into_iter().cloned().collect::<Vec<_>>(),
+                    &format!(
+                        " (another apply created one at the same moment, and un-labelling this \
+                         run's copy {own} failed: {e})"
+                    ),
+                )
+            }
+        }
     }
 
     /// Launches unless a read shows it already live or launching (an earlier, interrupted
@@ -367,6 +521,56 @@ impl Run<'_> {
              stayed a draft; last error: {last}"
         )))
     }
+}
+
+/// A rollout with the id label appeared after the plan read live state: another apply's
+/// create (or copies made elsewhere). Nothing was created.
+fn created_elsewhere(label: &str, existing: &[LiveRollout]) -> Fail {
+    match existing {
+        [one] => {
+            let when = match (&one.create_time, &one.updater) {
+                (Some(time), Some(who)) => format!(" (created {time}, last updated by {who})"),
+                (Some(time), None) => format!(" (created {time})"),
+                _ => String::new(),
+            };
+            Fail::conflict(format!(
+                "rollout {} already carries {ROLLOUT_ID_LABEL}={label}{when}, though none did \
+                 when this plan read live state: another apply of this repository is probably \
+                 running. Nothing was created; plan again once it is done",
+                one.instance_id.as_deref().unwrap_or("(unnamed)")
+            ))
+        }
+        several => copies_fail(label, several, "; nothing was created"),
+    }
+}
+
+/// Several rollouts carry one id: which, and the command that keeps one.
+fn copies_fail(label: &str, copies: &[LiveRollout], context: &str) -> Fail {
+    let refs: Vec<&LiveRollout> = copies.iter().collect();
+    Fail::conflict(format!(
+        "{} rollouts carry {ROLLOUT_ID_LABEL}={label}: {}{context}. Keep one with `flagsync \
+         dedupe --keep INSTANCE` (it un-labels the others; `flagsync dedupe` lists them), then \
+         plan again",
+        copies.len(),
+        names(&refs)
+    ))
+}
+
+/// `abc (draft, created 2026-…), def (live)`.
+fn names(rollouts: &[&LiveRollout]) -> String {
+    rollouts
+        .iter()
+        .map(|r| {
+            let id = r.instance_id.as_deref().unwrap_or("(unnamed)");
+            match (&r.state, &r.create_time) {
+                (Some(state), Some(time)) => format!("{id} ({state}, created {time})"),
+                (Some(state), None) => format!("{id} ({state})"),
+                (None, Some(time)) => format!("{id} (created {time})"),
+                (None, None) => id.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `/rollout/reach: the plan saw "0.5", now "0.7"` for every managed field that differs
@@ -546,6 +750,184 @@ mod tests {
         );
         // Already what the plan wants: no conflict.
         assert!(changed_fields(&saw, &desired, &desired).is_empty());
+    }
+
+    /// A client of a fresh emulator (kept alive by the first value).
+    fn emulated() -> (flagsync_emulator::BackgroundEmulator, ConfidenceClient) {
+        use flagsync_remote::{ConfidenceAuth, ConfidenceSettings, ConfidenceUrls, Secret};
+        let emulator = flagsync_emulator::spawn_background(flagsync_emulator::EmulatorConfig {
+            launch_duration: Duration::from_millis(10),
+            ..flagsync_emulator::EmulatorConfig::default()
+        })
+        .unwrap();
+        let client = ConfidenceClient::new(ConfidenceSettings {
+            urls: ConfidenceUrls::all(&emulator.confidence_url()),
+            ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(
+                flagsync_emulator::DEFAULT_TOKEN,
+            )))
+        })
+        .unwrap();
+        (emulator, client)
+    }
+
+    /// Creates a rollout carrying `label` the way another run would; its instance id.
+    async fn other_copy(client: &ConfidenceClient, label: &str) -> String {
+        let body =
+            json!({"displayName": "X", "labels": {"flagsync-id": label, "managed-by": "flagsync"}});
+        let created = client.create_rollout(&body).await.unwrap();
+        // Creation times have millisecond precision: keep the copies apart.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        created.instance_id.unwrap()
+    }
+
+    fn create(label: &str) -> Action {
+        Action {
+            id: format!("rollout/{label}"),
+            key: flagsync_plan::ResourceKey::rollout(label),
+            operation: Operation::Create,
+            desired: Some(json!({"displayName": "X", "state": "draft"})),
+            live: None,
+            remote_id: None,
+            steps: vec![RolloutStep::Create],
+            ..delete(None)
+        }
+    }
+
+    async fn labelled(client: &ConfidenceClient, label: &str) -> Vec<String> {
+        let mut ids: Vec<String> = client
+            .find_rollouts_by_flagsync_id(label)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r.instance_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn a_rollout_created_since_the_plan_is_a_conflict_and_not_created_again() {
+        let (_emulator, client) = emulated();
+        let theirs = other_copy(&client, "x").await;
+        let fail = run(&create("x"), &client, &ApplyOptions::default())
+            .await
+            .unwrap_err();
+        assert!(fail.conflict, "{fail:?}");
+        assert!(fail.reason.contains(&theirs), "{}", fail.reason);
+        assert!(
+            fail.reason
+                .contains("another apply of this repository is probably running"),
+            "{}",
+            fail.reason
+        );
+        assert_eq!(client.list_rollouts(None).await.unwrap().len(), 1);
+
+        // Copies that exist are all named, with the command that keeps one.
+        let second = other_copy(&client, "x").await;
+        let fail = run(&create("x"), &client, &ApplyOptions::default())
+            .await
+            .unwrap_err();
+        assert!(fail.reason.contains(&theirs) && fail.reason.contains(&second));
+        assert!(
+            fail.reason.contains("flagsync dedupe --keep INSTANCE"),
+            "{}",
+            fail.reason
+        );
+        assert_eq!(client.list_rollouts(None).await.unwrap().len(), 2);
+    }
+
+    /// A run settling the create of `own`, as right after its POST.
+    async fn settle(
+        client: &ConfidenceClient,
+        own: &str,
+        wait: Duration,
+    ) -> (Result<(), Fail>, Vec<String>) {
+        let action = create("x");
+        let options = ApplyOptions {
+            duplicate_wait: wait,
+            ..ApplyOptions::default()
+        };
+        let mut run = Run {
+            action: &action,
+            client,
+            options: &options,
+            id: Some(own.to_owned()),
+            expected: None,
+            written: true,
+            warnings: Vec::new(),
+        };
+        let result = run.settle("x", own).await;
+        (result, run.warnings)
+    }
+
+    #[tokio::test]
+    async fn alone_a_copy_is_kept() {
+        let (_emulator, client) = emulated();
+        let own = other_copy(&client, "x").await;
+        let (result, warnings) = settle(&client, &own, Duration::from_secs(5)).await;
+        assert!(result.is_ok() && warnings.is_empty());
+        assert_eq!(labelled(&client, "x").await, vec![own]);
+    }
+
+    #[tokio::test]
+    async fn the_newer_of_two_copies_steps_back() {
+        let (_emulator, client) = emulated();
+        let theirs = other_copy(&client, "x").await;
+        let own = other_copy(&client, "x").await;
+        let (result, _) = settle(&client, &own, Duration::from_secs(5)).await;
+        let fail = result.unwrap_err();
+        assert!(fail.conflict, "{fail:?}");
+        assert!(fail.reason.contains(&theirs), "{}", fail.reason);
+        assert!(fail.reason.contains("stepped back"), "{}", fail.reason);
+        assert_eq!(labelled(&client, "x").await, vec![theirs]);
+        let mine = client.get_rollout(&own).await.unwrap().unwrap();
+        assert_eq!(
+            flagsync_live::labels(&mine.body),
+            [("flagsync-duplicate-of".to_owned(), "x".to_owned())]
+                .into_iter()
+                .collect()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_older_copy_is_kept_once_the_newer_one_stepped_back() {
+        let (_emulator, client) = emulated();
+        let own = other_copy(&client, "x").await;
+        let theirs = other_copy(&client, "x").await;
+        let other = client.clone();
+        let stepping_back = theirs.clone();
+        let background = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let body = json!({"labels": {"flagsync-duplicate-of": "x"}});
+            other
+                .patch_rollout(&stepping_back, "labels", &body)
+                .await
+                .unwrap();
+        });
+        let (result, warnings) = settle(&client, &own, Duration::from_secs(30)).await;
+        background.await.unwrap();
+        assert!(result.is_ok(), "{result:?}");
+        assert!(
+            warnings.len() == 1 && warnings[0].contains(&theirs),
+            "{warnings:?}"
+        );
+        assert_eq!(labelled(&client, "x").await, vec![own]);
+    }
+
+    #[tokio::test]
+    async fn the_older_copy_steps_back_when_the_newer_one_is_kept() {
+        // The newer copy's run saw it alone (its list came before this create), so it keeps
+        // it: after the wait, the older copy steps back and one copy stays labelled.
+        let (_emulator, client) = emulated();
+        let own = other_copy(&client, "x").await;
+        let theirs = other_copy(&client, "x").await;
+        let (result, _) = settle(&client, &own, Duration::from_millis(300)).await;
+        let fail = result.unwrap_err();
+        assert!(
+            fail.conflict && fail.reason.contains("stepped back"),
+            "{fail:?}"
+        );
+        assert_eq!(labelled(&client, "x").await, vec![theirs]);
     }
 
     #[tokio::test]

@@ -215,6 +215,10 @@ pub enum EmulatorError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the state file {path} is {what}, not a regular file; the emulator reads and replaces only regular files"
+    )]
+    StateFileKind { path: PathBuf, what: &'static str },
     #[error("the state file {path} is not readable emulator state; move it away or fix it")]
     CorruptState {
         path: PathBuf,

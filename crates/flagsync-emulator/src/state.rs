@@ -153,6 +153,23 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(dir_error)?;
         let path = dir.join(STATE_FILE);
+        // A link or a special file planted at the state file's name would make the emulator
+        // read (or block on) something else: only a regular file is read.
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.file_type().is_file() => {
+                return Err(EmulatorError::StateFileKind {
+                    path,
+                    what: if meta.file_type().is_symlink() {
+                        "a symbolic link"
+                    } else if meta.is_dir() {
+                        "a directory"
+                    } else {
+                        "a special file"
+                    },
+                });
+            }
+            _ => {}
+        }
         let mut data = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<Data>(&bytes).map_err(|source| {
                 EmulatorError::CorruptState {
@@ -322,11 +339,20 @@ fn remove_temp_files(dir: &Path) {
     }
 }
 
-/// Temporary file, fsync, rename over the old file, fsync the directory.
+/// Temporary file, fsync, rename over the old file, fsync the directory. The temporary file
+/// is created exclusively, so nothing planted at its name (a link) is followed.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temp = temp_path(path);
     {
-        let mut file = std::fs::File::create(&temp)?;
+        match std::fs::remove_file(&temp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }

@@ -175,6 +175,59 @@ async fn a_crash_leftover_is_ignored_and_a_broken_file_is_refused() {
     );
 }
 
+/// A link planted at the state file's name is not read; one at its temporary file's name
+/// is not written through.
+#[cfg(unix)]
+#[tokio::test]
+async fn links_at_the_state_files_are_never_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = tempfile::tempdir().expect("tempdir");
+    let target = outside.path().join("target");
+    std::fs::write(&target, b"elsewhere").expect("write");
+    let state = dir.path().join("emulator-state.json");
+    std::os::unix::fs::symlink(&target, &state).expect("link");
+    let error = flagsync_emulator::start(persistent(dir.path()), loopback())
+        .await
+        .expect_err("refuses a linked state file");
+    assert!(
+        matches!(
+            error,
+            EmulatorError::StateFileKind {
+                what: "a symbolic link",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    std::fs::remove_file(&state).expect("remove");
+
+    let emu = start(EmulatorConfig {
+        sync_writes: true,
+        ..persistent(dir.path())
+    })
+    .await;
+    // Planted once the emulator runs: it clears leftovers at its start.
+    std::os::unix::fs::symlink(&target, dir.path().join("emulator-state.json.tmp")).expect("link");
+    let put = send(
+        &client(),
+        Method::PUT,
+        &format!("{}/applications/a/target-groups", emu.cloudbees_url()),
+        Some(TOKEN),
+        Some(r#"{"type":"target-group","name":"kept"}"#),
+    )
+    .await;
+    assert_eq!(put.status, 200);
+    emu.shutdown().await;
+    assert_eq!(std::fs::read(&target).expect("read"), b"elsewhere");
+    let meta = std::fs::symlink_metadata(&state).expect("state written");
+    assert!(meta.file_type().is_file());
+    assert!(
+        std::fs::read_to_string(&state)
+            .expect("read")
+            .contains("kept")
+    );
+}
+
 /// 1,000 experiments and 50 rollouts written through a persistent emulator, then read back
 /// after a restart. Bounded by the test harness's time, not asserted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

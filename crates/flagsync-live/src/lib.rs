@@ -26,6 +26,11 @@ pub const ROLLOUT_ID_LABEL: &str = "flagsync-id";
 pub const MANAGED_BY_LABEL: &str = "managed-by";
 /// The value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY_VALUE: &str = "flagsync";
+/// The label a rollout gets in place of [`ROLLOUT_ID_LABEL`] when flagsync stops managing
+/// it because another rollout carries the same id (a duplicate left by two applies at once,
+/// or resolved by `flagsync dedupe`): the value is the id, so the copies are easy to find
+/// in Confidence, which has no call that deletes them.
+pub const DUPLICATE_OF_LABEL: &str = "flagsync-duplicate-of";
 
 /// What a rollout's resource name starts with; the instance id follows.
 pub const ROLLOUT_NAME_PREFIX: &str = "workflows/rollout/instances/";
@@ -129,6 +134,10 @@ pub struct LiveRollout {
     pub pending_transition: Option<PendingTransition>,
     /// `flags.segment`: the name (`segments/{id}`) of the segment with its targeting.
     pub segment_name: Option<String>,
+    /// `displayName`.
+    pub display_name: Option<String>,
+    /// `createTime`: when the service created it (RFC 3339).
+    pub create_time: Option<String>,
     /// `updateTime` and `updater`: when and by whom it last changed.
     pub update_time: Option<String>,
     pub updater: Option<String>,
@@ -208,6 +217,8 @@ impl LiveRollout {
             state,
             pending_transition,
             segment_name,
+            display_name: text(body.get("displayName")),
+            create_time: text(body.get("createTime")),
             update_time: text(body.get("updateTime")),
             updater: text(body.get("updater")),
             locked_data_keys,
@@ -242,6 +253,47 @@ pub fn labels(body: &Value) -> BTreeMap<String, String> {
             .collect(),
         _ => BTreeMap::new(),
     }
+}
+
+/// The labels of a rollout that flagsync stops managing because another rollout carries
+/// its id: `flagsync-id` and `managed-by: flagsync` removed, [`DUPLICATE_OF_LABEL`] set to
+/// the id, every other label kept. Sent as a map, the shape the API reference draws.
+pub fn unmanaged_labels(body: &Value, id: &str) -> BTreeMap<String, String> {
+    let mut out = labels(body);
+    out.remove(ROLLOUT_ID_LABEL);
+    if out.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE) {
+        out.remove(MANAGED_BY_LABEL);
+    }
+    out.insert(DUPLICATE_OF_LABEL.to_owned(), id.to_owned());
+    out
+}
+
+/// Rollouts oldest first: by `createTime` when both have one in UTC (`…Z`), else rollouts with one
+/// first, then by instance id, so every run orders the same copies the same way.
+pub fn creation_order(a: &LiveRollout, b: &LiveRollout) -> std::cmp::Ordering {
+    let key = |r: &LiveRollout| {
+        let time = r.create_time.as_deref().and_then(utc_sort_key);
+        (time.is_none(), time, r.instance_id.clone())
+    };
+    key(a).cmp(&key(b))
+}
+
+/// `2026-01-02T03:04:05.5Z` as `("2026-01-02T03:04:05", "500000000")`, which sort like the
+/// instants; `None` for anything else (another offset, another shape).
+fn utc_sort_key(time: &str) -> Option<(String, String)> {
+    let time = time.strip_suffix('Z').or_else(|| time.strip_suffix('z'))?;
+    let (main, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let shape_ok = main.len() == 19
+        && main.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T' || b == b't',
+            13 | 16 => b == b':',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape_ok || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((main.to_ascii_uppercase(), format!("{fraction:0<9}")))
 }
 
 fn failed_steps(pending: &Value) -> Vec<FailedStep> {
@@ -432,6 +484,75 @@ mod tests {
         assert_eq!((empty.name, empty.instance_id), (None, None));
         assert_eq!(instance_id("abc"), "abc");
         assert_eq!(instance_id("workflows/rollout/instances/abc"), "abc");
+    }
+
+    #[test]
+    fn a_duplicate_loses_the_id_and_says_whose_copy_it_is() {
+        let body = json!({
+            "labels": {"flagsync-id": "search", "managed-by": "flagsync", "team": "a"},
+            "createTime": "2026-01-01T00:00:00.001Z",
+            "displayName": "Search"
+        });
+        let r = LiveRollout::new(body.clone());
+        assert_eq!(r.create_time.as_deref(), Some("2026-01-01T00:00:00.001Z"));
+        assert_eq!(r.display_name.as_deref(), Some("Search"));
+        let labels = unmanaged_labels(&body, "search");
+        assert_eq!(
+            labels.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("flagsync-duplicate-of".to_owned(), "search".to_owned()),
+                ("team".to_owned(), "a".to_owned()),
+            ]
+        );
+        // A `managed-by` of someone else's is not flagsync's to remove.
+        let other = json!({"labels": [{"key": "managed-by", "value": "terraform"}]});
+        assert_eq!(
+            unmanaged_labels(&other, "x")
+                .get("managed-by")
+                .map(String::as_str),
+            Some("terraform")
+        );
+    }
+
+    #[test]
+    fn creation_times_sort_like_instants() {
+        let at = |t: &str, id: &str| {
+            LiveRollout::new(
+                json!({"createTime": t, "name": format!("workflows/rollout/instances/{id}")}),
+            )
+        };
+        use std::cmp::Ordering::Less;
+        assert_eq!(
+            creation_order(
+                &at("2026-01-01T00:00:00Z", "b"),
+                &at("2026-01-01T00:00:00.5Z", "a")
+            ),
+            Less
+        );
+        assert_eq!(
+            creation_order(
+                &at("2026-01-01T00:00:00.25Z", "b"),
+                &at("2026-01-01T00:00:00.3Z", "a")
+            ),
+            Less
+        );
+        // Equal times, then the instance id; a time in another form sorts after known ones.
+        assert_eq!(
+            creation_order(
+                &at("2026-01-01T00:00:00Z", "a"),
+                &at("2026-01-01T00:00:00Z", "b")
+            ),
+            Less
+        );
+        assert_eq!(
+            creation_order(
+                &at("2026-01-01T00:00:00Z", "z"),
+                &at("2026-01-01T01:00:00+02:00", "a")
+            ),
+            Less
+        );
+        assert_eq!(utc_sort_key("2026-01-01 00:00:00Z"), None);
+        assert_eq!(utc_sort_key("2026-01-01T00:00:00.1234567890Z"), None);
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub use repository::{
     Layout, Loaded, Repository, in_archived_folder,
 };
 pub use rules::{
-    is_comparable_version, is_rfc3339, is_valid_rollout_id, is_valid_semver, split_adds_up,
+    is_comparable_version, is_rfc3339, is_showable_env_name, is_valid_rollout_id, is_valid_semver,
+    split_adds_up,
 };
 pub use schema::schemas;
 pub use yaml::{Comments, MAX_DEPTH, MAX_NODES, comments};

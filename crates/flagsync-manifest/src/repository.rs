@@ -149,7 +149,8 @@ pub struct Loaded {
     pub repository: Repository,
     /// Sorted by file, line, column.
     pub diagnostics: Vec<Diagnostic>,
-    /// The text of every file read, by the name diagnostics use, for rendering snippets.
+    /// The text of every file read, by the name diagnostics use, for rendering snippets; a
+    /// `*_env` value of flagsync.yaml that is not a plain variable name is masked with `*`.
     pub sources: BTreeMap<String, String>,
     /// How many files were read (manifests and `flagsync.yaml`).
     pub files_read: usize,

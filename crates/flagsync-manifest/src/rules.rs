@@ -669,7 +669,7 @@ pub(crate) fn rollout(r: &Rollout) -> Findings {
         .at_key();
     }
     for key in r.labels.keys() {
-        if key == ROLLOUT_ID_LABEL || key == MANAGED_BY_LABEL {
+        if key == ROLLOUT_ID_LABEL || key == MANAGED_BY_LABEL || key == DUPLICATE_OF_LABEL {
             f.error(
                 Code::ReservedLabel,
                 vec![k("labels"), PathSeg::owned(key)],
@@ -1110,6 +1110,13 @@ fn looks_like_secret(s: &str) -> bool {
         && !s.contains('_')
         && s.chars().any(|c| c.is_ascii_digit())
         && s.chars().any(|c| c.is_ascii_lowercase())
+}
+
+/// Whether a `*_env` value of flagsync.yaml may be repeated in a message: a variable name
+/// that does not look like a secret. Commands that do not validate flagsync.yaml first
+/// (doctor, results) ask this before naming the variable.
+pub fn is_showable_env_name(s: &str) -> bool {
+    is_env_var_name(s) && !looks_like_secret(s)
 }
 
 fn is_relative_dir(s: &str) -> bool {

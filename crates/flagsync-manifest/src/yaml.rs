@@ -223,6 +223,25 @@ impl SpanTree {
         self.root.and_then(|r| self.nodes.get(r))
     }
 
+    /// The scalar values, with their spans, of every key `wanted` accepts, at any depth.
+    pub(crate) fn scalar_values(&self, wanted: impl Fn(&str) -> bool) -> Vec<(&str, Range<usize>)> {
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            let Kind::Map(entries) = &node.kind else {
+                continue;
+            };
+            for (k, v) in entries {
+                if let (Kind::Scalar { text: key }, Kind::Scalar { text: value }) =
+                    (&self.nodes[*k].kind, &self.nodes[*v].kind)
+                    && wanted(key)
+                {
+                    out.push((value.as_str(), self.nodes[*v].span.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// The value of `key` in a top-level mapping, with the span of that value.
     pub(crate) fn top_scalar(&self, key: &str) -> Option<(&str, Range<usize>)> {
         let Kind::Map(entries) = &self.root()?.kind else {

@@ -331,11 +331,45 @@ fn config_problems_are_reported() {
             .iter()
             .all(|d| !d.message.contains("abc-123-secret"))
     );
+    // Nor in the text kept for snippets, which show the lines around other problems; every
+    // position in it stays where it was.
+    let kept = &loaded.sources["flagsync.yaml"];
+    assert!(!kept.contains("abc-123-secret"), "{kept}");
+    assert!(kept.contains("  token_env: **************\n"), "{kept}");
+    assert!(kept.contains("  target_groups: ../elsewhere\n"), "{kept}");
+}
+
+/// A flagsync.yaml that does not deserialize (no rule ever sees its values) still has a
+/// pasted token masked in the text kept for snippets; a plain variable name is kept.
+#[test]
+fn a_token_is_masked_even_when_flagsync_yaml_does_not_deserialize() {
+    let token = "ghx7Kq2LmN9pR4sT6vW8yZ1a";
+    let loaded = one(
+        "flagsync.yaml",
+        &format!(
+            "confidence:\n  client_id_env: CONFIDENCE_CLIENT_ID\n  client_secret_env: \"{token}\"\n  rollouts: rollouts\n  region: mars\n"
+        ),
+    );
+    assert!(loaded.repository.config.is_none());
+    assert_eq!(codes(&loaded), ["unknown-variant"]);
+    let kept = &loaded.sources["flagsync.yaml"];
+    assert!(!kept.contains(token), "{kept}");
+    assert!(
+        kept.contains("client_id_env: CONFIDENCE_CLIENT_ID\n"),
+        "{kept}"
+    );
+    assert!(
+        kept.contains(&format!(
+            "client_secret_env: {}\n",
+            "*".repeat(token.len() + 2)
+        )),
+        "{kept}"
+    );
 }
 
 #[test]
 fn rollout_rules() {
-    let text = "type: rollout\nid: r\nrollout:\n  flag: flags/f\n  variant: flags/g/variants/on\n  reach: half\nsegment:\n  targeting:\n    criteria:\n      a:\n        attribute:\n          attributeName: x\n          eqRule: { value: { stringValue: s, numberValue: 1 } }\n          setRule: { values: [] }\n      b: {}\n    expression:\n      and:\n        operands: [ { ref: a }, { ref: c } ]\nlabels:\n  flagsync-id: r\ncreateTime: '2024-01-01T00:00:00Z'\n";
+    let text = "type: rollout\nid: r\nrollout:\n  flag: flags/f\n  variant: flags/g/variants/on\n  reach: half\nsegment:\n  targeting:\n    criteria:\n      a:\n        attribute:\n          attributeName: x\n          eqRule: { value: { stringValue: s, numberValue: 1 } }\n          setRule: { values: [] }\n      b: {}\n    expression:\n      and:\n        operands: [ { ref: a }, { ref: c } ]\nlabels:\n  flagsync-id: r\n  flagsync-duplicate-of: r\ncreateTime: '2024-01-01T00:00:00Z'\n";
     let loaded = load(
         &Mem::default()
             .with(
@@ -354,6 +388,7 @@ fn rollout_rules() {
             "invalid-reach",
             "invalid-value",
             "invalid-value",
+            "reserved-label",
             "reserved-label",
             "server-managed-field",
             "unknown-ref",

@@ -98,6 +98,18 @@ pub enum PipelineError {
     #[error("planning")]
     Plan(#[source] PlanError),
 
+    #[error(
+        "{} resource(s) exist more than once in the live services, and flagsync manages one of each:\n{}",
+        duplicates.len(),
+        duplicates.iter().map(|d| format!("  {}: {}", d.key, d.copies.join(", "))).collect::<Vec<_>>().join("\n")
+    )]
+    #[diagnostic(help(
+        "keep one rollout of each with `flagsync dedupe --keep INSTANCE` (repeatable): it removes the {ROLLOUT_ID_LABEL} label from the others, since Confidence has no call that deletes a rollout; `flagsync dedupe` lists the copies with their creation times. Nothing was sent"
+    ))]
+    Duplicates {
+        duplicates: Vec<crate::steps::Duplicate>,
+    },
+
     #[error("cannot read the {side} revision `{rev}`")]
     OpenRevision {
         side: Side,
@@ -117,6 +129,26 @@ pub enum PipelineError {
 
     #[error("listing rollouts")]
     ListRollouts(#[source] RemoteError),
+
+    #[error(
+        "--keep {instance}: no rollout of that instance id shares its flagsync id with another"
+    )]
+    #[diagnostic(help(
+        "name one of the copies `flagsync dedupe` lists{}; nothing was sent",
+        if copies.is_empty() { String::new() } else { format!(": {}", copies.join(", ")) }
+    ))]
+    KeepNotACopy {
+        instance: String,
+        copies: Vec<String>,
+    },
+
+    #[error("--keep {first} and --keep {second} are both copies of rollout {id}; keep one")]
+    #[diagnostic(help("name one instance per rollout id; nothing was sent"))]
+    KeepTwice {
+        id: String,
+        first: String,
+        second: String,
+    },
 
     #[error("{} rollouts carry {ROLLOUT_ID_LABEL}={wanted}: {}", names.len(), names.join(", "))]
     #[diagnostic(help("pass the instance id of the one you mean"))]

@@ -11,7 +11,8 @@
 //! [`compare`] plans one git revision against another, offline (`flagsync diff`);
 //! [`doctor`] checks that each configured provider can be used (`flagsync doctor`);
 //! [`results::rollout_results`] finds a rollout and reads its analysis results
-//! (`flagsync results`).
+//! (`flagsync results`); [`dedupe`] finds the rollouts that carry one flagsync id and
+//! keeps one of each (`flagsync dedupe`).
 //!
 //! Nothing here prints: what a command shows while the steps run (diagnostics, the
 //! progress of reading live state) goes through an [`Observer`], and failures are
@@ -20,6 +21,7 @@
 //! take the clients as [`Services`].
 
 pub mod compare;
+pub mod dedupe;
 pub mod doctor;
 mod error;
 pub mod results;
@@ -29,6 +31,6 @@ pub use compare::{BranchNote, Comparison, compare};
 pub use error::{PipelineError, Side};
 pub use flagsync_remote::LiveProgress;
 pub use steps::{
-    LiveScope, Observer, Options, Services, Silent, check_environments, config, live_resources,
-    load, load_valid, plan, read_live,
+    Duplicate, LiveScope, Observer, Options, Services, Silent, check_duplicates,
+    check_environments, config, live_resources, load, load_valid, plan, read_live,
 };

@@ -458,6 +458,7 @@ pub fn plan(
         .unify_envs
         .retain(|env| read.environments.contains(env));
     check_targets(&options.targets, &desired, live)?;
+    check_duplicates(live)?;
     let options = PlanOptions {
         prune: options.prune,
         prune_flags: options.prune_flags,
@@ -467,6 +468,50 @@ pub fn plan(
     let mut plan = flagsync_plan::plan(&desired, live, &options).map_err(PipelineError::Plan)?;
     plan.warnings.extend(adoption_warnings(loaded, live, &plan));
     Ok(plan)
+}
+
+/// Refuses live state in which one identity is held by several live objects (rollouts
+/// carrying one `flagsync-id`, left by two applies at once or made by another tool), naming
+/// every one of them at once, so that one `flagsync dedupe` resolves them all. `plan`
+/// calls it; `apply --plan FILE` calls it before checking a saved plan.
+pub fn check_duplicates(live: &[LiveResource]) -> Result<(), PipelineError> {
+    let mut by_key: BTreeMap<&ResourceKey, Vec<&LiveResource>> = BTreeMap::new();
+    for resource in live {
+        by_key.entry(&resource.key).or_default().push(resource);
+    }
+    let duplicates: Vec<Duplicate> = by_key
+        .into_iter()
+        .filter(|(_, copies)| copies.len() > 1)
+        .map(|(key, copies)| Duplicate {
+            key: key.to_string(),
+            copies: copies
+                .iter()
+                .map(|c| {
+                    let id = c
+                        .remote_id
+                        .as_deref()
+                        .map_or("(unnamed)", flagsync_live::instance_id);
+                    match c.body.get("state").and_then(serde_json::Value::as_str) {
+                        Some(state) => format!("{id} ({state})"),
+                        None => id.to_owned(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    if duplicates.is_empty() {
+        Ok(())
+    } else {
+        Err(PipelineError::Duplicates { duplicates })
+    }
+}
+
+/// One identity that several live objects hold: `rollout/search` and its copies
+/// (`abc (live)`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub key: String,
+    pub copies: Vec<String>,
 }
 
 /// What a manifest's `instance` promised that live state does not hold: the rollout to

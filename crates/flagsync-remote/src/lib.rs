@@ -48,9 +48,9 @@ pub use confidence::{
 };
 pub use error::{RemoteError, Result, Service};
 pub use flagsync_live::{
-    FailedStep, LiveApplication, LiveEnvironment, LiveExperiment, LiveFlagConfiguration,
-    LiveRollout, LiveSnapshot, LiveTargetGroup, LiveUnify, LiveUnifyObject, PendingTransition,
-    ROLLOUT_ID_LABEL,
+    DUPLICATE_OF_LABEL, FailedStep, LiveApplication, LiveEnvironment, LiveExperiment,
+    LiveFlagConfiguration, LiveRollout, LiveSnapshot, LiveTargetGroup, LiveUnify, LiveUnifyObject,
+    PendingTransition, ROLLOUT_ID_LABEL, labels,
 };
 pub use live::{
     CloudBeesScope, ConfidenceScope, LiveProgress, LiveRequest, SegmentScope, UnifyScope,
@@ -63,4 +63,7 @@ pub use unify::{
     DEFAULT_UNIFY_REQUESTS_PER_SECOND, DEFAULT_UNIFY_URL, KeptFields, UnifyAccount, UnifyClient,
     UnifyEnvironment, UnifyObject, UnifySettings, looks_like_uuid,
 };
-pub use url::{encode_segment, is_loopback_host, loopback_origin};
+pub use url::{
+    CLOUDBEES_HOSTS, CONFIDENCE_HOSTS, documented_hosts, encode_segment, is_loopback_host,
+    is_trusted_url, loopback_origin, normalize_host, url_host,
+};

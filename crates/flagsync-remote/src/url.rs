@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Url;
 
-use crate::error::{RemoteError, Result};
+use crate::error::{RemoteError, Result, Service};
 
 /// Everything except RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`).
 ///
@@ -125,6 +125,59 @@ pub fn loopback_origin(raw: &str) -> Option<String> {
     Some(match url.port() {
         Some(port) => format!("{}://{host}:{port}", url.scheme()),
         None => format!("{}://{host}", url.scheme()),
+    })
+}
+
+/// The hosts CloudBees documents for its APIs: the legacy public API the client defaults to,
+/// and CloudBees Unify's.
+pub const CLOUDBEES_HOSTS: &[&str] = &["x-api.rollout.io", "api.cloudbees.io"];
+
+/// The hosts Confidence documents for the APIs flagsync calls: those the client defaults to
+/// in each region (rollouts have one global host), and the global flags and IAM hosts the
+/// how-to guides use. `api.confidence.dev`, which only older documents show, is not one.
+pub const CONFIDENCE_HOSTS: &[&str] = &[
+    "experiments.confidence.dev",
+    "flags.eu.confidence.dev",
+    "flags.us.confidence.dev",
+    "flags.confidence.dev",
+    "stats.eu.confidence.dev",
+    "stats.us.confidence.dev",
+    "iam.eu.confidence.dev",
+    "iam.us.confidence.dev",
+    "iam.confidence.dev",
+];
+
+/// The documented hosts of `service`.
+pub fn documented_hosts(service: Service) -> &'static [&'static str] {
+    match service {
+        // One vendor's token: the legacy and Unify hosts are both CloudBees'.
+        Service::CloudBees | Service::Unify => CLOUDBEES_HOSTS,
+        Service::Confidence => CONFIDENCE_HOSTS,
+    }
+}
+
+/// The host of a URL as compared with [`documented_hosts`] and an allow-list: lower case,
+/// without a trailing dot or IPv6 brackets. `None` when `raw` is not a URL with a host.
+pub fn url_host(raw: &str) -> Option<String> {
+    let url = Url::parse(raw.trim()).ok()?;
+    let host = url.host_str()?;
+    Some(normalize_host(host))
+}
+
+/// `Example.COM.` → `example.com`; `[::1]` → `::1`.
+pub fn normalize_host(host: &str) -> String {
+    host.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// Whether `service`'s credentials may go to the URL `raw` without anyone allowing it: its
+/// host is one `service` documents, or loopback (a local emulator).
+pub fn is_trusted_url(service: Service, raw: &str) -> bool {
+    url_host(raw).is_some_and(|host| {
+        is_loopback_host(&host) || documented_hosts(service).contains(&host.as_str())
     })
 }
 
@@ -262,6 +315,41 @@ mod tests {
         );
         assert_eq!(loopback_origin("https://x-api.rollout.io/public-api"), None);
         assert_eq!(loopback_origin("not a url"), None);
+    }
+
+    #[test]
+    fn trusted_urls_are_the_documented_hosts_and_loopback() {
+        use crate::{ConfidenceRegion, ConfidenceUrls, DEFAULT_CLOUDBEES_URL};
+        assert!(is_trusted_url(Service::CloudBees, DEFAULT_CLOUDBEES_URL));
+        assert!(is_trusted_url(
+            Service::CloudBees,
+            "https://API.cloudbees.io./v2"
+        ));
+        for region in [ConfidenceRegion::Eu, ConfidenceRegion::Us] {
+            let urls = ConfidenceUrls::for_region(region);
+            for url in [urls.experiments, urls.flags, urls.stats, urls.iam] {
+                assert!(is_trusted_url(Service::Confidence, &url), "{url}");
+                assert!(!is_trusted_url(Service::CloudBees, &url), "{url}");
+            }
+        }
+        for local in ["http://127.0.0.1:9", "http://[::1]:9", "http://localhost"] {
+            assert!(is_trusted_url(Service::Confidence, local), "{local}");
+        }
+        for foreign in [
+            "https://evil.example",
+            "https://x-api.rollout.io.evil.example",
+            "https://evilconfidence.dev",
+            "https://api.confidence.dev",
+            "https://experiments.confidence.dev@evil.example",
+            "not a url",
+        ] {
+            assert!(!is_trusted_url(Service::Confidence, foreign), "{foreign}");
+            assert!(!is_trusted_url(Service::CloudBees, foreign), "{foreign}");
+        }
+        assert_eq!(
+            url_host("https://Evil.Example.:8443/x").as_deref(),
+            Some("evil.example")
+        );
     }
 
     #[test]

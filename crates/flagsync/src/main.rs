@@ -50,6 +50,8 @@ enum Command {
     Doctor(cmd::doctor::Args),
     /// Write a first flagsync.yaml for a CloudBees application the token can see.
     Init(cmd::init::Args),
+    /// List the rollouts that carry one flagsync id, and keep one of each (--keep).
+    Dedupe(cmd::dedupe::Args),
     /// Show a rollout's analysis results.
     Results(cmd::results::Args),
     /// Run the local emulator of both services.
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::run(args, &cli.global),
         Command::Doctor(args) => cmd::doctor::run(args, &cli.global),
         Command::Init(args) => cmd::init::run(args, &cli.global),
+        Command::Dedupe(args) => cmd::dedupe::run(args, &cli.global),
         Command::Results(args) => cmd::results::run(args, &cli.global),
         Command::Emulator(args) => cmd::emulator::run(args, &cli.global),
         Command::Schema(args) => cmd::schema::run(args, &cli.global),

@@ -9,10 +9,11 @@ use flagsync_manifest::Provider;
 use flagsync_manifest::model::{
     ConfidenceConfig, ConfidenceRegion as ConfidenceRegionSetting, Config,
 };
+use flagsync_manifest::write::RepoFiles;
 use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    ConfidenceUrls, RetryPolicy, Secret, UnifyClient, UnifySettings,
+    ConfidenceUrls, RetryPolicy, Secret, Service, UnifyClient, UnifySettings,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -41,6 +42,16 @@ pub struct RemoteArgs {
     /// Allow plain http:// to hosts other than loopback.
     #[arg(long)]
     pub allow_insecure_http: bool,
+    /// Also send credentials to HOST when flagsync.yaml points a service there (repeatable;
+    /// comma-separated in the variable). Without it, a URL that flagsync.yaml sets must be on
+    /// the service's documented hosts or loopback, since a pull request can edit the file.
+    #[arg(
+        long = "allow-host",
+        env = "FLAGSYNC_ALLOWED_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
 }
 
 /// Clients for the providers the repository configures. Keeps the embedded emulator (when
@@ -83,7 +94,11 @@ pub fn connect_with(
     let overridden = args.cloudbees_url.is_some() || args.confidence_url.is_some();
     let (emulator, emulator_state) = match (&config.emulator, overridden) {
         (Some(emu), false) => {
-            let state = root.join(&emu.state);
+            // The repository names the folder: confined to it like every other path, so a
+            // link or `..` cannot make the emulator write elsewhere.
+            let state = RepoFiles::open(root)
+                .and_then(|files| files.directory(&emu.state))
+                .wrap_err("flagsync.yaml `emulator.state`: the embedded emulator's state folder")?;
             (Some(start_embedded(&state)?), Some(state))
         }
         _ => (None, None),
@@ -96,6 +111,9 @@ pub fn connect_with(
                 Some((emu, token)) => (emu.unify_url(), Secret::new(token), f64::INFINITY),
                 None => {
                     let url = endpoints::unify(cb, args);
+                    if args.cloudbees_url.is_none() {
+                        hosts::check(Service::Unify, "cloudbees.url", &url.url, args)?;
+                    }
                     notes.extend(url.note);
                     (
                         url.url,
@@ -129,6 +147,9 @@ pub fn connect_with(
                 Some((emu, token)) => (emu.cloudbees_url(), Secret::new(token), f64::INFINITY),
                 None => {
                     let url = endpoints::cloudbees(cb, args);
+                    if args.cloudbees_url.is_none() {
+                        hosts::check(Service::CloudBees, "cloudbees.url", &url.url, args)?;
+                    }
                     notes.extend(url.note);
                     (
                         url.url,
@@ -160,6 +181,7 @@ pub fn connect_with(
                     let auth = confidence_auth(cf)?;
                     let credentials = matches!(auth, ConfidenceAuth::ClientCredentials { .. });
                     let (urls, moved) = endpoints::confidence(cf, args, credentials);
+                    hosts::check_confidence(cf, args, &urls, credentials)?;
                     notes.extend(moved);
                     (urls, auth)
                 }
@@ -359,6 +381,95 @@ mod endpoints {
     }
 }
 
+/// Where credentials may go. A repository is untrusted (a pull request can edit
+/// flagsync.yaml), so a URL that flagsync.yaml sets must be on the service's documented
+/// hosts or loopback, unless whoever runs flagsync allows its host (`--allow-host`,
+/// `FLAGSYNC_ALLOWED_HOSTS`); flagsync.yaml cannot allow a host itself. URLs given as
+/// options or in the environment are the operator's and are not checked. Checked before
+/// any client exists, so a refused host never receives a request.
+mod hosts {
+    use flagsync_manifest::model::ConfidenceConfig;
+    use flagsync_remote::{
+        ConfidenceUrls, Service, documented_hosts, is_trusted_url, normalize_host, url_host,
+    };
+    use miette::miette;
+
+    use super::RemoteArgs;
+
+    /// The host of `url` (which flagsync.yaml's `setting` gave) is trusted for `service`,
+    /// or allowed by the operator.
+    pub fn check(
+        service: Service,
+        setting: &str,
+        url: &str,
+        args: &RemoteArgs,
+    ) -> miette::Result<()> {
+        if is_trusted_url(service, url) {
+            return Ok(());
+        }
+        let Some(host) = url_host(url) else {
+            // Not a URL: the client refuses it with the reason, before sending anything.
+            return Ok(());
+        };
+        let allowed = args.allow_hosts.iter().any(|entry| {
+            let entry = entry.trim();
+            let entry = if entry.contains("://") {
+                url_host(entry).unwrap_or_default()
+            } else {
+                normalize_host(entry)
+            };
+            !entry.is_empty() && entry == host
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(miette!(
+            help = format!(
+                "a pull request can change flagsync.yaml, so only whoever runs flagsync can allow another host: set FLAGSYNC_ALLOWED_HOSTS={host} (comma-separated) or pass --allow-host {host} where flagsync runs; {service}'s hosts are {}, and loopback is always allowed. Nothing was sent",
+                documented_hosts(service).join(", ")
+            ),
+            "flagsync.yaml points `{setting}` at {host}, which is not a {service} host: flagsync would send it the {service} credentials"
+        ))
+    }
+
+    /// Each Confidence URL that came from flagsync.yaml, named by the setting that gave it;
+    /// the token endpoint only when client credentials go there.
+    pub fn check_confidence(
+        cf: &ConfidenceConfig,
+        args: &RemoteArgs,
+        urls: &ConfidenceUrls,
+        credentials: bool,
+    ) -> miette::Result<()> {
+        if args.confidence_url.is_some() {
+            // Every API, and the token endpoint unless --iam-url, is the operator's.
+            return Ok(());
+        }
+        let setting = |own: &Option<String>, name: &'static str| {
+            if own.is_some() {
+                format!("confidence.{name}")
+            } else {
+                "confidence.url".to_owned()
+            }
+        };
+        for (url, own, name) in [
+            (&urls.experiments, &cf.experiments_url, "experiments_url"),
+            (&urls.flags, &cf.flags_url, "flags_url"),
+            (&urls.stats, &cf.stats_url, "stats_url"),
+        ] {
+            check(Service::Confidence, &setting(own, name), url, args)?;
+        }
+        if credentials && args.iam_url.is_none() {
+            check(
+                Service::Confidence,
+                &setting(&cf.iam_url, "iam_url"),
+                &urls.iam,
+                args,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Connects only to the providers `scope` reads, so a missing credential of another one
 /// does not get in the way.
 pub fn connect_scope(
@@ -447,6 +558,14 @@ pub fn announce(conn: &Connection) {
 
 /// Reads a credential from the environment; the error names the variable, never a value.
 fn token_from_env(var: &str, setting: &str) -> miette::Result<Secret> {
+    // doctor and results do not validate flagsync.yaml first: a secret pasted in place of
+    // the variable's name must not be repeated here.
+    if !flagsync_manifest::is_showable_env_name(var) {
+        return Err(miette!(
+            help = "never write a secret in flagsync.yaml; write e.g. CLOUDBEES_API_TOKEN and export that variable (`flagsync validate` shows where)",
+            "flagsync.yaml `{setting}` does not name an environment variable: it is not a variable name, or looks like a secret itself (not shown)"
+        ));
+    }
     match std::env::var(var) {
         Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
         _ => Err(miette!(
@@ -479,6 +598,7 @@ mod tests {
             iam_url: iam_url.map(str::to_owned),
             cloudbees_rps: None,
             allow_insecure_http: false,
+            allow_hosts: Vec::new(),
         }
     }
 

@@ -21,7 +21,7 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Every command a completion script must offer.
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "validate",
     "plan",
     "apply",
@@ -31,6 +31,7 @@ const COMMANDS: [&str; 15] = [
     "convert",
     "doctor",
     "init",
+    "dedupe",
     "results",
     "emulator",
     "schema",

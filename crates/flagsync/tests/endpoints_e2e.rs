@@ -6,48 +6,9 @@
 //! (`HTTPS_PROXY`, honoured by the HTTP client; `NO_PROXY` keeps loopback direct); a
 //! control run proves that the recording works.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{Emu, quickstart_copy, text};
-
-/// A proxy that answers every request with 403 and remembers its first line.
-struct RecordingProxy {
-    url: String,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl RecordingProxy {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut line = String::new();
-                let _ = BufReader::new(&stream).read_line(&mut line);
-                record.lock().unwrap().push(line.trim().to_owned());
-                let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
-            }
-        });
-        Self { url, seen }
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn with_proxy(cmd: &mut assert_cmd::Command, proxy: &RecordingProxy) {
-    cmd.env("HTTPS_PROXY", &proxy.url)
-        .env("HTTP_PROXY", &proxy.url)
-        .env("ALL_PROXY", &proxy.url)
-        .env("NO_PROXY", "127.0.0.1,localhost");
-}
+use crate::common::{Emu, RecordingProxy, quickstart_copy, text, with_proxy};
 
 fn token_requests(emu: &Emu) -> u64 {
     emu.counters()["routes"]

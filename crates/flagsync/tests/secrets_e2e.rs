@@ -135,3 +135,52 @@ fn a_token_written_in_flagsync_yaml_is_never_shown() {
         }
     }
 }
+
+/// A token pasted in place of a variable's name stays hidden from the snippets of other
+/// problems in flagsync.yaml (which show the lines around their own), and from the commands
+/// that do not validate flagsync.yaml before connecting (doctor, results).
+#[test]
+fn a_token_in_flagsync_yaml_is_hidden_from_every_snippet_and_command() {
+    let emu = Emu::start();
+    let token = "ghx7Kq2LmN9pR4sT6vW8yZ1a";
+    let repo = tempfile::tempdir().unwrap();
+    fs::create_dir(repo.path().join("rollouts")).unwrap();
+    // No manifest: that error's snippet is at line 1, next to the token.
+    let config = format!("confidence:\n  token_env: {token}\n  rollouts: rollouts\n");
+    fs::write(repo.path().join("flagsync.yaml"), &config).unwrap();
+    for args in [&["validate"][..], &["plan"]] {
+        let out = emu.flagsync(args, repo.path());
+        let all = all(&out);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(!all.contains(token), "{args:?} showed it: {}", text(&out));
+        assert!(all.contains("no-manifests"), "{}", text(&out));
+        assert!(
+            all.contains("flagsync.yaml:2:14: this names the environment variable"),
+            "{}",
+            text(&out)
+        );
+    }
+    // A value no rule checks, because flagsync.yaml does not deserialize: the snippet of
+    // that error is next to the token.
+    fs::write(
+        repo.path().join("flagsync.yaml"),
+        format!("confidence:\n  token_env: {token}\n  region: mars\n  rollouts: rollouts\n"),
+    )
+    .unwrap();
+    let out = emu.flagsync(&["validate"], repo.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(all(&out).contains("unknown value `mars`"), "{}", text(&out));
+    assert!(!all(&out).contains(token), "showed it: {}", text(&out));
+    fs::write(repo.path().join("flagsync.yaml"), &config).unwrap();
+    for args in [&["doctor"][..], &["results", "r"]] {
+        let out = emu.flagsync(args, repo.path());
+        let all = all(&out);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(!all.contains(token), "{args:?} showed it: {}", text(&out));
+        assert!(
+            all.contains("`confidence.token_env` does not name an"),
+            "{}",
+            text(&out)
+        );
+    }
+}

@@ -43,9 +43,33 @@ pub(super) fn read_config(root: &dyn Tree) -> ConfigFile {
     let config = parse_typed::<Config>(CONFIG_FILE, &text, &mut diagnostics, rules::config);
     ConfigFile {
         config,
-        text,
+        text: mask_secrets(text),
         diagnostics,
     }
+}
+
+/// `text` with every `*_env` value that is not a plain variable name (a pasted token, say)
+/// replaced by `*`, one per byte so that every span stays right: the snippet of any other
+/// problem shows the lines around its own. Found in the YAML tree, so also when
+/// flagsync.yaml does not deserialize and no rule looked at the value.
+fn mask_secrets(mut text: String) -> String {
+    let tree = SpanTree::parse_quiet(&text);
+    let spans: Vec<_> = tree
+        .scalar_values(|key| key.ends_with("_env"))
+        .into_iter()
+        .filter(|(value, _)| !rules::is_showable_env_name(value))
+        .map(|(_, span)| span)
+        .collect();
+    for span in spans {
+        if span.start <= span.end
+            && text.is_char_boundary(span.start)
+            && text.is_char_boundary(span.end)
+        {
+            let stars = "*".repeat(span.len());
+            text.replace_range(span, &stars);
+        }
+    }
+    text
 }
 
 /// The directories to read manifests from, decided by the layout.

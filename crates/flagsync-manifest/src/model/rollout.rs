@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 // The labels flagsync puts on live rollouts; reserved in manifests.
-pub use flagsync_live::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_ID_LABEL};
+pub use flagsync_live::{DUPLICATE_OF_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROLLOUT_ID_LABEL};
 
 /// The `type: rollout` tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{ErrorKind, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::File;
 
@@ -42,7 +42,7 @@ pub enum WriteError {
         source: std::io::Error,
     },
     #[error(
-        "{path} leads outside the repository (a symbolic link, or `..`); export writes only inside it"
+        "{path} leads outside the repository (a symbolic link, or `..`); flagsync writes only inside it"
     )]
     #[diagnostic(help(
         "make it a directory of the repository, or point flagsync.yaml at one; nothing was written"
@@ -96,6 +96,16 @@ impl RepoFiles {
             source,
         })?;
         Ok(RepoFiles { root })
+    }
+
+    /// The directory `rel` (relative, with `/`) on disk, created when missing, every step
+    /// checked like export's own folders: a directory, or a link to one inside the root.
+    /// For other things flagsync keeps in a repository (the embedded emulator's state).
+    pub fn directory(&self, rel: &str) -> Result<PathBuf, WriteError> {
+        self.dir(rel, true)?.ok_or_else(|| WriteError::NotA {
+            path: rel.to_owned(),
+            expected: "directory",
+        })
     }
 
     /// The names of the entries of directory `dir`, empty when it does not exist.
@@ -243,6 +253,12 @@ impl RepoFiles {
     /// The directory `rel` on disk, each step checked: a directory, or a link to one inside
     /// the root. `None` when part of it does not exist and `create` is false.
     fn dir(&self, rel: &str, create: bool) -> Result<Option<PathBuf>, WriteError> {
+        // An absolute path is never taken as one below the root by accident.
+        if rel.starts_with('/') {
+            return Err(WriteError::OutsideRepository {
+                path: rel.to_owned(),
+            });
+        }
         let mut path = self.root.clone();
         let mut so_far = String::new();
         for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
@@ -250,7 +266,13 @@ impl RepoFiles {
                 so_far.push('/');
             }
             so_far.push_str(part);
-            if part == ".." {
+            // One plain name: not `..`, and on Windows neither `C:` nor `a\..`, which
+            // `push` would take as a new root or a step up.
+            let mut components = Path::new(part).components();
+            if !matches!(
+                (components.next(), components.next()),
+                (Some(Component::Normal(_)), None)
+            ) {
                 return Err(WriteError::OutsideRepository { path: so_far });
             }
             path.push(part);
@@ -368,8 +390,42 @@ mod tests {
     fn dot_dot_is_refused() {
         let repo = tempfile::tempdir().unwrap();
         let files = RepoFiles::open(repo.path()).unwrap();
-        for rel in ["../x.yml", "a/../../x.yml", "a/.."] {
+        for rel in ["../x.yml", "a/../../x.yml", "a/..", "/x/y.yml"] {
             let err = files.write_all(&[file(rel, "x")], true).unwrap_err();
+            assert!(
+                matches!(err, WriteError::OutsideRepository { .. }),
+                "{rel}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_directory_is_created_inside_the_root_only() {
+        let repo = tempfile::tempdir().unwrap();
+        let files = RepoFiles::open(repo.path()).unwrap();
+        let made = files.directory(".flagsync/emulator").unwrap();
+        assert!(made.is_dir());
+        assert!(made.starts_with(fs::canonicalize(repo.path()).unwrap()));
+        for rel in ["../outside", "a/../../outside", "/tmp/outside"] {
+            let err = files.directory(rel).unwrap_err();
+            assert!(
+                matches!(err, WriteError::OutsideRepository { .. }),
+                "{rel}: {err}"
+            );
+        }
+        fs::write(repo.path().join("file"), "x").unwrap();
+        let err = files.directory("file/state").unwrap_err();
+        assert!(matches!(err, WriteError::NotA { .. }), "{err}");
+    }
+
+    /// Windows reads `C:` as a drive and `\` as a separator: `push` would leave the root.
+    #[cfg(windows)]
+    #[test]
+    fn windows_drives_and_backslashes_are_refused() {
+        let repo = tempfile::tempdir().unwrap();
+        let files = RepoFiles::open(repo.path()).unwrap();
+        for rel in ["C:/outside", "a\\..\\..\\outside", "\\\\server\\share"] {
+            let err = files.directory(rel).unwrap_err();
             assert!(
                 matches!(err, WriteError::OutsideRepository { .. }),
                 "{rel}: {err}"

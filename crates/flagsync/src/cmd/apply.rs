@@ -119,6 +119,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 
     let plan = match saved {
         Some(plan) => {
+            flagsync_pipeline::check_duplicates(&live)?;
             flagsync_apply::ensure_unchanged(&plan, &live)?;
             plan
         }
@@ -212,10 +213,19 @@ fn report_json(report: &ApplyReport) -> String {
 
 /// Asks on the terminal; without one, refuses: an unattended apply must say so.
 fn confirm() -> miette::Result<()> {
+    confirm_or_refuse(
+        "apply",
+        "pass --auto-approve to apply without a terminal (CI), ideally with --plan FILE from a reviewed plan",
+    )
+}
+
+/// Asks on the terminal whether `command` may write; without a terminal, refuses with
+/// `help`.
+pub(crate) fn confirm_or_refuse(command: &str, help: &str) -> miette::Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(miette!(
-            help = "pass --auto-approve to apply without a terminal (CI), ideally with --plan FILE from a reviewed plan",
-            "refusing to apply without confirmation: standard input is not a terminal"
+            help = help.to_owned(),
+            "refusing to {command} without confirmation: standard input is not a terminal"
         ));
     }
     eprint!("\nApply these changes? Only 'yes' is accepted: ");
@@ -228,7 +238,7 @@ fn confirm() -> miette::Result<()> {
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(miette!("apply cancelled; nothing was written"))
+        Err(miette!("{command} cancelled; nothing was written"))
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use flagsync_manifest::model::ROLLOUT_ID_LABEL;
+use flagsync_manifest::model::{DUPLICATE_OF_LABEL, ROLLOUT_ID_LABEL};
 use flagsync_manifest::write::{self, Live, LiveRollout, LiveUnifyResource, RepoFiles, Scope};
 use flagsync_manifest::{Code, Kind, Loaded, Severity};
 use flagsync_plan::normalize;
@@ -118,6 +118,12 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         canonical(&snapshot, &loaded),
         &normalize::manifest_body,
     )?;
+    let set_aside = snapshot.rollouts.iter().filter(|r| set_aside(r)).count();
+    if set_aside > 0 {
+        eprintln!(
+            "note: {set_aside} rollout(s) labelled {DUPLICATE_OF_LABEL} (copies flagsync stopped managing) were not exported; end or remove them in Confidence"
+        );
+    }
     if export.adopted_rollouts > 0 {
         eprintln!(
             "note: {} rollout(s) without the {ROLLOUT_ID_LABEL} label were written with an `id` from their name and the `instance` they come from; `flagsync plan` shows each as an adoption and `flagsync apply` gives it the label",
@@ -241,8 +247,20 @@ fn canonical(snapshot: &LiveSnapshot, loaded: &Loaded) -> Live {
                 (env.clone(), list)
             })
             .collect(),
-        rollouts: snapshot.rollouts.iter().map(live_rollout).collect(),
+        rollouts: snapshot
+            .rollouts
+            .iter()
+            .filter(|r| !set_aside(r))
+            .map(live_rollout)
+            .collect(),
     }
+}
+
+/// A copy flagsync un-labelled because another rollout carries its id (`flagsync dedupe`,
+/// or an apply that stepped back): exporting it would offer it for adoption again.
+fn set_aside(live: &flagsync_remote::LiveRollout) -> bool {
+    live.flagsync_id.is_none()
+        && flagsync_remote::labels(&live.body).contains_key(DUPLICATE_OF_LABEL)
 }
 
 fn live_rollout(live: &flagsync_remote::LiveRollout) -> LiveRollout {

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use flagsync_manifest::write::NewConfig;
+use flagsync_manifest::write::{File, NewConfig, RepoFiles};
 use flagsync_manifest::{CONFIG_FILE, did_you_mean};
 use flagsync_remote::{CloudBeesClient, LiveApplication};
 use miette::{IntoDiagnostic, WrapErr, miette};
@@ -65,8 +65,10 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot create {}", args.dir.display()))?;
+    // Written like export writes: every path confined to the directory, no link followed.
+    let files = RepoFiles::open(&args.dir)?;
     let embedded = if args.emulator {
-        Some(remote::start_embedded(&args.dir.join(EMULATOR_STATE))?)
+        Some(remote::start_embedded(&files.directory(EMULATOR_STATE)?)?)
     } else {
         None
     };
@@ -89,9 +91,13 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         environments,
         emulator_state: args.emulator.then(|| EMULATOR_STATE.to_owned()),
     };
-    std::fs::write(&target, config.to_yaml())
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot write {}", target.display()))?;
+    // Whether it may be replaced was decided above (--force).
+    let file = File {
+        rel: CONFIG_FILE.to_owned(),
+        content: config.to_yaml(),
+        replaces: None,
+    };
+    files.write_all(&[file], true)?;
     report(&args.dir, &target, &application, &config, args);
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod completions;
 pub mod convert;
+pub mod dedupe;
 pub mod diff;
 pub mod doctor;
 pub mod emulator;

@@ -1,8 +1,11 @@
 //! Shared by the end-to-end tests: an emulator over loopback HTTP, the `flagsync` binary
 //! pointed at it, and copies of the example repositories.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::Output;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -457,4 +460,41 @@ impl Emu {
             .filter_map(|r| r["statuses"][status].as_u64())
             .sum()
     }
+}
+/// A proxy that answers every request with 403 and remembers its first line: what would
+/// have left loopback (`HTTPS_PROXY`, honoured by the HTTP client).
+pub struct RecordingProxy {
+    pub url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl RecordingProxy {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                let _ = BufReader::new(&stream).read_line(&mut line);
+                record.lock().unwrap().push(line.trim().to_owned());
+                let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        Self { url, seen }
+    }
+
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Sends every request to a host other than loopback through `proxy`.
+pub fn with_proxy(cmd: &mut assert_cmd::Command, proxy: &RecordingProxy) {
+    cmd.env("HTTPS_PROXY", &proxy.url)
+        .env("HTTP_PROXY", &proxy.url)
+        .env("ALL_PROXY", &proxy.url)
+        .env("NO_PROXY", "127.0.0.1,localhost");
 }
