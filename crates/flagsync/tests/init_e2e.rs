@@ -163,3 +163,68 @@ fn init_without_a_token_names_the_variable() {
     assert!(err.contains("CLOUDBEES_API_TOKEN is not set"), "{err}");
     assert!(err.contains("--emulator"), "{err}");
 }
+
+/// On a terminal with several applications, init asks until an answer names one, by
+/// number or id, and writes the one chosen. The terminal is a real pseudo-terminal made by
+/// util-linux `script`, fed the answers on its standard input.
+#[cfg(unix)]
+#[test]
+fn init_on_a_terminal_asks_which_application() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!(
+            "skipped: util-linux `script` (which makes the pseudo-terminal) is not installed"
+        );
+        return;
+    }
+    let emu = Emu::start();
+    let (status, body) = emu.send(
+        reqwest::Method::PUT,
+        "/_emulator/cloudbees/applications/web",
+        Some(json!({"name": "Web shop", "environments": ["prod", "dev"]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+
+    // The command init would run, with its environment, run inside the pseudo-terminal.
+    let inner = emu.std_command(&["init"], &repo);
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line = std::iter::once(quote(inner.get_program()))
+        .chain(inner.get_args().map(quote))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]);
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let mut child = script
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // An answer that names nothing, then the second application of the list.
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"shop\n2\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("2. web (Web shop)"), "{shown}");
+    assert!(
+        shown.contains("Which one should this repository manage? [1-2]"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("`shop` is neither a number of the list nor an application id"),
+        "{shown}"
+    );
+    let written = std::fs::read_to_string(repo.join("flagsync.yaml")).unwrap();
+    assert!(written.contains("application: web\n"), "{written}");
+}
