@@ -359,8 +359,8 @@ fn canonical_targeting(targeting: Value) -> Option<Value> {
 
 /// `5`, `5.0` and `5e0` are one number: a float with no fraction becomes an integer, so a
 /// service that prints doubles without a fraction (proto JSON does) compares equal to a
-/// manifest that wrote `5.0`.
-fn unify_numbers(value: &mut Value) {
+/// manifest that wrote `5.0`. CloudBees Unify's canonical form ([`crate::unify`]) does the same.
+pub(crate) fn unify_numbers(value: &mut Value) {
     match value {
         Value::Number(n) => {
             if let Some(f) = n.as_f64()
@@ -419,7 +419,9 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-fn project(raw: &Value, fields: &[&str]) -> Map<String, Value> {
+/// The fields of `raw` (an object) named in `fields`, as they are; canonical bodies of every
+/// provider start from it.
+pub(crate) fn project(raw: &Value, fields: &[&str]) -> Map<String, Value> {
     let mut out = Map::new();
     if let Value::Object(map) = raw {
         for (k, v) in map {
