@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Safety, Transport, shown_url};
+use crate::http::{Request, Safety, TokenTransport};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
@@ -74,8 +74,8 @@ struct Inner {
     application: String,
     /// `None` for a client of the account only.
     app_segment: Option<String>,
-    token: Secret,
-    transport: Arc<Transport>,
+    /// Shared with the clients of other applications ([`CloudBeesClient::for_application`]).
+    transport: Arc<TokenTransport>,
 }
 
 impl CloudBeesClient {
@@ -86,19 +86,18 @@ impl CloudBeesClient {
             "" => None,
             id => Some(encode_segment("application", id)?),
         };
-        let transport = Transport::new(
+        let transport = TokenTransport::new(
             Service::CloudBees,
             settings.requests_per_second,
             settings.retry,
             settings.timeout,
-            vec![settings.token.clone()],
+            settings.token,
         )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 base,
                 application: settings.application,
                 app_segment,
-                token: settings.token,
                 transport: Arc::new(transport),
             }),
         })
@@ -112,7 +111,6 @@ impl CloudBeesClient {
                 base: self.inner.base.clone(),
                 application: application.to_owned(),
                 app_segment: Some(encode_segment("application", application)?),
-                token: self.inner.token.clone(),
                 transport: Arc::clone(&self.inner.transport),
             }),
         })
@@ -407,15 +405,11 @@ impl CloudBeesClient {
     }
 
     async fn send(&self, req: &Request) -> Result<crate::http::Response> {
-        self.inner
-            .transport
-            .send(req, Some(&self.inner.token))
-            .await
+        self.inner.transport.send(req).await
     }
 
     async fn json(&self, req: &Request) -> Result<Value> {
-        let resp = self.send(req).await?;
-        resp.json(Service::CloudBees, req)
+        self.inner.transport.json(req).await
     }
 }
 
@@ -440,12 +434,10 @@ pub(crate) fn expect_array(value: Value, req: &Request) -> Result<Vec<Value>> {
         Value::Array(items) => Ok(items),
         // An empty body means an empty list.
         Value::Null => Ok(Vec::new()),
-        other => Err(RemoteError::Decode {
-            service: Service::CloudBees,
-            method: req.method.to_string(),
-            url: shown_url(&req.url),
-            reason: format!("expected a JSON array, got {}", kind(&other)),
-        }),
+        other => Err(req.decode_error(
+            Service::CloudBees,
+            format!("expected a JSON array, got {}", kind(&other)),
+        )),
     }
 }
 

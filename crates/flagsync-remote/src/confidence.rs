@@ -787,12 +787,7 @@ fn rollout_resource(id: &str) -> String {
 }
 
 fn decode(req: &Request, reason: String) -> RemoteError {
-    RemoteError::Decode {
-        service: Service::Confidence,
-        method: req.method.to_string(),
-        url: shown_url(&req.url),
-        reason,
-    }
+    req.decode_error(Service::Confidence, reason)
 }
 
 #[cfg(test)]

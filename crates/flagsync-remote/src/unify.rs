@@ -28,7 +28,7 @@ use tokio::sync::OnceCell;
 
 use crate::cloudbees::kind;
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Response, Safety, Transport, shown_url};
+use crate::http::{Request, Response, Safety, TokenTransport};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
@@ -167,8 +167,7 @@ struct Inner {
     base: BaseUrl,
     organization: String,
     application: String,
-    token: Secret,
-    transport: Transport,
+    transport: TokenTransport,
     account: OnceCell<UnifyAccount>,
     ids: Mutex<Ids>,
 }
@@ -197,19 +196,18 @@ impl UnifyClient {
                 });
             }
         }
-        let transport = Transport::new(
+        let transport = TokenTransport::new(
             Service::Unify,
             settings.requests_per_second,
             settings.retry,
             settings.timeout,
-            vec![settings.token.clone()],
+            settings.token,
         )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 base,
                 organization: settings.organization,
                 application: settings.application,
-                token: settings.token,
                 transport,
                 account: OnceCell::new(),
                 ids: Mutex::new(Ids::default()),
@@ -666,15 +664,11 @@ impl UnifyClient {
     }
 
     async fn send(&self, req: &Request) -> Result<Response> {
-        self.inner
-            .transport
-            .send(req, Some(&self.inner.token))
-            .await
+        self.inner.transport.send(req).await
     }
 
     async fn json(&self, req: &Request) -> Result<Value> {
-        let resp = self.send(req).await?;
-        resp.json(Service::Unify, req)
+        self.inner.transport.json(req).await
     }
 }
 
@@ -732,12 +726,7 @@ fn more_pages(value: &Value) -> Option<String> {
 }
 
 fn decode(req: &Request, reason: String) -> RemoteError {
-    RemoteError::Decode {
-        service: Service::Unify,
-        method: req.method.to_string(),
-        url: shown_url(&req.url),
-        reason,
-    }
+    req.decode_error(Service::Unify, reason)
 }
 
 /// `8-4-4-4-12` hexadecimal digits: an id rather than a domain name.
