@@ -62,18 +62,12 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stickiness_property: Option<String>,
     /// Per-SDK-platform overrides.
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<Platform>,
     /// Ordered: the first condition that matches gives the value.
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The value when no condition matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,11 +139,8 @@ pub struct Platform {
     /// Overrides the flag name on this platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
