@@ -549,10 +549,7 @@ pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
             key: ResourceKey::rollout(&value.id),
             references: Vec::new(),
             body: rollout_body(value),
-            origin: Some(Origin {
-                file: file.clone(),
-                line: 1,
-            }),
+            origin: Some(Origin::file(file)),
         });
     }
     out
@@ -560,12 +557,6 @@ pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
 
 /// The legacy CloudBees target groups and experiments.
 fn legacy_resources(repository: &Repository) -> Vec<DesiredResource> {
-    let origin = |file: &str| {
-        Some(Origin {
-            file: file.to_owned(),
-            line: 1,
-        })
-    };
     let mut out = Vec::new();
     for Item { value, file } in &repository.target_groups {
         let body = target_group_body(value);
@@ -573,7 +564,7 @@ fn legacy_resources(repository: &Repository) -> Vec<DesiredResource> {
             key: ResourceKey::target_group(&value.name),
             references: target_group_references(&body),
             body,
-            origin: origin(file),
+            origin: Some(Origin::file(file)),
         });
     }
     for env in &repository.environments {
@@ -583,7 +574,7 @@ fn legacy_resources(repository: &Repository) -> Vec<DesiredResource> {
                 key: ResourceKey::experiment(&env.name, &value.flag),
                 references: experiment_references(&env.name, &body),
                 body,
-                origin: origin(file),
+                origin: Some(Origin::file(file)),
             });
         }
     }

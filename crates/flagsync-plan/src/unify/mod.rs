@@ -448,6 +448,22 @@ pub fn references(
     }
 }
 
+/// A desired Unify resource declared in `file`, with the references its canonical `body`
+/// makes (`declared`: the custom properties the repository declares).
+pub(crate) fn resource(
+    key: ResourceKey,
+    body: Value,
+    file: &str,
+    declared: &BTreeSet<String>,
+) -> DesiredResource {
+    DesiredResource {
+        references: references(&key, &body, declared),
+        key,
+        body,
+        origin: Some(Origin::file(file)),
+    }
+}
+
 /// The desired resources of a CasC tree, canonical, with their references and origin.
 pub fn casc_resources(casc: &Casc) -> Vec<DesiredResource> {
     let declared: BTreeSet<String> = casc
@@ -455,20 +471,9 @@ pub fn casc_resources(casc: &Casc) -> Vec<DesiredResource> {
         .iter()
         .map(|p| p.value.name.clone())
         .collect();
-    let origin = |file: &str| {
-        Some(Origin {
-            file: file.to_owned(),
-            line: 1,
-        })
-    };
     let mut out = Vec::new();
     let mut push = |key: ResourceKey, body: Value, file: &str| {
-        out.push(DesiredResource {
-            references: references(&key, &body, &declared),
-            key,
-            body,
-            origin: origin(file),
-        });
+        out.push(resource(key, body, file, &declared));
     };
     for p in &casc.properties {
         push(
