@@ -1,7 +1,6 @@
 //! CloudBees Feature Management public API client (experiments and target groups).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use flagsync_live::{LiveApplication, LiveEnvironment, LiveExperiment, LiveTargetGroup};
 use reqwest::Method;
@@ -9,8 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Safety, TokenTransport};
-use crate::retry::RetryPolicy;
+use crate::http::{HttpSettings, Request, Safety, TokenTransport};
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
 
@@ -37,13 +35,8 @@ pub struct CloudBeesSettings {
     pub application: String,
     /// The API token (`authorization: Bearer …`).
     pub token: Secret,
-    /// Client-side pacing; default 1.0. `f64::INFINITY` disables pacing (the emulator).
-    pub requests_per_second: f64,
-    pub retry: RetryPolicy,
-    /// Allow plain `http://` to non-loopback hosts. Loopback is always allowed.
-    pub allow_insecure_http: bool,
-    /// Per-request timeout (one attempt). Default 30 s.
-    pub timeout: Duration,
+    /// Pace (default [`DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND`]), retries, URL policy, timeout.
+    pub http: HttpSettings,
 }
 
 impl CloudBeesSettings {
@@ -53,10 +46,7 @@ impl CloudBeesSettings {
             base_url: DEFAULT_CLOUDBEES_URL.to_owned(),
             application: application.into(),
             token,
-            requests_per_second: DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND,
-            retry: RetryPolicy::default(),
-            allow_insecure_http: false,
-            timeout: Duration::from_secs(30),
+            http: HttpSettings::new(DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND),
         }
     }
 }
@@ -81,18 +71,12 @@ struct Inner {
 impl CloudBeesClient {
     /// Checks the settings (URL policy, rate, retry) and builds the client. Sends nothing.
     pub fn new(settings: CloudBeesSettings) -> Result<Self> {
-        let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
+        let base = BaseUrl::parse(&settings.base_url, settings.http.allow_insecure_http)?;
         let app_segment = match settings.application.as_str() {
             "" => None,
             id => Some(encode_segment("application", id)?),
         };
-        let transport = TokenTransport::new(
-            Service::CloudBees,
-            settings.requests_per_second,
-            settings.retry,
-            settings.timeout,
-            settings.token,
-        )?;
+        let transport = TokenTransport::new(Service::CloudBees, settings.http, settings.token)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 base,

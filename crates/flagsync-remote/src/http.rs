@@ -112,6 +112,31 @@ pub(crate) struct Transport {
     secrets: Vec<Secret>,
 }
 
+/// How a client sends its requests; every client's settings hold one (`http`).
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Client-side pacing. `f64::INFINITY` disables it (the emulator).
+    pub requests_per_second: f64,
+    pub retry: RetryPolicy,
+    /// Allow plain `http://` to non-loopback hosts. Loopback is always allowed.
+    pub allow_insecure_http: bool,
+    /// Per-request timeout (one attempt). Default 30 s.
+    pub timeout: Duration,
+}
+
+impl HttpSettings {
+    /// `requests_per_second` (the service's default pace), default retries, only HTTPS to
+    /// hosts other than loopback, 30 s timeout.
+    pub fn new(requests_per_second: f64) -> Self {
+        Self {
+            requests_per_second,
+            retry: RetryPolicy::default(),
+            allow_insecure_http: false,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// A [`Transport`] whose requests all carry one bearer token: the CloudBees clients' (legacy
 /// and Unify), whose token never changes.
 #[derive(Debug)]
@@ -121,18 +146,12 @@ pub(crate) struct TokenTransport {
 }
 
 impl TokenTransport {
-    pub(crate) fn new(
-        service: Service,
-        requests_per_second: f64,
-        retry: RetryPolicy,
-        timeout: Duration,
-        token: Secret,
-    ) -> Result<Self> {
+    pub(crate) fn new(service: Service, http: HttpSettings, token: Secret) -> Result<Self> {
         let transport = Transport::new(
             service,
-            requests_per_second,
-            retry,
-            timeout,
+            http.requests_per_second,
+            http.retry,
+            http.timeout,
             vec![token.clone()],
         )?;
         Ok(Self { transport, token })
