@@ -50,6 +50,18 @@ impl GlobalArgs {
     }
 }
 
+/// Writes `bytes` to stdout, flushed; an error says it could not write `what`.
+pub fn write_stdout(bytes: &[u8], what: &str) -> miette::Result<()> {
+    use miette::{IntoDiagnostic, WrapErr};
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write the {what}"))
+}
+
 /// Sets up logging on stderr and the miette theme according to the colour choice.
 pub fn init(global: &GlobalArgs) {
     let default_level = match global.verbose {
