@@ -93,6 +93,24 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
+/// The `fields` of `raw` without the informational `version` and `apiVersion`. Going
+/// through the manifest type `T` unifies spellings (quoted numbers, one label as a string);
+/// a live object the model cannot read keeps its projected JSON.
+fn typed_fields<T: serde::de::DeserializeOwned + serde::Serialize>(
+    raw: &Value,
+    fields: &[&str],
+) -> Map<String, Value> {
+    let mut map = project(raw, fields);
+    if let Ok(typed) = serde_json::from_value::<T>(Value::Object(map.clone()))
+        && let Value::Object(m) = to_json(&typed)
+    {
+        map = m;
+    }
+    map.remove("version");
+    map.remove("apiVersion");
+    map
+}
+
 /// Canonical form of an experiment given as the service's JSON.
 pub fn canonical_experiment(raw: &Value) -> Value {
     experiment_canonical(raw, Side::Live)
@@ -100,16 +118,7 @@ pub fn canonical_experiment(raw: &Value) -> Value {
 
 fn experiment_canonical(raw: &Value, side: Side) -> Value {
     use defaults::experiment::*;
-    let mut map = project(raw, &EXPERIMENT_FIELDS);
-    // Going through the typed model unifies spellings (quoted numbers, one label as a
-    // string); a live object the model cannot read keeps its projected JSON.
-    if let Ok(typed) = serde_json::from_value::<Experiment>(Value::Object(map.clone()))
-        && let Value::Object(m) = to_json(&typed)
-    {
-        map = m;
-    }
-    map.remove("version");
-    map.remove("apiVersion");
+    let mut map = typed_fields::<Experiment>(raw, &EXPERIMENT_FIELDS);
     map.remove("name");
     map.insert("type".into(), "experiment".into());
     DESCRIPTION.fill(&mut map, side);
@@ -217,14 +226,7 @@ pub fn canonical_target_group(raw: &Value) -> Value {
 
 fn target_group_canonical(raw: &Value, side: Side) -> Value {
     use defaults::target_group::*;
-    let mut map = project(raw, &TARGET_GROUP_FIELDS);
-    if let Ok(typed) = serde_json::from_value::<TargetGroup>(Value::Object(map.clone()))
-        && let Value::Object(m) = to_json(&typed)
-    {
-        map = m;
-    }
-    map.remove("version");
-    map.remove("apiVersion");
+    let mut map = typed_fields::<TargetGroup>(raw, &TARGET_GROUP_FIELDS);
     map.insert("type".into(), "target-group".into());
     DESCRIPTION.fill(&mut map, side);
     OPERATOR.fill(&mut map, side);
