@@ -151,15 +151,6 @@ mod tests {
         }
     }
 
-    fn desired(key: ResourceKey, body: Value) -> DesiredResource {
-        DesiredResource {
-            key,
-            body,
-            references: Vec::new(),
-            origin: None,
-        }
-    }
-
     fn prune_all() -> PlanOptions {
         PlanOptions {
             prune: true,
@@ -190,12 +181,12 @@ mod tests {
             ),
         ];
         let want = vec![
-            desired(
+            DesiredResource::new(
                 ResourceKey::target_group("a"),
                 json!({"name": "a", "operator": "or"}),
             ),
-            desired(ResourceKey::target_group("c"), json!({"name": "c"})),
-            desired(
+            DesiredResource::new(ResourceKey::target_group("c"), json!({"name": "c"})),
+            DesiredResource::new(
                 ResourceKey::rollout("r"),
                 json!({"displayName": "R", "rollout": {"reach": "0.2"}}),
             ),

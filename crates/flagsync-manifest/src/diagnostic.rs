@@ -54,13 +54,7 @@ impl Diagnostic {
         message: impl Into<String>,
         help: Option<String>,
     ) -> Diagnostic {
-        let span = SpanTree::parse_quiet(text).span_of(path, false);
-        let mut fd = FileDiagnostics::new(file, text);
-        fd.push(severity, code, span, message, help);
-        match fd.out.pop() {
-            Some(d) => d,
-            None => whole_file(severity, code, file, String::new(), None),
-        }
+        FileDiagnostics::new(file, text).at_path(path, false, severity, code, message, help)
     }
 }
 
@@ -130,6 +124,21 @@ impl<'a> FileDiagnostics<'a> {
     ) {
         let d = self.diagnostic(severity, code, span, message, help);
         self.out.push(d);
+    }
+
+    /// A diagnostic at the node `path` leads to in this file's text (at its key with
+    /// `at_key`), parsing the text for it: for a problem found after loading.
+    pub(crate) fn at_path(
+        &self,
+        path: &[PathSeg],
+        at_key: bool,
+        severity: Severity,
+        code: Code,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Diagnostic {
+        let span = SpanTree::parse_quiet(self.index.text).span_of(path, at_key);
+        self.diagnostic(severity, code, span, message, help)
     }
 
     /// A diagnostic at `span` of this file.

@@ -2,6 +2,60 @@
 //! and serializes to the JSON body the API takes. The CloudBees Unify CasC kinds are in
 //! [`unify`].
 
+/// Declares the property operators of one CloudBees API (legacy, or Unify), with their
+/// names as written (kebab-case), `ALL` and `as_str`: the comparisons both APIs have, in this
+/// order, then the API's own `$extra` operators named `$name`. The comparisons are declared
+/// here once; each API keeps its own type, as each accepts only its own operators.
+macro_rules! property_operators {
+    ($(#[$meta:meta])* $enum:ident { $($extra:ident = $name:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $enum {
+            IsUndefined,
+            IsTrue,
+            IsFalse,
+            Eq,
+            Ne,
+            Gt,
+            Gte,
+            Lt,
+            Lte,
+            $($extra,)*
+        }
+
+        impl $enum {
+            pub const ALL: [$enum; 9 + [$($name),*].len()] = [
+                $enum::IsUndefined,
+                $enum::IsTrue,
+                $enum::IsFalse,
+                $enum::Eq,
+                $enum::Ne,
+                $enum::Gt,
+                $enum::Gte,
+                $enum::Lt,
+                $enum::Lte,
+                $($enum::$extra,)*
+            ];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $enum::IsUndefined => "is-undefined",
+                    $enum::IsTrue => "is-true",
+                    $enum::IsFalse => "is-false",
+                    $enum::Eq => "eq",
+                    $enum::Ne => "ne",
+                    $enum::Gt => "gt",
+                    $enum::Gte => "gte",
+                    $enum::Lt => "lt",
+                    $enum::Lte => "lte",
+                    $($enum::$extra => $name,)*
+                }
+            }
+        }
+    };
+}
+
 mod cloudbees;
 mod config;
 mod lenient;

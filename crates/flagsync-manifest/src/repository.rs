@@ -7,7 +7,6 @@ use crate::code::Code;
 use crate::diagnostic::{Diagnostic, FileDiagnostics, Severity, whole_file};
 use crate::model::unify;
 use crate::model::{Config, Experiment, PathSeg, Rollout, TargetGroup};
-use crate::yaml::SpanTree;
 
 /// The file name of the repository configuration.
 pub const CONFIG_FILE: &str = "flagsync.yaml";
@@ -170,11 +169,11 @@ impl Loaded {
     }
 
     /// A diagnostic about a setting of `flagsync.yaml` found after loading (by asking a
-    /// service), at the key of `path` (e.g. `cloudbees`, `environments`, `Prodution`), so
-    /// that it names `file:line:col` and shows the line like every other.
+    /// service), at the key `key_path` leads to (e.g. `cloudbees`, `environments`,
+    /// `Prodution`), so that it names `file:line:col` and shows the line like every other.
     pub fn config_diagnostic(
         &self,
-        path: &[PathSeg],
+        key_path: &[PathSeg],
         severity: Severity,
         code: Code,
         message: impl Into<String>,
@@ -183,7 +182,7 @@ impl Loaded {
         let Some(text) = self.sources.get(CONFIG_FILE) else {
             return whole_file(severity, code, CONFIG_FILE, message, help);
         };
-        let span = SpanTree::parse_quiet(text).span_of(path, true);
-        FileDiagnostics::new(CONFIG_FILE, text).diagnostic(severity, code, span, message, help)
+        FileDiagnostics::new(CONFIG_FILE, text)
+            .at_path(key_path, true, severity, code, message, help)
     }
 }

@@ -474,10 +474,10 @@ impl Conn {
     fn new(emulator: &str, cloudbees_rps: f64, confidence_rps: f64) -> Res<Conn> {
         let mut cb = CloudBeesSettings::new(APPLICATION, Secret::new(DEFAULT_TOKEN));
         cb.base_url = format!("{emulator}/public-api");
-        cb.requests_per_second = cloudbees_rps;
+        cb.http.requests_per_second = cloudbees_rps;
         let mut cf = ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(DEFAULT_TOKEN)));
         cf.urls = flagsync_remote::ConfidenceUrls::all(emulator);
-        cf.requests_per_second = confidence_rps;
+        cf.http.requests_per_second = confidence_rps;
         // Segments are read on the flags API, paced like the rest here.
         cf.flags_requests_per_second = confidence_rps;
         let mut unify = UnifySettings::new(
@@ -486,7 +486,7 @@ impl Conn {
             Secret::new(DEFAULT_TOKEN),
         );
         unify.base_url = emulator.to_owned();
-        unify.requests_per_second = cloudbees_rps;
+        unify.http.requests_per_second = cloudbees_rps;
         Ok(Conn {
             cloudbees: CloudBeesClient::new(cb)?,
             confidence: ConfidenceClient::new(cf)?,

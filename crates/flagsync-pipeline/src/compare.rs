@@ -295,28 +295,19 @@ fn branch_notes(head: &Repository, base: Option<&Repository>) -> Vec<BranchNote>
 mod tests {
     use super::*;
     use flagsync_plan::ResourceKey;
-    use serde_json::{Value, json};
-
-    fn desired(key: ResourceKey, body: Value) -> DesiredResource {
-        DesiredResource {
-            key,
-            body,
-            references: Vec::new(),
-            origin: None,
-        }
-    }
+    use serde_json::json;
 
     #[test]
     fn base_as_live_plans_creates_updates_and_deletes() {
         let base = vec![
-            desired(ResourceKey::target_group("kept"), json!({"a": 1})),
-            desired(ResourceKey::target_group("changed"), json!({"a": 1})),
-            desired(ResourceKey::target_group("gone"), json!({"a": 1})),
+            DesiredResource::new(ResourceKey::target_group("kept"), json!({"a": 1})),
+            DesiredResource::new(ResourceKey::target_group("changed"), json!({"a": 1})),
+            DesiredResource::new(ResourceKey::target_group("gone"), json!({"a": 1})),
         ];
         let head = vec![
-            desired(ResourceKey::target_group("kept"), json!({"a": 1})),
-            desired(ResourceKey::target_group("changed"), json!({"a": 2})),
-            desired(ResourceKey::target_group("new"), json!({"a": 1})),
+            DesiredResource::new(ResourceKey::target_group("kept"), json!({"a": 1})),
+            DesiredResource::new(ResourceKey::target_group("changed"), json!({"a": 2})),
+            DesiredResource::new(ResourceKey::target_group("new"), json!({"a": 1})),
         ];
         let options = PlanOptions {
             prune: true,
@@ -344,8 +335,8 @@ mod tests {
     #[test]
     fn duplicate_base_keys_do_not_fail() {
         let base = vec![
-            desired(ResourceKey::rollout("x"), json!({})),
-            desired(ResourceKey::rollout("x"), json!({"b": 1})),
+            DesiredResource::new(ResourceKey::rollout("x"), json!({})),
+            DesiredResource::new(ResourceKey::rollout("x"), json!({"b": 1})),
         ];
         let live = desired_as_live(&base);
         assert_eq!(live.len(), 1);

@@ -353,24 +353,21 @@ pub async fn read_live(
             )
         })
         .collect();
-    if let Some(client) = services
+    let cloudbees = services
         .cloudbees
-        .filter(|_| scope.reads(Provider::CloudBees))
-    {
+        .filter(|_| scope.reads(Provider::CloudBees));
+    if let Some(client) = cloudbees {
         check_environments(client, loaded, &scope.environments, observer).await?;
     }
     let adopted: Vec<String> = normalize::adoptions(&loaded.repository)
         .into_keys()
         .collect();
     let request = LiveRequest {
-        cloudbees: services
-            .cloudbees
-            .filter(|_| scope.reads(Provider::CloudBees))
-            .map(|client| CloudBeesScope {
-                client,
-                environments: &scope.environments,
-                desired_flags: &desired_flags,
-            }),
+        cloudbees: cloudbees.map(|client| CloudBeesScope {
+            client,
+            environments: &scope.environments,
+            desired_flags: &desired_flags,
+        }),
         confidence: services
             .confidence
             .filter(|_| scope.rollouts)

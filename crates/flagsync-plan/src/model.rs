@@ -207,6 +207,16 @@ pub struct Origin {
     pub line: usize,
 }
 
+impl Origin {
+    /// The manifest `file` holds: a file holds one manifest, which starts on its first line.
+    pub fn file(file: &str) -> Self {
+        Origin {
+            file: file.to_owned(),
+            line: 1,
+        }
+    }
+}
+
 /// One resource as the repository wants it, already normalized to canonical JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredResource {
@@ -217,6 +227,19 @@ pub struct DesiredResource {
     /// flags its conditions depend on (same environment).
     pub references: Vec<ResourceKey>,
     pub origin: Option<Origin>,
+}
+
+impl DesiredResource {
+    /// A resource that references nothing and was declared in no file: one a caller states
+    /// itself rather than loads.
+    pub fn new(key: ResourceKey, body: Value) -> Self {
+        DesiredResource {
+            key,
+            body,
+            references: Vec::new(),
+            origin: None,
+        }
+    }
 }
 
 /// One resource as the remote has it, normalized to the same canonical form.

@@ -93,6 +93,24 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
+/// The `fields` of `raw` without the informational `version` and `apiVersion`. Going
+/// through the manifest type `T` unifies spellings (quoted numbers, one label as a string);
+/// a live object the model cannot read keeps its projected JSON.
+fn typed_fields<T: serde::de::DeserializeOwned + serde::Serialize>(
+    raw: &Value,
+    fields: &[&str],
+) -> Map<String, Value> {
+    let mut map = project(raw, fields);
+    if let Ok(typed) = serde_json::from_value::<T>(Value::Object(map.clone()))
+        && let Value::Object(m) = to_json(&typed)
+    {
+        map = m;
+    }
+    map.remove("version");
+    map.remove("apiVersion");
+    map
+}
+
 /// Canonical form of an experiment given as the service's JSON.
 pub fn canonical_experiment(raw: &Value) -> Value {
     experiment_canonical(raw, Side::Live)
@@ -100,16 +118,7 @@ pub fn canonical_experiment(raw: &Value) -> Value {
 
 fn experiment_canonical(raw: &Value, side: Side) -> Value {
     use defaults::experiment::*;
-    let mut map = project(raw, &EXPERIMENT_FIELDS);
-    // Going through the typed model unifies spellings (quoted numbers, one label as a
-    // string); a live object the model cannot read keeps its projected JSON.
-    if let Ok(typed) = serde_json::from_value::<Experiment>(Value::Object(map.clone()))
-        && let Value::Object(m) = to_json(&typed)
-    {
-        map = m;
-    }
-    map.remove("version");
-    map.remove("apiVersion");
+    let mut map = typed_fields::<Experiment>(raw, &EXPERIMENT_FIELDS);
     map.remove("name");
     map.insert("type".into(), "experiment".into());
     DESCRIPTION.fill(&mut map, side);
@@ -217,14 +226,7 @@ pub fn canonical_target_group(raw: &Value) -> Value {
 
 fn target_group_canonical(raw: &Value, side: Side) -> Value {
     use defaults::target_group::*;
-    let mut map = project(raw, &TARGET_GROUP_FIELDS);
-    if let Ok(typed) = serde_json::from_value::<TargetGroup>(Value::Object(map.clone()))
-        && let Value::Object(m) = to_json(&typed)
-    {
-        map = m;
-    }
-    map.remove("version");
-    map.remove("apiVersion");
+    let mut map = typed_fields::<TargetGroup>(raw, &TARGET_GROUP_FIELDS);
     map.insert("type".into(), "target-group".into());
     DESCRIPTION.fill(&mut map, side);
     OPERATOR.fill(&mut map, side);
@@ -359,8 +361,8 @@ fn canonical_targeting(targeting: Value) -> Option<Value> {
 
 /// `5`, `5.0` and `5e0` are one number: a float with no fraction becomes an integer, so a
 /// service that prints doubles without a fraction (proto JSON does) compares equal to a
-/// manifest that wrote `5.0`.
-fn unify_numbers(value: &mut Value) {
+/// manifest that wrote `5.0`. CloudBees Unify's canonical form ([`crate::unify`]) does the same.
+pub(crate) fn unify_numbers(value: &mut Value) {
     match value {
         Value::Number(n) => {
             if let Some(f) = n.as_f64()
@@ -419,7 +421,9 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-fn project(raw: &Value, fields: &[&str]) -> Map<String, Value> {
+/// The fields of `raw` (an object) named in `fields`, as they are; canonical bodies of every
+/// provider start from it.
+pub(crate) fn project(raw: &Value, fields: &[&str]) -> Map<String, Value> {
     let mut out = Map::new();
     if let Value::Object(map) = raw {
         for (k, v) in map {
@@ -547,10 +551,7 @@ pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
             key: ResourceKey::rollout(&value.id),
             references: Vec::new(),
             body: rollout_body(value),
-            origin: Some(Origin {
-                file: file.clone(),
-                line: 1,
-            }),
+            origin: Some(Origin::file(file)),
         });
     }
     out
@@ -558,12 +559,6 @@ pub fn desired_resources(repository: &Repository) -> Vec<DesiredResource> {
 
 /// The legacy CloudBees target groups and experiments.
 fn legacy_resources(repository: &Repository) -> Vec<DesiredResource> {
-    let origin = |file: &str| {
-        Some(Origin {
-            file: file.to_owned(),
-            line: 1,
-        })
-    };
     let mut out = Vec::new();
     for Item { value, file } in &repository.target_groups {
         let body = target_group_body(value);
@@ -571,7 +566,7 @@ fn legacy_resources(repository: &Repository) -> Vec<DesiredResource> {
             key: ResourceKey::target_group(&value.name),
             references: target_group_references(&body),
             body,
-            origin: origin(file),
+            origin: Some(Origin::file(file)),
         });
     }
     for env in &repository.environments {
@@ -581,7 +576,7 @@ fn legacy_resources(repository: &Repository) -> Vec<DesiredResource> {
                 key: ResourceKey::experiment(&env.name, &value.flag),
                 references: experiment_references(&env.name, &body),
                 body,
-                origin: origin(file),
+                origin: Some(Origin::file(file)),
             });
         }
     }

@@ -1,7 +1,6 @@
 //! CloudBees Feature Management public API client (experiments and target groups).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use flagsync_live::{LiveApplication, LiveEnvironment, LiveExperiment, LiveTargetGroup};
 use reqwest::Method;
@@ -9,8 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Safety, Transport, shown_url};
-use crate::retry::RetryPolicy;
+use crate::http::{HttpSettings, Request, Safety, TokenTransport};
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
 
@@ -37,13 +35,8 @@ pub struct CloudBeesSettings {
     pub application: String,
     /// The API token (`authorization: Bearer …`).
     pub token: Secret,
-    /// Client-side pacing; default 1.0. `f64::INFINITY` disables pacing (the emulator).
-    pub requests_per_second: f64,
-    pub retry: RetryPolicy,
-    /// Allow plain `http://` to non-loopback hosts. Loopback is always allowed.
-    pub allow_insecure_http: bool,
-    /// Per-request timeout (one attempt). Default 30 s.
-    pub timeout: Duration,
+    /// Pace (default [`DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND`]), retries, URL policy, timeout.
+    pub http: HttpSettings,
 }
 
 impl CloudBeesSettings {
@@ -53,10 +46,7 @@ impl CloudBeesSettings {
             base_url: DEFAULT_CLOUDBEES_URL.to_owned(),
             application: application.into(),
             token,
-            requests_per_second: DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND,
-            retry: RetryPolicy::default(),
-            allow_insecure_http: false,
-            timeout: Duration::from_secs(30),
+            http: HttpSettings::new(DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND),
         }
     }
 }
@@ -74,31 +64,24 @@ struct Inner {
     application: String,
     /// `None` for a client of the account only.
     app_segment: Option<String>,
-    token: Secret,
-    transport: Arc<Transport>,
+    /// Shared with the clients of other applications ([`CloudBeesClient::for_application`]).
+    transport: Arc<TokenTransport>,
 }
 
 impl CloudBeesClient {
     /// Checks the settings (URL policy, rate, retry) and builds the client. Sends nothing.
     pub fn new(settings: CloudBeesSettings) -> Result<Self> {
-        let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
+        let base = BaseUrl::parse(&settings.base_url, settings.http.allow_insecure_http)?;
         let app_segment = match settings.application.as_str() {
             "" => None,
             id => Some(encode_segment("application", id)?),
         };
-        let transport = Transport::new(
-            Service::CloudBees,
-            settings.requests_per_second,
-            settings.retry,
-            settings.timeout,
-            vec![settings.token.clone()],
-        )?;
+        let transport = TokenTransport::new(Service::CloudBees, settings.http, settings.token)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 base,
                 application: settings.application,
                 app_segment,
-                token: settings.token,
                 transport: Arc::new(transport),
             }),
         })
@@ -112,7 +95,6 @@ impl CloudBeesClient {
                 base: self.inner.base.clone(),
                 application: application.to_owned(),
                 app_segment: Some(encode_segment("application", application)?),
-                token: self.inner.token.clone(),
                 transport: Arc::clone(&self.inner.transport),
             }),
         })
@@ -407,15 +389,11 @@ impl CloudBeesClient {
     }
 
     async fn send(&self, req: &Request) -> Result<crate::http::Response> {
-        self.inner
-            .transport
-            .send(req, Some(&self.inner.token))
-            .await
+        self.inner.transport.send(req).await
     }
 
     async fn json(&self, req: &Request) -> Result<Value> {
-        let resp = self.send(req).await?;
-        resp.json(Service::CloudBees, req)
+        self.inner.transport.json(req).await
     }
 }
 
@@ -440,12 +418,10 @@ pub(crate) fn expect_array(value: Value, req: &Request) -> Result<Vec<Value>> {
         Value::Array(items) => Ok(items),
         // An empty body means an empty list.
         Value::Null => Ok(Vec::new()),
-        other => Err(RemoteError::Decode {
-            service: Service::CloudBees,
-            method: req.method.to_string(),
-            url: shown_url(&req.url),
-            reason: format!("expected a JSON array, got {}", kind(&other)),
-        }),
+        other => Err(req.decode_error(
+            Service::CloudBees,
+            format!("expected a JSON array, got {}", kind(&other)),
+        )),
     }
 }
 

@@ -14,8 +14,7 @@ use flagsync_live::{FailedStep, LiveRollout, instance_id};
 
 use crate::cloudbees::kind;
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Response, Safety, Transport, shown_url};
-use crate::retry::RetryPolicy;
+use crate::http::{HttpSettings, Request, Response, Safety, Transport, shown_url};
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
 
@@ -115,17 +114,12 @@ pub struct ConfidenceSettings {
     /// Default: the hosts of [`ConfidenceRegion::Eu`].
     pub urls: ConfidenceUrls,
     pub auth: ConfidenceAuth,
-    /// The pace of the rollouts, stats and token APIs. Default 50; `f64::INFINITY`
-    /// disables pacing.
-    pub requests_per_second: f64,
+    /// Retries, URL policy (of every URL), timeout, and the pace of the rollouts, stats and
+    /// token APIs: default [`DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND`].
+    pub http: HttpSettings,
     /// The pace of the flags API (segments). Default
     /// [`DEFAULT_CONFIDENCE_FLAGS_REQUESTS_PER_SECOND`], under its documented limit.
     pub flags_requests_per_second: f64,
-    pub retry: RetryPolicy,
-    /// Allow plain `http://` to non-loopback hosts (every URL). Loopback is always allowed.
-    pub allow_insecure_http: bool,
-    /// Per-request timeout (one attempt). Default 30 s.
-    pub timeout: Duration,
 }
 
 impl ConfidenceSettings {
@@ -134,11 +128,8 @@ impl ConfidenceSettings {
         Self {
             urls: ConfidenceUrls::for_region(ConfidenceRegion::default()),
             auth,
-            requests_per_second: DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND,
+            http: HttpSettings::new(DEFAULT_CONFIDENCE_REQUESTS_PER_SECOND),
             flags_requests_per_second: DEFAULT_CONFIDENCE_FLAGS_REQUESTS_PER_SECOND,
-            retry: RetryPolicy::default(),
-            allow_insecure_http: false,
-            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -193,7 +184,7 @@ impl ConfidenceClient {
     /// Checks the settings and builds the client. Sends nothing (a token is fetched on the
     /// first request).
     pub fn new(settings: ConfidenceSettings) -> Result<Self> {
-        let insecure = settings.allow_insecure_http;
+        let insecure = settings.http.allow_insecure_http;
         let urls = &settings.urls;
         let experiments = BaseUrl::parse(&urls.experiments, insecure)?;
         let flags = BaseUrl::parse(&urls.flags, insecure)?;
@@ -220,18 +211,19 @@ impl ConfidenceClient {
                 })
             }
         };
+        let http = &settings.http;
         let transport = Transport::new(
             Service::Confidence,
-            settings.requests_per_second,
-            settings.retry.clone(),
-            settings.timeout,
+            http.requests_per_second,
+            http.retry.clone(),
+            http.timeout,
             secrets.clone(),
         )?;
         let flags_transport = Transport::new(
             Service::Confidence,
             settings.flags_requests_per_second,
-            settings.retry,
-            settings.timeout,
+            http.retry.clone(),
+            http.timeout,
             secrets,
         )?;
         Ok(Self {
@@ -787,12 +779,7 @@ fn rollout_resource(id: &str) -> String {
 }
 
 fn decode(req: &Request, reason: String) -> RemoteError {
-    RemoteError::Decode {
-        service: Service::Confidence,
-        method: req.method.to_string(),
-        url: shown_url(&req.url),
-        reason,
-    }
+    req.decode_error(Service::Confidence, reason)
 }
 
 #[cfg(test)]

@@ -60,6 +60,17 @@ impl Request {
         self
     }
 
+    /// The error for an answer to this request that `service` sent but that does not read
+    /// as expected, saying why in `reason`.
+    pub(crate) fn decode_error(&self, service: Service, reason: String) -> RemoteError {
+        RemoteError::Decode {
+            service,
+            method: self.method.to_string(),
+            url: shown_url(&self.url),
+            reason,
+        }
+    }
+
     pub(crate) fn json_body<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self> {
         let bytes = serde_json::to_vec(body).map_err(|e| RemoteError::InvalidSettings {
             setting: "request body",
@@ -99,6 +110,62 @@ pub(crate) struct Transport {
     /// Every credential the client was configured with (token, client id and secret):
     /// scrubbed from whatever a server sends back, besides the bearer token of a request.
     secrets: Vec<Secret>,
+}
+
+/// How a client sends its requests; every client's settings hold one (`http`).
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Client-side pacing. `f64::INFINITY` disables it (the emulator).
+    pub requests_per_second: f64,
+    pub retry: RetryPolicy,
+    /// Allow plain `http://` to non-loopback hosts. Loopback is always allowed.
+    pub allow_insecure_http: bool,
+    /// Per-request timeout (one attempt). Default 30 s.
+    pub timeout: Duration,
+}
+
+impl HttpSettings {
+    /// `requests_per_second` (the service's default pace), default retries, only HTTPS to
+    /// hosts other than loopback, 30 s timeout.
+    pub fn new(requests_per_second: f64) -> Self {
+        Self {
+            requests_per_second,
+            retry: RetryPolicy::default(),
+            allow_insecure_http: false,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A [`Transport`] whose requests all carry one bearer token: the CloudBees clients' (legacy
+/// and Unify), whose token never changes.
+#[derive(Debug)]
+pub(crate) struct TokenTransport {
+    transport: Transport,
+    token: Secret,
+}
+
+impl TokenTransport {
+    pub(crate) fn new(service: Service, http: HttpSettings, token: Secret) -> Result<Self> {
+        let transport = Transport::new(
+            service,
+            http.requests_per_second,
+            http.retry,
+            http.timeout,
+            vec![token.clone()],
+        )?;
+        Ok(Self { transport, token })
+    }
+
+    pub(crate) async fn send(&self, req: &Request) -> Result<Response> {
+        self.transport.send(req, Some(&self.token)).await
+    }
+
+    /// The answer's JSON.
+    pub(crate) async fn json(&self, req: &Request) -> Result<Value> {
+        let resp = self.send(req).await?;
+        resp.json(self.transport.service, req)
+    }
 }
 
 impl Transport {
@@ -258,72 +325,40 @@ impl Transport {
     }
 
     fn transport_failure(&self, req: &Request, e: reqwest::Error) -> Failure {
-        let method = req.method.to_string();
-        let url = shown_url(&req.url);
+        let (service, method, url) = (self.service, req.method.to_string(), shown_url(&req.url));
         let reason = error_chain(&e);
-        // A request that could not even be built was never sent, and will not get better.
-        if e.is_builder() {
-            return Failure {
-                error: RemoteError::Transport {
-                    service: self.service,
-                    method,
-                    url,
-                    reason,
-                },
-                retryable: false,
-                retry_after: None,
-                rate_limited: false,
-            };
-        }
-        // A connection that was never established carried no request: always safe to resend.
-        if e.is_connect() {
-            return Failure {
-                error: RemoteError::Transport {
-                    service: self.service,
-                    method,
-                    url,
-                    reason,
-                },
-                retryable: true,
-                retry_after: None,
-                rate_limited: false,
-            };
-        }
-        match req.safety {
-            Safety::Idempotent => Failure {
-                error: if e.is_timeout() {
-                    RemoteError::Timeout {
-                        service: self.service,
-                        method,
-                        url,
-                    }
+        // A request that could not even be built was never sent, and will not get better; a
+        // connection that was never established carried no request: always safe to resend.
+        // Any other failure may have reached the server.
+        let unsent = e.is_builder() || e.is_connect();
+        let error = match req.safety {
+            Safety::Idempotent if !unsent && e.is_timeout() => RemoteError::Timeout {
+                service,
+                method,
+                url,
+            },
+            Safety::NonIdempotent if !unsent => RemoteError::Ambiguous {
+                service,
+                method,
+                url,
+                reason: if e.is_timeout() {
+                    "timed out".to_owned()
                 } else {
-                    RemoteError::Transport {
-                        service: self.service,
-                        method,
-                        url,
-                        reason,
-                    }
+                    reason
                 },
-                retryable: true,
-                retry_after: None,
-                rate_limited: false,
             },
-            Safety::NonIdempotent => Failure {
-                error: RemoteError::Ambiguous {
-                    service: self.service,
-                    method,
-                    url,
-                    reason: if e.is_timeout() {
-                        "timed out".to_owned()
-                    } else {
-                        reason
-                    },
-                },
-                retryable: false,
-                retry_after: None,
-                rate_limited: false,
+            _ => RemoteError::Transport {
+                service,
+                method,
+                url,
+                reason,
             },
+        };
+        Failure {
+            error,
+            retryable: !e.is_builder() && (e.is_connect() || req.safety == Safety::Idempotent),
+            retry_after: None,
+            rate_limited: false,
         }
     }
 
@@ -364,22 +399,25 @@ impl Transport {
                 resource: req.resource.clone(),
                 message: message.unwrap_or_else(|| "HTTP 409".to_owned()),
             }),
-            // Rate limited: the server refused before doing anything, so even creates retry.
-            429 | STATUS_RATE_LIMITED_CLOUDBEES => Failure {
-                error: RemoteError::Http {
+            // The server may have acted before failing.
+            500 | 502 | 503 | 504 if req.safety == Safety::NonIdempotent => {
+                definite(RemoteError::Ambiguous {
                     service: self.service,
-                    status: s,
                     method,
                     url,
-                    code,
-                    message,
-                },
-                retryable: true,
-                retry_after,
-                rate_limited: true,
-            },
-            500 | 502 | 503 | 504 => match req.safety {
-                Safety::Idempotent => Failure {
+                    reason: format!(
+                        "HTTP {s}{}",
+                        message.map(|m| format!(": {m}")).unwrap_or_default()
+                    ),
+                })
+            }
+            _ => {
+                // Rate limited: the server refused before doing anything, so even creates
+                // retry. A server error retries what may be sent twice (the arm above took
+                // the rest).
+                let rate_limited = matches!(s, 429 | STATUS_RATE_LIMITED_CLOUDBEES);
+                let retryable = rate_limited || matches!(s, 500 | 502 | 503 | 504);
+                Failure {
                     error: RemoteError::Http {
                         service: self.service,
                         status: s,
@@ -388,29 +426,11 @@ impl Transport {
                         code,
                         message,
                     },
-                    retryable: true,
-                    retry_after,
-                    rate_limited: false,
-                },
-                // The server may have acted before failing.
-                Safety::NonIdempotent => definite(RemoteError::Ambiguous {
-                    service: self.service,
-                    method,
-                    url,
-                    reason: format!(
-                        "HTTP {s}{}",
-                        message.map(|m| format!(": {m}")).unwrap_or_default()
-                    ),
-                }),
-            },
-            _ => definite(RemoteError::Http {
-                service: self.service,
-                status: s,
-                method,
-                url,
-                code,
-                message,
-            }),
+                    retryable,
+                    retry_after: retry_after.filter(|_| retryable),
+                    rate_limited,
+                }
+            }
         }
     }
 }
@@ -495,11 +515,8 @@ impl Response {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&self.body).map_err(|e| RemoteError::Decode {
-            service,
-            method: req.method.to_string(),
-            url: shown_url(&req.url),
-            reason: format!("invalid JSON (HTTP {}): {e}", self.status),
+        serde_json::from_slice(&self.body).map_err(|e| {
+            req.decode_error(service, format!("invalid JSON (HTTP {}): {e}", self.status))
         })
     }
 }

@@ -52,6 +52,7 @@ pub use flagsync_live::{
     LiveFlagConfiguration, LiveRollout, LiveSnapshot, LiveTargetGroup, LiveUnify, LiveUnifyObject,
     PendingTransition, ROLLOUT_ID_LABEL, labels,
 };
+pub use http::HttpSettings;
 pub use live::{
     CloudBeesScope, ConfidenceScope, LiveProgress, LiveRequest, SegmentScope, UnifyScope,
     fetch_live_state, fetch_live_state_with_progress,

@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use flagsync_live::{LiveFlagConfiguration, LiveUnifyObject};
 use reqwest::{Method, Url};
@@ -28,8 +27,7 @@ use tokio::sync::OnceCell;
 
 use crate::cloudbees::kind;
 use crate::error::{RemoteError, Result, Service};
-use crate::http::{Request, Response, Safety, Transport, shown_url};
-use crate::retry::RetryPolicy;
+use crate::http::{HttpSettings, Request, Response, Safety, TokenTransport};
 use crate::secret::Secret;
 use crate::url::{BaseUrl, encode_segment};
 
@@ -54,13 +52,8 @@ pub struct UnifySettings {
     pub application: String,
     /// The API token or personal access token (`authorization: Bearer …`).
     pub token: Secret,
-    /// Client-side pacing; `f64::INFINITY` disables it (the emulator).
-    pub requests_per_second: f64,
-    pub retry: RetryPolicy,
-    /// Allow plain `http://` to non-loopback hosts. Loopback is always allowed.
-    pub allow_insecure_http: bool,
-    /// Per-request timeout (one attempt). Default 30 s.
-    pub timeout: Duration,
+    /// Pace (default [`DEFAULT_UNIFY_REQUESTS_PER_SECOND`]), retries, URL policy, timeout.
+    pub http: HttpSettings,
 }
 
 impl UnifySettings {
@@ -75,10 +68,7 @@ impl UnifySettings {
             organization: organization.into(),
             application: application.into(),
             token,
-            requests_per_second: DEFAULT_UNIFY_REQUESTS_PER_SECOND,
-            retry: RetryPolicy::default(),
-            allow_insecure_http: false,
-            timeout: Duration::from_secs(30),
+            http: HttpSettings::new(DEFAULT_UNIFY_REQUESTS_PER_SECOND),
         }
     }
 }
@@ -167,8 +157,7 @@ struct Inner {
     base: BaseUrl,
     organization: String,
     application: String,
-    token: Secret,
-    transport: Transport,
+    transport: TokenTransport,
     account: OnceCell<UnifyAccount>,
     ids: Mutex<Ids>,
 }
@@ -184,7 +173,7 @@ struct Ids {
 impl UnifyClient {
     /// Checks the settings (URL policy, rate, retry) and builds the client. Sends nothing.
     pub fn new(settings: UnifySettings) -> Result<Self> {
-        let base = BaseUrl::parse(&settings.base_url, settings.allow_insecure_http)?;
+        let base = BaseUrl::parse(&settings.base_url, settings.http.allow_insecure_http)?;
         for (what, value) in [
             ("organization", &settings.organization),
             ("application", &settings.application),
@@ -197,19 +186,12 @@ impl UnifyClient {
                 });
             }
         }
-        let transport = Transport::new(
-            Service::Unify,
-            settings.requests_per_second,
-            settings.retry,
-            settings.timeout,
-            vec![settings.token.clone()],
-        )?;
+        let transport = TokenTransport::new(Service::Unify, settings.http, settings.token)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 base,
                 organization: settings.organization,
                 application: settings.application,
-                token: settings.token,
                 transport,
                 account: OnceCell::new(),
                 ids: Mutex::new(Ids::default()),
@@ -666,15 +648,11 @@ impl UnifyClient {
     }
 
     async fn send(&self, req: &Request) -> Result<Response> {
-        self.inner
-            .transport
-            .send(req, Some(&self.inner.token))
-            .await
+        self.inner.transport.send(req).await
     }
 
     async fn json(&self, req: &Request) -> Result<Value> {
-        let resp = self.send(req).await?;
-        resp.json(Service::Unify, req)
+        self.inner.transport.json(req).await
     }
 }
 
@@ -732,12 +710,7 @@ fn more_pages(value: &Value) -> Option<String> {
 }
 
 fn decode(req: &Request, reason: String) -> RemoteError {
-    RemoteError::Decode {
-        service: Service::Unify,
-        method: req.method.to_string(),
-        url: shown_url(&req.url),
-        reason,
-    }
+    req.decode_error(Service::Unify, reason)
 }
 
 /// `8-4-4-4-12` hexadecimal digits: an id rather than a domain name.

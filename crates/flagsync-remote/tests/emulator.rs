@@ -9,8 +9,8 @@ use std::time::Duration;
 use flagsync_emulator::{EmulatorConfig, RunningEmulator};
 use flagsync_remote::{
     CloudBeesClient, CloudBeesScope, CloudBeesSettings, ConfidenceAuth, ConfidenceClient,
-    ConfidenceScope, ConfidenceSettings, ConfidenceUrls, LiveRequest, LiveRollout, RemoteError,
-    RetryPolicy, Secret, SegmentScope, Service, fetch_live_state,
+    ConfidenceScope, ConfidenceSettings, ConfidenceUrls, HttpSettings, LiveRequest, LiveRollout,
+    RemoteError, RetryPolicy, Secret, SegmentScope, Service, fetch_live_state,
 };
 use serde_json::{Value, json};
 
@@ -34,9 +34,11 @@ fn fast_retry() -> RetryPolicy {
 fn cloudbees_with(emu: &RunningEmulator, token: &str, rps: f64) -> CloudBeesClient {
     CloudBeesClient::new(CloudBeesSettings {
         base_url: emu.cloudbees_url(),
-        requests_per_second: rps,
-        retry: fast_retry(),
-        timeout: Duration::from_secs(5),
+        http: HttpSettings {
+            retry: fast_retry(),
+            timeout: Duration::from_secs(5),
+            ..HttpSettings::new(rps)
+        },
         ..CloudBeesSettings::new(APP, Secret::new(token))
     })
     .unwrap()
@@ -49,10 +51,12 @@ fn cloudbees(emu: &RunningEmulator) -> CloudBeesClient {
 fn confidence_with(emu: &RunningEmulator, auth: ConfidenceAuth) -> ConfidenceClient {
     ConfidenceClient::new(ConfidenceSettings {
         urls: ConfidenceUrls::all(&emu.confidence_url()),
-        requests_per_second: f64::INFINITY,
+        http: HttpSettings {
+            retry: fast_retry(),
+            timeout: Duration::from_secs(5),
+            ..HttpSettings::new(f64::INFINITY)
+        },
         flags_requests_per_second: f64::INFINITY,
-        retry: fast_retry(),
-        timeout: Duration::from_secs(5),
         ..ConfidenceSettings::new(auth)
     })
     .unwrap()
@@ -964,10 +968,12 @@ async fn reads_give_up_after_max_attempts_with_the_last_answer() {
     let emu = emulator(EmulatorConfig::default()).await;
     let cb = CloudBeesClient::new(CloudBeesSettings {
         base_url: emu.cloudbees_url(),
-        requests_per_second: f64::INFINITY,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            ..fast_retry()
+        http: HttpSettings {
+            retry: RetryPolicy {
+                max_attempts: 3,
+                ..fast_retry()
+            },
+            ..HttpSettings::new(f64::INFINITY)
         },
         ..CloudBeesSettings::new(APP, Secret::new(TOKEN))
     })
@@ -990,10 +996,12 @@ async fn connection_refused_is_a_transport_error_for_reads() {
     };
     let cb = CloudBeesClient::new(CloudBeesSettings {
         base_url: format!("http://127.0.0.1:{port}/public-api"),
-        requests_per_second: f64::INFINITY,
-        retry: RetryPolicy {
-            max_attempts: 2,
-            ..fast_retry()
+        http: HttpSettings {
+            retry: RetryPolicy {
+                max_attempts: 2,
+                ..fast_retry()
+            },
+            ..HttpSettings::new(f64::INFINITY)
         },
         ..CloudBeesSettings::new(APP, Secret::new(TOKEN))
     })
@@ -1003,10 +1011,12 @@ async fn connection_refused_is_a_transport_error_for_reads() {
     // For a create too: a connection never established sent nothing, so it is not ambiguous.
     let cf = ConfidenceClient::new(ConfidenceSettings {
         urls: ConfidenceUrls::all(&format!("http://127.0.0.1:{port}")),
-        requests_per_second: f64::INFINITY,
-        retry: RetryPolicy {
-            max_attempts: 2,
-            ..fast_retry()
+        http: HttpSettings {
+            retry: RetryPolicy {
+                max_attempts: 2,
+                ..fast_retry()
+            },
+            ..HttpSettings::new(f64::INFINITY)
         },
         ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(TOKEN)))
     })
@@ -1067,10 +1077,12 @@ async fn trace_logs_never_contain_a_credential() {
     set_faults(&emu, json!({"errorRate": 1.0, "seed": 5})).await;
     let few_retries = ConfidenceClient::new(ConfidenceSettings {
         urls: ConfidenceUrls::all(&emu.confidence_url()),
-        requests_per_second: f64::INFINITY,
-        retry: RetryPolicy {
-            max_attempts: 2,
-            ..fast_retry()
+        http: HttpSettings {
+            retry: RetryPolicy {
+                max_attempts: 2,
+                ..fast_retry()
+            },
+            ..HttpSettings::new(f64::INFINITY)
         },
         ..ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(TOKEN)))
     })
@@ -1093,7 +1105,7 @@ async fn applications_and_environments_of_the_account() {
     let emu = emulator(EmulatorConfig::default()).await;
     let account = CloudBeesClient::new(CloudBeesSettings {
         base_url: emu.cloudbees_url(),
-        requests_per_second: f64::INFINITY,
+        http: HttpSettings::new(f64::INFINITY),
         ..CloudBeesSettings::new("", Secret::new(TOKEN))
     })
     .unwrap();

@@ -7,8 +7,8 @@ use flagsync_emulator::{
     UNIFY_DEFAULT_ORGANIZATION_DOMAIN, UNIFY_DEFAULT_ORGANIZATION_ID,
 };
 use flagsync_remote::{
-    LiveRequest, RemoteError, Secret, UnifyClient, UnifyObject, UnifyScope, UnifySettings,
-    fetch_live_state,
+    HttpSettings, LiveRequest, RemoteError, Secret, UnifyClient, UnifyObject, UnifyScope,
+    UnifySettings, fetch_live_state,
 };
 use serde_json::{Value, json};
 
@@ -19,9 +19,11 @@ use super::{
 fn client_for(emu: &RunningEmulator, organization: &str, application: &str) -> UnifyClient {
     UnifyClient::new(UnifySettings {
         base_url: emu.unify_url(),
-        requests_per_second: f64::INFINITY,
-        retry: fast_retry(),
-        timeout: Duration::from_secs(5),
+        http: HttpSettings {
+            retry: fast_retry(),
+            timeout: Duration::from_secs(5),
+            ..HttpSettings::new(f64::INFINITY)
+        },
         ..UnifySettings::new(organization, application, Secret::new(TOKEN))
     })
     .unwrap()
@@ -353,8 +355,10 @@ async fn both_error_envelopes_are_read() {
     let emu = emulator(EmulatorConfig::default()).await;
     let refused = UnifyClient::new(UnifySettings {
         base_url: emu.unify_url(),
-        requests_per_second: f64::INFINITY,
-        retry: fast_retry(),
+        http: HttpSettings {
+            retry: fast_retry(),
+            ..HttpSettings::new(f64::INFINITY)
+        },
         ..UnifySettings::new(
             UNIFY_DEFAULT_ORGANIZATION_ID,
             UNIFY_DEFAULT_APPLICATION_ID,

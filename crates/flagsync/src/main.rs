@@ -72,10 +72,10 @@ impl Command {
     fn json_output(&self) -> bool {
         match self {
             Command::Validate(a) => a.format == cmd::validate::Format::Json,
-            Command::Plan(a) => a.format == cmd::plan::Format::Json,
+            Command::Plan(a) => a.render.format == cmd::plan::Format::Json,
             Command::Apply(a) => a.format == cmd::apply::Format::Json,
-            Command::Diff(a) => a.format == cmd::plan::Format::Json,
-            Command::Show(a) => a.format == cmd::plan::Format::Json,
+            Command::Diff(a) => a.render.format == cmd::plan::Format::Json,
+            Command::Show(a) => a.render.format == cmd::plan::Format::Json,
             _ => false,
         }
     }

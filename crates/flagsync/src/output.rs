@@ -10,6 +10,14 @@ pub enum ColorChoice {
     Never,
 }
 
+/// `--format` of the commands that print text for people or a JSON document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum HumanOrJson {
+    #[default]
+    Human,
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// When to use colour: auto honours NO_COLOR and whether stdout is a terminal.
@@ -23,27 +31,35 @@ pub struct GlobalArgs {
 impl GlobalArgs {
     /// Whether human output on stdout should be coloured.
     pub fn color_stdout(&self) -> bool {
-        match self.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && console::Term::stdout().is_term()
-            }
-        }
+        self.color_on(console::Term::stdout())
     }
 
     /// Whether human output on stderr (diagnostics, progress) should be coloured.
     pub fn color_stderr(&self) -> bool {
+        self.color_on(console::Term::stderr())
+    }
+
+    fn color_on(&self, term: console::Term) -> bool {
         match self.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && console::Term::stderr().is_term()
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && term.is_term()
             }
         }
     }
+}
+
+/// Writes `bytes` to stdout, flushed; an error says it could not write `what`.
+pub fn write_stdout(bytes: &[u8], what: &str) -> miette::Result<()> {
+    use miette::{IntoDiagnostic, WrapErr};
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write the {what}"))
 }
 
 /// Sets up logging on stderr and the miette theme according to the colour choice.

@@ -13,7 +13,7 @@ use flagsync_manifest::write::RepoFiles;
 use flagsync_pipeline::LiveScope;
 use flagsync_remote::{
     CloudBeesClient, CloudBeesSettings, ConfidenceAuth, ConfidenceClient, ConfidenceSettings,
-    ConfidenceUrls, RetryPolicy, Secret, Service, UnifyClient, UnifySettings,
+    ConfidenceUrls, HttpSettings, RetryPolicy, Secret, Service, UnifyClient, UnifySettings,
 };
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -52,6 +52,18 @@ pub struct RemoteArgs {
         value_delimiter = ','
     )]
     pub allow_hosts: Vec<String>,
+}
+
+impl RemoteArgs {
+    /// How a client sends its requests: at `requests_per_second`, retrying per `retry`, to
+    /// plain http:// hosts only as `--allow-insecure-http` says.
+    fn http(&self, requests_per_second: f64, retry: RetryPolicy) -> HttpSettings {
+        HttpSettings {
+            retry,
+            allow_insecure_http: self.allow_insecure_http,
+            ..HttpSettings::new(requests_per_second)
+        }
+    }
 }
 
 /// Clients for the providers the repository configures. Keeps the embedded emulator (when
@@ -105,25 +117,50 @@ pub fn connect_with(
     };
 
     let mut notes = Vec::new();
-    let unify = match &config.cloudbees {
-        Some(cb) if cb.provider() == Provider::Unify => {
-            let (base_url, token, rps) = match &emulator {
-                Some((emu, token)) => (emu.unify_url(), Secret::new(token), f64::INFINITY),
-                None => {
+    // One `cloudbees` section: the legacy API's client, or (`api: unify`) CloudBees Unify's.
+    let (mut cloudbees, mut unify) = (None, None);
+    if let Some(cb) = &config.cloudbees {
+        let unify_api = cb.provider() == Provider::Unify;
+        let (base_url, token, rps) = match &emulator {
+            Some((emu, token)) => {
+                let url = if unify_api {
+                    emu.unify_url()
+                } else {
+                    emu.cloudbees_url()
+                };
+                (url, Secret::new(token), f64::INFINITY)
+            }
+            None => {
+                let (url, default_rps, service) = if unify_api {
                     let url = endpoints::unify(cb, args);
-                    if args.cloudbees_url.is_none() {
-                        hosts::check(Service::Unify, "cloudbees.url", &url.url, args)?;
-                    }
-                    notes.extend(url.note);
                     (
-                        url.url,
-                        token_from_env(&cb.token_env, "cloudbees.token_env")?,
-                        args.cloudbees_rps
-                            .or(cb.requests_per_second)
-                            .unwrap_or(flagsync_remote::DEFAULT_UNIFY_REQUESTS_PER_SECOND),
+                        url,
+                        flagsync_remote::DEFAULT_UNIFY_REQUESTS_PER_SECOND,
+                        Service::Unify,
                     )
+                } else {
+                    let url = endpoints::cloudbees(cb, args);
+                    (
+                        url,
+                        flagsync_remote::DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND,
+                        Service::CloudBees,
+                    )
+                };
+                if args.cloudbees_url.is_none() {
+                    hosts::check(service, "cloudbees.url", &url.url, args)?;
                 }
-            };
+                notes.extend(url.note);
+                (
+                    url.url,
+                    token_from_env(&cb.token_env, "cloudbees.token_env")?,
+                    args.cloudbees_rps
+                        .or(cb.requests_per_second)
+                        .unwrap_or(default_rps),
+                )
+            }
+        };
+        let http = args.http(rps, retry.clone());
+        if unify_api {
             let organization = cb.organization.clone().ok_or_else(|| {
                 miette!(
                     help = "name the organization by its id or domain name: `organization: acme`",
@@ -131,43 +168,20 @@ pub fn connect_with(
                 )
             })?;
             let mut settings = UnifySettings::new(organization, &cb.application, token);
-            settings.retry = retry.clone();
             settings.base_url = base_url;
-            settings.requests_per_second = rps;
-            settings.allow_insecure_http = args.allow_insecure_http;
-            Some(UnifyClient::new(settings).wrap_err("cannot set up the CloudBees Unify client")?)
-        }
-        _ => None,
-    };
-    let cloudbees = match &config.cloudbees {
-        Some(cb) if cb.provider() == Provider::Unify => None,
-        None => None,
-        Some(cb) => {
-            let (base_url, token, rps) = match &emulator {
-                Some((emu, token)) => (emu.cloudbees_url(), Secret::new(token), f64::INFINITY),
-                None => {
-                    let url = endpoints::cloudbees(cb, args);
-                    if args.cloudbees_url.is_none() {
-                        hosts::check(Service::CloudBees, "cloudbees.url", &url.url, args)?;
-                    }
-                    notes.extend(url.note);
-                    (
-                        url.url,
-                        token_from_env(&cb.token_env, "cloudbees.token_env")?,
-                        args.cloudbees_rps
-                            .or(cb.requests_per_second)
-                            .unwrap_or(flagsync_remote::DEFAULT_CLOUDBEES_REQUESTS_PER_SECOND),
-                    )
-                }
-            };
+            settings.http = http;
+            unify = Some(
+                UnifyClient::new(settings).wrap_err("cannot set up the CloudBees Unify client")?,
+            );
+        } else {
             let mut settings = CloudBeesSettings::new(&cb.application, token);
-            settings.retry = retry.clone();
             settings.base_url = base_url;
-            settings.requests_per_second = rps;
-            settings.allow_insecure_http = args.allow_insecure_http;
-            Some(CloudBeesClient::new(settings).wrap_err("cannot set up the CloudBees client")?)
+            settings.http = http;
+            cloudbees = Some(
+                CloudBeesClient::new(settings).wrap_err("cannot set up the CloudBees client")?,
+            );
         }
-    };
+    }
 
     let confidence = match &config.confidence {
         None => None,
@@ -187,11 +201,10 @@ pub fn connect_with(
                 }
             };
             let mut settings = ConfidenceSettings::new(auth);
-            settings.retry = retry;
             settings.urls = urls;
-            settings.allow_insecure_http = args.allow_insecure_http;
+            settings.http = args.http(settings.http.requests_per_second, retry);
             if emulator.is_some() {
-                settings.requests_per_second = f64::INFINITY;
+                settings.http.requests_per_second = f64::INFINITY;
                 settings.flags_requests_per_second = f64::INFINITY;
             }
             Some(ConfidenceClient::new(settings).wrap_err("cannot set up the Confidence client")?)
@@ -537,8 +550,7 @@ pub fn cloudbees_account(
     };
     let mut settings = CloudBeesSettings::new("", token);
     settings.base_url = base_url;
-    settings.requests_per_second = rps;
-    settings.allow_insecure_http = args.allow_insecure_http;
+    settings.http = args.http(rps, RetryPolicy::default());
     CloudBeesClient::new(settings).wrap_err("cannot set up the CloudBees client")
 }
 

@@ -1,9 +1,27 @@
 //! Opens the source a command reads manifests from: a directory, or a git revision.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flagsync_source::{DirSource, GitSource, GitWorkdirSource, Source, SourceError};
 use miette::IntoDiagnostic;
+
+/// The repository a command reads, as its arguments name it: a directory, and the git
+/// revision to read instead of the files on disk (`--ref`). Each command words their help in
+/// its own terms (`mut_arg("dir", ...)`, `mut_arg("rev", ...)`).
+#[derive(Debug, clap::Args)]
+pub struct RepoArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[arg(long = "ref", value_name = "REV")]
+    pub rev: Option<String>,
+}
+
+impl RepoArgs {
+    /// The source of the repository named ([`open`]).
+    pub fn open(&self) -> miette::Result<Box<dyn Source>> {
+        open(&self.dir, self.rev.as_deref())
+    }
+}
 
 /// The repository at `dir`, read from disk, or at git revision `rev` when one is given.
 ///

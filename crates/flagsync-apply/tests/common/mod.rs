@@ -55,15 +55,15 @@ pub fn start_paced(config: EmulatorConfig, cloudbees_rps: f64) -> Env {
     let emulator = spawn_background(config).expect("emulator starts");
     let mut cb = CloudBeesSettings::new(APP, Secret::new(DEFAULT_TOKEN));
     cb.base_url = emulator.cloudbees_url();
-    cb.requests_per_second = cloudbees_rps;
-    cb.retry = fast_retry();
-    cb.timeout = Duration::from_secs(10);
+    cb.http.requests_per_second = cloudbees_rps;
+    cb.http.retry = fast_retry();
+    cb.http.timeout = Duration::from_secs(10);
     let mut cf = ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(DEFAULT_TOKEN)));
     cf.urls = ConfidenceUrls::all(&emulator.confidence_url());
-    cf.requests_per_second = f64::INFINITY;
+    cf.http.requests_per_second = f64::INFINITY;
     cf.flags_requests_per_second = f64::INFINITY;
-    cf.retry = fast_retry();
-    cf.timeout = Duration::from_secs(10);
+    cf.http.retry = fast_retry();
+    cf.http.timeout = Duration::from_secs(10);
     let cloudbees = CloudBeesClient::new(cb).expect("cloudbees client");
     let confidence = ConfidenceClient::new(cf).expect("confidence client");
     Env {

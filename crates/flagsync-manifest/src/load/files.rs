@@ -242,13 +242,7 @@ fn read_manifest(task: &Task<'_>) -> Outcome {
             };
         }
     };
-    let mut manifest = parse_manifest(
-        &task.file,
-        &text,
-        task.slot.kind(),
-        task.archived,
-        &mut diagnostics,
-    );
+    let mut manifest = parse_manifest(task, &text, &mut diagnostics);
     if task.archived
         && let Some(Manifest::Experiment(e)) = &mut manifest
     {
@@ -334,15 +328,14 @@ fn typed_manifest(
 /// The manifest of a file, read by the fast path when it is clean and carefully (reporting
 /// every problem) when not.
 fn parse_manifest(
-    file: &str,
+    task: &Task<'_>,
     text: &str,
-    expected: Kind,
-    archived: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Manifest> {
-    if let Some(manifest) = clean_manifest(file, text, expected, archived, diagnostics) {
+    if let Some(manifest) = clean_manifest(task, text, diagnostics) {
         return Some(manifest);
     }
+    let (file, expected, archived) = (task.file.as_str(), task.slot.kind(), task.archived);
     // Read again, reporting every problem with its span.
     let mut fd = FileDiagnostics::new(file, text);
     let result = (|| {
@@ -441,12 +434,11 @@ fn manifest_kind(tree: &SpanTree, expected: Kind, fd: &mut FileDiagnostics<'_>) 
 /// Warnings about a top-level key (an experiment's `name`, which most real files carry) are
 /// positioned by a line scan when the key is plainly written, so they keep the fast path.
 fn clean_manifest(
-    file: &str,
+    task: &Task<'_>,
     text: &str,
-    expected: Kind,
-    archived: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Manifest> {
+    let (file, expected, archived) = (task.file.as_str(), task.slot.kind(), task.archived);
     if yaml::guess_tag(text, expected.tag_field().as_str())? != expected.tag() {
         return None;
     }

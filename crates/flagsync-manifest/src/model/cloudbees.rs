@@ -62,18 +62,12 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stickiness_property: Option<String>,
     /// Per-SDK-platform overrides.
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<Platform>,
     /// Ordered: the first condition that matches gives the value.
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The value when no condition matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,11 +139,8 @@ pub struct Platform {
     /// Overrides the flag name on this platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
@@ -254,28 +245,19 @@ pub struct PropertyRule {
     pub operand: Option<Operand>,
 }
 
-/// Operators of property tests. Each takes one operand shape (see [`OperandKind`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum PropertyOperator {
-    IsUndefined,
-    IsTrue,
-    IsFalse,
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    Regex,
-    InArray,
-    SemverGt,
-    SemverGte,
-    SemverEq,
-    SemverNe,
-    SemverLt,
-    SemverLte,
-}
+property_operators!(
+    /// Operators of property tests. Each takes one operand shape (see [`OperandKind`]).
+    PropertyOperator {
+        Regex = "regex",
+        InArray = "in-array",
+        SemverGt = "semver-gt",
+        SemverGte = "semver-gte",
+        SemverEq = "semver-eq",
+        SemverNe = "semver-ne",
+        SemverLt = "semver-lt",
+        SemverLte = "semver-lte",
+    }
+);
 
 /// The operand shape a [`PropertyOperator`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,29 +282,6 @@ impl PropertyOperator {
             SemverGt | SemverGte | SemverEq | SemverNe | SemverLt | SemverLte => {
                 OperandKind::Version
             }
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        use PropertyOperator::*;
-        match self {
-            IsUndefined => "is-undefined",
-            IsTrue => "is-true",
-            IsFalse => "is-false",
-            Eq => "eq",
-            Ne => "ne",
-            Gt => "gt",
-            Gte => "gte",
-            Lt => "lt",
-            Lte => "lte",
-            Regex => "regex",
-            InArray => "in-array",
-            SemverGt => "semver-gt",
-            SemverGte => "semver-gte",
-            SemverEq => "semver-eq",
-            SemverNe => "semver-ne",
-            SemverLt => "semver-lt",
-            SemverLte => "semver-lte",
         }
     }
 }

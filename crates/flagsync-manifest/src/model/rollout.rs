@@ -229,47 +229,60 @@ pub struct MaterializedSegmentCriterion {
     pub materialized_segment: String,
 }
 
-/// An attribute and exactly one rule (checked by validation). The rule fields sit beside
-/// `attributeName` in the API's JSON, so they are repeated here rather than flattened (serde's
-/// flatten cannot be combined with rejecting unknown fields).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AttributeCriterion {
-    pub attribute_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eq_rule: Option<ValueRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub set_rule: Option<SetRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub range_rule: Option<RangeRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub starts_with_rule: Option<StringRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_with_rule: Option<StringRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contains_rule: Option<StringRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub any_rule: Option<QuantifiedRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub all_rule: Option<QuantifiedRule>,
+/// Declares a struct holding the rules that test one value, between the fields it lists
+/// before and after `..`: [`Rule`], and [`AttributeCriterion`], which repeats them rather than
+/// flattening a [`Rule`] (see there); the rules are written once, here.
+macro_rules! with_value_rules {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$bmeta:meta])* pub $before:ident: $bty:ty,)*
+            ..
+            $($(#[$ameta:meta])* pub $after:ident: $aty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub struct $name {
+            $($(#[$bmeta])* pub $before: $bty,)*
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub eq_rule: Option<ValueRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub set_rule: Option<SetRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub range_rule: Option<RangeRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub starts_with_rule: Option<StringRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub ends_with_rule: Option<StringRule>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub contains_rule: Option<StringRule>,
+            $($(#[$ameta])* pub $after: $aty,)*
+        }
+    };
 }
 
-/// The rules that test one value. At most one is set (checked by validation).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Rule {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eq_rule: Option<ValueRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub set_rule: Option<SetRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub range_rule: Option<RangeRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub starts_with_rule: Option<StringRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_with_rule: Option<StringRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contains_rule: Option<StringRule>,
+with_value_rules! {
+    /// An attribute and exactly one rule (checked by validation). The rule fields sit beside
+    /// `attributeName` in the API's JSON, so they are repeated here rather than flattened (serde's
+    /// flatten cannot be combined with rejecting unknown fields).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct AttributeCriterion {
+        pub attribute_name: String,
+        ..
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub any_rule: Option<QuantifiedRule>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub all_rule: Option<QuantifiedRule>,
+    }
+}
+
+with_value_rules! {
+    /// The rules that test one value. At most one is set (checked by validation).
+    #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+    pub struct Rule {
+        ..
+    }
 }
 
 impl AttributeCriterion {

@@ -368,31 +368,22 @@ pub struct FlagRef {
     pub value: Scalar,
 }
 
-/// The 20 property operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Operator {
-    IsUndefined,
-    IsTrue,
-    IsFalse,
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    InArray,
-    Regex,
-    SemverEq,
-    SemverNe,
-    SemverGt,
-    SemverGte,
-    SemverLt,
-    SemverLte,
-    Before,
-    After,
-    InBetween,
-}
+property_operators!(
+    /// The 20 property operators.
+    Operator {
+        InArray = "in-array",
+        Regex = "regex",
+        SemverEq = "semver-eq",
+        SemverNe = "semver-ne",
+        SemverGt = "semver-gt",
+        SemverGte = "semver-gte",
+        SemverLt = "semver-lt",
+        SemverLte = "semver-lte",
+        Before = "before",
+        After = "after",
+        InBetween = "in-between",
+    }
+);
 
 /// What operands an [`Operator`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,55 +423,6 @@ impl Operands {
 }
 
 impl Operator {
-    pub const ALL: [Operator; 20] = [
-        Operator::IsUndefined,
-        Operator::IsTrue,
-        Operator::IsFalse,
-        Operator::Eq,
-        Operator::Ne,
-        Operator::Gt,
-        Operator::Gte,
-        Operator::Lt,
-        Operator::Lte,
-        Operator::InArray,
-        Operator::Regex,
-        Operator::SemverEq,
-        Operator::SemverNe,
-        Operator::SemverGt,
-        Operator::SemverGte,
-        Operator::SemverLt,
-        Operator::SemverLte,
-        Operator::Before,
-        Operator::After,
-        Operator::InBetween,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        use Operator::*;
-        match self {
-            IsUndefined => "is-undefined",
-            IsTrue => "is-true",
-            IsFalse => "is-false",
-            Eq => "eq",
-            Ne => "ne",
-            Gt => "gt",
-            Gte => "gte",
-            Lt => "lt",
-            Lte => "lte",
-            InArray => "in-array",
-            Regex => "regex",
-            SemverEq => "semver-eq",
-            SemverNe => "semver-ne",
-            SemverGt => "semver-gt",
-            SemverGte => "semver-gte",
-            SemverLt => "semver-lt",
-            SemverLte => "semver-lte",
-            Before => "before",
-            After => "after",
-            InBetween => "in-between",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Operator> {
         Operator::ALL.into_iter().find(|o| o.as_str() == name)
     }

@@ -59,10 +59,10 @@ impl Live {
         .expect("emulator starts");
         let mut cb = CloudBeesSettings::new(APPLICATION, Secret::new(DEFAULT_TOKEN));
         cb.base_url = emulator.cloudbees_url();
-        cb.requests_per_second = f64::INFINITY;
+        cb.http.requests_per_second = f64::INFINITY;
         let mut cf = ConfidenceSettings::new(ConfidenceAuth::Token(Secret::new(DEFAULT_TOKEN)));
         cf.urls = flagsync_remote::ConfidenceUrls::all(&emulator.confidence_url());
-        cf.requests_per_second = f64::INFINITY;
+        cf.http.requests_per_second = f64::INFINITY;
         cf.flags_requests_per_second = f64::INFINITY;
         Live {
             emulator,

@@ -63,6 +63,7 @@ use flagsync_manifest::model::unify::{self, FlagType, is_builtin_property};
 use serde_json::{Map, Value, json};
 
 use crate::model::{DesiredResource, Origin, ResourceKey};
+use crate::normalize::{project, unify_numbers};
 
 const PROPERTY_FIELDS: [&str; 3] = ["name", "type", "description"];
 const TARGET_GROUP_FIELDS: [&str; 3] = ["name", "description", "conditions"];
@@ -242,30 +243,9 @@ fn tidy(value: &mut Value) {
             *map = entries.into_iter().collect();
         }
         Value::Array(items) => items.iter_mut().for_each(tidy),
-        Value::Number(n) => {
-            if let Some(f) = n.as_f64()
-                && !n.is_i64()
-                && !n.is_u64()
-                && f.fract() == 0.0
-                && f.abs() < 9.0e15
-            {
-                *value = Value::from(f as i64);
-            }
-        }
+        Value::Number(_) => unify_numbers(value),
         _ => {}
     }
-}
-
-fn project(raw: &Value, fields: &[&str]) -> Map<String, Value> {
-    let mut out = Map::new();
-    if let Value::Object(map) = raw {
-        for (k, v) in map {
-            if fields.contains(&k.as_str()) {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    out
 }
 
 /// The strings of a list (or of one value), `null` being none.
@@ -468,6 +448,22 @@ pub fn references(
     }
 }
 
+/// A desired Unify resource declared in `file`, with the references its canonical `body`
+/// makes (`declared`: the custom properties the repository declares).
+pub(crate) fn resource(
+    key: ResourceKey,
+    body: Value,
+    file: &str,
+    declared: &BTreeSet<String>,
+) -> DesiredResource {
+    DesiredResource {
+        references: references(&key, &body, declared),
+        key,
+        body,
+        origin: Some(Origin::file(file)),
+    }
+}
+
 /// The desired resources of a CasC tree, canonical, with their references and origin.
 pub fn casc_resources(casc: &Casc) -> Vec<DesiredResource> {
     let declared: BTreeSet<String> = casc
@@ -475,20 +471,9 @@ pub fn casc_resources(casc: &Casc) -> Vec<DesiredResource> {
         .iter()
         .map(|p| p.value.name.clone())
         .collect();
-    let origin = |file: &str| {
-        Some(Origin {
-            file: file.to_owned(),
-            line: 1,
-        })
-    };
     let mut out = Vec::new();
     let mut push = |key: ResourceKey, body: Value, file: &str| {
-        out.push(DesiredResource {
-            references: references(&key, &body, &declared),
-            key,
-            body,
-            origin: origin(file),
-        });
+        out.push(resource(key, body, file, &declared));
     };
     for p in &casc.properties {
         push(

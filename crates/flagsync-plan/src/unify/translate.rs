@@ -35,10 +35,10 @@ use flagsync_manifest::{Code, Diagnostic, Repository, Severity, is_rfc3339, spli
 use serde_json::{Map, Value, json};
 
 use super::{
-    configuration_canonical, flag_canonical, property_canonical, references,
-    target_group_canonical, variant_text,
+    configuration_canonical, flag_canonical, property_canonical, resource, target_group_canonical,
+    variant_text,
 };
-use crate::model::{DesiredResource, Origin, ResourceKey};
+use crate::model::{DesiredResource, ResourceKey};
 use crate::normalize;
 use flagsync_manifest::defaults::Side;
 
@@ -486,20 +486,9 @@ pub fn translate(repository: &Repository) -> Translation {
     }
 
     let declared: BTreeSet<String> = t.properties.keys().cloned().collect();
-    let origin = |file: &str| {
-        Some(Origin {
-            file: file.to_owned(),
-            line: 1,
-        })
-    };
     let mut resources = Vec::new();
     let mut push = |key: ResourceKey, body: Value, file: &str| {
-        resources.push(DesiredResource {
-            references: references(&key, &body, &declared),
-            key,
-            body,
-            origin: origin(file),
-        });
+        resources.push(resource(key, body, file, &declared));
     };
     for (name, used) in &t.properties {
         let body = json!({

@@ -2,32 +2,28 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::ValueEnum;
 use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients};
-use flagsync_pipeline::{LiveScope, Options};
+use flagsync_pipeline::LiveScope;
 use flagsync_plan::{Kind, Plan, TargetFilter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{IntoDiagnostic, WrapErr, miette};
 
+use crate::cmd::plan::PruneArgs;
 use crate::output::GlobalArgs;
 use crate::pipeline::{self, Terminal};
 use crate::remote::{self, RemoteArgs};
+use crate::source::RepoArgs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    #[default]
-    Human,
-    Json,
-}
+pub use crate::output::HumanOrJson as Format;
 
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("dir", |a| a.help("The repository to apply")),
+    mut_arg("rev", |a| a.help("Apply this git revision of the repository instead of the files on disk")),
+)]
 pub struct Args {
-    /// The repository to apply.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-    /// Apply this git revision of the repository instead of the files on disk.
-    #[arg(long = "ref", value_name = "REV")]
-    pub rev: Option<String>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Apply exactly this saved plan (from `flagsync plan --out FILE`); refuses, before
     /// writing anything, when live state changed since the plan was made.
     #[arg(long = "plan", value_name = "FILE")]
@@ -35,21 +31,8 @@ pub struct Args {
     /// Do not ask for confirmation. Required when not attached to a terminal.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Also delete live resources that the repository manages but no longer declares
-    /// (default: `prune` in flagsync.yaml, else false; `--prune=false` overrides it).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    pub prune: Option<bool>,
-    /// With prune, also delete CloudBees Unify flags that no manifest declares; prune alone
-    /// keeps (and lists) them, since code may have created them.
-    #[arg(long)]
-    pub prune_flags: bool,
+    #[command(flatten)]
+    pub prune: PruneArgs,
     /// Refuse to run a plan that deletes more than N resources.
     #[arg(long, value_name = "N")]
     pub max_deletes: Option<usize>,
@@ -72,13 +55,13 @@ pub struct Args {
 
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let terminal = Terminal::new();
-    let source = crate::source::open(&args.dir, args.rev.as_deref())?;
+    let source = args.repo.open()?;
     let loaded = flagsync_pipeline::load_valid(source.as_ref(), &terminal)?;
     let config = flagsync_pipeline::config(&loaded)?;
     let saved = match &args.plan_file {
         Some(file) => {
-            if args.prune.is_some()
-                || args.prune_flags
+            if args.prune.prune.is_some()
+                || args.prune.prune_flags
                 || !args.targets.is_empty()
                 || !args.envs.is_empty()
             {
@@ -96,12 +79,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         }
         None => None,
     };
-    let options = Options {
-        prune: args.prune.unwrap_or(config.prune),
-        prune_flags: args.prune_flags,
-        targets: args.targets.clone(),
-        environments: args.envs.clone(),
-    };
+    let options = args.prune.options(config, &args.targets, &args.envs);
     if saved.is_none() {
         super::plan::check_prune_flags(&options)?;
     }
@@ -110,7 +88,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         Some(plan) => saved_plan_scope(plan),
         None => LiveScope::for_options(&loaded.repository, &options)?,
     };
-    let conn = remote::connect_scope(&args.dir, config, &args.remote, &scope)?;
+    let conn = remote::connect_scope(&args.repo.dir, config, &args.remote, &scope)?;
     remote::announce(&conn);
     let runtime = pipeline::runtime()?;
     let read = flagsync_pipeline::read_live(conn.services(), &loaded, &scope, &terminal);

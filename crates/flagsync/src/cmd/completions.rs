@@ -1,12 +1,10 @@
 //! `flagsync completions SHELL`: the shell completion script, generated from the same clap
 //! definition as the parser, so it always knows every command and option of this binary.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
-use miette::{IntoDiagnostic, WrapErr};
 
 use crate::output::GlobalArgs;
 
@@ -34,11 +32,6 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         "flagsync",
         &mut script,
     );
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&script)
-        .and_then(|()| stdout.flush())
-        .into_diagnostic()
-        .wrap_err("cannot write the completion script")?;
+    crate::output::write_stdout(&script, "completion script")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ use flagsync_plan::unify::translate::{Translation, translate};
 use miette::{IntoDiagnostic, WrapErr};
 
 use crate::output::GlobalArgs;
+use crate::source::RepoArgs;
 
 /// The formats `convert` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,16 +41,16 @@ A flagsync.yaml for the tree (`api: unify`) is written too when --organization a
 organization and application). Converting again writes the same bytes.
 
 Exit status: 0 when the tree was written (also with parts left out), 1 on errors.")]
+#[command(
+    mut_arg("dir", |a| a.help("The legacy repository to read")),
+    mut_arg("rev", |a| a.help("Read this git revision of the repository instead of the files on disk")),
+)]
 pub struct Args {
     /// The format to write.
     #[arg(long = "to", value_enum, value_name = "FORMAT")]
     pub to: Target,
-    /// The legacy repository to read.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-    /// Read this git revision of the repository instead of the files on disk.
-    #[arg(long = "ref", value_name = "REV")]
-    pub rev: Option<String>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Where to write the Unify repository; created when missing.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -79,10 +80,10 @@ enum ConvertError {
 
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let Target::Unify = args.to;
-    let source = crate::source::open(&args.dir, args.rev.as_deref())?;
+    let source = args.repo.open()?;
     let loaded = flagsync_manifest::load(source.as_ref());
     if loaded.repository.casc.is_some() {
-        return Err(ConvertError::AlreadyUnify(args.dir.display().to_string()).into());
+        return Err(ConvertError::AlreadyUnify(args.repo.dir.display().to_string()).into());
     }
     print(&loaded.diagnostics, &loaded.sources);
     if loaded.has_errors() {

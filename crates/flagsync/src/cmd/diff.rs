@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use flagsync_manifest::{Diagnostic, Loaded, Severity};
 use flagsync_pipeline::{Observer, Side};
 
-use crate::cmd::plan::{Format, MarkdownArgs, render_framed};
+use crate::cmd::plan::{RenderArgs, render_framed};
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
@@ -37,11 +37,8 @@ pub struct Args {
     /// in both revisions.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// human (coloured on a terminal), json (versioned) or markdown (a pull-request comment).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
     #[command(flatten)]
-    pub markdown: MarkdownArgs,
+    pub render: RenderArgs,
     /// Exit 0 when the desired state is the same, 2 when it differs, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -55,13 +52,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let framing = comparison.framing();
     print!(
         "{}",
-        render_framed(
-            &comparison.plan,
-            args.format,
-            global,
-            &framing,
-            &args.markdown
-        )
+        render_framed(&comparison.plan, &args.render, global, &framing)
     );
     Ok(if args.detailed_exitcode && comparison.plan.has_changes() {
         ExitCode::from(2)

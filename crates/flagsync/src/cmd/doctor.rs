@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flagsync_manifest::model::Config;
-use flagsync_pipeline::doctor::{Check, Outcome};
+use flagsync_manifest::model::{CloudbeesConfig, ConfidenceConfig, Config};
+use flagsync_pipeline::doctor::{self, Check, Outcome};
 use flagsync_remote::RetryPolicy;
 use miette::Diagnostic;
 
@@ -73,16 +73,9 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     };
 
     if let Some(cb) = &config.cloudbees {
-        let only = Config {
-            cloudbees: Some(cb.clone()),
-            confidence: None,
-            ..config.clone()
-        };
-        let conn = remote::connect_with(&args.dir, &only, &args.remote, retry.clone());
-        if let Ok(conn) = &conn {
-            remote::announce(conn);
-        }
-        let lines = match conn {
+        let conn = connect_alone(args, config, Some(cb.clone()), None, retry.clone());
+        let environments: Vec<String> = cb.environments.keys().cloned().collect();
+        let checked = match conn {
             Ok(Connection {
                 cloudbees: Some(client),
                 ..
@@ -93,15 +86,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                     cb.application,
                     client.base_url()
                 );
-                let environments: Vec<String> = cb.environments.keys().cloned().collect();
-                runtime
-                    .block_on(flagsync_pipeline::doctor::check_cloudbees(
-                        &client,
-                        &environments,
-                    ))
-                    .into_iter()
-                    .map(Line::Check)
-                    .collect()
+                Ok(runtime.block_on(doctor::check_cloudbees(&client, &environments)))
             }
             Ok(Connection {
                 unify: Some(client),
@@ -114,36 +99,20 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                     client.application(),
                     client.base_url()
                 );
-                let environments: Vec<String> = cb.environments.keys().cloned().collect();
-                runtime
-                    .block_on(flagsync_pipeline::doctor::check_unify(
-                        &client,
-                        &environments,
-                    ))
-                    .into_iter()
-                    .map(Line::Check)
-                    .collect()
+                Ok(runtime.block_on(doctor::check_unify(&client, &environments)))
             }
-            Ok(_) => Vec::new(),
+            Ok(_) => Ok(Vec::new()),
             Err(report) => {
                 let _ = writeln!(out, "CloudBees: application {}", cb.application);
-                vec![Line::Setup(report)]
+                Err(report)
             }
         };
+        let lines = lines(checked);
         render(&lines, color, &mut out);
         count(&lines);
     }
     if let Some(cf) = &config.confidence {
-        let only = Config {
-            cloudbees: None,
-            confidence: Some(cf.clone()),
-            ..config.clone()
-        };
-        let conn = remote::connect_with(&args.dir, &only, &args.remote, retry);
-        if let Ok(conn) = &conn {
-            remote::announce(conn);
-        }
-        let lines = match conn {
+        let checked = match connect_alone(args, config, None, Some(cf.clone()), retry) {
             Ok(Connection {
                 confidence: Some(client),
                 ..
@@ -156,18 +125,15 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                     ),
                     None => writeln!(out, "Confidence: {}", client.base_url()),
                 };
-                runtime
-                    .block_on(flagsync_pipeline::doctor::check_confidence(&client))
-                    .into_iter()
-                    .map(Line::Check)
-                    .collect()
+                Ok(runtime.block_on(doctor::check_confidence(&client)))
             }
-            Ok(_) => Vec::new(),
+            Ok(_) => Ok(Vec::new()),
             Err(report) => {
                 let _ = writeln!(out, "Confidence");
-                vec![Line::Setup(report)]
+                Err(report)
             }
         };
+        let lines = lines(checked);
         render(&lines, color, &mut out);
         count(&lines);
     }
@@ -183,6 +149,35 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     })
 }
 
+/// Connects to one provider of `config` alone, `cloudbees` or `confidence` (the other
+/// section left out), and says what it connects to.
+fn connect_alone(
+    args: &Args,
+    config: &Config,
+    cloudbees: Option<CloudbeesConfig>,
+    confidence: Option<ConfidenceConfig>,
+    retry: RetryPolicy,
+) -> miette::Result<Connection> {
+    let only = Config {
+        cloudbees,
+        confidence,
+        ..config.clone()
+    };
+    let conn = remote::connect_with(&args.dir, &only, &args.remote, retry);
+    if let Ok(conn) = &conn {
+        remote::announce(conn);
+    }
+    conn
+}
+
+/// The lines of one provider: its checks, or why it could not be set up.
+fn lines(checked: miette::Result<Vec<Check>>) -> Vec<Line> {
+    match checked {
+        Ok(checks) => checks.into_iter().map(Line::Check).collect(),
+        Err(report) => vec![Line::Setup(report)],
+    }
+}
+
 fn render(lines: &[Line], color: bool, out: &mut String) {
     let style = |s: console::Style| {
         if color {
@@ -195,48 +190,34 @@ fn render(lines: &[Line], color: bool, out: &mut String) {
     let bad = style(console::Style::new().red().bold());
     let dim = style(console::Style::new().yellow());
     for line in lines {
-        match line {
-            Line::Check(check) => match &check.outcome {
-                Outcome::Passed(how) => {
-                    let _ = writeln!(
-                        out,
-                        "  {}  {}: {how}",
-                        ok.apply_to("ok         "),
-                        check.subject
-                    );
-                }
-                Outcome::Failed(error) => {
-                    let _ = writeln!(
-                        out,
-                        "  {}  {}: {}",
+        let (label, subject, detail, help) = match line {
+            Line::Check(check) => {
+                let subject = check.subject.as_str();
+                match &check.outcome {
+                    Outcome::Passed(how) => {
+                        (ok.apply_to("ok         "), subject, how.clone(), None)
+                    }
+                    Outcome::Failed(error) => (
                         bad.apply_to("FAILED     "),
-                        check.subject,
-                        chain(error)
-                    );
-                    if let Some(help) = error.help() {
-                        let _ = writeln!(out, "               help: {help}");
+                        subject,
+                        chain(error),
+                        error.help(),
+                    ),
+                    Outcome::NotChecked(why) => {
+                        (dim.apply_to("not checked"), subject, why.clone(), None)
                     }
                 }
-                Outcome::NotChecked(why) => {
-                    let _ = writeln!(
-                        out,
-                        "  {}  {}: {why}",
-                        dim.apply_to("not checked"),
-                        check.subject
-                    );
-                }
-            },
-            Line::Setup(report) => {
-                let _ = writeln!(
-                    out,
-                    "  {}  setup: {}",
-                    bad.apply_to("FAILED     "),
-                    chain(report.as_ref())
-                );
-                if let Some(help) = report.help() {
-                    let _ = writeln!(out, "               help: {help}");
-                }
             }
+            Line::Setup(report) => (
+                bad.apply_to("FAILED     "),
+                "setup",
+                chain(report.as_ref()),
+                report.help(),
+            ),
+        };
+        let _ = writeln!(out, "  {label}  {subject}: {detail}");
+        if let Some(help) = help {
+            let _ = writeln!(out, "               help: {help}");
         }
     }
 }

@@ -11,7 +11,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::ValueEnum;
 use console::Style;
 use flagsync_pipeline::results::{ResultRef, RolloutResults};
 use flagsync_remote::LiveRollout;
@@ -25,12 +24,7 @@ use crate::remote::{self, RemoteArgs};
 /// Version of the `--format json` document.
 const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    #[default]
-    Human,
-    Json,
-}
+pub use crate::output::HumanOrJson as Format;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use flagsync_plan::{Plan, PlanError};
 
-use crate::cmd::plan::{Format, MarkdownArgs, render_framed};
+use crate::cmd::plan::{RenderArgs, render_framed};
 use crate::output::GlobalArgs;
 
 #[derive(Debug, clap::Args)]
@@ -18,11 +18,8 @@ pub struct Args {
     /// The saved plan, from `flagsync plan --out FILE`.
     #[arg(value_name = "PLANFILE")]
     pub file: PathBuf,
-    /// human (coloured on a terminal), json (versioned) or markdown (a pull-request comment).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
     #[command(flatten)]
-    pub markdown: MarkdownArgs,
+    pub render: RenderArgs,
 }
 
 /// Why a plan file could not be shown.
@@ -46,10 +43,7 @@ pub enum ShowError {
 pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let plan = read(&args.file)?;
     let framing = flagsync_plan::render::Framing::default();
-    print!(
-        "{}",
-        render_framed(&plan, args.format, global, &framing, &args.markdown)
-    );
+    print!("{}", render_framed(&plan, &args.render, global, &framing));
     Ok(ExitCode::SUCCESS)
 }
 

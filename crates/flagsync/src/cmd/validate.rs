@@ -1,10 +1,10 @@
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 
 use crate::diagnostics::{self, Summary};
 use crate::output::GlobalArgs;
+use crate::source::RepoArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -16,13 +16,13 @@ pub enum Format {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("dir", |a| a.help("The repository to check")),
+    mut_arg("rev", |a| a.help("Check this git revision of the repository instead of the files on disk")),
+)]
 pub struct Args {
-    /// The repository to check.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-    /// Check this git revision of the repository instead of the files on disk.
-    #[arg(long = "ref", value_name = "REV")]
-    pub rev: Option<String>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
     /// Fail on warnings too.
     #[arg(long)]
     pub strict: bool,
@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let source = crate::source::open(&args.dir, args.rev.as_deref())?;
+    let source = args.repo.open()?;
     let loaded = flagsync_pipeline::load(source.as_ref());
     let summary = Summary::of(&loaded);
     match args.format {
@@ -47,7 +47,7 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
             println!("{}", diagnostics::json(&loaded, &summary, &metadata));
         }
         Format::Github => {
-            print!("{}", crate::github::annotations(&loaded, &args.dir));
+            print!("{}", crate::github::annotations(&loaded, &args.repo.dir));
             println!("{}", summary.line());
         }
     }
