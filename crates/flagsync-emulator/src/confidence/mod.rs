@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::Shared;
 use crate::assumptions::{ROLLOUT_ID_ALPHABET, ROLLOUT_ID_LEN, TOKEN_IDENTITY};
@@ -50,6 +50,34 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 fn failed_precondition(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(S, message).with_grpc(grpc::FAILED_PRECONDITION)
+}
+
+/// Refuses `field` of `object` when it is set (present and not null) to a value `ok` does
+/// not accept.
+fn check_field(
+    object: &Map<String, Value>,
+    field: &str,
+    ok: impl Fn(&Value) -> bool,
+    refusal: impl Into<String>,
+) -> Result<(), ApiError> {
+    match object.get(field) {
+        Some(value) if !value.is_null() && !ok(value) => Err(invalid(refusal)),
+        _ => Ok(()),
+    }
+}
+
+/// A map of strings, like `labels`.
+fn is_string_map(value: &Value) -> bool {
+    value
+        .as_object()
+        .is_some_and(|m| m.values().all(Value::is_string))
+}
+
+/// A list of strings.
+fn is_string_list(value: &Value) -> bool {
+    value
+        .as_array()
+        .is_some_and(|items| items.iter().all(Value::is_string))
 }
 
 /// Who wrote: `creator`/`updater`.

@@ -9,7 +9,10 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::{S, caller_name, failed_precondition, invalid, mask, new_id, segments};
+use super::{
+    S, caller_name, check_field, failed_precondition, invalid, is_string_list, is_string_map, mask,
+    new_id, segments,
+};
 use crate::Shared;
 use crate::assumptions::{
     self, DEFAULT_PAGE_SIZE, END_STEPS, FilterTerm, LAUNCH_STEPS, MAX_PAGE_SIZE,
@@ -72,29 +75,25 @@ fn validate_rollout(resource: &Map<String, Value>) -> Result<(), ApiError> {
             )));
         }
     }
-    if let Some(labels) = resource.get("labels").filter(|l| !l.is_null()) {
-        let ok = labels
-            .as_object()
-            .is_some_and(|m| m.values().all(Value::is_string));
-        if !ok {
-            return Err(invalid("labels must be a map of strings"));
-        }
-    }
-    if let Some(surfaces) = resource.get("surfaces").filter(|s| !s.is_null()) {
-        let ok = surfaces
-            .as_array()
-            .is_some_and(|items| items.iter().all(Value::is_string));
-        if !ok {
-            return Err(invalid("surfaces must be a list of strings"));
-        }
-    }
+    check_field(
+        resource,
+        "labels",
+        is_string_map,
+        "labels must be a map of strings",
+    )?;
+    check_field(
+        resource,
+        "surfaces",
+        is_string_list,
+        "surfaces must be a list of strings",
+    )?;
     for section in assumptions::ROLLOUT_DATA_SECTIONS {
-        if resource
-            .get(*section)
-            .is_some_and(|s| !s.is_null() && !s.is_object())
-        {
-            return Err(invalid(format!("{section} must be an object")));
-        }
+        check_field(
+            resource,
+            section,
+            Value::is_object,
+            format!("{section} must be an object"),
+        )?;
     }
     Ok(())
 }
@@ -575,19 +574,19 @@ async fn update_segment(
         Some(Value::String(s)) => mask::paths(Some(s)).map_err(invalid)?,
         Some(_) => return Err(invalid("updateMask must be a string")),
     };
-    if parameters
-        .get("targetingKeySelector")
-        .is_some_and(|v| !v.is_null() && !v.is_string())
-    {
-        return Err(invalid("targetingKeySelector must be a string"));
-    }
+    check_field(
+        &parameters,
+        "targetingKeySelector",
+        Value::is_string,
+        "targetingKeySelector must be a string",
+    )?;
     for flag in ["stickyAssignments", "ignoreTargetingForSticky"] {
-        if parameters
-            .get(flag)
-            .is_some_and(|v| !v.is_null() && !v.is_boolean())
-        {
-            return Err(invalid(format!("{flag} must be a boolean")));
-        }
+        check_field(
+            &parameters,
+            flag,
+            Value::is_boolean,
+            format!("{flag} must be a boolean"),
+        )?;
     }
     let app2 = app.clone();
     let answer = app

@@ -11,7 +11,10 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::{S, caller_name, failed_precondition, invalid, mask, new_id, targeting};
+use super::{
+    S, caller_name, check_field, failed_precondition, invalid, is_string_list, is_string_map, mask,
+    new_id, targeting,
+};
 use crate::Shared;
 use crate::assumptions::{
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SEGMENT_MUTABLE_FIELDS, SEGMENT_OUTPUT_ONLY_FIELDS,
@@ -88,21 +91,19 @@ pub(super) fn check(segment: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(a) = segment.get("allocation").filter(|a| !a.is_null()) {
         check_allocation(a)?;
     }
-    if let Some(labels) = segment.get("labels").filter(|l| !l.is_null()) {
-        let ok = labels
-            .as_object()
-            .is_some_and(|m| m.values().all(Value::is_string));
-        if !ok {
-            return Err(invalid("segment.labels must be a map of strings"));
-        }
-    }
+    check_field(
+        segment,
+        "labels",
+        is_string_map,
+        "segment.labels must be a map of strings",
+    )?;
     for text in ["displayName", "description"] {
-        if segment
-            .get(text)
-            .is_some_and(|v| !v.is_null() && !v.is_string())
-        {
-            return Err(invalid(format!("segment.{text} must be a string")));
-        }
+        check_field(
+            segment,
+            text,
+            Value::is_string,
+            format!("segment.{text} must be a string"),
+        )?;
     }
     Ok(())
 }
@@ -133,16 +134,12 @@ fn check_allocation(allocation: &Value) -> Result<(), ApiError> {
         }
     }
     for list in ["exclusivityTags", "exclusiveTo"] {
-        if let Some(v) = map.get(list).filter(|v| !v.is_null()) {
-            let ok = v
-                .as_array()
-                .is_some_and(|items| items.iter().all(Value::is_string));
-            if !ok {
-                return Err(invalid(format!(
-                    "segment.allocation.{list} must be a list of strings"
-                )));
-            }
-        }
+        check_field(
+            map,
+            list,
+            is_string_list,
+            format!("segment.allocation.{list} must be a list of strings"),
+        )?;
     }
     Ok(())
 }
