@@ -13,6 +13,8 @@ mod rollouts;
 mod segments;
 mod targeting;
 
+use std::collections::{BTreeMap, HashMap};
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -21,9 +23,10 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use crate::Shared;
-use crate::assumptions::{ROLLOUT_ID_ALPHABET, ROLLOUT_ID_LEN, TOKEN_IDENTITY};
-use crate::error::{ApiError, JsonBody, Service, grpc};
+use crate::assumptions::{DEFAULT_PAGE_SIZE, ROLLOUT_ID_ALPHABET, ROLLOUT_ID_LEN, TOKEN_IDENTITY};
+use crate::error::{ApiError, JsonBody, Names, Service, grpc};
 use crate::faults::Caller;
+use crate::state::{Data, StoredRollout, StoredSegment};
 
 pub(crate) use rollouts::resume_transitions;
 
@@ -50,6 +53,123 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 fn failed_precondition(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(S, message).with_grpc(grpc::FAILED_PRECONDITION)
+}
+
+/// Rollouts and segments as stored: kept by id, numbered in creation order (their list
+/// order and page tokens), each holding the resource as served. Reading one and paging
+/// through them is the same for both.
+trait Stored: Sized {
+    fn all(data: &Data) -> &BTreeMap<String, Self>;
+    /// Its creation number and resource.
+    fn parts(&self) -> (u64, &Map<String, Value>);
+    fn not_found(id: &str) -> ApiError;
+}
+
+impl Stored for StoredRollout {
+    fn all(data: &Data) -> &BTreeMap<String, Self> {
+        &data.confidence.rollouts
+    }
+    fn parts(&self) -> (u64, &Map<String, Value>) {
+        (self.seq, &self.resource)
+    }
+    fn not_found(id: &str) -> ApiError {
+        rollouts::not_found(id)
+    }
+}
+
+impl Stored for StoredSegment {
+    fn all(data: &Data) -> &BTreeMap<String, Self> {
+        &data.confidence.segments
+    }
+    fn parts(&self) -> (u64, &Map<String, Value>) {
+        (self.seq, &self.resource)
+    }
+    fn not_found(id: &str) -> ApiError {
+        segments::not_found(id)
+    }
+}
+
+/// `GET` of one rollout or segment.
+async fn get_one<T: Stored>(
+    State(app): State<Shared>,
+    Names(id): Names<String>,
+) -> Result<Json<Value>, ApiError> {
+    app.store
+        .read(|data| {
+            T::all(data)
+                .get(&id)
+                .map(|stored| Value::Object(stored.parts().1.clone()))
+        })
+        .map(Json)
+        .ok_or_else(|| T::not_found(&id))
+}
+
+/// A list request's `pageSize` and `pageToken` (`after-<seq>`, from the previous page).
+struct Paging {
+    size: usize,
+    after: Option<u64>,
+}
+
+impl Paging {
+    /// `size` reads a `pageSize` that is given (trimmed, not empty): `None` refuses it.
+    fn parse(
+        params: &HashMap<String, String>,
+        size: impl FnOnce(&str) -> Option<usize>,
+    ) -> Result<Self, ApiError> {
+        let size = match params.get("pageSize").map(|s| s.trim()) {
+            None | Some("") => DEFAULT_PAGE_SIZE,
+            Some(s) => size(s).ok_or_else(|| {
+                invalid(format!(
+                    "pageSize must be a non-negative integer, got {s:?}"
+                ))
+            })?,
+        };
+        let after = match params.get("pageToken").map(|s| s.trim()) {
+            None | Some("") => None,
+            Some(token) => Some(
+                token
+                    .strip_prefix("after-")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .ok_or_else(|| invalid("invalid pageToken"))?,
+            ),
+        };
+        Ok(Self { size, after })
+    }
+
+    /// The page of what `keep` accepts, in creation order, and the next page's token
+    /// (empty on the last page).
+    fn page<T: Stored>(&self, data: &Data, keep: impl Fn(&T) -> bool) -> (Vec<Value>, String) {
+        let mut matching: Vec<&T> = T::all(data)
+            .values()
+            .filter(|s| self.after.is_none_or(|a| s.parts().0 > a))
+            .filter(|s| keep(s))
+            .collect();
+        matching.sort_by_key(|s| s.parts().0);
+        let more = matching.len() > self.size;
+        matching.truncate(self.size);
+        let next = match (more, matching.last()) {
+            (true, Some(last)) => format!("after-{}", last.parts().0),
+            _ => String::new(),
+        };
+        let items = matching
+            .iter()
+            .map(|s| Value::Object(s.parts().1.clone()))
+            .collect();
+        (items, next)
+    }
+}
+
+/// A create or PATCH body: a `what` object.
+fn object_body(body: Value, what: &str) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Value::Object(object) => Ok(object),
+        _ => Err(invalid(format!("the body must be a {what} object"))),
+    }
+}
+
+/// The paths of a PATCH's `updateMask`; `None` without one.
+fn update_mask(params: &HashMap<String, String>) -> Result<Option<Vec<String>>, ApiError> {
+    mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)
 }
 
 /// Refuses `field` of `object` when it is set (present and not null) to a value `ok` does

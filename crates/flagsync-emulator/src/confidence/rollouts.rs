@@ -10,8 +10,8 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::{
-    S, caller_name, check_field, failed_precondition, invalid, is_string_list, is_string_map, mask,
-    new_id, segments,
+    Paging, S, caller_name, check_field, failed_precondition, get_one, invalid, is_string_list,
+    is_string_map, mask, new_id, object_body, segments, update_mask,
 };
 use crate::Shared;
 use crate::assumptions::{
@@ -20,7 +20,7 @@ use crate::assumptions::{
 };
 use crate::error::{ApiError, JsonBody, Names, OptionalJsonBody, grpc};
 use crate::faults::Caller;
-use crate::state::{Data, StoredRollout, StoredSegment};
+use crate::state::{Data, StoredRollout};
 use crate::time::now_rfc3339;
 
 const INSTANCES: &str = "/v1/workflows/rollout/instances";
@@ -32,11 +32,13 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/v1/workflows/rollout", post(create_rollout))
         .route(
             &format!("{INSTANCES}/{{id}}"),
-            get(get_rollout).patch(patch_rollout).post(rollout_action),
+            get(get_one::<StoredRollout>)
+                .patch(patch_rollout)
+                .post(rollout_action),
         )
 }
 
-fn not_found(id: &str) -> ApiError {
+pub(super) fn not_found(id: &str) -> ApiError {
     ApiError::not_found(S, format!("rollout {ROLLOUT_NAME_PREFIX}{id} not found"))
 }
 
@@ -114,9 +116,7 @@ async fn create_rollout(
     caller: Option<Extension<Caller>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Value::Object(mut resource) = body else {
-        return Err(invalid("the body must be a rollout object"));
-    };
+    let mut resource = object_body(body, "rollout")?;
     refuse_output_only(&resource)?;
     // The server names a new rollout.
     resource.remove("name");
@@ -142,14 +142,7 @@ async fn create_rollout(
             );
             let flag = full.get("rollout").and_then(|r| r.get("flag"));
             let segment = segments::for_rollout(&segment_name, &name, flag, &who, &now);
-            let seq = segments::next_seq(data);
-            data.confidence.segments.insert(
-                segment_id,
-                StoredSegment {
-                    seq,
-                    resource: segment,
-                },
-            );
+            segments::insert(data, segment_id, segment);
             let seq = segments::next_seq(data);
             data.confidence.rollouts.insert(
                 id,
@@ -165,72 +158,28 @@ async fn create_rollout(
     Ok(Json(created))
 }
 
-async fn get_rollout(
-    State(app): State<Shared>,
-    Names(id): Names<String>,
-) -> Result<Json<Value>, ApiError> {
-    app.store
-        .read(|data| {
-            data.confidence
-                .rollouts
-                .get(&id)
-                .map(|r| Value::Object(r.resource.clone()))
-        })
-        .map(Json)
-        .ok_or_else(|| not_found(&id))
-}
-
 async fn list_rollouts(
     State(app): State<Shared>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let page_size = match params.get("pageSize").map(|s| s.trim()) {
-        None | Some("") => DEFAULT_PAGE_SIZE,
-        Some(s) => match s.parse::<i64>() {
-            Ok(0) => DEFAULT_PAGE_SIZE,
-            Ok(n) if n > 0 => usize::try_from(n)
+    // An i64: any spelling of 0 is the default, a negative size refused, a larger one capped.
+    let paging = Paging::parse(&params, |s| match s.parse::<i64>() {
+        Ok(0) => Some(DEFAULT_PAGE_SIZE),
+        Ok(n) if n > 0 => Some(
+            usize::try_from(n)
                 .unwrap_or(MAX_PAGE_SIZE)
                 .min(MAX_PAGE_SIZE),
-            _ => {
-                return Err(invalid(format!(
-                    "pageSize must be a non-negative integer, got {s:?}"
-                )));
-            }
-        },
-    };
-    let after = match params.get("pageToken").map(|s| s.trim()) {
-        None | Some("") => None,
-        Some(token) => Some(
-            token
-                .strip_prefix("after-")
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| invalid("invalid pageToken"))?,
         ),
-    };
+        _ => None,
+    })?;
     let filter = assumptions::parse_filter(params.get("filter").map_or("", String::as_str))
         .map_err(invalid)?;
-    let page = app.store.read(|data| {
-        let mut matching: Vec<&StoredRollout> = data
-            .confidence
-            .rollouts
-            .values()
-            .filter(|r| after.is_none_or(|a| r.seq > a))
-            .filter(|r| filter.iter().all(|term| matches(term, &r.resource)))
-            .collect();
-        matching.sort_by_key(|r| r.seq);
-        let more = matching.len() > page_size;
-        matching.truncate(page_size);
-        let next = match (more, matching.last()) {
-            (true, Some(last)) => format!("after-{}", last.seq),
-            _ => String::new(),
-        };
-        let rollouts: Vec<Value> = matching
-            .iter()
-            .map(|r| Value::Object(r.resource.clone()))
-            .collect();
-        (rollouts, next)
+    let (rollouts, next) = app.store.read(|data| {
+        paging.page(data, |r: &StoredRollout| {
+            filter.iter().all(|term| matches(term, &r.resource))
+        })
     });
-    Ok(Json(json!({"rollouts": page.0, "nextPageToken": page.1})))
+    Ok(Json(json!({"rollouts": rollouts, "nextPageToken": next})))
 }
 
 fn matches(term: &FilterTerm, resource: &Map<String, Value>) -> bool {
@@ -251,11 +200,9 @@ async fn patch_rollout(
     Query(params): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Value::Object(body) = body else {
-        return Err(invalid("the body must be a rollout object"));
-    };
+    let body = object_body(body, "rollout")?;
     refuse_output_only(&body)?;
-    let paths = mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)?;
+    let paths = update_mask(&params)?;
     for path in paths.iter().flatten() {
         let top = mask::top(path);
         if top == "name"
@@ -623,14 +570,7 @@ async fn update_segment(
                         who,
                         &now_rfc3339(),
                     );
-                    let seq = segments::next_seq(data);
-                    data.confidence.segments.insert(
-                        segment_id,
-                        StoredSegment {
-                            seq,
-                            resource: fresh,
-                        },
-                    );
+                    segments::insert(data, segment_id, fresh);
                     name
                 }
             };

@@ -12,8 +12,8 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::{
-    S, caller_name, check_field, failed_precondition, invalid, is_string_list, is_string_map, mask,
-    new_id, targeting,
+    Paging, S, caller_name, check_field, failed_precondition, get_one, invalid, is_string_list,
+    is_string_map, mask, new_id, object_body, targeting, update_mask,
 };
 use crate::Shared;
 use crate::assumptions::{
@@ -30,7 +30,7 @@ const SEGMENTS: &str = "/v1/segments";
 pub(super) fn routes() -> Router<Shared> {
     Router::new().route(SEGMENTS, get(list).post(create)).route(
         &format!("{SEGMENTS}/{{id}}"),
-        get(get_one).patch(patch).post(action),
+        get(get_one::<StoredSegment>).patch(patch).post(action),
     )
 }
 
@@ -187,9 +187,7 @@ async fn create(
     Query(params): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Value::Object(mut body) = body else {
-        return Err(invalid("the body must be a segment object"));
-    };
+    let mut body = object_body(body, "segment")?;
     refuse_output_only(&body)?;
     body.remove("name");
     check(&body)?;
@@ -227,14 +225,7 @@ async fn create(
             resource.extend(body);
             resource.insert("state".into(), json!("UNALLOCATED"));
             stamp(&mut resource, &who, &now_rfc3339(), true);
-            let seq = next_seq(data);
-            data.confidence.segments.insert(
-                id,
-                StoredSegment {
-                    seq,
-                    resource: resource.clone(),
-                },
-            );
+            insert(data, id, resource.clone());
             Ok(Value::Object(resource))
         })
         .await?;
@@ -247,19 +238,12 @@ pub(super) fn next_seq(data: &mut Data) -> u64 {
     seq
 }
 
-async fn get_one(
-    State(app): State<Shared>,
-    Names(id): Names<String>,
-) -> Result<Json<Value>, ApiError> {
-    app.store
-        .read(|data| {
-            data.confidence
-                .segments
-                .get(&id)
-                .map(|s| Value::Object(s.resource.clone()))
-        })
-        .map(Json)
-        .ok_or_else(|| not_found(&id))
+/// Stores a new segment, next in creation order.
+pub(super) fn insert(data: &mut Data, id: String, resource: Map<String, Value>) {
+    let seq = next_seq(data);
+    data.confidence
+        .segments
+        .insert(id, StoredSegment { seq, resource });
 }
 
 /// `GET /v1/segments`: in creation order, paged like rollouts. `view` (`BASIC`, `FULL`) is
@@ -271,46 +255,16 @@ async fn list(
     if params.get("filter").is_some_and(|f| !f.trim().is_empty()) {
         return Err(invalid("the emulator does not filter segments"));
     }
-    let page_size = match params.get("pageSize").map(|s| s.trim()) {
-        None | Some("") | Some("0") => DEFAULT_PAGE_SIZE,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) => n.min(MAX_PAGE_SIZE),
-            Err(_) => {
-                return Err(invalid(format!(
-                    "pageSize must be a non-negative integer, got {s:?}"
-                )));
-            }
-        },
-    };
-    let after = match params.get("pageToken").map(|s| s.trim()) {
-        None | Some("") => None,
-        Some(token) => Some(
-            token
-                .strip_prefix("after-")
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| invalid("invalid pageToken"))?,
-        ),
-    };
-    let (segments, next) = app.store.read(|data| {
-        let mut all: Vec<&StoredSegment> = data
-            .confidence
-            .segments
-            .values()
-            .filter(|s| after.is_none_or(|a| s.seq > a))
-            .collect();
-        all.sort_by_key(|s| s.seq);
-        let more = all.len() > page_size;
-        all.truncate(page_size);
-        let next = match (more, all.last()) {
-            (true, Some(last)) => format!("after-{}", last.seq),
-            _ => String::new(),
-        };
-        let items: Vec<Value> = all
-            .iter()
-            .map(|s| Value::Object(s.resource.clone()))
-            .collect();
-        (items, next)
-    });
+    // Read as this list always has, unlike rollouts': only "0" itself is the default (a
+    // size that parses to 0 otherwise asks for an empty page), and any size a usize holds
+    // is capped to the maximum.
+    let paging = Paging::parse(&params, |s| match s {
+        "0" => Some(DEFAULT_PAGE_SIZE),
+        _ => s.parse::<usize>().ok().map(|n| n.min(MAX_PAGE_SIZE)),
+    })?;
+    let (segments, next) = app
+        .store
+        .read(|data| paging.page(data, |_: &StoredSegment| true));
     Ok(Json(json!({"segments": segments, "nextPageToken": next})))
 }
 
@@ -323,11 +277,9 @@ async fn patch(
     Query(params): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Value::Object(body) = body else {
-        return Err(invalid("the body must be a segment object"));
-    };
+    let body = object_body(body, "segment")?;
     refuse_output_only(&body)?;
-    let paths = mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)?;
+    let paths = update_mask(&params)?;
     let who = caller_name(caller);
     let updated = app
         .store
