@@ -11,9 +11,9 @@ use super::model::{
 };
 use super::rules::{self, RawRefs};
 use super::{
-    QueryPairs, already_exists, application, application_mut, failed_precondition, invalid,
-    linked_environment, not_found, object, opt_array, opt_bool, opt_string, opt_strings, refs,
-    required_name,
+    QueryPairs, already_exists, application, application_mut, env_name, failed_precondition,
+    invalid, linked_environment, not_found, object, opt_array, opt_bool, opt_string, opt_strings,
+    refs, required_name,
 };
 use crate::Shared;
 use crate::assumptions::{UNIFY_DEFAULT_STICKINESS, unify_default_variants};
@@ -32,13 +32,6 @@ fn find_flag<'a>(data: &'a Data, app_id: &str, flag_id: &str) -> Result<&'a Flag
         .flags
         .get(flag_id)
         .ok_or_else(|| flag_not_found(app_id, flag_id))
-}
-
-/// The name of an environment for messages (its id when unknown).
-pub(super) fn env_name(data: &Data, org_id: &str, env_id: &str) -> String {
-    data.unify
-        .environment(org_id, env_id)
-        .map_or_else(|| env_id.to_owned(), |e| e.name.clone())
 }
 
 pub(super) async fn list(
@@ -257,18 +250,17 @@ pub(super) async fn delete(
                 )));
             }
             // A flag never depends on itself (cycles are refused), so every user is another.
-            let users = refs::referrers(
+            refs::refuse_referenced(
+                data,
                 application,
-                |env| env_name(data, org, env),
                 |r| refs::names_flag(r, flag),
-            );
-            if !users.is_empty() {
-                return Err(failed_precondition(format!(
-                    "flag {:?} is a dependency of {}; remove those conditions first",
-                    flag.name,
-                    users.join(", ")
-                )));
-            }
+                |users| {
+                    format!(
+                        "flag {:?} is a dependency of {users}; remove those conditions first",
+                        flag.name
+                    )
+                },
+            )?;
             application_mut(data, &app_id)?.flags.remove(&flag_id);
             Ok(())
         })

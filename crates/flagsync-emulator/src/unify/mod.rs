@@ -158,6 +158,13 @@ pub(crate) fn application_mut<'a>(
         .ok_or_else(|| not_found(format!("application {app_id:?} not found")))
 }
 
+/// The name of an environment for messages (its id when unknown).
+pub(crate) fn env_name(data: &Data, org_id: &str, env_id: &str) -> String {
+    data.unify
+        .environment(org_id, env_id)
+        .map_or_else(|| env_id.to_owned(), |e| e.name.clone())
+}
+
 /// The environment, which must be linked to the application.
 pub(crate) fn linked_environment(app: &Application, env_id: &str) -> Result<(), ApiError> {
     if app.is_linked(env_id) {

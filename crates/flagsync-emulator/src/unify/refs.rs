@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::invalid;
 use super::model::{Application, Flag, TargetGroup};
 use super::rules::{FlagKey, RawRefs};
+use super::{env_name, failed_precondition, invalid};
 use crate::assumptions::is_builtin_property;
 use crate::error::ApiError;
+use crate::state::Data;
 
 /// The references in stored conditions (a configuration's list or a target group's object).
 pub(crate) fn collect(conditions: &Value) -> RawRefs {
@@ -229,12 +230,8 @@ pub(crate) fn usage_per_environment(app: &Application, uses: impl Fn(&RawRefs) -
 }
 
 /// Who refers to something: configurations (as "flag NAME in environment ENV") and target
-/// groups, for refusing deletes and renames.
-pub(crate) fn referrers(
-    app: &Application,
-    env_name: impl Fn(&str) -> String,
-    uses: impl Fn(&RawRefs) -> bool,
-) -> Vec<String> {
+/// groups.
+fn referrers(data: &Data, app: &Application, uses: impl Fn(&RawRefs) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     for group in app.target_groups.values() {
         if uses(&collect(&group.conditions)) {
@@ -247,12 +244,28 @@ pub(crate) fn referrers(
                 out.push(format!(
                     "flag {:?} in environment {:?}",
                     flag.name,
-                    env_name(env_id)
+                    env_name(data, &app.organization_id, env_id)
                 ));
             }
         }
     }
     out
+}
+
+/// Refuses a delete or rename (`FAILED_PRECONDITION`) while anything refers to what `uses`
+/// accepts; `refusal` words the answer from the list of who does.
+pub(crate) fn refuse_referenced(
+    data: &Data,
+    app: &Application,
+    uses: impl Fn(&RawRefs) -> bool,
+    refusal: impl FnOnce(String) -> String,
+) -> Result<(), ApiError> {
+    let users = referrers(data, app, uses);
+    if users.is_empty() {
+        Ok(())
+    } else {
+        Err(failed_precondition(refusal(users.join(", "))))
+    }
 }
 
 /// Whether `refs` names the flag `flag` (by id or by name).

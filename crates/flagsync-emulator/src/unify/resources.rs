@@ -6,14 +6,13 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 
-use super::flags::env_name;
 use super::model::{
     Application, CustomProperty, PropertyType, TargetGroup, property_view, target_group_view,
 };
 use super::rules::{self, RawRefs};
 use super::{
-    already_exists, application, application_mut, failed_precondition, invalid, not_found, object,
-    opt_string, refs, required_name,
+    already_exists, application, application_mut, invalid, not_found, object, opt_string, refs,
+    required_name,
 };
 use crate::Shared;
 use crate::error::{ApiError, JsonBody, Names, Service};
@@ -216,19 +215,17 @@ pub(super) async fn delete_group(
         .write(S, |data| {
             let application = application(data, &app_id)?;
             let group = find_group(data, &app_id, &id)?;
-            let org = &application.organization_id;
-            let users = refs::referrers(
+            refs::refuse_referenced(
+                data,
                 application,
-                |env| env_name(data, org, env),
                 |r| names_group(r, &id),
-            );
-            if !users.is_empty() {
-                return Err(failed_precondition(format!(
-                    "target group {:?} is used by {}; remove those references first",
-                    group.name,
-                    users.join(", ")
-                )));
-            }
+                |users| {
+                    format!(
+                        "target group {:?} is used by {users}; remove those references first",
+                        group.name
+                    )
+                },
+            )?;
             application_mut(data, &app_id)?.target_groups.remove(&id);
             Ok(())
         })
@@ -416,19 +413,17 @@ pub(super) async fn update_property(
                         "a custom property named {name:?} already exists in application {app_id:?}"
                     )));
                 }
-                let org = &application.organization_id;
-                let users = refs::referrers(
+                refs::refuse_referenced(
+                    data,
                     application,
-                    |env| env_name(data, org, env),
                     |r| names_property(r, &current.name),
-                );
-                if !users.is_empty() {
-                    return Err(failed_precondition(format!(
-                        "property {:?} is used by {} (conditions name properties); it cannot be renamed",
-                        current.name,
-                        users.join(", ")
-                    )));
-                }
+                    |users| {
+                        format!(
+                            "property {:?} is used by {users} (conditions name properties); it cannot be renamed",
+                            current.name
+                        )
+                    },
+                )?;
             }
             let property = application_mut(data, &app_id)?
                 .custom_properties
@@ -452,19 +447,17 @@ pub(super) async fn delete_property(
         .write(S, |data| {
             let application = application(data, &app_id)?;
             let property = find_property(data, &app_id, &id)?;
-            let org = &application.organization_id;
-            let users = refs::referrers(
+            refs::refuse_referenced(
+                data,
                 application,
-                |env| env_name(data, org, env),
                 |r| names_property(r, &property.name),
-            );
-            if !users.is_empty() {
-                return Err(failed_precondition(format!(
-                    "property {:?} is used by {}; remove those references first",
-                    property.name,
-                    users.join(", ")
-                )));
-            }
+                |users| {
+                    format!(
+                        "property {:?} is used by {users}; remove those references first",
+                        property.name
+                    )
+                },
+            )?;
             application_mut(data, &app_id)?
                 .custom_properties
                 .remove(&id);
