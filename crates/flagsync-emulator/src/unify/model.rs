@@ -257,6 +257,42 @@ impl UnifyData {
     }
 }
 
+/// What every object kept in an organization has: an id, a name (unique among its kind
+/// there) and its creation number.
+pub(crate) trait Object {
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn seq(&self) -> u64;
+}
+
+/// The fields have the same names in every kind, so one implementation serves them all.
+macro_rules! impl_object {
+    ($($kind:ty),+) => {$(
+        impl Object for $kind {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn seq(&self) -> u64 {
+                self.seq
+            }
+        }
+    )+};
+}
+
+impl_object!(Environment, Application, Flag, TargetGroup, CustomProperty);
+
+/// `objects` in creation order, the order lists are served in.
+pub(crate) fn in_creation_order<'a, T: Object>(
+    objects: impl IntoIterator<Item = &'a T>,
+) -> Vec<&'a T> {
+    let mut objects: Vec<&T> = objects.into_iter().collect();
+    objects.sort_by_key(|o| o.seq());
+    objects
+}
+
 impl Application {
     pub(crate) fn flag_by_name(&self, name: &str) -> Option<&Flag> {
         self.flags.values().find(|f| f.name == name)
@@ -272,9 +308,7 @@ impl Application {
     }
     /// Flags in creation order.
     pub(crate) fn flags_in_order(&self) -> Vec<&Flag> {
-        let mut flags: Vec<&Flag> = self.flags.values().collect();
-        flags.sort_by_key(|f| f.seq);
-        flags
+        in_creation_order(self.flags.values())
     }
 }
 

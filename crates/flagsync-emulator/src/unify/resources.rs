@@ -8,7 +8,8 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::model::{
-    Application, CustomProperty, PropertyType, TargetGroup, property_view, target_group_view,
+    Application, CustomProperty, Object, PropertyType, TargetGroup, in_creation_order,
+    property_view, target_group_view,
 };
 use super::rules::{self, RawRefs};
 use super::{
@@ -26,7 +27,7 @@ const S: Service = Service::Unify;
 /// in creation order and served under a key of their own. Listing, reading, creating and
 /// deleting them and their usage per environment work alike, so those handlers are generic
 /// over this; their bodies and updates differ.
-pub(super) trait Resource: Sized {
+pub(super) trait Resource: Object + Sized {
     /// What messages call one.
     const WHAT: &'static str;
     /// What a refused delete calls one.
@@ -36,10 +37,6 @@ pub(super) trait Resource: Sized {
     const MANY: &'static str;
     fn all(app: &Application) -> &BTreeMap<String, Self>;
     fn all_mut(app: &mut Application) -> &mut BTreeMap<String, Self>;
-    fn id(&self) -> &str;
-    fn name(&self) -> &str;
-    /// Its creation number.
-    fn seq(&self) -> u64;
     fn view(&self, app_id: &str) -> Value;
     /// Whether conditions with these references refer to this one.
     fn named_in(&self, refs: &RawRefs) -> bool;
@@ -55,15 +52,6 @@ impl Resource for TargetGroup {
     }
     fn all_mut(app: &mut Application) -> &mut BTreeMap<String, Self> {
         &mut app.target_groups
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn seq(&self) -> u64 {
-        self.seq
     }
     fn view(&self, app_id: &str) -> Value {
         target_group_view(app_id, self)
@@ -84,15 +72,6 @@ impl Resource for CustomProperty {
     }
     fn all_mut(app: &mut Application) -> &mut BTreeMap<String, Self> {
         &mut app.custom_properties
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn seq(&self) -> u64 {
-        self.seq
     }
     fn view(&self, app_id: &str) -> Value {
         property_view(app_id, self)
@@ -168,13 +147,6 @@ fn refuse_taken<T: Resource>(
     }
 }
 
-/// In creation order.
-fn in_order<'a, T: Resource>(objects: impl IntoIterator<Item = &'a T>) -> Vec<&'a T> {
-    let mut objects: Vec<&T> = objects.into_iter().collect();
-    objects.sort_by_key(|o| o.seq());
-    objects
-}
-
 /// An answer with one field, like `{"targetGroup": ...}`.
 fn keyed(key: &str, value: Value) -> Json<Value> {
     Json(Value::Object(Map::from_iter([(key.to_owned(), value)])))
@@ -185,7 +157,7 @@ async fn list<T: Resource>(
     Names(app_id): Names<String>,
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
-        let views: Vec<Value> = in_order(T::all(application(data, &app_id)?).values())
+        let views: Vec<Value> = in_creation_order(T::all(application(data, &app_id)?).values())
             .into_iter()
             .map(|o| o.view(&app_id))
             .collect();
@@ -358,7 +330,7 @@ pub(super) async fn groups_with_usage(
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
         let application = application(data, &app_id)?;
-        let groups: Vec<Value> = in_order(application.target_groups.values())
+        let groups: Vec<Value> = in_creation_order(application.target_groups.values())
             .into_iter()
             .map(|group| {
                 let usage: Vec<Value> = application
@@ -480,7 +452,7 @@ pub(super) async fn property_group_usage(
     app.store.read(|data| {
         let application = application(data, &app_id)?;
         let property = find::<CustomProperty>(data, &app_id, &id)?;
-        let usage: Vec<Value> = in_order(
+        let usage: Vec<Value> = in_creation_order(
             application
                 .target_groups
                 .values()
