@@ -7,7 +7,7 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 use super::model::{
-    Application, Flag, FlagConfiguration, FlagType, configuration_view, flag_view,
+    Application, Flag, FlagConfiguration, FlagType, config_states, configuration_view, flag_view,
     new_configuration,
 };
 use super::rules::{self, RawRefs};
@@ -315,15 +315,7 @@ pub(super) async fn configuration_state(
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
         let (application, flag) = find_flag(data, &app_id, &flag_id)?;
-        let states: Vec<Value> = application
-            .linked_environment_ids
-            .iter()
-            .filter_map(|env| {
-                flag.configurations.get(env).map(
-                    |c| json!({"environmentId": env, "enabled": c.enabled, "updated": c.updated}),
-                )
-            })
-            .collect();
+        let states = config_states(flag, &application.linked_environment_ids);
         Ok(Json(json!({ "configurationStates": states })))
     })
 }

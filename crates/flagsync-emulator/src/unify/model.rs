@@ -327,16 +327,21 @@ pub(crate) fn new_configuration(seed: String, now: &str) -> FlagConfiguration {
     }
 }
 
-/// A flag as served. `config_state_envs`: the environments whose state `configStates` shows.
-pub(crate) fn flag_view(app_id: &str, flag: &Flag, config_state_envs: &[String]) -> Value {
-    let states: Vec<Value> = config_state_envs
-        .iter()
+/// Whether the flag is enabled in each of `envs` where it has a configuration, and since
+/// when: the `configStates` of a flag, and the configuration-state endpoint.
+pub(crate) fn config_states(flag: &Flag, envs: &[String]) -> Vec<Value> {
+    envs.iter()
         .filter_map(|env| {
             flag.configurations
                 .get(env)
                 .map(|c| json!({"environmentId": env, "enabled": c.enabled, "updated": c.updated}))
         })
-        .collect();
+        .collect()
+}
+
+/// A flag as served. `config_state_envs`: the environments whose state `configStates` shows.
+pub(crate) fn flag_view(app_id: &str, flag: &Flag, config_state_envs: &[String]) -> Value {
+    let states = config_states(flag, config_state_envs);
     json!({
         "id": flag.id,
         "name": flag.name,
