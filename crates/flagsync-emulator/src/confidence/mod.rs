@@ -60,6 +60,7 @@ fn failed_precondition(message: impl Into<String>) -> ApiError {
 /// through them is the same for both.
 trait Stored: Sized {
     fn all(data: &Data) -> &BTreeMap<String, Self>;
+    fn all_mut(data: &mut Data) -> &mut BTreeMap<String, Self>;
     /// Its creation number and resource.
     fn parts(&self) -> (u64, &Map<String, Value>);
     fn not_found(id: &str) -> ApiError;
@@ -68,6 +69,9 @@ trait Stored: Sized {
 impl Stored for StoredRollout {
     fn all(data: &Data) -> &BTreeMap<String, Self> {
         &data.confidence.rollouts
+    }
+    fn all_mut(data: &mut Data) -> &mut BTreeMap<String, Self> {
+        &mut data.confidence.rollouts
     }
     fn parts(&self) -> (u64, &Map<String, Value>) {
         (self.seq, &self.resource)
@@ -81,12 +85,45 @@ impl Stored for StoredSegment {
     fn all(data: &Data) -> &BTreeMap<String, Self> {
         &data.confidence.segments
     }
+    fn all_mut(data: &mut Data) -> &mut BTreeMap<String, Self> {
+        &mut data.confidence.segments
+    }
     fn parts(&self) -> (u64, &Map<String, Value>) {
         (self.seq, &self.resource)
     }
     fn not_found(id: &str) -> ApiError {
         segments::not_found(id)
     }
+}
+
+fn find<'a, T: Stored>(data: &'a Data, id: &str) -> Result<&'a T, ApiError> {
+    T::all(data).get(id).ok_or_else(|| T::not_found(id))
+}
+
+fn find_mut<'a, T: Stored>(data: &'a mut Data, id: &str) -> Result<&'a mut T, ApiError> {
+    T::all_mut(data).get_mut(id).ok_or_else(|| T::not_found(id))
+}
+
+/// `POST …/{id}:action`: the id segment carries the action. Without one the answer is
+/// 405, with `example` actions of the `kind` (`"rollout"`, `"segment"`).
+fn id_and_action<'a>(
+    id_action: &'a str,
+    kind: &str,
+    example: &str,
+) -> Result<(&'a str, &'a str), ApiError> {
+    id_action.rsplit_once(':').ok_or_else(|| {
+        ApiError::new(
+            S,
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("POST on a {kind} needs an action, like {example}"),
+        )
+    })
+}
+
+/// An action a `kind` does not have.
+fn unknown_action(kind: &str, action: &str) -> ApiError {
+    ApiError::not_found(S, format!("unknown {kind} action {action:?}"))
+        .with_grpc(grpc::UNIMPLEMENTED)
 }
 
 /// `GET` of one rollout or segment.

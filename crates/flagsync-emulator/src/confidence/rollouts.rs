@@ -4,23 +4,23 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Paging, S, caller_name, check_field, failed_precondition, get_one, invalid, is_string_list,
-    is_string_map, mask, new_id, object_body, segments, update_mask,
+    Paging, S, caller_name, check_field, failed_precondition, find, find_mut, get_one,
+    id_and_action, invalid, is_string_list, is_string_map, mask, new_id, object_body, segments,
+    unknown_action, update_mask,
 };
 use crate::Shared;
 use crate::assumptions::{
     self, DEFAULT_PAGE_SIZE, END_STEPS, FilterTerm, LAUNCH_STEPS, MAX_PAGE_SIZE,
     ROLLOUT_NAME_PREFIX, ROLLOUT_OUTPUT_ONLY_FIELDS, ROLLOUT_SERVER_SECTIONS, SEGMENT_PREFIX,
 };
-use crate::error::{ApiError, JsonBody, Names, OptionalJsonBody, grpc};
+use crate::error::{ApiError, JsonBody, Names, OptionalJsonBody};
 use crate::faults::Caller;
-use crate::state::{Data, StoredRollout};
+use crate::state::{Data, StoredRollout, StoredSegment};
 use crate::time::now_rfc3339;
 
 const INSTANCES: &str = "/v1/workflows/rollout/instances";
@@ -216,11 +216,7 @@ async fn patch_rollout(
     let updated = app
         .store
         .write(S, |data| {
-            let stored = data
-                .confidence
-                .rollouts
-                .get_mut(&id)
-                .ok_or_else(|| not_found(&id))?;
+            let stored: &mut StoredRollout = find_mut(data, &id)?;
             if let Some(name) = body.get("name").filter(|n| !n.is_null())
                 && name.as_str() != Some(&format!("{ROLLOUT_NAME_PREFIX}{id}"))
             {
@@ -285,13 +281,7 @@ async fn rollout_action(
     Names(id_action): Names<String>,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Some((id, action)) = id_action.rsplit_once(':') else {
-        return Err(ApiError::new(
-            S,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "POST on a rollout needs an action, like :launch or :updatesegment",
-        ));
-    };
+    let (id, action) = id_and_action(&id_action, "rollout", ":launch or :updatesegment")?;
     let who = caller_name(caller);
     match action {
         "launch" => transition(&app, id, "launch", &who).await,
@@ -300,10 +290,7 @@ async fn rollout_action(
         // is served too, with or without the wrapper.
         "updatesegment" => update_segment(&app, id, body, true, &who).await,
         "updateSegment" => update_segment(&app, id, body, false, &who).await,
-        other => Err(
-            ApiError::not_found(S, format!("unknown rollout action {other:?}"))
-                .with_grpc(grpc::UNIMPLEMENTED),
-        ),
+        other => Err(unknown_action("rollout", other)),
     }
 }
 
@@ -321,11 +308,7 @@ async fn transition(
     };
     app.store
         .write(S, |data| {
-            let stored = data
-                .confidence
-                .rollouts
-                .get_mut(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &mut StoredRollout = find_mut(data, id)?;
             if stored
                 .resource
                 .get("pendingTransition")
@@ -540,11 +523,7 @@ async fn update_segment(
         .store
         .write(S, |data| {
             let rollout_name = format!("{ROLLOUT_NAME_PREFIX}{id}");
-            let stored = data
-                .confidence
-                .rollouts
-                .get(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &StoredRollout = find(data, id)?;
             let own = text(&stored.resource, &["flags", "segment"]).map(str::to_owned);
             let flag = stored
                 .resource
@@ -575,19 +554,11 @@ async fn update_segment(
                 }
             };
             let segment_id = name.strip_prefix(SEGMENT_PREFIX).unwrap_or(&name);
-            let stored_segment = data
-                .confidence
-                .segments
-                .get_mut(segment_id)
-                .ok_or_else(|| segments::not_found(segment_id))?;
+            let stored_segment: &mut StoredSegment = find_mut(data, segment_id)?;
             let mut next_segment = stored_segment.resource.clone();
             segments::update(&mut next_segment, segment, paths.clone(), who)?;
             stored_segment.resource = next_segment;
-            let stored = data
-                .confidence
-                .rollouts
-                .get_mut(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &mut StoredRollout = find_mut(data, id)?;
             let flags = stored
                 .resource
                 .entry("flags")

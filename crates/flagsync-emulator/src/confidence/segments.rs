@@ -12,8 +12,9 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Paging, S, caller_name, check_field, failed_precondition, get_one, invalid, is_string_list,
-    is_string_map, mask, new_id, object_body, targeting, update_mask,
+    Paging, S, caller_name, check_field, failed_precondition, find_mut, get_one, id_and_action,
+    invalid, is_string_list, is_string_map, mask, new_id, object_body, targeting, unknown_action,
+    update_mask,
 };
 use crate::Shared;
 use crate::assumptions::{
@@ -284,11 +285,7 @@ async fn patch(
     let updated = app
         .store
         .write(S, |data| {
-            let stored = data
-                .confidence
-                .segments
-                .get_mut(&id)
-                .ok_or_else(|| not_found(&id))?;
+            let stored: &mut StoredSegment = find_mut(data, &id)?;
             if let Some(name) = body.get("name").and_then(Value::as_str)
                 && id_of(name) != id
             {
@@ -318,22 +315,11 @@ async fn action(
     Names(id_action): Names<String>,
     OptionalJsonBody(_body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Some((id, action)) = id_action.rsplit_once(':') else {
-        return Err(ApiError::new(
-            S,
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            "POST on a segment needs an action, like :allocate",
-        ));
-    };
+    let (id, action) = id_and_action(&id_action, "segment", ":allocate")?;
     let (from, to) = match action {
         "allocate" => ("UNALLOCATED", "ALLOCATED"),
         "archive" => ("ALLOCATED", "ARCHIVED"),
-        other => {
-            return Err(
-                ApiError::not_found(S, format!("unknown segment action {other:?}"))
-                    .with_grpc(grpc::UNIMPLEMENTED),
-            );
-        }
+        other => return Err(unknown_action("segment", other)),
     };
     let who = caller_name(caller);
     let answer = app
@@ -346,11 +332,7 @@ async fn action(
                     f.get("segment") == Some(&json!(name)) && f.get("rule").is_some()
                 })
             });
-            let stored = data
-                .confidence
-                .segments
-                .get_mut(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &mut StoredSegment = find_mut(data, id)?;
             let state = stored.resource.get("state").and_then(Value::as_str);
             if state != Some(from) {
                 return Err(failed_precondition(format!(
