@@ -127,11 +127,12 @@ fn group_references(group: &TargetGroup) -> BTreeSet<String> {
 }
 
 /// A path from `start` back to itself when `start` would refer to `first_steps`, following
-/// `next` for every other node.
+/// `next` for every other node; the path as `name` calls each node.
 fn cycle_through(
     start: &str,
     first_steps: &BTreeSet<String>,
     next: impl Fn(&str) -> BTreeSet<String>,
+    name: impl Fn(&String) -> String,
 ) -> Option<Vec<String>> {
     let mut seen = BTreeSet::new();
     // Depth-first with an explicit stack of paths, so hostile depth cannot overflow.
@@ -142,7 +143,7 @@ fn cycle_through(
     while let Some(path) = stack.pop() {
         let Some(last) = path.last() else { continue };
         if last == start {
-            return Some(path);
+            return Some(path.iter().map(name).collect());
         }
         if !seen.insert(last.clone()) {
             continue;
@@ -164,16 +165,16 @@ pub(crate) fn flag_cycle(
     env_id: &str,
     deps: &BTreeSet<String>,
 ) -> Option<Vec<String>> {
-    let path = cycle_through(flag_id, deps, |id| {
-        app.flags
-            .get(id)
-            .map(|f| flag_dependencies(app, f, env_id))
-            .unwrap_or_default()
-    })?;
-    Some(
-        path.iter()
-            .map(|id| app.flags.get(id).map_or(id.clone(), |f| f.name.clone()))
-            .collect(),
+    cycle_through(
+        flag_id,
+        deps,
+        |id| {
+            app.flags
+                .get(id)
+                .map(|f| flag_dependencies(app, f, env_id))
+                .unwrap_or_default()
+        },
+        |id| app.flags.get(id).map_or(id.clone(), |f| f.name.clone()),
     )
 }
 
@@ -184,24 +185,24 @@ pub(crate) fn group_cycle(
     group_name: &str,
     refs: &BTreeSet<String>,
 ) -> Option<Vec<String>> {
-    let path = cycle_through(group_id, refs, |id| {
-        app.target_groups
-            .get(id)
-            .map(group_references)
-            .unwrap_or_default()
-    })?;
-    Some(
-        path.iter()
-            .map(|id| {
-                if id == group_id {
-                    group_name.to_owned()
-                } else {
-                    app.target_groups
-                        .get(id)
-                        .map_or(id.clone(), |g| g.name.clone())
-                }
-            })
-            .collect(),
+    cycle_through(
+        group_id,
+        refs,
+        |id| {
+            app.target_groups
+                .get(id)
+                .map(group_references)
+                .unwrap_or_default()
+        },
+        |id| {
+            if id == group_id {
+                group_name.to_owned()
+            } else {
+                app.target_groups
+                    .get(id)
+                    .map_or(id.clone(), |g| g.name.clone())
+            }
+        },
     )
 }
 
