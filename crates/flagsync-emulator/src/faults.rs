@@ -164,16 +164,20 @@ impl Runtime {
                 "launchFailureRate must be between 0 and 1, got {rate}"
             ));
         }
-        if update.cloudbees_requests_per_second == Some(Some(0)) {
-            return Err("cloudbeesRequestsPerSecond must be at least 1 (null turns it off)".into());
-        }
-        if update.unify_requests_per_second == Some(Some(0)) {
-            return Err("unifyRequestsPerSecond must be at least 1 (null turns it off)".into());
-        }
-        if update.confidence_flags_requests_per_second == Some(Some(0)) {
-            return Err(
-                "confidenceFlagsRequestsPerSecond must be at least 1 (null turns it off)".into(),
-            );
+        for (name, limit) in [
+            (
+                "cloudbeesRequestsPerSecond",
+                update.cloudbees_requests_per_second,
+            ),
+            ("unifyRequestsPerSecond", update.unify_requests_per_second),
+            (
+                "confidenceFlagsRequestsPerSecond",
+                update.confidence_flags_requests_per_second,
+            ),
+        ] {
+            if limit == Some(Some(0)) {
+                return Err(format!("{name} must be at least 1 (null turns it off)"));
+            }
         }
         self.rng = StdRng::seed_from_u64(faults.seed);
         self.faults = faults;
