@@ -15,7 +15,7 @@ mod targeting;
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
@@ -56,78 +56,131 @@ fn failed_precondition(message: impl Into<String>) -> ApiError {
 }
 
 /// Rollouts and segments as stored: kept by id, numbered in creation order (their list
-/// order and page tokens), each holding the resource as served. Reading one and paging
-/// through them is the same for both.
+/// order and page tokens), each holding the resource as served.
 trait Stored: Sized {
     fn all(data: &Data) -> &BTreeMap<String, Self>;
     fn all_mut(data: &mut Data) -> &mut BTreeMap<String, Self>;
     /// Its creation number and resource.
     fn parts(&self) -> (u64, &Map<String, Value>);
+}
+
+/// Both keep `seq` and `resource`, each kind in its own map of `data.confidence`.
+macro_rules! impl_stored {
+    ($($kind:ty => $map:ident),+) => {$(
+        impl Stored for $kind {
+            fn all(data: &Data) -> &BTreeMap<String, Self> {
+                &data.confidence.$map
+            }
+            fn all_mut(data: &mut Data) -> &mut BTreeMap<String, Self> {
+                &mut data.confidence.$map
+            }
+            fn parts(&self) -> (u64, &Map<String, Value>) {
+                (self.seq, &self.resource)
+            }
+        }
+    )+};
+}
+
+impl_stored!(StoredRollout => rollouts, StoredSegment => segments);
+
+/// What a rollout or a segment says for the handlers they share: reading one, and a PATCH
+/// as resource-oriented APIs take it (the resource in the body, the paths to change in
+/// `updateMask`) around each kind's own rules.
+trait Resource: Stored {
+    /// What messages call one: `rollout`, `segment`.
+    const KIND: &'static str;
     fn not_found(id: &str) -> ApiError;
+    /// Refuses the output-only fields a client sent.
+    fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError>;
+    /// Refuses, before anything is read, update-mask paths no PATCH may name.
+    fn refuse_mask(_paths: Option<&[String]>) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Applies a PATCH to the one stored. Nothing changes on an error.
+    fn patch(&mut self, patch: Patch<'_>) -> Result<(), ApiError>;
 }
 
-impl Stored for StoredRollout {
-    fn all(data: &Data) -> &BTreeMap<String, Self> {
-        &data.confidence.rollouts
-    }
-    fn all_mut(data: &mut Data) -> &mut BTreeMap<String, Self> {
-        &mut data.confidence.rollouts
-    }
-    fn parts(&self) -> (u64, &Map<String, Value>) {
-        (self.seq, &self.resource)
-    }
-    fn not_found(id: &str) -> ApiError {
-        rollouts::not_found(id)
-    }
+/// A PATCH as its handler read it.
+struct Patch<'a> {
+    /// The id in the path.
+    id: &'a str,
+    /// An object without output-only fields.
+    body: &'a Map<String, Value>,
+    /// The paths of `updateMask`; `None` without one.
+    paths: Option<Vec<String>>,
+    /// Who sent it.
+    who: &'a str,
 }
 
-impl Stored for StoredSegment {
-    fn all(data: &Data) -> &BTreeMap<String, Self> {
-        &data.confidence.segments
-    }
-    fn all_mut(data: &mut Data) -> &mut BTreeMap<String, Self> {
-        &mut data.confidence.segments
-    }
-    fn parts(&self) -> (u64, &Map<String, Value>) {
-        (self.seq, &self.resource)
-    }
-    fn not_found(id: &str) -> ApiError {
-        segments::not_found(id)
-    }
+/// A create or PATCH body: an object of the kind, without output-only fields.
+fn writable_body<T: Resource>(body: Value) -> Result<Map<String, Value>, ApiError> {
+    let Value::Object(body) = body else {
+        return Err(invalid(format!("the body must be a {} object", T::KIND)));
+    };
+    T::refuse_output_only(&body)?;
+    Ok(body)
 }
 
-fn find<'a, T: Stored>(data: &'a Data, id: &str) -> Result<&'a T, ApiError> {
+/// `PATCH …/{id}?updateMask=` of a rollout or segment (see each [`Resource::patch`]);
+/// answers the resource as stored.
+async fn patch_one<T: Resource>(
+    State(app): State<Shared>,
+    caller: Option<Extension<Caller>>,
+    Names(id): Names<String>,
+    Query(params): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let body = writable_body::<T>(body)?;
+    let paths = mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)?;
+    T::refuse_mask(paths.as_deref())?;
+    let who = caller_name(caller);
+    let updated = app
+        .store
+        .write(S, |data| {
+            let stored: &mut T = find_mut(data, &id)?;
+            stored.patch(Patch {
+                id: &id,
+                body: &body,
+                paths,
+                who: &who,
+            })?;
+            Ok(Value::Object(stored.parts().1.clone()))
+        })
+        .await?;
+    Ok(Json(updated))
+}
+
+fn find<'a, T: Resource>(data: &'a Data, id: &str) -> Result<&'a T, ApiError> {
     T::all(data).get(id).ok_or_else(|| T::not_found(id))
 }
 
-fn find_mut<'a, T: Stored>(data: &'a mut Data, id: &str) -> Result<&'a mut T, ApiError> {
+fn find_mut<'a, T: Resource>(data: &'a mut Data, id: &str) -> Result<&'a mut T, ApiError> {
     T::all_mut(data).get_mut(id).ok_or_else(|| T::not_found(id))
 }
 
 /// `POST …/{id}:action`: the id segment carries the action. Without one the answer is
-/// 405, with `example` actions of the `kind` (`"rollout"`, `"segment"`).
-fn id_and_action<'a>(
+/// 405, naming `example` actions.
+fn id_and_action<'a, T: Resource>(
     id_action: &'a str,
-    kind: &str,
     example: &str,
 ) -> Result<(&'a str, &'a str), ApiError> {
     id_action.rsplit_once(':').ok_or_else(|| {
         ApiError::new(
             S,
             StatusCode::METHOD_NOT_ALLOWED,
-            format!("POST on a {kind} needs an action, like {example}"),
+            format!("POST on a {} needs an action, like {example}", T::KIND),
         )
     })
 }
 
-/// An action a `kind` does not have.
-fn unknown_action(kind: &str, action: &str) -> ApiError {
-    ApiError::not_found(S, format!("unknown {kind} action {action:?}"))
+/// An action the kind does not have.
+fn unknown_action<T: Resource>(action: &str) -> ApiError {
+    ApiError::not_found(S, format!("unknown {} action {action:?}", T::KIND))
         .with_grpc(grpc::UNIMPLEMENTED)
 }
 
 /// `GET` of one rollout or segment.
-async fn get_one<T: Stored>(
+async fn get_one<T: Resource>(
     State(app): State<Shared>,
     Names(id): Names<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -194,19 +247,6 @@ impl Paging {
             .collect();
         (items, next)
     }
-}
-
-/// A create or PATCH body: a `what` object.
-fn object_body(body: Value, what: &str) -> Result<Map<String, Value>, ApiError> {
-    match body {
-        Value::Object(object) => Ok(object),
-        _ => Err(invalid(format!("the body must be a {what} object"))),
-    }
-}
-
-/// The paths of a PATCH's `updateMask`; `None` without one.
-fn update_mask(params: &HashMap<String, String>) -> Result<Option<Vec<String>>, ApiError> {
-    mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)
 }
 
 /// Refuses `field` of `object` when it is set (present and not null) to a value `ok` does

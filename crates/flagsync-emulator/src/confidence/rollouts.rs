@@ -9,9 +9,9 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Paging, S, caller_name, check_field, failed_precondition, find, find_mut, get_one,
-    id_and_action, invalid, is_string_list, is_string_map, mask, new_id, object_body, segments,
-    unknown_action, update_mask,
+    Paging, Patch, Resource, S, caller_name, check_field, failed_precondition, find, find_mut,
+    get_one, id_and_action, invalid, is_string_list, is_string_map, mask, new_id, patch_one,
+    segments, unknown_action, writable_body,
 };
 use crate::Shared;
 use crate::assumptions::{
@@ -33,13 +33,9 @@ pub(super) fn routes() -> Router<Shared> {
         .route(
             &format!("{INSTANCES}/{{id}}"),
             get(get_one::<StoredRollout>)
-                .patch(patch_rollout)
+                .patch(patch_one::<StoredRollout>)
                 .post(rollout_action),
         )
-}
-
-pub(super) fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(S, format!("rollout {ROLLOUT_NAME_PREFIX}{id} not found"))
 }
 
 fn text<'v>(map: &'v Map<String, Value>, path: &[&str]) -> Option<&'v str> {
@@ -49,18 +45,6 @@ fn text<'v>(map: &'v Map<String, Value>, path: &[&str]) -> Option<&'v str> {
         m = m.get(*p)?.as_object()?;
     }
     m.get(*last)?.as_str()
-}
-
-/// Refuses the output-only envelope fields and server-computed sections a client sent.
-fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
-    let sent = ROLLOUT_OUTPUT_ONLY_FIELDS
-        .iter()
-        .chain(ROLLOUT_SERVER_SECTIONS)
-        .find(|f| body.get(**f).is_some_and(|v| !v.is_null()));
-    match sent {
-        Some(f) => Err(invalid(format!("{f} is output only and cannot be set"))),
-        None => Ok(()),
-    }
 }
 
 /// Checks what a client may set: `rollout.reach` a decimal string in 0..=1, `labels` a
@@ -116,8 +100,7 @@ async fn create_rollout(
     caller: Option<Extension<Caller>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let mut resource = object_body(body, "rollout")?;
-    refuse_output_only(&resource)?;
+    let mut resource = writable_body::<StoredRollout>(body)?;
     // The server names a new rollout.
     resource.remove("name");
     validate_rollout(&resource)?;
@@ -189,82 +172,88 @@ fn matches(term: &FilterTerm, resource: &Map<String, Value>) -> bool {
     }
 }
 
-/// `PATCH …/{id}?updateMask=`: each masked path is replaced with the body's value (a path
-/// naming a data section replaces the whole section; a masked field the body lacks is
-/// cleared); without a mask, every field a client may set is replaced. Output-only fields
-/// in the body, output-only paths and sections listed in `lockedDataKeys` are refused.
-async fn patch_rollout(
-    State(app): State<Shared>,
-    caller: Option<Extension<Caller>>,
-    Names(id): Names<String>,
-    Query(params): Query<HashMap<String, String>>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
-    let body = object_body(body, "rollout")?;
-    refuse_output_only(&body)?;
-    let paths = update_mask(&params)?;
-    for path in paths.iter().flatten() {
-        let top = mask::top(path);
-        if top == "name"
-            || ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&top)
-            || ROLLOUT_SERVER_SECTIONS.contains(&top)
-        {
-            return Err(invalid(format!("{top} cannot be updated")));
+impl Resource for StoredRollout {
+    const KIND: &'static str = "rollout";
+    fn not_found(id: &str) -> ApiError {
+        ApiError::not_found(S, format!("rollout {ROLLOUT_NAME_PREFIX}{id} not found"))
+    }
+
+    /// The output-only envelope fields and server-computed sections.
+    fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
+        let sent = ROLLOUT_OUTPUT_ONLY_FIELDS
+            .iter()
+            .chain(ROLLOUT_SERVER_SECTIONS)
+            .find(|f| body.get(**f).is_some_and(|v| !v.is_null()));
+        match sent {
+            Some(f) => Err(invalid(format!("{f} is output only and cannot be set"))),
+            None => Ok(()),
         }
     }
-    let who = caller_name(caller);
-    let updated = app
-        .store
-        .write(S, |data| {
-            let stored: &mut StoredRollout = find_mut(data, &id)?;
-            if let Some(name) = body.get("name").filter(|n| !n.is_null())
-                && name.as_str() != Some(&format!("{ROLLOUT_NAME_PREFIX}{id}"))
+
+    /// The name, output-only fields and server sections.
+    fn refuse_mask(paths: Option<&[String]>) -> Result<(), ApiError> {
+        for path in paths.iter().copied().flatten() {
+            let top = mask::top(path);
+            if top == "name"
+                || ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&top)
+                || ROLLOUT_SERVER_SECTIONS.contains(&top)
             {
-                return Err(invalid(format!(
-                    "the body names {name}, not {ROLLOUT_NAME_PREFIX}{id}"
-                )));
+                return Err(invalid(format!("{top} cannot be updated")));
             }
-            let paths: Vec<String> = match &paths {
-                Some(p) => p.clone(),
-                // Every field a client may set, stored or sent.
-                None => stored
-                    .resource
-                    .keys()
-                    .chain(body.keys())
-                    .filter(|k| {
-                        k.as_str() != "name"
-                            && !ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&k.as_str())
-                            && !ROLLOUT_SERVER_SECTIONS.contains(&k.as_str())
-                    })
-                    .cloned()
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            };
-            let locked = string_list(stored.resource.get("lockedDataKeys"));
-            if let Some(path) = paths.iter().find(|p| locked.contains(&mask::top(p))) {
-                let state = text(&stored.resource, &["state"]).unwrap_or("unknown");
-                return Err(failed_precondition(format!(
-                    "{} is locked while the rollout is {state} (lockedDataKeys); {}",
-                    mask::top(path),
-                    if mask::top(path) == "flags" {
-                        "change its targeting and flag settings with :updatesegment"
-                    } else {
-                        "it cannot change in this state"
-                    }
-                )));
-            }
-            let mut resource = stored.resource.clone();
-            for path in &paths {
-                mask::copy(&mut resource, &body, path);
-            }
-            validate_rollout(&resource)?;
-            touch(&mut resource, Some(&who), &now_rfc3339());
-            stored.resource = resource;
-            Ok(Value::Object(stored.resource.clone()))
-        })
-        .await?;
-    Ok(Json(updated))
+        }
+        Ok(())
+    }
+
+    /// Each masked path is replaced with the body's value (a path naming a data section
+    /// replaces the whole section; a masked field the body lacks is cleared); without a
+    /// mask, every field a client may set is replaced. Sections listed in
+    /// `lockedDataKeys` are refused.
+    fn patch(&mut self, patch: Patch<'_>) -> Result<(), ApiError> {
+        let name = format!("{ROLLOUT_NAME_PREFIX}{}", patch.id);
+        if let Some(sent) = patch.body.get("name").filter(|n| !n.is_null())
+            && sent.as_str() != Some(&name)
+        {
+            return Err(invalid(format!("the body names {sent}, not {name}")));
+        }
+        let paths: Vec<String> = match patch.paths {
+            Some(p) => p,
+            // Every field a client may set, stored or sent.
+            None => self
+                .resource
+                .keys()
+                .chain(patch.body.keys())
+                .filter(|k| {
+                    k.as_str() != "name"
+                        && !ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&k.as_str())
+                        && !ROLLOUT_SERVER_SECTIONS.contains(&k.as_str())
+                })
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let locked = string_list(self.resource.get("lockedDataKeys"));
+        if let Some(path) = paths.iter().find(|p| locked.contains(&mask::top(p))) {
+            let state = text(&self.resource, &["state"]).unwrap_or("unknown");
+            return Err(failed_precondition(format!(
+                "{} is locked while the rollout is {state} (lockedDataKeys); {}",
+                mask::top(path),
+                if mask::top(path) == "flags" {
+                    "change its targeting and flag settings with :updatesegment"
+                } else {
+                    "it cannot change in this state"
+                }
+            )));
+        }
+        let mut resource = self.resource.clone();
+        for path in &paths {
+            mask::copy(&mut resource, patch.body, path);
+        }
+        validate_rollout(&resource)?;
+        touch(&mut resource, Some(patch.who), &now_rfc3339());
+        self.resource = resource;
+        Ok(())
+    }
 }
 
 fn string_list(value: Option<&Value>) -> Vec<&str> {
@@ -281,7 +270,7 @@ async fn rollout_action(
     Names(id_action): Names<String>,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let (id, action) = id_and_action(&id_action, "rollout", ":launch or :updatesegment")?;
+    let (id, action) = id_and_action::<StoredRollout>(&id_action, ":launch or :updatesegment")?;
     let who = caller_name(caller);
     match action {
         "launch" => transition(&app, id, "launch", &who).await,
@@ -290,7 +279,7 @@ async fn rollout_action(
         // is served too, with or without the wrapper.
         "updatesegment" => update_segment(&app, id, body, true, &who).await,
         "updateSegment" => update_segment(&app, id, body, false, &who).await,
-        other => Err(unknown_action("rollout", other)),
+        other => Err(unknown_action::<StoredRollout>(other)),
     }
 }
 

@@ -12,9 +12,9 @@ use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Paging, S, caller_name, check_field, failed_precondition, find_mut, get_one, id_and_action,
-    invalid, is_string_list, is_string_map, mask, new_id, object_body, targeting, unknown_action,
-    update_mask,
+    Paging, Patch, Resource, S, caller_name, check_field, failed_precondition, find_mut, get_one,
+    id_and_action, invalid, is_string_list, is_string_map, mask, new_id, patch_one, targeting,
+    unknown_action, writable_body,
 };
 use crate::Shared;
 use crate::assumptions::{
@@ -31,12 +31,10 @@ const SEGMENTS: &str = "/v1/segments";
 pub(super) fn routes() -> Router<Shared> {
     Router::new().route(SEGMENTS, get(list).post(create)).route(
         &format!("{SEGMENTS}/{{id}}"),
-        get(get_one::<StoredSegment>).patch(patch).post(action),
+        get(get_one::<StoredSegment>)
+            .patch(patch_one::<StoredSegment>)
+            .post(action),
     )
-}
-
-pub(super) fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(S, format!("segment {SEGMENT_PREFIX}{id} not found"))
 }
 
 /// The segment a rollout creates: everyone (no targeting), the rollout's allocation, not
@@ -68,19 +66,6 @@ pub(super) fn stamp(resource: &mut Map<String, Value>, who: &str, now: &str, cre
     }
     resource.insert("updateTime".into(), json!(now));
     resource.insert("updater".into(), json!(who));
-}
-
-/// Refuses the output-only fields a client sent.
-fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
-    match SEGMENT_OUTPUT_ONLY_FIELDS
-        .iter()
-        .find(|f| body.get(**f).is_some_and(|v| !v.is_null()))
-    {
-        Some(f) => Err(invalid(format!(
-            "segment field {f} is output only and cannot be set"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// What a client may set: targeting as the protos define it, an allocation whose
@@ -188,8 +173,7 @@ async fn create(
     Query(params): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let mut body = object_body(body, "segment")?;
-    refuse_output_only(&body)?;
+    let mut body = writable_body::<StoredSegment>(body)?;
     body.remove("name");
     check(&body)?;
     let who = caller_name(caller);
@@ -269,42 +253,42 @@ async fn list(
     Ok(Json(json!({"segments": segments, "nextPageToken": next})))
 }
 
-/// `PATCH /v1/segments/{id}?updateMask=`: only while `UNALLOCATED` (the reference: "Only
-/// segments in state UNALLOCATED can be updated").
-async fn patch(
-    State(app): State<Shared>,
-    caller: Option<Extension<Caller>>,
-    Names(id): Names<String>,
-    Query(params): Query<HashMap<String, String>>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
-    let body = object_body(body, "segment")?;
-    refuse_output_only(&body)?;
-    let paths = update_mask(&params)?;
-    let who = caller_name(caller);
-    let updated = app
-        .store
-        .write(S, |data| {
-            let stored: &mut StoredSegment = find_mut(data, &id)?;
-            if let Some(name) = body.get("name").and_then(Value::as_str)
-                && id_of(name) != id
-            {
-                return Err(invalid(format!(
-                    "the body names {name}, not {SEGMENT_PREFIX}{id}"
-                )));
-            }
-            let state = stored.resource.get("state").and_then(Value::as_str);
-            if state != Some("UNALLOCATED") {
-                return Err(failed_precondition(format!(
-                    "only segments in state UNALLOCATED can be updated; {SEGMENT_PREFIX}{id} is {}",
-                    state.unwrap_or("in no state")
-                )));
-            }
-            update(&mut stored.resource, &body, paths, &who)?;
-            Ok(Value::Object(stored.resource.clone()))
-        })
-        .await?;
-    Ok(Json(updated))
+impl Resource for StoredSegment {
+    const KIND: &'static str = "segment";
+    fn not_found(id: &str) -> ApiError {
+        ApiError::not_found(S, format!("segment {SEGMENT_PREFIX}{id} not found"))
+    }
+
+    fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
+        match SEGMENT_OUTPUT_ONLY_FIELDS
+            .iter()
+            .find(|f| body.get(**f).is_some_and(|v| !v.is_null()))
+        {
+            Some(f) => Err(invalid(format!(
+                "segment field {f} is output only and cannot be set"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `PATCH /v1/segments/{id}?updateMask=`: only while `UNALLOCATED` (the reference:
+    /// "Only segments in state UNALLOCATED can be updated"); see [`update`].
+    fn patch(&mut self, patch: Patch<'_>) -> Result<(), ApiError> {
+        let name = format!("{SEGMENT_PREFIX}{}", patch.id);
+        if let Some(sent) = patch.body.get("name").and_then(Value::as_str)
+            && id_of(sent) != patch.id
+        {
+            return Err(invalid(format!("the body names {sent}, not {name}")));
+        }
+        let state = self.resource.get("state").and_then(Value::as_str);
+        if state != Some("UNALLOCATED") {
+            return Err(failed_precondition(format!(
+                "only segments in state UNALLOCATED can be updated; {name} is {}",
+                state.unwrap_or("in no state")
+            )));
+        }
+        update(&mut self.resource, patch.body, patch.paths, patch.who)
+    }
 }
 
 /// `POST /v1/segments/{id}:allocate` (`UNALLOCATED` → `ALLOCATED`) and `:archive`
@@ -315,11 +299,11 @@ async fn action(
     Names(id_action): Names<String>,
     OptionalJsonBody(_body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let (id, action) = id_and_action(&id_action, "segment", ":allocate")?;
+    let (id, action) = id_and_action::<StoredSegment>(&id_action, ":allocate")?;
     let (from, to) = match action {
         "allocate" => ("UNALLOCATED", "ALLOCATED"),
         "archive" => ("ALLOCATED", "ARCHIVED"),
-        other => return Err(unknown_action("segment", other)),
+        other => return Err(unknown_action::<StoredSegment>(other)),
     };
     let who = caller_name(caller);
     let answer = app
