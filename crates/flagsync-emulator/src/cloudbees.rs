@@ -2,7 +2,7 @@
 //! target groups per application, and the reads CloudBees' Jenkins plugin uses
 //! (applications, an application's environments, every flag of an environment).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::Router;
@@ -145,14 +145,7 @@ async fn list_flags(
     State(app): State<Shared>,
     Names((app_id, env)): Names<(String, String)>,
 ) -> Json<Value> {
-    let list = app.store.read(|data| {
-        data.cloudbees
-            .get(&app_id)
-            .and_then(|a| a.environments.get(&env))
-            .map(|experiments| experiments.values().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
-    });
-    Json(Value::Array(list))
+    list_objects(&app, Place::Experiments(&app_id, &env), |_| true)
 }
 
 async fn put_application(
@@ -226,40 +219,117 @@ async fn put_application(
     Ok(Json(answer))
 }
 
-async fn list_experiments(
-    State(app): State<Shared>,
-    Names((app_id, env)): Names<(String, String)>,
-) -> Json<Value> {
-    let list = app.store.read(|data| {
-        data.cloudbees
-            .get(&app_id)
-            .and_then(|a| a.environments.get(&env))
-            .map(|experiments| {
-                experiments
-                    .values()
-                    .filter(|e| has_release_rule(e))
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-    });
-    Json(Value::Array(list))
+/// What differs between the two kinds of objects the handlers below share.
+struct Kind {
+    /// What messages call one.
+    what: &'static str,
+    /// The `type` of a body: required (experiments), or checked only when present (target
+    /// groups).
+    type_name: &'static str,
+    type_required: bool,
+    /// The body field that identifies one: its key, the last segment of its path.
+    identity_key: &'static str,
 }
 
-/// The body as an object with a `type` of `expected_type` (required for experiments, checked
-/// when present for target groups) and a non-empty string `identity_key`.
-fn validated_object(
-    body: Value,
-    expected_type: &str,
-    type_required: bool,
-    identity_key: &str,
-) -> Result<(Map<String, Value>, String), ApiError> {
+const EXPERIMENT: Kind = Kind {
+    what: "experiment",
+    type_name: "experiment",
+    type_required: true,
+    identity_key: "flag",
+};
+
+const TARGET_GROUP: Kind = Kind {
+    what: "target group",
+    type_name: "target-group",
+    type_required: false,
+    identity_key: "name",
+};
+
+/// Where objects of one kind are kept: an application's experiments in one environment (by
+/// flag), or its target groups (by name). Both kinds are listed, read, put, patched and
+/// deleted alike.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    /// Application id and environment.
+    Experiments(&'a str, &'a str),
+    /// Application id.
+    TargetGroups(&'a str),
+}
+
+impl<'a> Place<'a> {
+    fn kind(self) -> &'static Kind {
+        match self {
+            Place::Experiments(..) => &EXPERIMENT,
+            Place::TargetGroups(_) => &TARGET_GROUP,
+        }
+    }
+
+    fn app_id(self) -> &'a str {
+        match self {
+            Place::Experiments(app_id, _) | Place::TargetGroups(app_id) => app_id,
+        }
+    }
+
+    /// The objects, when anything was ever put there.
+    fn objects(self, data: &Data) -> Option<&BTreeMap<String, Value>> {
+        match self {
+            Place::Experiments(app_id, env) => data.cloudbees.get(app_id)?.environments.get(env),
+            Place::TargetGroups(app_id) => Some(&data.cloudbees.get(app_id)?.target_groups),
+        }
+    }
+
+    fn objects_mut(self, data: &mut Data) -> Option<&mut BTreeMap<String, Value>> {
+        let app = data.cloudbees.get_mut(self.app_id())?;
+        match self {
+            Place::Experiments(_, env) => app.environments.get_mut(env),
+            Place::TargetGroups(_) => Some(&mut app.target_groups),
+        }
+    }
+
+    /// The objects, made when missing.
+    fn objects_entry(self, data: &mut Data) -> &mut BTreeMap<String, Value> {
+        let app = data.cloudbees.entry(self.app_id().to_owned()).or_default();
+        match self {
+            Place::Experiments(_, env) => app.environments.entry(env.to_owned()).or_default(),
+            Place::TargetGroups(_) => &mut app.target_groups,
+        }
+    }
+
+    /// An object as stored: an experiment normalized, a target group as sent.
+    fn stored(self, object: Map<String, Value>, id: &str) -> Value {
+        match self {
+            Place::Experiments(..) => normalize_experiment(object, id),
+            Place::TargetGroups(_) => Value::Object(object),
+        }
+    }
+
+    fn not_found(self, id: &str) -> ApiError {
+        let message = match self {
+            Place::Experiments(app_id, env) => format!(
+                "experiment for flag {id:?} not found in environment {env:?} of application {app_id:?}"
+            ),
+            Place::TargetGroups(app_id) => {
+                format!("target group {id:?} not found in application {app_id:?}")
+            }
+        };
+        ApiError::not_found(S, message)
+    }
+}
+
+/// The body as an object with the `type` of `kind` and a non-empty string identity.
+fn validated_object(body: Value, kind: &Kind) -> Result<(Map<String, Value>, String), ApiError> {
+    let Kind {
+        type_name: expected_type,
+        type_required,
+        identity_key,
+        ..
+    } = kind;
     let Value::Object(object) = body else {
         return Err(ApiError::bad_request(S, "the body must be a JSON object"));
     };
     match object.get("type") {
         Some(Value::String(t)) if t == expected_type => {}
-        None if !type_required => {}
+        None if !*type_required => {}
         None => {
             return Err(ApiError::bad_request(
                 S,
@@ -273,7 +343,7 @@ fn validated_object(
             ));
         }
     }
-    let identity = match object.get(identity_key) {
+    let identity = match object.get(*identity_key) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => {
             return Err(ApiError::bad_request(
@@ -285,52 +355,109 @@ fn validated_object(
     Ok((object, identity))
 }
 
-async fn put_experiment(
-    State(app): State<Shared>,
-    Names((app_id, env)): Names<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
-    let (object, flag) = validated_object(body, "experiment", true, "flag")?;
-    let stored = normalize_experiment(object, &flag);
+/// The objects `keep` accepts (none where nothing was put yet).
+fn list_objects(app: &Shared, place: Place<'_>, keep: fn(&Value) -> bool) -> Json<Value> {
+    let list = app.store.read(|data| {
+        place
+            .objects(data)
+            .map(|objects| objects.values().filter(|o| keep(o)).cloned().collect())
+            .unwrap_or_default()
+    });
+    Json(Value::Array(list))
+}
+
+fn get_object(app: &Shared, place: Place<'_>, id: &str) -> Result<Json<Value>, ApiError> {
+    app.store
+        .read(|data| place.objects(data).and_then(|o| o.get(id)).cloned())
+        .map(Json)
+        .ok_or_else(|| place.not_found(id))
+}
+
+/// Creates or replaces the object the body identifies; answers it as stored.
+async fn put_object(app: &Shared, place: Place<'_>, body: Value) -> Result<Json<Value>, ApiError> {
+    let (object, id) = validated_object(body, place.kind())?;
+    let stored = place.stored(object, &id);
     let answer = stored.clone();
     app.store
         .write(S, move |data| {
-            data.cloudbees
-                .entry(app_id)
-                .or_default()
-                .environments
-                .entry(env)
-                .or_default()
-                .insert(flag, stored);
+            place.objects_entry(data).insert(id, stored);
             Ok(())
         })
         .await?;
     Ok(Json(answer))
 }
 
-fn experiment_not_found(app_id: &str, env: &str, flag: &str) -> ApiError {
-    ApiError::not_found(
-        S,
-        format!(
-            "experiment for flag {flag:?} not found in environment {env:?} of application {app_id:?}"
-        ),
-    )
+/// Applies a JSON Patch; the result must stay an object with the same identity.
+async fn patch_object(
+    app: &Shared,
+    place: Place<'_>,
+    id: &str,
+    body: Value,
+) -> Result<Json<Value>, ApiError> {
+    let patch = parse_patch(body)?;
+    let Kind {
+        what, identity_key, ..
+    } = place.kind();
+    let updated = app
+        .store
+        .write(S, |data| {
+            let slot = place
+                .objects_mut(data)
+                .and_then(|o| o.get_mut(id))
+                .ok_or_else(|| place.not_found(id))?;
+            let Value::Object(object) = apply_patch(slot, &patch)? else {
+                return Err(ApiError::bad_request(
+                    S,
+                    format!("the patched {what} must stay an object"),
+                ));
+            };
+            if object.get(*identity_key).and_then(Value::as_str) != Some(id) {
+                return Err(ApiError::bad_request(
+                    S,
+                    format!("\"{identity_key}\" identifies the {what} and cannot be patched"),
+                ));
+            }
+            let patched = place.stored(object, id);
+            *slot = patched.clone();
+            Ok(patched)
+        })
+        .await?;
+    Ok(Json(updated))
+}
+
+async fn delete_object(app: &Shared, place: Place<'_>, id: &str) -> Result<Response, ApiError> {
+    app.store
+        .write(S, |data| {
+            place
+                .objects_mut(data)
+                .and_then(|o| o.remove(id))
+                .map(|_| ())
+                .ok_or_else(|| place.not_found(id))
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_experiments(
+    State(app): State<Shared>,
+    Names((app_id, env)): Names<(String, String)>,
+) -> Json<Value> {
+    list_objects(&app, Place::Experiments(&app_id, &env), has_release_rule)
+}
+
+async fn put_experiment(
+    State(app): State<Shared>,
+    Names((app_id, env)): Names<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    put_object(&app, Place::Experiments(&app_id, &env), body).await
 }
 
 async fn get_experiment(
     State(app): State<Shared>,
     Names((app_id, env, flag)): Names<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    app.store
-        .read(|data| {
-            data.cloudbees
-                .get(&app_id)
-                .and_then(|a| a.environments.get(&env))
-                .and_then(|e| e.get(&flag))
-                .cloned()
-        })
-        .map(Json)
-        .ok_or_else(|| experiment_not_found(&app_id, &env, &flag))
+    get_object(&app, Place::Experiments(&app_id, &env), &flag)
 }
 
 async fn patch_experiment(
@@ -338,65 +465,21 @@ async fn patch_experiment(
     Names((app_id, env, flag)): Names<(String, String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let patch = parse_patch(body)?;
-    let updated = app
-        .store
-        .write(S, |data| {
-            let slot = data
-                .cloudbees
-                .get_mut(&app_id)
-                .and_then(|a| a.environments.get_mut(&env))
-                .and_then(|e| e.get_mut(&flag))
-                .ok_or_else(|| experiment_not_found(&app_id, &env, &flag))?;
-            let patched = apply_patch(slot, &patch)?;
-            let Value::Object(object) = patched else {
-                return Err(ApiError::bad_request(
-                    S,
-                    "the patched experiment must stay an object",
-                ));
-            };
-            if object.get("flag").and_then(Value::as_str) != Some(flag.as_str()) {
-                return Err(ApiError::bad_request(
-                    S,
-                    "\"flag\" identifies the experiment and cannot be patched",
-                ));
-            }
-            let patched = normalize_experiment(object, &flag);
-            *slot = patched.clone();
-            Ok(patched)
-        })
-        .await?;
-    Ok(Json(updated))
+    patch_object(&app, Place::Experiments(&app_id, &env), &flag, body).await
 }
 
 async fn delete_experiment(
     State(app): State<Shared>,
     Names((app_id, env, flag)): Names<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    app.store
-        .write(S, |data| {
-            data.cloudbees
-                .get_mut(&app_id)
-                .and_then(|a| a.environments.get_mut(&env))
-                .and_then(|e| e.remove(&flag))
-                .map(|_| ())
-                .ok_or_else(|| experiment_not_found(&app_id, &env, &flag))
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_object(&app, Place::Experiments(&app_id, &env), &flag).await
 }
 
 async fn list_target_groups(
     State(app): State<Shared>,
     Names(app_id): Names<String>,
 ) -> Json<Value> {
-    let list = app.store.read(|data| {
-        data.cloudbees
-            .get(&app_id)
-            .map(|a| a.target_groups.values().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
-    });
-    Json(Value::Array(list))
+    list_objects(&app, Place::TargetGroups(&app_id), |_| true)
 }
 
 async fn put_target_group(
@@ -404,42 +487,14 @@ async fn put_target_group(
     Names(app_id): Names<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let (object, name) = validated_object(body, "target-group", false, "name")?;
-    let stored = Value::Object(object);
-    let answer = stored.clone();
-    app.store
-        .write(S, move |data| {
-            data.cloudbees
-                .entry(app_id)
-                .or_default()
-                .target_groups
-                .insert(name, stored);
-            Ok(())
-        })
-        .await?;
-    Ok(Json(answer))
-}
-
-fn target_group_not_found(app_id: &str, name: &str) -> ApiError {
-    ApiError::not_found(
-        S,
-        format!("target group {name:?} not found in application {app_id:?}"),
-    )
+    put_object(&app, Place::TargetGroups(&app_id), body).await
 }
 
 async fn get_target_group(
     State(app): State<Shared>,
     Names((app_id, name)): Names<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    app.store
-        .read(|data| {
-            data.cloudbees
-                .get(&app_id)
-                .and_then(|a| a.target_groups.get(&name))
-                .cloned()
-        })
-        .map(Json)
-        .ok_or_else(|| target_group_not_found(&app_id, &name))
+    get_object(&app, Place::TargetGroups(&app_id), &name)
 }
 
 async fn patch_target_group(
@@ -447,49 +502,14 @@ async fn patch_target_group(
     Names((app_id, name)): Names<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let patch = parse_patch(body)?;
-    let updated = app
-        .store
-        .write(S, |data| {
-            let slot = data
-                .cloudbees
-                .get_mut(&app_id)
-                .and_then(|a| a.target_groups.get_mut(&name))
-                .ok_or_else(|| target_group_not_found(&app_id, &name))?;
-            let patched = apply_patch(slot, &patch)?;
-            if !patched.is_object() {
-                return Err(ApiError::bad_request(
-                    S,
-                    "the patched target group must stay an object",
-                ));
-            }
-            if patched.get("name").and_then(Value::as_str) != Some(name.as_str()) {
-                return Err(ApiError::bad_request(
-                    S,
-                    "\"name\" identifies the target group and cannot be patched",
-                ));
-            }
-            *slot = patched.clone();
-            Ok(patched)
-        })
-        .await?;
-    Ok(Json(updated))
+    patch_object(&app, Place::TargetGroups(&app_id), &name, body).await
 }
 
 async fn delete_target_group(
     State(app): State<Shared>,
     Names((app_id, name)): Names<(String, String)>,
 ) -> Result<Response, ApiError> {
-    app.store
-        .write(S, |data| {
-            data.cloudbees
-                .get_mut(&app_id)
-                .and_then(|a| a.target_groups.remove(&name))
-                .map(|_| ())
-                .ok_or_else(|| target_group_not_found(&app_id, &name))
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_object(&app, Place::TargetGroups(&app_id), &name).await
 }
 
 /// An RFC 6902 patch from the body, with the vendor's slash-less pointers accepted.

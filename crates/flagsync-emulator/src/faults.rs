@@ -164,16 +164,20 @@ impl Runtime {
                 "launchFailureRate must be between 0 and 1, got {rate}"
             ));
         }
-        if update.cloudbees_requests_per_second == Some(Some(0)) {
-            return Err("cloudbeesRequestsPerSecond must be at least 1 (null turns it off)".into());
-        }
-        if update.unify_requests_per_second == Some(Some(0)) {
-            return Err("unifyRequestsPerSecond must be at least 1 (null turns it off)".into());
-        }
-        if update.confidence_flags_requests_per_second == Some(Some(0)) {
-            return Err(
-                "confidenceFlagsRequestsPerSecond must be at least 1 (null turns it off)".into(),
-            );
+        for (name, limit) in [
+            (
+                "cloudbeesRequestsPerSecond",
+                update.cloudbees_requests_per_second,
+            ),
+            ("unifyRequestsPerSecond", update.unify_requests_per_second),
+            (
+                "confidenceFlagsRequestsPerSecond",
+                update.confidence_flags_requests_per_second,
+            ),
+        ] {
+            if limit == Some(Some(0)) {
+                return Err(format!("{name} must be at least 1 (null turns it off)"));
+            }
         }
         self.rng = StdRng::seed_from_u64(faults.seed);
         self.faults = faults;
@@ -485,66 +489,61 @@ fn over_limit(windows: &mut HashMap<IpAddr, VecDeque<Instant>>, ip: IpAddr, limi
     }
 }
 
-/// CloudBees' limit of N requests per second per caller IP, answered with HTTP 555 beyond
-/// it.
-pub(crate) async fn cloudbees_rate_limit(
-    State(app): State<Shared>,
+/// The rate limits: each counts the requests of every caller IP over the last second in
+/// windows of its own, is set by its own knob (off while `None`), and answers beyond it in
+/// its service's shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RateLimit {
+    /// CloudBees' limit, answered with HTTP 555 (its throttling status).
+    CloudBees,
+    /// The Unify limit (off by default; the vendor documents a 429 but no numbers), answered
+    /// 429 `RESOURCE_EXHAUSTED`.
+    Unify,
+    /// The Confidence flags API's documented limit (50 requests per second per account),
+    /// off unless the runtime knob sets it; 429 `RESOURCE_EXHAUSTED` beyond it.
+    ConfidenceFlags,
+}
+
+impl RateLimit {
+    fn requests_per_second(self, runtime: &Runtime) -> Option<u32> {
+        match self {
+            Self::CloudBees => runtime.cloudbees_requests_per_second,
+            Self::Unify => runtime.unify_requests_per_second,
+            Self::ConfidenceFlags => runtime.confidence_flags_requests_per_second,
+        }
+    }
+
+    /// The answer's shape and status; a 429's gRPC code, derived from it, is
+    /// `RESOURCE_EXHAUSTED`.
+    fn refusal(self) -> (Service, StatusCode) {
+        match self {
+            Self::CloudBees => (
+                Service::CloudBees,
+                StatusCode::from_u16(555).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
+            ),
+            Self::Unify => (Service::Unify, StatusCode::TOO_MANY_REQUESTS),
+            Self::ConfidenceFlags => (Service::Confidence, StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+}
+
+/// Answers a request over the rate limit its routes have (see [`RateLimit`]) without
+/// handling it.
+pub(crate) async fn rate_limit(
+    State((app, rate_limit)): State<(Shared, RateLimit)>,
     req: Request,
     next: Next,
 ) -> Response {
-    let limit = app.runtime().cloudbees_requests_per_second;
+    let limit = rate_limit.requests_per_second(&app.runtime());
     if let (Some(limit), Some(ctx)) = (limit, req.extensions().get::<ConnCtx>())
-        && over_limit(&mut app.rate_windows(), ctx.remote.ip(), limit)
+        && over_limit(&mut app.rate_windows(rate_limit), ctx.remote.ip(), limit)
     {
-        let status = StatusCode::from_u16(555).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+        let (service, status) = rate_limit.refusal();
         return ApiError::new(
-            Service::CloudBees,
+            service,
             status,
             format!("rate limit exceeded: at most {limit} requests per second"),
         )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// The Unify limit of N requests per second per caller IP (off by default; the vendor
-/// documents a 429 but no numbers), answered 429 `RESOURCE_EXHAUSTED` beyond it.
-pub(crate) async fn unify_rate_limit(
-    State(app): State<Shared>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let limit = app.runtime().unify_requests_per_second;
-    if let (Some(limit), Some(ctx)) = (limit, req.extensions().get::<ConnCtx>())
-        && over_limit(&mut app.unify_rate_windows(), ctx.remote.ip(), limit)
-    {
-        return ApiError::new(
-            Service::Unify,
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("rate limit exceeded: at most {limit} requests per second"),
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// The Confidence flags API's documented limit (50 requests per second per account), off
-/// unless the runtime knob sets it; 429 `RESOURCE_EXHAUSTED` beyond it.
-pub(crate) async fn confidence_flags_rate_limit(
-    State(app): State<Shared>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let limit = app.runtime().confidence_flags_requests_per_second;
-    if let (Some(limit), Some(ctx)) = (limit, req.extensions().get::<ConnCtx>())
-        && over_limit(&mut app.flags_rate_windows(), ctx.remote.ip(), limit)
-    {
-        return ApiError::new(
-            Service::Confidence,
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("rate limit exceeded: at most {limit} requests per second"),
-        )
-        .with_grpc(crate::error::grpc::RESOURCE_EXHAUSTED)
         .into_response();
     }
     next.run(req).await

@@ -260,31 +260,35 @@ pub async fn start(
     Ok(RunningEmulator { addr, server })
 }
 
-fn base_url_of(addr: SocketAddr) -> String {
-    format!("http://{addr}")
+/// The address methods [`RunningEmulator`] and [`BackgroundEmulator`] share (both hold the
+/// `addr` they listen on): one place says which base URL replaces which service's.
+macro_rules! address_methods {
+    () => {
+        /// The address it listens on.
+        pub fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+        /// `http://IP:PORT`.
+        pub fn base_url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+        /// Replaces `https://x-api.rollout.io/public-api`.
+        pub fn cloudbees_url(&self) -> String {
+            format!("{}/public-api", self.base_url())
+        }
+        /// Replaces every Confidence host: `experiments`, `flags`, `stats` and `iam`.
+        pub fn confidence_url(&self) -> String {
+            self.base_url()
+        }
+        /// Replaces `https://api.cloudbees.io` (Unify paths start with `/v1` or `/v2`).
+        pub fn unify_url(&self) -> String {
+            self.base_url()
+        }
+    };
 }
 
 impl RunningEmulator {
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    /// `http://IP:PORT`.
-    pub fn base_url(&self) -> String {
-        base_url_of(self.addr)
-    }
-    /// Replaces `https://x-api.rollout.io/public-api`.
-    pub fn cloudbees_url(&self) -> String {
-        format!("{}/public-api", self.base_url())
-    }
-    /// Replaces every Confidence host: `experiments`, `flags`, `stats` and `iam`.
-    pub fn confidence_url(&self) -> String {
-        self.base_url()
-    }
-    /// Replaces `https://api.cloudbees.io` (Unify paths start with `/v1` or `/v2`).
-    pub fn unify_url(&self) -> String {
-        self.base_url()
-    }
+    address_methods!();
     /// Stops accepting, lets in-flight requests finish briefly, and writes the state file.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
@@ -361,26 +365,7 @@ pub fn spawn_background_on(
 }
 
 impl BackgroundEmulator {
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    /// `http://IP:PORT`.
-    pub fn base_url(&self) -> String {
-        base_url_of(self.addr)
-    }
-    /// Replaces `https://x-api.rollout.io/public-api`.
-    pub fn cloudbees_url(&self) -> String {
-        format!("{}/public-api", self.base_url())
-    }
-    /// Replaces every Confidence host: `experiments`, `flags`, `stats` and `iam`.
-    pub fn confidence_url(&self) -> String {
-        self.base_url()
-    }
-    /// Replaces `https://api.cloudbees.io` (Unify paths start with `/v1` or `/v2`).
-    pub fn unify_url(&self) -> String {
-        self.base_url()
-    }
+    address_methods!();
     /// Stops the server, writes its state and waits for its thread.
     pub fn shutdown(mut self) {
         self.stop_and_join();

@@ -14,6 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
+use crate::faults::RateLimit;
 use crate::state::{AppState, Store};
 use crate::{EmulatorConfig, EmulatorError, Shared, faults};
 
@@ -121,20 +122,23 @@ fn router(app: Shared) -> Router {
     let cloudbees = crate::cloudbees::routes(app.cloudbees_seed_routes_only)
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer))
         .route_layer(from_fn_with_state(
-            app.clone(),
-            faults::cloudbees_rate_limit,
+            (app.clone(), RateLimit::CloudBees),
+            faults::rate_limit,
         ));
     let confidence = crate::confidence::routes()
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer));
     let segments = crate::confidence::segment_routes()
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer))
         .route_layer(from_fn_with_state(
-            app.clone(),
-            faults::confidence_flags_rate_limit,
+            (app.clone(), RateLimit::ConfidenceFlags),
+            faults::rate_limit,
         ));
     let unify = crate::unify::routes()
         .route_layer(from_fn_with_state(app.clone(), faults::require_bearer))
-        .route_layer(from_fn_with_state(app.clone(), faults::unify_rate_limit));
+        .route_layer(from_fn_with_state(
+            (app.clone(), RateLimit::Unify),
+            faults::rate_limit,
+        ));
     let api = cloudbees
         .merge(confidence)
         .merge(segments)

@@ -24,7 +24,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
 use crate::error::{ApiError, Service};
-use crate::faults::{Counters, Runtime};
+use crate::faults::{Counters, RateLimit, Runtime};
 use crate::{EmulatorConfig, EmulatorError, MAX_BODY_DEPTH};
 
 pub(crate) const STATE_FILE: &str = "emulator-state.json";
@@ -438,14 +438,16 @@ impl AppState {
     pub(crate) fn counters(&self) -> MutexGuard<'_, Counters> {
         relock(&self.counters)
     }
-    pub(crate) fn rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
-        relock(&self.rate_windows)
-    }
-    pub(crate) fn unify_rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
-        relock(&self.unify_rate_windows)
-    }
-    pub(crate) fn flags_rate_windows(&self) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
-        relock(&self.flags_rate_windows)
+    /// The request windows `limit` counts in.
+    pub(crate) fn rate_windows(
+        &self,
+        limit: RateLimit,
+    ) -> MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+        relock(match limit {
+            RateLimit::CloudBees => &self.rate_windows,
+            RateLimit::Unify => &self.unify_rate_windows,
+            RateLimit::ConfidenceFlags => &self.flags_rate_windows,
+        })
     }
     pub(crate) fn id_rng(&self) -> MutexGuard<'_, StdRng> {
         relock(&self.id_rng)

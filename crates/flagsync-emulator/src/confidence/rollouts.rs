@@ -4,18 +4,21 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::{S, caller_name, failed_precondition, invalid, mask, new_id, segments};
+use super::{
+    Paging, Patch, Resource, S, caller_name, check_field, failed_precondition, find, find_mut,
+    get_one, id_and_action, invalid, is_string_list, is_string_map, mask, new_id, patch_one,
+    segments, unknown_action, writable_body,
+};
 use crate::Shared;
 use crate::assumptions::{
     self, DEFAULT_PAGE_SIZE, END_STEPS, FilterTerm, LAUNCH_STEPS, MAX_PAGE_SIZE,
     ROLLOUT_NAME_PREFIX, ROLLOUT_OUTPUT_ONLY_FIELDS, ROLLOUT_SERVER_SECTIONS, SEGMENT_PREFIX,
 };
-use crate::error::{ApiError, JsonBody, Names, OptionalJsonBody, grpc};
+use crate::error::{ApiError, JsonBody, Names, OptionalJsonBody};
 use crate::faults::Caller;
 use crate::state::{Data, StoredRollout, StoredSegment};
 use crate::time::now_rfc3339;
@@ -29,12 +32,10 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/v1/workflows/rollout", post(create_rollout))
         .route(
             &format!("{INSTANCES}/{{id}}"),
-            get(get_rollout).patch(patch_rollout).post(rollout_action),
+            get(get_one::<StoredRollout>)
+                .patch(patch_one::<StoredRollout>)
+                .post(rollout_action),
         )
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(S, format!("rollout {ROLLOUT_NAME_PREFIX}{id} not found"))
 }
 
 fn text<'v>(map: &'v Map<String, Value>, path: &[&str]) -> Option<&'v str> {
@@ -44,18 +45,6 @@ fn text<'v>(map: &'v Map<String, Value>, path: &[&str]) -> Option<&'v str> {
         m = m.get(*p)?.as_object()?;
     }
     m.get(*last)?.as_str()
-}
-
-/// Refuses the output-only envelope fields and server-computed sections a client sent.
-fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
-    let sent = ROLLOUT_OUTPUT_ONLY_FIELDS
-        .iter()
-        .chain(ROLLOUT_SERVER_SECTIONS)
-        .find(|f| body.get(**f).is_some_and(|v| !v.is_null()));
-    match sent {
-        Some(f) => Err(invalid(format!("{f} is output only and cannot be set"))),
-        None => Ok(()),
-    }
 }
 
 /// Checks what a client may set: `rollout.reach` a decimal string in 0..=1, `labels` a
@@ -72,29 +61,25 @@ fn validate_rollout(resource: &Map<String, Value>) -> Result<(), ApiError> {
             )));
         }
     }
-    if let Some(labels) = resource.get("labels").filter(|l| !l.is_null()) {
-        let ok = labels
-            .as_object()
-            .is_some_and(|m| m.values().all(Value::is_string));
-        if !ok {
-            return Err(invalid("labels must be a map of strings"));
-        }
-    }
-    if let Some(surfaces) = resource.get("surfaces").filter(|s| !s.is_null()) {
-        let ok = surfaces
-            .as_array()
-            .is_some_and(|items| items.iter().all(Value::is_string));
-        if !ok {
-            return Err(invalid("surfaces must be a list of strings"));
-        }
-    }
+    check_field(
+        resource,
+        "labels",
+        is_string_map,
+        "labels must be a map of strings",
+    )?;
+    check_field(
+        resource,
+        "surfaces",
+        is_string_list,
+        "surfaces must be a list of strings",
+    )?;
     for section in assumptions::ROLLOUT_DATA_SECTIONS {
-        if resource
-            .get(*section)
-            .is_some_and(|s| !s.is_null() && !s.is_object())
-        {
-            return Err(invalid(format!("{section} must be an object")));
-        }
+        check_field(
+            resource,
+            section,
+            Value::is_object,
+            format!("{section} must be an object"),
+        )?;
     }
     Ok(())
 }
@@ -115,10 +100,7 @@ async fn create_rollout(
     caller: Option<Extension<Caller>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Value::Object(mut resource) = body else {
-        return Err(invalid("the body must be a rollout object"));
-    };
-    refuse_output_only(&resource)?;
+    let mut resource = writable_body::<StoredRollout>(body)?;
     // The server names a new rollout.
     resource.remove("name");
     validate_rollout(&resource)?;
@@ -143,14 +125,7 @@ async fn create_rollout(
             );
             let flag = full.get("rollout").and_then(|r| r.get("flag"));
             let segment = segments::for_rollout(&segment_name, &name, flag, &who, &now);
-            let seq = segments::next_seq(data);
-            data.confidence.segments.insert(
-                segment_id,
-                StoredSegment {
-                    seq,
-                    resource: segment,
-                },
-            );
+            segments::insert(data, segment_id, segment);
             let seq = segments::next_seq(data);
             data.confidence.rollouts.insert(
                 id,
@@ -166,72 +141,28 @@ async fn create_rollout(
     Ok(Json(created))
 }
 
-async fn get_rollout(
-    State(app): State<Shared>,
-    Names(id): Names<String>,
-) -> Result<Json<Value>, ApiError> {
-    app.store
-        .read(|data| {
-            data.confidence
-                .rollouts
-                .get(&id)
-                .map(|r| Value::Object(r.resource.clone()))
-        })
-        .map(Json)
-        .ok_or_else(|| not_found(&id))
-}
-
 async fn list_rollouts(
     State(app): State<Shared>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let page_size = match params.get("pageSize").map(|s| s.trim()) {
-        None | Some("") => DEFAULT_PAGE_SIZE,
-        Some(s) => match s.parse::<i64>() {
-            Ok(0) => DEFAULT_PAGE_SIZE,
-            Ok(n) if n > 0 => usize::try_from(n)
+    // An i64: any spelling of 0 is the default, a negative size refused, a larger one capped.
+    let paging = Paging::parse(&params, |s| match s.parse::<i64>() {
+        Ok(0) => Some(DEFAULT_PAGE_SIZE),
+        Ok(n) if n > 0 => Some(
+            usize::try_from(n)
                 .unwrap_or(MAX_PAGE_SIZE)
                 .min(MAX_PAGE_SIZE),
-            _ => {
-                return Err(invalid(format!(
-                    "pageSize must be a non-negative integer, got {s:?}"
-                )));
-            }
-        },
-    };
-    let after = match params.get("pageToken").map(|s| s.trim()) {
-        None | Some("") => None,
-        Some(token) => Some(
-            token
-                .strip_prefix("after-")
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| invalid("invalid pageToken"))?,
         ),
-    };
+        _ => None,
+    })?;
     let filter = assumptions::parse_filter(params.get("filter").map_or("", String::as_str))
         .map_err(invalid)?;
-    let page = app.store.read(|data| {
-        let mut matching: Vec<&StoredRollout> = data
-            .confidence
-            .rollouts
-            .values()
-            .filter(|r| after.is_none_or(|a| r.seq > a))
-            .filter(|r| filter.iter().all(|term| matches(term, &r.resource)))
-            .collect();
-        matching.sort_by_key(|r| r.seq);
-        let more = matching.len() > page_size;
-        matching.truncate(page_size);
-        let next = match (more, matching.last()) {
-            (true, Some(last)) => format!("after-{}", last.seq),
-            _ => String::new(),
-        };
-        let rollouts: Vec<Value> = matching
-            .iter()
-            .map(|r| Value::Object(r.resource.clone()))
-            .collect();
-        (rollouts, next)
+    let (rollouts, next) = app.store.read(|data| {
+        paging.page(data, |r: &StoredRollout| {
+            filter.iter().all(|term| matches(term, &r.resource))
+        })
     });
-    Ok(Json(json!({"rollouts": page.0, "nextPageToken": page.1})))
+    Ok(Json(json!({"rollouts": rollouts, "nextPageToken": next})))
 }
 
 fn matches(term: &FilterTerm, resource: &Map<String, Value>) -> bool {
@@ -241,88 +172,88 @@ fn matches(term: &FilterTerm, resource: &Map<String, Value>) -> bool {
     }
 }
 
-/// `PATCH …/{id}?updateMask=`: each masked path is replaced with the body's value (a path
-/// naming a data section replaces the whole section; a masked field the body lacks is
-/// cleared); without a mask, every field a client may set is replaced. Output-only fields
-/// in the body, output-only paths and sections listed in `lockedDataKeys` are refused.
-async fn patch_rollout(
-    State(app): State<Shared>,
-    caller: Option<Extension<Caller>>,
-    Names(id): Names<String>,
-    Query(params): Query<HashMap<String, String>>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
-    let Value::Object(body) = body else {
-        return Err(invalid("the body must be a rollout object"));
-    };
-    refuse_output_only(&body)?;
-    let paths = mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)?;
-    for path in paths.iter().flatten() {
-        let top = mask::top(path);
-        if top == "name"
-            || ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&top)
-            || ROLLOUT_SERVER_SECTIONS.contains(&top)
-        {
-            return Err(invalid(format!("{top} cannot be updated")));
+impl Resource for StoredRollout {
+    const KIND: &'static str = "rollout";
+    fn not_found(id: &str) -> ApiError {
+        ApiError::not_found(S, format!("rollout {ROLLOUT_NAME_PREFIX}{id} not found"))
+    }
+
+    /// The output-only envelope fields and server-computed sections.
+    fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
+        let sent = ROLLOUT_OUTPUT_ONLY_FIELDS
+            .iter()
+            .chain(ROLLOUT_SERVER_SECTIONS)
+            .find(|f| body.get(**f).is_some_and(|v| !v.is_null()));
+        match sent {
+            Some(f) => Err(invalid(format!("{f} is output only and cannot be set"))),
+            None => Ok(()),
         }
     }
-    let who = caller_name(caller);
-    let updated = app
-        .store
-        .write(S, |data| {
-            let stored = data
-                .confidence
-                .rollouts
-                .get_mut(&id)
-                .ok_or_else(|| not_found(&id))?;
-            if let Some(name) = body.get("name").filter(|n| !n.is_null())
-                && name.as_str() != Some(&format!("{ROLLOUT_NAME_PREFIX}{id}"))
+
+    /// The name, output-only fields and server sections.
+    fn refuse_mask(paths: Option<&[String]>) -> Result<(), ApiError> {
+        for path in paths.iter().copied().flatten() {
+            let top = mask::top(path);
+            if top == "name"
+                || ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&top)
+                || ROLLOUT_SERVER_SECTIONS.contains(&top)
             {
-                return Err(invalid(format!(
-                    "the body names {name}, not {ROLLOUT_NAME_PREFIX}{id}"
-                )));
+                return Err(invalid(format!("{top} cannot be updated")));
             }
-            let paths: Vec<String> = match &paths {
-                Some(p) => p.clone(),
-                // Every field a client may set, stored or sent.
-                None => stored
-                    .resource
-                    .keys()
-                    .chain(body.keys())
-                    .filter(|k| {
-                        k.as_str() != "name"
-                            && !ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&k.as_str())
-                            && !ROLLOUT_SERVER_SECTIONS.contains(&k.as_str())
-                    })
-                    .cloned()
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            };
-            let locked = string_list(stored.resource.get("lockedDataKeys"));
-            if let Some(path) = paths.iter().find(|p| locked.contains(&mask::top(p))) {
-                let state = text(&stored.resource, &["state"]).unwrap_or("unknown");
-                return Err(failed_precondition(format!(
-                    "{} is locked while the rollout is {state} (lockedDataKeys); {}",
-                    mask::top(path),
-                    if mask::top(path) == "flags" {
-                        "change its targeting and flag settings with :updatesegment"
-                    } else {
-                        "it cannot change in this state"
-                    }
-                )));
-            }
-            let mut resource = stored.resource.clone();
-            for path in &paths {
-                mask::copy(&mut resource, &body, path);
-            }
-            validate_rollout(&resource)?;
-            touch(&mut resource, Some(&who), &now_rfc3339());
-            stored.resource = resource;
-            Ok(Value::Object(stored.resource.clone()))
-        })
-        .await?;
-    Ok(Json(updated))
+        }
+        Ok(())
+    }
+
+    /// Each masked path is replaced with the body's value (a path naming a data section
+    /// replaces the whole section; a masked field the body lacks is cleared); without a
+    /// mask, every field a client may set is replaced. Sections listed in
+    /// `lockedDataKeys` are refused.
+    fn patch(&mut self, patch: Patch<'_>) -> Result<(), ApiError> {
+        let name = format!("{ROLLOUT_NAME_PREFIX}{}", patch.id);
+        if let Some(sent) = patch.body.get("name").filter(|n| !n.is_null())
+            && sent.as_str() != Some(&name)
+        {
+            return Err(invalid(format!("the body names {sent}, not {name}")));
+        }
+        let paths: Vec<String> = match patch.paths {
+            Some(p) => p,
+            // Every field a client may set, stored or sent.
+            None => self
+                .resource
+                .keys()
+                .chain(patch.body.keys())
+                .filter(|k| {
+                    k.as_str() != "name"
+                        && !ROLLOUT_OUTPUT_ONLY_FIELDS.contains(&k.as_str())
+                        && !ROLLOUT_SERVER_SECTIONS.contains(&k.as_str())
+                })
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let locked = string_list(self.resource.get("lockedDataKeys"));
+        if let Some(path) = paths.iter().find(|p| locked.contains(&mask::top(p))) {
+            let state = text(&self.resource, &["state"]).unwrap_or("unknown");
+            return Err(failed_precondition(format!(
+                "{} is locked while the rollout is {state} (lockedDataKeys); {}",
+                mask::top(path),
+                if mask::top(path) == "flags" {
+                    "change its targeting and flag settings with :updatesegment"
+                } else {
+                    "it cannot change in this state"
+                }
+            )));
+        }
+        let mut resource = self.resource.clone();
+        for path in &paths {
+            mask::copy(&mut resource, patch.body, path);
+        }
+        validate_rollout(&resource)?;
+        touch(&mut resource, Some(patch.who), &now_rfc3339());
+        self.resource = resource;
+        Ok(())
+    }
 }
 
 fn string_list(value: Option<&Value>) -> Vec<&str> {
@@ -339,13 +270,7 @@ async fn rollout_action(
     Names(id_action): Names<String>,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Some((id, action)) = id_action.rsplit_once(':') else {
-        return Err(ApiError::new(
-            S,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "POST on a rollout needs an action, like :launch or :updatesegment",
-        ));
-    };
+    let (id, action) = id_and_action::<StoredRollout>(&id_action, ":launch or :updatesegment")?;
     let who = caller_name(caller);
     match action {
         "launch" => transition(&app, id, "launch", &who).await,
@@ -354,10 +279,7 @@ async fn rollout_action(
         // is served too, with or without the wrapper.
         "updatesegment" => update_segment(&app, id, body, true, &who).await,
         "updateSegment" => update_segment(&app, id, body, false, &who).await,
-        other => Err(
-            ApiError::not_found(S, format!("unknown rollout action {other:?}"))
-                .with_grpc(grpc::UNIMPLEMENTED),
-        ),
+        other => Err(unknown_action::<StoredRollout>(other)),
     }
 }
 
@@ -375,11 +297,7 @@ async fn transition(
     };
     app.store
         .write(S, |data| {
-            let stored = data
-                .confidence
-                .rollouts
-                .get_mut(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &mut StoredRollout = find_mut(data, id)?;
             if stored
                 .resource
                 .get("pendingTransition")
@@ -575,30 +493,26 @@ async fn update_segment(
         Some(Value::String(s)) => mask::paths(Some(s)).map_err(invalid)?,
         Some(_) => return Err(invalid("updateMask must be a string")),
     };
-    if parameters
-        .get("targetingKeySelector")
-        .is_some_and(|v| !v.is_null() && !v.is_string())
-    {
-        return Err(invalid("targetingKeySelector must be a string"));
-    }
+    check_field(
+        &parameters,
+        "targetingKeySelector",
+        Value::is_string,
+        "targetingKeySelector must be a string",
+    )?;
     for flag in ["stickyAssignments", "ignoreTargetingForSticky"] {
-        if parameters
-            .get(flag)
-            .is_some_and(|v| !v.is_null() && !v.is_boolean())
-        {
-            return Err(invalid(format!("{flag} must be a boolean")));
-        }
+        check_field(
+            &parameters,
+            flag,
+            Value::is_boolean,
+            format!("{flag} must be a boolean"),
+        )?;
     }
     let app2 = app.clone();
     let answer = app
         .store
         .write(S, |data| {
             let rollout_name = format!("{ROLLOUT_NAME_PREFIX}{id}");
-            let stored = data
-                .confidence
-                .rollouts
-                .get(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &StoredRollout = find(data, id)?;
             let own = text(&stored.resource, &["flags", "segment"]).map(str::to_owned);
             let flag = stored
                 .resource
@@ -624,31 +538,16 @@ async fn update_segment(
                         who,
                         &now_rfc3339(),
                     );
-                    let seq = segments::next_seq(data);
-                    data.confidence.segments.insert(
-                        segment_id,
-                        StoredSegment {
-                            seq,
-                            resource: fresh,
-                        },
-                    );
+                    segments::insert(data, segment_id, fresh);
                     name
                 }
             };
             let segment_id = name.strip_prefix(SEGMENT_PREFIX).unwrap_or(&name);
-            let stored_segment = data
-                .confidence
-                .segments
-                .get_mut(segment_id)
-                .ok_or_else(|| segments::not_found(segment_id))?;
+            let stored_segment: &mut StoredSegment = find_mut(data, segment_id)?;
             let mut next_segment = stored_segment.resource.clone();
             segments::update(&mut next_segment, segment, paths.clone(), who)?;
             stored_segment.resource = next_segment;
-            let stored = data
-                .confidence
-                .rollouts
-                .get_mut(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &mut StoredRollout = find_mut(data, id)?;
             let flags = stored
                 .resource
                 .entry("flags")

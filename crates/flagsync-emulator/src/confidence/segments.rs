@@ -11,7 +11,11 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::{S, caller_name, failed_precondition, invalid, mask, new_id, targeting};
+use super::{
+    Paging, Patch, Resource, S, caller_name, check_field, failed_precondition, find_mut, get_one,
+    id_and_action, invalid, is_string_list, is_string_map, mask, new_id, patch_one, targeting,
+    unknown_action, writable_body,
+};
 use crate::Shared;
 use crate::assumptions::{
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SEGMENT_MUTABLE_FIELDS, SEGMENT_OUTPUT_ONLY_FIELDS,
@@ -27,12 +31,10 @@ const SEGMENTS: &str = "/v1/segments";
 pub(super) fn routes() -> Router<Shared> {
     Router::new().route(SEGMENTS, get(list).post(create)).route(
         &format!("{SEGMENTS}/{{id}}"),
-        get(get_one).patch(patch).post(action),
+        get(get_one::<StoredSegment>)
+            .patch(patch_one::<StoredSegment>)
+            .post(action),
     )
-}
-
-pub(super) fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(S, format!("segment {SEGMENT_PREFIX}{id} not found"))
 }
 
 /// The segment a rollout creates: everyone (no targeting), the rollout's allocation, not
@@ -66,19 +68,6 @@ pub(super) fn stamp(resource: &mut Map<String, Value>, who: &str, now: &str, cre
     resource.insert("updater".into(), json!(who));
 }
 
-/// Refuses the output-only fields a client sent.
-fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
-    match SEGMENT_OUTPUT_ONLY_FIELDS
-        .iter()
-        .find(|f| body.get(**f).is_some_and(|v| !v.is_null()))
-    {
-        Some(f) => Err(invalid(format!(
-            "segment field {f} is output only and cannot be set"
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// What a client may set: targeting as the protos define it, an allocation whose
 /// proportion is a `google.type.Decimal` between 0 and 1, labels as a string map.
 pub(super) fn check(segment: &Map<String, Value>) -> Result<(), ApiError> {
@@ -88,21 +77,19 @@ pub(super) fn check(segment: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(a) = segment.get("allocation").filter(|a| !a.is_null()) {
         check_allocation(a)?;
     }
-    if let Some(labels) = segment.get("labels").filter(|l| !l.is_null()) {
-        let ok = labels
-            .as_object()
-            .is_some_and(|m| m.values().all(Value::is_string));
-        if !ok {
-            return Err(invalid("segment.labels must be a map of strings"));
-        }
-    }
+    check_field(
+        segment,
+        "labels",
+        is_string_map,
+        "segment.labels must be a map of strings",
+    )?;
     for text in ["displayName", "description"] {
-        if segment
-            .get(text)
-            .is_some_and(|v| !v.is_null() && !v.is_string())
-        {
-            return Err(invalid(format!("segment.{text} must be a string")));
-        }
+        check_field(
+            segment,
+            text,
+            Value::is_string,
+            format!("segment.{text} must be a string"),
+        )?;
     }
     Ok(())
 }
@@ -133,16 +120,12 @@ fn check_allocation(allocation: &Value) -> Result<(), ApiError> {
         }
     }
     for list in ["exclusivityTags", "exclusiveTo"] {
-        if let Some(v) = map.get(list).filter(|v| !v.is_null()) {
-            let ok = v
-                .as_array()
-                .is_some_and(|items| items.iter().all(Value::is_string));
-            if !ok {
-                return Err(invalid(format!(
-                    "segment.allocation.{list} must be a list of strings"
-                )));
-            }
-        }
+        check_field(
+            map,
+            list,
+            is_string_list,
+            format!("segment.allocation.{list} must be a list of strings"),
+        )?;
     }
     Ok(())
 }
@@ -190,10 +173,7 @@ async fn create(
     Query(params): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Value::Object(mut body) = body else {
-        return Err(invalid("the body must be a segment object"));
-    };
-    refuse_output_only(&body)?;
+    let mut body = writable_body::<StoredSegment>(body)?;
     body.remove("name");
     check(&body)?;
     let who = caller_name(caller);
@@ -230,14 +210,7 @@ async fn create(
             resource.extend(body);
             resource.insert("state".into(), json!("UNALLOCATED"));
             stamp(&mut resource, &who, &now_rfc3339(), true);
-            let seq = next_seq(data);
-            data.confidence.segments.insert(
-                id,
-                StoredSegment {
-                    seq,
-                    resource: resource.clone(),
-                },
-            );
+            insert(data, id, resource.clone());
             Ok(Value::Object(resource))
         })
         .await?;
@@ -250,19 +223,12 @@ pub(super) fn next_seq(data: &mut Data) -> u64 {
     seq
 }
 
-async fn get_one(
-    State(app): State<Shared>,
-    Names(id): Names<String>,
-) -> Result<Json<Value>, ApiError> {
-    app.store
-        .read(|data| {
-            data.confidence
-                .segments
-                .get(&id)
-                .map(|s| Value::Object(s.resource.clone()))
-        })
-        .map(Json)
-        .ok_or_else(|| not_found(&id))
+/// Stores a new segment, next in creation order.
+pub(super) fn insert(data: &mut Data, id: String, resource: Map<String, Value>) {
+    let seq = next_seq(data);
+    data.confidence
+        .segments
+        .insert(id, StoredSegment { seq, resource });
 }
 
 /// `GET /v1/segments`: in creation order, paged like rollouts. `view` (`BASIC`, `FULL`) is
@@ -274,91 +240,55 @@ async fn list(
     if params.get("filter").is_some_and(|f| !f.trim().is_empty()) {
         return Err(invalid("the emulator does not filter segments"));
     }
-    let page_size = match params.get("pageSize").map(|s| s.trim()) {
-        None | Some("") | Some("0") => DEFAULT_PAGE_SIZE,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) => n.min(MAX_PAGE_SIZE),
-            Err(_) => {
-                return Err(invalid(format!(
-                    "pageSize must be a non-negative integer, got {s:?}"
-                )));
-            }
-        },
-    };
-    let after = match params.get("pageToken").map(|s| s.trim()) {
-        None | Some("") => None,
-        Some(token) => Some(
-            token
-                .strip_prefix("after-")
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| invalid("invalid pageToken"))?,
-        ),
-    };
-    let (segments, next) = app.store.read(|data| {
-        let mut all: Vec<&StoredSegment> = data
-            .confidence
-            .segments
-            .values()
-            .filter(|s| after.is_none_or(|a| s.seq > a))
-            .collect();
-        all.sort_by_key(|s| s.seq);
-        let more = all.len() > page_size;
-        all.truncate(page_size);
-        let next = match (more, all.last()) {
-            (true, Some(last)) => format!("after-{}", last.seq),
-            _ => String::new(),
-        };
-        let items: Vec<Value> = all
-            .iter()
-            .map(|s| Value::Object(s.resource.clone()))
-            .collect();
-        (items, next)
-    });
+    // Read as this list always has, unlike rollouts': only "0" itself is the default (a
+    // size that parses to 0 otherwise asks for an empty page), and any size a usize holds
+    // is capped to the maximum.
+    let paging = Paging::parse(&params, |s| match s {
+        "0" => Some(DEFAULT_PAGE_SIZE),
+        _ => s.parse::<usize>().ok().map(|n| n.min(MAX_PAGE_SIZE)),
+    })?;
+    let (segments, next) = app
+        .store
+        .read(|data| paging.page(data, |_: &StoredSegment| true));
     Ok(Json(json!({"segments": segments, "nextPageToken": next})))
 }
 
-/// `PATCH /v1/segments/{id}?updateMask=`: only while `UNALLOCATED` (the reference: "Only
-/// segments in state UNALLOCATED can be updated").
-async fn patch(
-    State(app): State<Shared>,
-    caller: Option<Extension<Caller>>,
-    Names(id): Names<String>,
-    Query(params): Query<HashMap<String, String>>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
-    let Value::Object(body) = body else {
-        return Err(invalid("the body must be a segment object"));
-    };
-    refuse_output_only(&body)?;
-    let paths = mask::paths(params.get("updateMask").map(String::as_str)).map_err(invalid)?;
-    let who = caller_name(caller);
-    let updated = app
-        .store
-        .write(S, |data| {
-            let stored = data
-                .confidence
-                .segments
-                .get_mut(&id)
-                .ok_or_else(|| not_found(&id))?;
-            if let Some(name) = body.get("name").and_then(Value::as_str)
-                && id_of(name) != id
-            {
-                return Err(invalid(format!(
-                    "the body names {name}, not {SEGMENT_PREFIX}{id}"
-                )));
-            }
-            let state = stored.resource.get("state").and_then(Value::as_str);
-            if state != Some("UNALLOCATED") {
-                return Err(failed_precondition(format!(
-                    "only segments in state UNALLOCATED can be updated; {SEGMENT_PREFIX}{id} is {}",
-                    state.unwrap_or("in no state")
-                )));
-            }
-            update(&mut stored.resource, &body, paths, &who)?;
-            Ok(Value::Object(stored.resource.clone()))
-        })
-        .await?;
-    Ok(Json(updated))
+impl Resource for StoredSegment {
+    const KIND: &'static str = "segment";
+    fn not_found(id: &str) -> ApiError {
+        ApiError::not_found(S, format!("segment {SEGMENT_PREFIX}{id} not found"))
+    }
+
+    fn refuse_output_only(body: &Map<String, Value>) -> Result<(), ApiError> {
+        match SEGMENT_OUTPUT_ONLY_FIELDS
+            .iter()
+            .find(|f| body.get(**f).is_some_and(|v| !v.is_null()))
+        {
+            Some(f) => Err(invalid(format!(
+                "segment field {f} is output only and cannot be set"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `PATCH /v1/segments/{id}?updateMask=`: only while `UNALLOCATED` (the reference:
+    /// "Only segments in state UNALLOCATED can be updated"); see [`update`].
+    fn patch(&mut self, patch: Patch<'_>) -> Result<(), ApiError> {
+        let name = format!("{SEGMENT_PREFIX}{}", patch.id);
+        if let Some(sent) = patch.body.get("name").and_then(Value::as_str)
+            && id_of(sent) != patch.id
+        {
+            return Err(invalid(format!("the body names {sent}, not {name}")));
+        }
+        let state = self.resource.get("state").and_then(Value::as_str);
+        if state != Some("UNALLOCATED") {
+            return Err(failed_precondition(format!(
+                "only segments in state UNALLOCATED can be updated; {name} is {}",
+                state.unwrap_or("in no state")
+            )));
+        }
+        update(&mut self.resource, patch.body, patch.paths, patch.who)
+    }
 }
 
 /// `POST /v1/segments/{id}:allocate` (`UNALLOCATED` → `ALLOCATED`) and `:archive`
@@ -369,22 +299,11 @@ async fn action(
     Names(id_action): Names<String>,
     OptionalJsonBody(_body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Some((id, action)) = id_action.rsplit_once(':') else {
-        return Err(ApiError::new(
-            S,
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            "POST on a segment needs an action, like :allocate",
-        ));
-    };
+    let (id, action) = id_and_action::<StoredSegment>(&id_action, ":allocate")?;
     let (from, to) = match action {
         "allocate" => ("UNALLOCATED", "ALLOCATED"),
         "archive" => ("ALLOCATED", "ARCHIVED"),
-        other => {
-            return Err(
-                ApiError::not_found(S, format!("unknown segment action {other:?}"))
-                    .with_grpc(grpc::UNIMPLEMENTED),
-            );
-        }
+        other => return Err(unknown_action::<StoredSegment>(other)),
     };
     let who = caller_name(caller);
     let answer = app
@@ -397,11 +316,7 @@ async fn action(
                     f.get("segment") == Some(&json!(name)) && f.get("rule").is_some()
                 })
             });
-            let stored = data
-                .confidence
-                .segments
-                .get_mut(id)
-                .ok_or_else(|| not_found(id))?;
+            let stored: &mut StoredSegment = find_mut(data, id)?;
             let state = stored.resource.get("state").and_then(Value::as_str);
             if state != Some(from) {
                 return Err(failed_precondition(format!(

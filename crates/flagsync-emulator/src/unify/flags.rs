@@ -7,13 +7,14 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 use super::model::{
-    Flag, FlagConfiguration, FlagType, configuration_view, flag_view, new_configuration,
+    Application, Flag, FlagConfiguration, FlagType, config_states, configuration_view, flag_view,
+    new_configuration,
 };
 use super::rules::{self, RawRefs};
 use super::{
-    QueryPairs, already_exists, application, application_mut, failed_precondition, invalid,
-    linked_environment, not_found, object, opt_array, opt_bool, opt_string, opt_strings, refs,
-    required_name,
+    QueryPairs, already_exists, application, application_mut, env_name, failed_precondition,
+    invalid, linked_environment, not_found, object, opt_array, opt_bool, opt_string, opt_strings,
+    refs, required_name,
 };
 use crate::Shared;
 use crate::assumptions::{UNIFY_DEFAULT_STICKINESS, unify_default_variants};
@@ -27,18 +28,41 @@ fn flag_not_found(app_id: &str, flag: &str) -> ApiError {
     not_found(format!("flag {flag:?} not found in application {app_id:?}"))
 }
 
-fn find_flag<'a>(data: &'a Data, app_id: &str, flag_id: &str) -> Result<&'a Flag, ApiError> {
-    application(data, app_id)?
+/// The application and its flag `flag_id`.
+fn find_flag<'a>(
+    data: &'a Data,
+    app_id: &str,
+    flag_id: &str,
+) -> Result<(&'a Application, &'a Flag), ApiError> {
+    let application = application(data, app_id)?;
+    let flag = application
         .flags
         .get(flag_id)
-        .ok_or_else(|| flag_not_found(app_id, flag_id))
+        .ok_or_else(|| flag_not_found(app_id, flag_id))?;
+    Ok((application, flag))
 }
 
-/// The name of an environment for messages (its id when unknown).
-pub(super) fn env_name(data: &Data, org_id: &str, env_id: &str) -> String {
-    data.unify
-        .environment(org_id, env_id)
-        .map_or_else(|| env_id.to_owned(), |e| e.name.clone())
+fn no_configuration(flag_id: &str, env_id: &str) -> ApiError {
+    not_found(format!(
+        "flag {flag_id:?} has no configuration in environment {env_id:?}"
+    ))
+}
+
+/// The application, its flag `flag_id` and the flag's configuration in `env_id`, which
+/// must be linked to the application.
+fn find_configuration<'a>(
+    data: &'a Data,
+    app_id: &str,
+    flag_id: &str,
+    env_id: &str,
+) -> Result<(&'a Application, &'a Flag, &'a FlagConfiguration), ApiError> {
+    let (application, flag) = find_flag(data, app_id, flag_id)?;
+    linked_environment(application, env_id)?;
+    let config = flag
+        .configurations
+        .get(env_id)
+        .ok_or_else(|| no_configuration(flag_id, env_id))?;
+    Ok((application, flag, config))
 }
 
 pub(super) async fn list(
@@ -65,7 +89,7 @@ pub(super) async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let envs = query.all("configStateEnvs");
     app.store.read(|data| {
-        let flag = find_flag(data, &app_id, &flag_id)?;
+        let (_, flag) = find_flag(data, &app_id, &flag_id)?;
         Ok(Json(json!({"flag": flag_view(&app_id, flag, &envs)})))
     })
 }
@@ -191,7 +215,7 @@ pub(super) async fn update(
     let view = app
         .store
         .write(S, move |data| {
-            let current = find_flag(data, &app_id, &flag_id)?;
+            let (_, current) = find_flag(data, &app_id, &flag_id)?;
             let fields = flag_fields(&body, Some(current.flag_type))?;
             if let Some(name) = &fields.name
                 && *name != current.name
@@ -237,11 +261,7 @@ pub(super) async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     app.store
         .write(S, |data| {
-            let application = application(data, &app_id)?;
-            let flag = application
-                .flags
-                .get(&flag_id)
-                .ok_or_else(|| flag_not_found(&app_id, &flag_id))?;
+            let (application, flag) = find_flag(data, &app_id, &flag_id)?;
             let org = &application.organization_id;
             let enabled: Vec<String> = flag
                 .configurations
@@ -257,18 +277,17 @@ pub(super) async fn delete(
                 )));
             }
             // A flag never depends on itself (cycles are refused), so every user is another.
-            let users = refs::referrers(
+            refs::refuse_referenced(
+                data,
                 application,
-                |env| env_name(data, org, env),
                 |r| refs::names_flag(r, flag),
-            );
-            if !users.is_empty() {
-                return Err(failed_precondition(format!(
-                    "flag {:?} is a dependency of {}; remove those conditions first",
-                    flag.name,
-                    users.join(", ")
-                )));
-            }
+                |users| {
+                    format!(
+                        "flag {:?} is a dependency of {users}; remove those conditions first",
+                        flag.name
+                    )
+                },
+            )?;
             application_mut(data, &app_id)?.flags.remove(&flag_id);
             Ok(())
         })
@@ -295,17 +314,8 @@ pub(super) async fn configuration_state(
     Names((app_id, flag_id)): Names<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
-        let application = application(data, &app_id)?;
-        let flag = find_flag(data, &app_id, &flag_id)?;
-        let states: Vec<Value> = application
-            .linked_environment_ids
-            .iter()
-            .filter_map(|env| {
-                flag.configurations.get(env).map(
-                    |c| json!({"environmentId": env, "enabled": c.enabled, "updated": c.updated}),
-                )
-            })
-            .collect();
+        let (application, flag) = find_flag(data, &app_id, &flag_id)?;
+        let states = config_states(flag, &application.linked_environment_ids);
         Ok(Json(json!({ "configurationStates": states })))
     })
 }
@@ -316,8 +326,7 @@ pub(super) async fn usage(
     Names((app_id, flag_id)): Names<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
-        let application = application(data, &app_id)?;
-        let flag = find_flag(data, &app_id, &flag_id)?;
+        let (application, flag) = find_flag(data, &app_id, &flag_id)?;
         Ok(Json(refs::usage_per_environment(application, |r| {
             refs::names_flag(r, flag)
         })))
@@ -329,14 +338,7 @@ pub(super) async fn get_configuration(
     Names((app_id, flag_id, env_id)): Names<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
-        let application = application(data, &app_id)?;
-        let flag = find_flag(data, &app_id, &flag_id)?;
-        linked_environment(application, &env_id)?;
-        let config = flag.configurations.get(&env_id).ok_or_else(|| {
-            not_found(format!(
-                "flag {flag_id:?} has no configuration in environment {env_id:?}"
-            ))
-        })?;
+        let (_, _, config) = find_configuration(data, &app_id, &flag_id, &env_id)?;
         Ok(Json(
             json!({"configuration": configuration_view(&app_id, config)}),
         ))
@@ -352,14 +354,7 @@ fn store_configuration(
     env_id: &str,
     build: impl FnOnce(&FlagConfiguration) -> Result<FlagConfiguration, ApiError>,
 ) -> Result<(), ApiError> {
-    let application = application(data, app_id)?;
-    let flag = find_flag(data, app_id, flag_id)?;
-    linked_environment(application, env_id)?;
-    let current = flag.configurations.get(env_id).ok_or_else(|| {
-        not_found(format!(
-            "flag {flag_id:?} has no configuration in environment {env_id:?}"
-        ))
-    })?;
+    let (application, flag, current) = find_configuration(data, app_id, flag_id, env_id)?;
     let mut candidate = build(current)?;
     rules::check_value(&candidate.default_value, flag.flag_type, "defaultValue")
         .map_err(invalid)?;
@@ -505,18 +500,12 @@ pub(super) async fn set_config_state(
         opt_bool(&body, "enabled")?.ok_or_else(|| invalid("enabled: required, a boolean"))?;
     app.store
         .write(S, |data| {
-            let application = application(data, &app_id)?;
-            find_flag(data, &app_id, &flag_id)?;
-            linked_environment(application, &env_id)?;
+            find_configuration(data, &app_id, &flag_id, &env_id)?;
             let config = application_mut(data, &app_id)?
                 .flags
                 .get_mut(&flag_id)
                 .and_then(|f| f.configurations.get_mut(&env_id))
-                .ok_or_else(|| {
-                    not_found(format!(
-                        "flag {flag_id:?} has no configuration in environment {env_id:?}"
-                    ))
-                })?;
+                .ok_or_else(|| no_configuration(&flag_id, &env_id))?;
             config.enabled = enabled;
             config.updated = now_rfc3339();
             Ok(())

@@ -18,13 +18,13 @@ use axum::extract::FromRequestParts;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::{Map, Value};
 
 use crate::Shared;
 use crate::error::{ApiError, Service, grpc};
 use crate::state::Data;
-use model::Application;
+use model::{Application, CustomProperty, TargetGroup};
 
 pub(crate) use orgs::{control_routes, ensure_defaults, preload_examples};
 
@@ -72,49 +72,25 @@ pub(crate) fn routes() -> Router<Shared> {
                 get(flags::environment_configurations),
             )
             .route(
-                &format!("{app}/target-groups"),
-                get(resources::list_groups).post(resources::create_group),
-            )
-            .route(
                 &format!("{app}/target-groups/with-flags-usage"),
                 get(resources::groups_with_usage),
-            )
-            .route(
-                &format!("{app}/target-groups/by-name/{{name}}"),
-                get(resources::group_by_name),
-            )
-            .route(
-                &format!("{app}/target-groups/{{id}}"),
-                get(resources::get_group)
-                    .put(resources::update_group)
-                    .delete(resources::delete_group),
-            )
-            .route(
-                &format!("{app}/target-groups/{{id}}/flag-usage-per-environment"),
-                get(resources::group_usage),
-            )
-            .route(
-                &format!("{app}/custom-properties"),
-                get(resources::list_properties).post(resources::create_property),
-            )
-            .route(
-                &format!("{app}/custom-properties/by-name/{{name}}"),
-                get(resources::property_by_name),
-            )
-            .route(
-                &format!("{app}/custom-properties/{{id}}"),
-                get(resources::get_property)
-                    .put(resources::update_property)
-                    .delete(resources::delete_property),
-            )
-            .route(
-                &format!("{app}/custom-properties/{{id}}/flag-usage-per-environment"),
-                get(resources::property_usage),
             )
             .route(
                 &format!("{app}/custom-properties/{{id}}/target-group-usage"),
                 get(resources::property_group_usage),
             );
+        router = resources::routes::<TargetGroup>(
+            router,
+            &format!("{app}/target-groups"),
+            post(resources::create_group),
+            put(resources::update_group),
+        );
+        router = resources::routes::<CustomProperty>(
+            router,
+            &format!("{app}/custom-properties"),
+            post(resources::create_property),
+            put(resources::update_property),
+        );
     }
     router
         .route("/v1/organizations/name", get(orgs::organization_by_name))
@@ -156,6 +132,13 @@ pub(crate) fn application_mut<'a>(
         .applications
         .get_mut(app_id)
         .ok_or_else(|| not_found(format!("application {app_id:?} not found")))
+}
+
+/// The name of an environment for messages (its id when unknown).
+pub(crate) fn env_name(data: &Data, org_id: &str, env_id: &str) -> String {
+    data.unify
+        .environment(org_id, env_id)
+        .map_or_else(|| env_id.to_owned(), |e| e.name.clone())
 }
 
 /// The environment, which must be linked to the application.

@@ -257,6 +257,42 @@ impl UnifyData {
     }
 }
 
+/// What every object kept in an organization has: an id, a name (unique among its kind
+/// there) and its creation number.
+pub(crate) trait Object {
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn seq(&self) -> u64;
+}
+
+/// The fields have the same names in every kind, so one implementation serves them all.
+macro_rules! impl_object {
+    ($($kind:ty),+) => {$(
+        impl Object for $kind {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn seq(&self) -> u64 {
+                self.seq
+            }
+        }
+    )+};
+}
+
+impl_object!(Environment, Application, Flag, TargetGroup, CustomProperty);
+
+/// `objects` in creation order, the order lists are served in.
+pub(crate) fn in_creation_order<'a, T: Object>(
+    objects: impl IntoIterator<Item = &'a T>,
+) -> Vec<&'a T> {
+    let mut objects: Vec<&T> = objects.into_iter().collect();
+    objects.sort_by_key(|o| o.seq());
+    objects
+}
+
 impl Application {
     pub(crate) fn flag_by_name(&self, name: &str) -> Option<&Flag> {
         self.flags.values().find(|f| f.name == name)
@@ -272,9 +308,7 @@ impl Application {
     }
     /// Flags in creation order.
     pub(crate) fn flags_in_order(&self) -> Vec<&Flag> {
-        let mut flags: Vec<&Flag> = self.flags.values().collect();
-        flags.sort_by_key(|f| f.seq);
-        flags
+        in_creation_order(self.flags.values())
     }
 }
 
@@ -293,16 +327,21 @@ pub(crate) fn new_configuration(seed: String, now: &str) -> FlagConfiguration {
     }
 }
 
-/// A flag as served. `config_state_envs`: the environments whose state `configStates` shows.
-pub(crate) fn flag_view(app_id: &str, flag: &Flag, config_state_envs: &[String]) -> Value {
-    let states: Vec<Value> = config_state_envs
-        .iter()
+/// Whether the flag is enabled in each of `envs` where it has a configuration, and since
+/// when: the `configStates` of a flag, and the configuration-state endpoint.
+pub(crate) fn config_states(flag: &Flag, envs: &[String]) -> Vec<Value> {
+    envs.iter()
         .filter_map(|env| {
             flag.configurations
                 .get(env)
                 .map(|c| json!({"environmentId": env, "enabled": c.enabled, "updated": c.updated}))
         })
-        .collect();
+        .collect()
+}
+
+/// A flag as served. `config_state_envs`: the environments whose state `configStates` shows.
+pub(crate) fn flag_view(app_id: &str, flag: &Flag, config_state_envs: &[String]) -> Value {
+    let states = config_states(flag, config_state_envs);
     json!({
         "id": flag.id,
         "name": flag.name,

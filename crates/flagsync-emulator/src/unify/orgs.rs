@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::model::{
     Application, CustomProperty, Environment, Flag, FlagType, Organization, PropertyType,
-    TargetGroup, environment_view, new_configuration, organization_view, service_view,
+    TargetGroup, environment_view, in_creation_order, new_configuration, organization_view,
+    service_view,
 };
 use super::{QueryPairs, invalid, not_found};
 use crate::Shared;
@@ -70,14 +71,15 @@ pub(super) async fn services(
         if !data.unify.organizations.contains_key(&org_id) {
             return Err(organization_not_found(&org_id));
         }
-        let mut apps: Vec<&Application> = data
-            .unify
-            .applications
-            .values()
-            .filter(|a| a.organization_id == org_id && keep(a))
-            .collect();
-        apps.sort_by_key(|a| a.seq);
-        let services: Vec<Value> = apps.into_iter().map(service_view).collect();
+        let services: Vec<Value> = in_creation_order(
+            data.unify
+                .applications
+                .values()
+                .filter(|a| a.organization_id == org_id && keep(a)),
+        )
+        .into_iter()
+        .map(service_view)
+        .collect();
         Ok(Json(json!({ "service": services })))
     })
 }
@@ -98,16 +100,14 @@ pub(super) async fn environments(
             .organizations
             .get(&org_id)
             .ok_or_else(|| organization_not_found(&org_id))?;
-        let mut envs: Vec<&Environment> = org
-            .environments
-            .values()
-            .filter(|e| name.as_deref().is_none_or(|n| e.name == n))
-            .collect();
-        envs.sort_by_key(|e| e.seq);
-        let envs: Vec<Value> = envs
-            .into_iter()
-            .map(|e| environment_view(&org_id, e))
-            .collect();
+        let envs: Vec<Value> = in_creation_order(
+            org.environments
+                .values()
+                .filter(|e| name.as_deref().is_none_or(|n| e.name == n)),
+        )
+        .into_iter()
+        .map(|e| environment_view(&org_id, e))
+        .collect();
         Ok(Json(json!({ "environments": envs })))
     })
 }
@@ -321,9 +321,8 @@ pub(crate) fn ensure_organization(
         .organizations
         .get(&org_id)
         .map(|o| {
-            let mut envs: Vec<&Environment> = o.environments.values().collect();
-            envs.sort_by_key(|e| e.seq);
-            envs.into_iter()
+            in_creation_order(o.environments.values())
+                .into_iter()
                 .map(|e| (e.id.clone(), e.name.clone()))
                 .collect()
         })
@@ -616,15 +615,13 @@ pub(crate) fn control_routes() -> Router<Shared> {
 }
 
 fn organization_tree(data: &Data, org: &Organization) -> Value {
-    let mut envs: Vec<&Environment> = org.environments.values().collect();
-    envs.sort_by_key(|e| e.seq);
-    let mut apps: Vec<&Application> = data
-        .unify
-        .applications
-        .values()
-        .filter(|a| a.organization_id == org.id)
-        .collect();
-    apps.sort_by_key(|a| a.seq);
+    let envs = in_creation_order(org.environments.values());
+    let apps = in_creation_order(
+        data.unify
+            .applications
+            .values()
+            .filter(|a| a.organization_id == org.id),
+    );
     json!({
         "id": org.id,
         "domainName": org.domain_name,

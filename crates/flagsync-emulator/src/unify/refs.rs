@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::invalid;
 use super::model::{Application, Flag, TargetGroup};
 use super::rules::{FlagKey, RawRefs};
+use super::{env_name, failed_precondition, invalid};
 use crate::assumptions::is_builtin_property;
 use crate::error::ApiError;
+use crate::state::Data;
 
 /// The references in stored conditions (a configuration's list or a target group's object).
 pub(crate) fn collect(conditions: &Value) -> RawRefs {
@@ -126,11 +127,12 @@ fn group_references(group: &TargetGroup) -> BTreeSet<String> {
 }
 
 /// A path from `start` back to itself when `start` would refer to `first_steps`, following
-/// `next` for every other node.
+/// `next` for every other node; the path as `name` calls each node.
 fn cycle_through(
     start: &str,
     first_steps: &BTreeSet<String>,
     next: impl Fn(&str) -> BTreeSet<String>,
+    name: impl Fn(&String) -> String,
 ) -> Option<Vec<String>> {
     let mut seen = BTreeSet::new();
     // Depth-first with an explicit stack of paths, so hostile depth cannot overflow.
@@ -141,7 +143,7 @@ fn cycle_through(
     while let Some(path) = stack.pop() {
         let Some(last) = path.last() else { continue };
         if last == start {
-            return Some(path);
+            return Some(path.iter().map(name).collect());
         }
         if !seen.insert(last.clone()) {
             continue;
@@ -163,16 +165,16 @@ pub(crate) fn flag_cycle(
     env_id: &str,
     deps: &BTreeSet<String>,
 ) -> Option<Vec<String>> {
-    let path = cycle_through(flag_id, deps, |id| {
-        app.flags
-            .get(id)
-            .map(|f| flag_dependencies(app, f, env_id))
-            .unwrap_or_default()
-    })?;
-    Some(
-        path.iter()
-            .map(|id| app.flags.get(id).map_or(id.clone(), |f| f.name.clone()))
-            .collect(),
+    cycle_through(
+        flag_id,
+        deps,
+        |id| {
+            app.flags
+                .get(id)
+                .map(|f| flag_dependencies(app, f, env_id))
+                .unwrap_or_default()
+        },
+        |id| app.flags.get(id).map_or(id.clone(), |f| f.name.clone()),
     )
 }
 
@@ -183,24 +185,24 @@ pub(crate) fn group_cycle(
     group_name: &str,
     refs: &BTreeSet<String>,
 ) -> Option<Vec<String>> {
-    let path = cycle_through(group_id, refs, |id| {
-        app.target_groups
-            .get(id)
-            .map(group_references)
-            .unwrap_or_default()
-    })?;
-    Some(
-        path.iter()
-            .map(|id| {
-                if id == group_id {
-                    group_name.to_owned()
-                } else {
-                    app.target_groups
-                        .get(id)
-                        .map_or(id.clone(), |g| g.name.clone())
-                }
-            })
-            .collect(),
+    cycle_through(
+        group_id,
+        refs,
+        |id| {
+            app.target_groups
+                .get(id)
+                .map(group_references)
+                .unwrap_or_default()
+        },
+        |id| {
+            if id == group_id {
+                group_name.to_owned()
+            } else {
+                app.target_groups
+                    .get(id)
+                    .map_or(id.clone(), |g| g.name.clone())
+            }
+        },
     )
 }
 
@@ -229,12 +231,8 @@ pub(crate) fn usage_per_environment(app: &Application, uses: impl Fn(&RawRefs) -
 }
 
 /// Who refers to something: configurations (as "flag NAME in environment ENV") and target
-/// groups, for refusing deletes and renames.
-pub(crate) fn referrers(
-    app: &Application,
-    env_name: impl Fn(&str) -> String,
-    uses: impl Fn(&RawRefs) -> bool,
-) -> Vec<String> {
+/// groups.
+fn referrers(data: &Data, app: &Application, uses: impl Fn(&RawRefs) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     for group in app.target_groups.values() {
         if uses(&collect(&group.conditions)) {
@@ -247,12 +245,28 @@ pub(crate) fn referrers(
                 out.push(format!(
                     "flag {:?} in environment {:?}",
                     flag.name,
-                    env_name(env_id)
+                    env_name(data, &app.organization_id, env_id)
                 ));
             }
         }
     }
     out
+}
+
+/// Refuses a delete or rename (`FAILED_PRECONDITION`) while anything refers to what `uses`
+/// accepts; `refusal` words the answer from the list of who does.
+pub(crate) fn refuse_referenced(
+    data: &Data,
+    app: &Application,
+    uses: impl Fn(&RawRefs) -> bool,
+    refusal: impl FnOnce(String) -> String,
+) -> Result<(), ApiError> {
+    let users = referrers(data, app, uses);
+    if users.is_empty() {
+        Ok(())
+    } else {
+        Err(failed_precondition(refusal(users.join(", "))))
+    }
 }
 
 /// Whether `refs` names the flag `flag` (by id or by name).

@@ -1,19 +1,20 @@
 //! Target groups and custom properties.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use axum::Json;
 use axum::extract::State;
+use axum::routing::{MethodRouter, get};
+use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::flags::env_name;
 use super::model::{
-    Application, CustomProperty, PropertyType, TargetGroup, property_view, target_group_view,
+    Application, CustomProperty, Object, PropertyType, TargetGroup, in_creation_order,
+    property_view, target_group_view,
 };
 use super::rules::{self, RawRefs};
 use super::{
-    already_exists, application, application_mut, failed_precondition, invalid, not_found, object,
-    opt_string, refs, required_name,
+    already_exists, application, application_mut, invalid, not_found, object, opt_string, refs,
+    required_name,
 };
 use crate::Shared;
 use crate::error::{ApiError, JsonBody, Names, Service};
@@ -22,75 +23,224 @@ use crate::time::now_rfc3339;
 
 const S: Service = Service::Unify;
 
-fn group_not_found(app_id: &str, group: &str) -> ApiError {
+/// Target groups and custom properties: named objects of an application, kept by id, listed
+/// in creation order and served under a key of their own. Listing, reading, creating and
+/// deleting them and their usage per environment work alike, so those handlers are generic
+/// over this; their bodies and updates differ.
+pub(super) trait Resource: Object + Sized {
+    /// What messages call one.
+    const WHAT: &'static str;
+    /// What a refused delete calls one.
+    const IN_USE: &'static str;
+    /// The key one is served under, and the key of the list.
+    const ONE: &'static str;
+    const MANY: &'static str;
+    fn all(app: &Application) -> &BTreeMap<String, Self>;
+    fn all_mut(app: &mut Application) -> &mut BTreeMap<String, Self>;
+    fn view(&self, app_id: &str) -> Value;
+    /// Whether conditions with these references refer to this one.
+    fn named_in(&self, refs: &RawRefs) -> bool;
+}
+
+impl Resource for TargetGroup {
+    const WHAT: &'static str = "target group";
+    const IN_USE: &'static str = "target group";
+    const ONE: &'static str = "targetGroup";
+    const MANY: &'static str = "targetGroups";
+    fn all(app: &Application) -> &BTreeMap<String, Self> {
+        &app.target_groups
+    }
+    fn all_mut(app: &mut Application) -> &mut BTreeMap<String, Self> {
+        &mut app.target_groups
+    }
+    fn view(&self, app_id: &str) -> Value {
+        target_group_view(app_id, self)
+    }
+    /// Conditions name a target group by id.
+    fn named_in(&self, refs: &RawRefs) -> bool {
+        refs.groups.iter().any(|(_, g)| *g == self.id)
+    }
+}
+
+impl Resource for CustomProperty {
+    const WHAT: &'static str = "custom property";
+    const IN_USE: &'static str = "property";
+    const ONE: &'static str = "customProperty";
+    const MANY: &'static str = "customProperties";
+    fn all(app: &Application) -> &BTreeMap<String, Self> {
+        &app.custom_properties
+    }
+    fn all_mut(app: &mut Application) -> &mut BTreeMap<String, Self> {
+        &mut app.custom_properties
+    }
+    fn view(&self, app_id: &str) -> Value {
+        property_view(app_id, self)
+    }
+    /// Conditions name a property by name.
+    fn named_in(&self, refs: &RawRefs) -> bool {
+        refs.properties.iter().any(|(_, p)| *p == self.name)
+    }
+}
+
+/// The routes both kinds have under `base` (`{app}/target-groups`, `{app}/custom-properties`):
+/// the list and `create`, one by name, one by id (read, `update`, delete), and its usage
+/// per environment.
+pub(super) fn routes<T: Resource + Send + Sync + 'static>(
+    router: Router<Shared>,
+    base: &str,
+    create: MethodRouter<Shared>,
+    update: MethodRouter<Shared>,
+) -> Router<Shared> {
+    router
+        .route(base, get(list::<T>).merge(create))
+        .route(&format!("{base}/by-name/{{name}}"), get(get_by_name::<T>))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(get_one::<T>).merge(update).delete(delete::<T>),
+        )
+        .route(
+            &format!("{base}/{{id}}/flag-usage-per-environment"),
+            get(usage::<T>),
+        )
+}
+
+fn not_found_in<T: Resource>(app_id: &str, id_or_name: &str) -> ApiError {
     not_found(format!(
-        "target group {group:?} not found in application {app_id:?}"
+        "{} {id_or_name:?} not found in application {app_id:?}",
+        T::WHAT
     ))
 }
 
-fn property_not_found(app_id: &str, property: &str) -> ApiError {
-    not_found(format!(
-        "custom property {property:?} not found in application {app_id:?}"
-    ))
-}
-
-fn find_group<'a>(data: &'a Data, app_id: &str, id: &str) -> Result<&'a TargetGroup, ApiError> {
-    application(data, app_id)?
-        .target_groups
+fn find<'a, T: Resource>(data: &'a Data, app_id: &str, id: &str) -> Result<&'a T, ApiError> {
+    T::all(application(data, app_id)?)
         .get(id)
-        .ok_or_else(|| group_not_found(app_id, id))
+        .ok_or_else(|| not_found_in::<T>(app_id, id))
 }
 
-fn find_property<'a>(
-    data: &'a Data,
+fn find_mut<'a, T: Resource>(
+    data: &'a mut Data,
     app_id: &str,
     id: &str,
-) -> Result<&'a CustomProperty, ApiError> {
-    application(data, app_id)?
-        .custom_properties
-        .get(id)
-        .ok_or_else(|| property_not_found(app_id, id))
+) -> Result<&'a mut T, ApiError> {
+    T::all_mut(application_mut(data, app_id)?)
+        .get_mut(id)
+        .ok_or_else(|| not_found_in::<T>(app_id, id))
 }
 
-pub(super) async fn list_groups(
+fn by_name<'a, T: Resource>(application: &'a Application, name: &str) -> Option<&'a T> {
+    T::all(application).values().find(|o| o.name() == name)
+}
+
+/// Names are unique in an application: refused when one other than `id` has `name`.
+fn refuse_taken<T: Resource>(
+    application: &Application,
+    app_id: &str,
+    name: &str,
+    id: Option<&str>,
+) -> Result<(), ApiError> {
+    match by_name::<T>(application, name) {
+        Some(other) if Some(other.id()) != id => Err(already_exists(format!(
+            "a {} named {name:?} already exists in application {app_id:?}",
+            T::WHAT
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An answer with one field, like `{"targetGroup": ...}`.
+fn keyed(key: &str, value: Value) -> Json<Value> {
+    Json(Value::Object(Map::from_iter([(key.to_owned(), value)])))
+}
+
+async fn list<T: Resource>(
     State(app): State<Shared>,
     Names(app_id): Names<String>,
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
-        let application = application(data, &app_id)?;
-        let mut groups: Vec<&TargetGroup> = application.target_groups.values().collect();
-        groups.sort_by_key(|g| g.seq);
-        let groups: Vec<Value> = groups
+        let views: Vec<Value> = in_creation_order(T::all(application(data, &app_id)?).values())
             .into_iter()
-            .map(|g| target_group_view(&app_id, g))
+            .map(|o| o.view(&app_id))
             .collect();
-        Ok(Json(json!({ "targetGroups": groups })))
+        Ok(keyed(T::MANY, Value::Array(views)))
     })
 }
 
-pub(super) async fn get_group(
+async fn get_one<T: Resource>(
     State(app): State<Shared>,
     Names((app_id, id)): Names<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    app.store.read(|data| {
-        let group = find_group(data, &app_id, &id)?;
-        Ok(Json(
-            json!({"targetGroup": target_group_view(&app_id, group)}),
-        ))
-    })
+    app.store
+        .read(|data| Ok(keyed(T::ONE, find::<T>(data, &app_id, &id)?.view(&app_id))))
 }
 
-pub(super) async fn group_by_name(
+async fn get_by_name<T: Resource>(
     State(app): State<Shared>,
     Names((app_id, name)): Names<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
-        let group = application(data, &app_id)?
-            .target_group_by_name(&name)
-            .ok_or_else(|| group_not_found(&app_id, &name))?;
-        Ok(Json(
-            json!({"targetGroup": target_group_view(&app_id, group)}),
-        ))
+        let found = by_name::<T>(application(data, &app_id)?, &name)
+            .ok_or_else(|| not_found_in::<T>(&app_id, &name))?;
+        Ok(keyed(T::ONE, found.view(&app_id)))
+    })
+}
+
+/// Stores a new one named `name` (unless the name is taken), made by `make` from its id,
+/// name, creation number and time; answers it. Not idempotent, and names are unique: a
+/// retried create whose first attempt was applied is answered 409.
+fn create_new<T: Resource>(
+    data: &mut Data,
+    app_id: &str,
+    seed: u64,
+    name: String,
+    make: impl FnOnce(String, String, u64, String) -> T,
+) -> Result<Json<Value>, ApiError> {
+    refuse_taken::<T>(application(data, app_id)?, app_id, &name, None)?;
+    let (seq, id) = data.unify.fresh_id(seed);
+    let created = make(id.clone(), name, seq, now_rfc3339());
+    let view = created.view(app_id);
+    T::all_mut(application_mut(data, app_id)?).insert(id, created);
+    Ok(keyed(T::ONE, view))
+}
+
+/// Refused while a configuration or another target group refers to it.
+async fn delete<T: Resource>(
+    State(app): State<Shared>,
+    Names((app_id, id)): Names<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    app.store
+        .write(S, |data| {
+            let application = application(data, &app_id)?;
+            let found = find::<T>(data, &app_id, &id)?;
+            refs::refuse_referenced(
+                data,
+                application,
+                |r| found.named_in(r),
+                |users| {
+                    format!(
+                        "{} {:?} is used by {users}; remove those references first",
+                        T::IN_USE,
+                        found.name()
+                    )
+                },
+            )?;
+            T::all_mut(application_mut(data, &app_id)?).remove(&id);
+            Ok(())
+        })
+        .await?;
+    Ok(Json(json!({})))
+}
+
+/// The flags that use it, per environment.
+async fn usage<T: Resource>(
+    State(app): State<Shared>,
+    Names((app_id, id)): Names<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    app.store.read(|data| {
+        let application = application(data, &app_id)?;
+        let found = find::<T>(data, &app_id, &id)?;
+        Ok(Json(refs::usage_per_environment(application, |r| {
+            found.named_in(r)
+        })))
     })
 }
 
@@ -117,8 +267,6 @@ fn group_fields(
     Ok((name, description, conditions, groups))
 }
 
-/// Not idempotent, and names are unique: a retried create whose first attempt was applied
-/// is answered 409.
 pub(super) async fn create_group(
     State(app): State<Shared>,
     Names(app_id): Names<String>,
@@ -126,36 +274,24 @@ pub(super) async fn create_group(
 ) -> Result<Json<Value>, ApiError> {
     let body = object(body)?;
     let seed = app.unify_id_seed;
-    let view = app
-        .store
+    app.store
         .write(S, move |data| {
             let application = application(data, &app_id)?;
             // A new group cannot be in a cycle: nothing refers to its id yet.
             let (name, description, conditions, _) = group_fields(application, &body)?;
-            if application.target_group_by_name(&name).is_some() {
-                return Err(already_exists(format!(
-                    "a target group named {name:?} already exists in application {app_id:?}"
-                )));
-            }
-            let (seq, id) = data.unify.fresh_id(seed);
-            let now = now_rfc3339();
-            let group = TargetGroup {
-                id: id.clone(),
-                name,
-                description,
-                conditions,
-                created: now.clone(),
-                updated: now,
-                seq,
-            };
-            let view = target_group_view(&app_id, &group);
-            application_mut(data, &app_id)?
-                .target_groups
-                .insert(id, group);
-            Ok(view)
+            create_new(data, &app_id, seed, name, |id, name, seq, now| {
+                TargetGroup {
+                    id,
+                    name,
+                    description,
+                    conditions,
+                    created: now.clone(),
+                    updated: now,
+                    seq,
+                }
+            })
         })
-        .await?;
-    Ok(Json(json!({ "targetGroup": view })))
+        .await
 }
 
 /// A full replace; renaming is allowed (conditions refer to groups by id).
@@ -165,75 +301,26 @@ pub(super) async fn update_group(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = object(body)?;
-    let view = app
-        .store
+    app.store
         .write(S, move |data| {
             let application = application(data, &app_id)?;
-            find_group(data, &app_id, &id)?;
+            find::<TargetGroup>(data, &app_id, &id)?;
             let (name, description, conditions, groups) = group_fields(application, &body)?;
-            if application
-                .target_group_by_name(&name)
-                .is_some_and(|other| other.id != id)
-            {
-                return Err(already_exists(format!(
-                    "a target group named {name:?} already exists in application {app_id:?}"
-                )));
-            }
+            refuse_taken::<TargetGroup>(application, &app_id, &name, Some(&id))?;
             if let Some(cycle) = refs::group_cycle(application, &id, &name, &groups) {
                 return Err(invalid(format!(
                     "conditions: target group cycle: {}",
                     cycle.join(" -> ")
                 )));
             }
-            let group = application_mut(data, &app_id)?
-                .target_groups
-                .get_mut(&id)
-                .ok_or_else(|| group_not_found(&app_id, &id))?;
+            let group = find_mut::<TargetGroup>(data, &app_id, &id)?;
             group.name = name;
             group.description = description;
             group.conditions = conditions;
             group.updated = now_rfc3339();
-            Ok(target_group_view(&app_id, group))
+            Ok(keyed(TargetGroup::ONE, group.view(&app_id)))
         })
-        .await?;
-    Ok(Json(json!({ "targetGroup": view })))
-}
-
-fn names_group(refs: &RawRefs, id: &str) -> bool {
-    refs.groups.iter().any(|(_, g)| g == id)
-}
-
-fn names_property(refs: &RawRefs, name: &str) -> bool {
-    refs.properties.iter().any(|(_, p)| p == name)
-}
-
-/// Refused while a configuration or another target group refers to it.
-pub(super) async fn delete_group(
-    State(app): State<Shared>,
-    Names((app_id, id)): Names<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    app.store
-        .write(S, |data| {
-            let application = application(data, &app_id)?;
-            let group = find_group(data, &app_id, &id)?;
-            let org = &application.organization_id;
-            let users = refs::referrers(
-                application,
-                |env| env_name(data, org, env),
-                |r| names_group(r, &id),
-            );
-            if !users.is_empty() {
-                return Err(failed_precondition(format!(
-                    "target group {:?} is used by {}; remove those references first",
-                    group.name,
-                    users.join(", ")
-                )));
-            }
-            application_mut(data, &app_id)?.target_groups.remove(&id);
-            Ok(())
-        })
-        .await?;
-    Ok(Json(json!({})))
+        .await
 }
 
 /// Every target group with the flags whose configurations (in any environment) use it.
@@ -243,9 +330,7 @@ pub(super) async fn groups_with_usage(
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
         let application = application(data, &app_id)?;
-        let mut groups: Vec<&TargetGroup> = application.target_groups.values().collect();
-        groups.sort_by_key(|g| g.seq);
-        let groups: Vec<Value> = groups
+        let groups: Vec<Value> = in_creation_order(application.target_groups.values())
             .into_iter()
             .map(|group| {
                 let usage: Vec<Value> = application
@@ -253,10 +338,7 @@ pub(super) async fn groups_with_usage(
                     .into_iter()
                     .filter(|flag| {
                         flag.configurations.values().any(|c| {
-                            names_group(
-                                &refs::collect(&Value::Array(c.conditions.clone())),
-                                &group.id,
-                            )
+                            group.named_in(&refs::collect(&Value::Array(c.conditions.clone())))
                         })
                     })
                     .map(|flag| json!({"id": flag.id, "name": flag.name, "resourceId": app_id}))
@@ -272,61 +354,6 @@ pub(super) async fn groups_with_usage(
             })
             .collect();
         Ok(Json(json!({ "targetGroupsWithFlagUsage": groups })))
-    })
-}
-
-pub(super) async fn group_usage(
-    State(app): State<Shared>,
-    Names((app_id, id)): Names<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    app.store.read(|data| {
-        let application = application(data, &app_id)?;
-        find_group(data, &app_id, &id)?;
-        Ok(Json(refs::usage_per_environment(application, |r| {
-            names_group(r, &id)
-        })))
-    })
-}
-
-pub(super) async fn list_properties(
-    State(app): State<Shared>,
-    Names(app_id): Names<String>,
-) -> Result<Json<Value>, ApiError> {
-    app.store.read(|data| {
-        let application = application(data, &app_id)?;
-        let mut properties: Vec<&CustomProperty> = application.custom_properties.values().collect();
-        properties.sort_by_key(|p| p.seq);
-        let properties: Vec<Value> = properties
-            .into_iter()
-            .map(|p| property_view(&app_id, p))
-            .collect();
-        Ok(Json(json!({ "customProperties": properties })))
-    })
-}
-
-pub(super) async fn get_property(
-    State(app): State<Shared>,
-    Names((app_id, id)): Names<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    app.store.read(|data| {
-        let property = find_property(data, &app_id, &id)?;
-        Ok(Json(
-            json!({"customProperty": property_view(&app_id, property)}),
-        ))
-    })
-}
-
-pub(super) async fn property_by_name(
-    State(app): State<Shared>,
-    Names((app_id, name)): Names<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    app.store.read(|data| {
-        let property = application(data, &app_id)?
-            .property_by_name(&name)
-            .ok_or_else(|| property_not_found(&app_id, &name))?;
-        Ok(Json(
-            json!({"customProperty": property_view(&app_id, property)}),
-        ))
     })
 }
 
@@ -348,8 +375,6 @@ fn property_fields(body: &Map<String, Value>) -> Result<(String, PropertyType, S
     Ok((name, property_type, description))
 }
 
-/// Not idempotent, and names are unique: a retried create whose first attempt was applied
-/// is answered 409.
 pub(super) async fn create_property(
     State(app): State<Shared>,
     Names(app_id): Names<String>,
@@ -358,34 +383,21 @@ pub(super) async fn create_property(
     let body = object(body)?;
     let (name, property_type, description) = property_fields(&body)?;
     let seed = app.unify_id_seed;
-    let view = app
-        .store
+    app.store
         .write(S, move |data| {
-            let application = application(data, &app_id)?;
-            if application.property_by_name(&name).is_some() {
-                return Err(already_exists(format!(
-                    "a custom property named {name:?} already exists in application {app_id:?}"
-                )));
-            }
-            let (seq, id) = data.unify.fresh_id(seed);
-            let now = now_rfc3339();
-            let property = CustomProperty {
-                id: id.clone(),
-                name,
-                property_type,
-                description,
-                created: now.clone(),
-                updated: now,
-                seq,
-            };
-            let view = property_view(&app_id, &property);
-            application_mut(data, &app_id)?
-                .custom_properties
-                .insert(id, property);
-            Ok(view)
+            create_new(data, &app_id, seed, name, |id, name, seq, now| {
+                CustomProperty {
+                    id,
+                    name,
+                    property_type,
+                    description,
+                    created: now.clone(),
+                    updated: now,
+                    seq,
+                }
+            })
         })
-        .await?;
-    Ok(Json(json!({ "customProperty": view })))
+        .await
 }
 
 /// Every field is required; the type cannot change, and a referenced property cannot be
@@ -397,11 +409,10 @@ pub(super) async fn update_property(
 ) -> Result<Json<Value>, ApiError> {
     let body = object(body)?;
     let (name, property_type, description) = property_fields(&body)?;
-    let view = app
-        .store
+    app.store
         .write(S, move |data| {
             let application = application(data, &app_id)?;
-            let current = find_property(data, &app_id, &id)?;
+            let current = find::<CustomProperty>(data, &app_id, &id)?;
             if property_type != current.property_type {
                 return Err(invalid(format!(
                     "type: the type of property {:?} is {} and cannot be changed to {}",
@@ -411,99 +422,45 @@ pub(super) async fn update_property(
                 )));
             }
             if name != current.name {
-                if application.property_by_name(&name).is_some() {
-                    return Err(already_exists(format!(
-                        "a custom property named {name:?} already exists in application {app_id:?}"
-                    )));
-                }
-                let org = &application.organization_id;
-                let users = refs::referrers(
+                refuse_taken::<CustomProperty>(application, &app_id, &name, Some(&id))?;
+                refs::refuse_referenced(
+                    data,
                     application,
-                    |env| env_name(data, org, env),
-                    |r| names_property(r, &current.name),
-                );
-                if !users.is_empty() {
-                    return Err(failed_precondition(format!(
-                        "property {:?} is used by {} (conditions name properties); it cannot be renamed",
-                        current.name,
-                        users.join(", ")
-                    )));
-                }
+                    |r| current.named_in(r),
+                    |users| {
+                        format!(
+                            "property {:?} is used by {users} (conditions name properties); it cannot be renamed",
+                            current.name
+                        )
+                    },
+                )?;
             }
-            let property = application_mut(data, &app_id)?
-                .custom_properties
-                .get_mut(&id)
-                .ok_or_else(|| property_not_found(&app_id, &id))?;
+            let property = find_mut::<CustomProperty>(data, &app_id, &id)?;
             property.name = name;
             property.description = description;
             property.updated = now_rfc3339();
-            Ok(property_view(&app_id, property))
+            Ok(keyed(CustomProperty::ONE, property.view(&app_id)))
         })
-        .await?;
-    Ok(Json(json!({ "customProperty": view })))
+        .await
 }
 
-/// Refused while a configuration or a target group refers to it.
-pub(super) async fn delete_property(
-    State(app): State<Shared>,
-    Names((app_id, id)): Names<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    app.store
-        .write(S, |data| {
-            let application = application(data, &app_id)?;
-            let property = find_property(data, &app_id, &id)?;
-            let org = &application.organization_id;
-            let users = refs::referrers(
-                application,
-                |env| env_name(data, org, env),
-                |r| names_property(r, &property.name),
-            );
-            if !users.is_empty() {
-                return Err(failed_precondition(format!(
-                    "property {:?} is used by {}; remove those references first",
-                    property.name,
-                    users.join(", ")
-                )));
-            }
-            application_mut(data, &app_id)?
-                .custom_properties
-                .remove(&id);
-            Ok(())
-        })
-        .await?;
-    Ok(Json(json!({})))
-}
-
-pub(super) async fn property_usage(
-    State(app): State<Shared>,
-    Names((app_id, id)): Names<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    app.store.read(|data| {
-        let application = application(data, &app_id)?;
-        let name = find_property(data, &app_id, &id)?.name.clone();
-        Ok(Json(refs::usage_per_environment(application, |r| {
-            names_property(r, &name)
-        })))
-    })
-}
-
+/// The target groups whose conditions name the property.
 pub(super) async fn property_group_usage(
     State(app): State<Shared>,
     Names((app_id, id)): Names<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     app.store.read(|data| {
         let application = application(data, &app_id)?;
-        let name = &find_property(data, &app_id, &id)?.name;
-        let mut groups: Vec<&TargetGroup> = application
-            .target_groups
-            .values()
-            .filter(|g| names_property(&refs::collect(&g.conditions), name))
-            .collect();
-        groups.sort_by_key(|g| g.seq);
-        let usage: Vec<Value> = groups
-            .into_iter()
-            .map(|g| json!({"id": g.id, "name": g.name, "resourceId": app_id}))
-            .collect();
+        let property = find::<CustomProperty>(data, &app_id, &id)?;
+        let usage: Vec<Value> = in_creation_order(
+            application
+                .target_groups
+                .values()
+                .filter(|g| property.named_in(&refs::collect(&g.conditions))),
+        )
+        .into_iter()
+        .map(|g| json!({"id": g.id, "name": g.name, "resourceId": app_id}))
+        .collect();
         Ok(Json(json!({ "targetGroupUsage": usage })))
     })
 }

@@ -94,6 +94,11 @@ fn check_scalar(value: &Value, flag_type: FlagType, at: &str) -> Result<(), Stri
     }
 }
 
+/// A field of `object` that is none of `known`.
+fn unknown_field<'a>(object: &'a Map<String, Value>, known: &[&str]) -> Option<&'a String> {
+    object.keys().find(|k| !known.contains(&k.as_str()))
+}
+
 fn check_split_or_schedule(items: &[Value], flag_type: FlagType, at: &str) -> Result<(), String> {
     if items.is_empty() {
         return Err(format!("{at}: a split or schedule must not be empty"));
@@ -107,10 +112,7 @@ fn check_split_or_schedule(items: &[Value], flag_type: FlagType, at: &str) -> Re
                 "{at}: each entry is an object: {{option, percentage}} (a split) or {{from, percentage}} (a schedule)"
             ));
         };
-        if let Some(key) = entry
-            .keys()
-            .find(|k| !matches!(k.as_str(), "option" | "from" | "percentage"))
-        {
+        if let Some(key) = unknown_field(entry, &["option", "from", "percentage"]) {
             return Err(format!(
                 "{at}: unknown field {key:?} (a split entry has option and percentage, a schedule entry from and percentage)"
             ));
@@ -301,10 +303,7 @@ fn check_flag_dependency(value: &Value, at: &str) -> Result<FlagKey, String> {
     let Some(object) = value.as_object() else {
         return Err(format!("{at}: {usage}"));
     };
-    if let Some(other) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "id" | "name" | "value"))
-    {
+    if let Some(other) = unknown_field(object, &["id", "name", "value"]) {
         return Err(format!("{at}: unknown field {other:?}; {usage}"));
     }
     match object.get("value") {
@@ -336,10 +335,7 @@ fn check_property(value: &Value, at: &str, refs: &mut RawRefs) -> Result<(), Str
             "{at}: must be an object with name, operator and (for most operators) operands"
         ));
     };
-    if let Some(other) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "name" | "operator" | "operands"))
-    {
+    if let Some(other) = unknown_field(object, &["name", "operator", "operands"]) {
         return Err(format!(
             "{at}: unknown field {other:?}; a property condition has name, operator, operands"
         ));
