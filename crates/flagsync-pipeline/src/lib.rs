@@ -12,7 +12,8 @@
 //! [`doctor`] checks that each configured provider can be used (`flagsync doctor`);
 //! [`results::rollout_results`] finds a rollout and reads its analysis results
 //! (`flagsync results`); [`dedupe`] finds the rollouts that carry one flagsync id and
-//! keeps one of each (`flagsync dedupe`).
+//! keeps one of each (`flagsync dedupe`); [`export`] is what `flagsync export` writes from;
+//! [`convert`] writes a legacy repository as a CloudBees Unify CasC tree (`flagsync convert`).
 //!
 //! Nothing here prints: what a command shows while the steps run (diagnostics, the
 //! progress of reading live state) goes through an [`Observer`], and failures are
@@ -21,9 +22,11 @@
 //! take the clients as [`Services`].
 
 pub mod compare;
+pub mod convert;
 pub mod dedupe;
 pub mod doctor;
 mod error;
+pub mod export;
 pub mod results;
 mod steps;
 

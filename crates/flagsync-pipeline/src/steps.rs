@@ -197,6 +197,30 @@ impl LiveScope {
         })
     }
 
+    /// What a saved plan's actions need read to check that live state did not change.
+    pub fn for_plan(plan: &Plan) -> Self {
+        let mut environments: Vec<String> = plan
+            .actions
+            .iter()
+            .filter_map(|a| a.key.env.clone())
+            .collect();
+        environments.sort();
+        environments.dedup();
+        let has = |kind: Kind| plan.actions.iter().any(|a| a.key.kind == kind);
+        let unify = plan
+            .actions
+            .iter()
+            .any(|a| a.key.provider() == Provider::Unify);
+        Self {
+            environments,
+            // Unify configurations are read with the flags and target groups they refer to.
+            target_groups: has(Kind::TargetGroup) || unify,
+            rollouts: has(Kind::Rollout),
+            every_segment: false,
+            unify,
+        }
+    }
+
     /// Whether anything of `provider` is read.
     pub fn reads(&self, provider: Provider) -> bool {
         let cloudbees = self.target_groups || !self.environments.is_empty();

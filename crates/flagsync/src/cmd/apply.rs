@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use flagsync_apply::{ApplyEvent, ApplyOptions, ApplyReport, Clients};
 use flagsync_pipeline::LiveScope;
-use flagsync_plan::{Kind, Plan, TargetFilter};
+use flagsync_plan::{Plan, TargetFilter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{IntoDiagnostic, WrapErr, miette};
 
@@ -85,7 +85,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     // Read (and so need credentials for) only what the plan can touch.
     let scope = match &saved {
-        Some(plan) => saved_plan_scope(plan),
+        Some(plan) => LiveScope::for_plan(plan),
         None => LiveScope::for_options(&loaded.repository, &options)?,
     };
     let conn = remote::connect_scope(&args.repo.dir, config, &args.remote, &scope)?;
@@ -159,30 +159,6 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-/// What a saved plan's actions need read to check that live state did not change.
-fn saved_plan_scope(plan: &Plan) -> LiveScope {
-    let mut environments: Vec<String> = plan
-        .actions
-        .iter()
-        .filter_map(|a| a.key.env.clone())
-        .collect();
-    environments.sort();
-    environments.dedup();
-    let has = |kind: Kind| plan.actions.iter().any(|a| a.key.kind == kind);
-    let unify = plan
-        .actions
-        .iter()
-        .any(|a| a.key.provider() == flagsync_plan::Provider::Unify);
-    LiveScope {
-        environments,
-        // Unify configurations are read with the flags and target groups they refer to.
-        target_groups: has(Kind::TargetGroup) || unify,
-        rollouts: has(Kind::Rollout),
-        every_segment: false,
-        unify,
-    }
 }
 
 fn report_json(report: &ApplyReport) -> String {

@@ -1,20 +1,16 @@
 //! `flagsync convert --to unify`: a legacy CloudBees repository written as a CloudBees Unify
-//! CasC tree, offline. The translation is `flagsync_plan::unify::translate`'s, the files
-//! `flagsync_manifest::write`'s; this reads the repository and says what happened.
+//! CasC tree, offline. The conversion is `flagsync_pipeline::convert`'s; this reads the
+//! repository, writes the files and says what happened.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use flagsync_manifest::model::unify::DEFAULT_CASC_DIR;
-use flagsync_manifest::model::{
-    CloudbeesApi, CloudbeesConfig, Config, DEFAULT_CLOUDBEES_TOKEN_ENV,
-};
-use flagsync_manifest::write::{self, CascResource, File, RepoFiles};
+use flagsync_manifest::write::{self, RepoFiles};
 use flagsync_manifest::{CONFIG_FILE, Diagnostic, Loaded, Severity};
-use flagsync_plan::normalize;
-use flagsync_plan::unify::translate::{Translation, translate};
+use flagsync_pipeline::convert::{Conversion, UnifyAccount};
+use flagsync_plan::unify::translate::Translation;
 use miette::{IntoDiagnostic, WrapErr};
 
 use crate::output::GlobalArgs;
@@ -90,31 +86,34 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         return Err(ConvertError::Invalid(loaded.error_count()).into());
     }
 
-    let translation = translate(&loaded.repository);
-    let resources: Vec<CascResource<'_>> = translation
-        .resources
-        .iter()
-        .map(|r| CascResource {
-            kind: r.key.kind,
-            env: r.key.env.as_deref(),
-            identity: &r.key.name,
-            canonical: &r.body,
-        })
-        .collect();
-    let tree = write::casc_tree(DEFAULT_CASC_DIR, &resources, &normalize::manifest_body)?;
-    for (resource, mismatch) in &tree.not_reproduced {
+    // The organization and application of the flagsync.yaml written: given, or the
+    // embedded emulator's defaults when the repository uses it.
+    let uses_emulator = loaded
+        .repository
+        .config
+        .as_ref()
+        .is_some_and(|c| c.emulator.is_some());
+    let account = match (&args.organization, &args.application) {
+        (Some(o), Some(a)) => Some(UnifyAccount {
+            organization: o.clone(),
+            application: a.clone(),
+        }),
+        _ if uses_emulator => Some(UnifyAccount {
+            organization: flagsync_emulator::UNIFY_DEFAULT_ORGANIZATION_DOMAIN.to_owned(),
+            application: flagsync_emulator::UNIFY_DEFAULT_APPLICATION_ID.to_owned(),
+        }),
+        _ => None,
+    };
+    let Conversion {
+        translation,
+        files,
+        not_reproduced,
+        wrote_config,
+    } = flagsync_pipeline::convert::to_unify(&loaded, account)?;
+    for (resource, mismatch) in &not_reproduced {
         eprintln!(
             "warning: {resource}: the manifest written does not reproduce the translation exactly ({mismatch})"
         );
-    }
-    let mut files = tree.files;
-    let config = unify_config(&loaded, args);
-    if let Some(config) = &config {
-        files.push(File {
-            rel: CONFIG_FILE.to_owned(),
-            content: config_text(config)?,
-            replaces: None,
-        });
     }
 
     std::fs::create_dir_all(&args.out)
@@ -124,7 +123,7 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
 
     let diagnostics = translation.diagnostics(&loaded.sources);
     print(&diagnostics, &loaded.sources);
-    report(&translation, &loaded, args, config.is_some(), written);
+    report(&translation, &loaded, args, wrote_config, written);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -132,57 +131,6 @@ fn print(diagnostics: &[Diagnostic], sources: &BTreeMap<String, String>) {
     for d in diagnostics {
         eprintln!("{:?}", crate::diagnostics::report(d, sources));
     }
-}
-
-/// The flagsync.yaml of the converted repository, when its organization and application
-/// are known: given, or the embedded emulator's when the repository uses it.
-fn unify_config(loaded: &Loaded, args: &Args) -> Option<Config> {
-    let source = loaded.repository.config.as_ref();
-    let emulator = source.and_then(|c| c.emulator.clone());
-    let (organization, application) = match (&args.organization, &args.application) {
-        (Some(o), Some(a)) => (o.clone(), a.clone()),
-        _ if emulator.is_some() => (
-            flagsync_emulator::UNIFY_DEFAULT_ORGANIZATION_DOMAIN.to_owned(),
-            flagsync_emulator::UNIFY_DEFAULT_APPLICATION_ID.to_owned(),
-        ),
-        _ => return None,
-    };
-    let token_env = source.and_then(|c| c.cloudbees.as_ref()).map_or_else(
-        || DEFAULT_CLOUDBEES_TOKEN_ENV.to_owned(),
-        |cb| cb.token_env.clone(),
-    );
-    Some(Config {
-        cloudbees: Some(CloudbeesConfig {
-            api: CloudbeesApi::Unify,
-            organization: Some(organization),
-            application,
-            token_env,
-            url: None,
-            requests_per_second: None,
-            target_groups: None,
-            casc: Some(DEFAULT_CASC_DIR.to_owned()),
-            environments: loaded
-                .repository
-                .environments
-                .iter()
-                .map(|e| (e.name.clone(), Default::default()))
-                .collect(),
-        }),
-        confidence: None,
-        emulator,
-        // The team's choice about pruning carries over with the rest of the repository.
-        prune: source.is_some_and(|c| c.prune),
-    })
-}
-
-fn config_text(config: &Config) -> miette::Result<String> {
-    let value = serde_json::to_value(config)
-        .into_diagnostic()
-        .wrap_err("cannot write flagsync.yaml")?;
-    Ok(format!(
-        "# CloudBees Unify, written by `flagsync convert --to unify`.\n{}",
-        write::to_yaml(&value)
-    ))
 }
 
 /// What was written, and what the user must know.

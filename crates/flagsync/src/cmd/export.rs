@@ -6,10 +6,9 @@ use std::process::ExitCode;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use flagsync_manifest::model::{DUPLICATE_OF_LABEL, ROLLOUT_ID_LABEL};
-use flagsync_manifest::write::{self, Live, LiveRollout, LiveUnifyResource, RepoFiles, Scope};
-use flagsync_manifest::{Code, Kind, Loaded, Severity};
+use flagsync_manifest::write::{self, RepoFiles, Scope};
+use flagsync_manifest::{Kind, Loaded, Severity};
 use flagsync_plan::normalize;
-use flagsync_remote::LiveSnapshot;
 
 use crate::output::GlobalArgs;
 use crate::pipeline;
@@ -115,10 +114,14 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         &files,
         &loaded.repository,
         &scope,
-        canonical(&snapshot, &loaded),
+        flagsync_pipeline::export::live_for_export(&snapshot, &loaded),
         &normalize::manifest_body,
     )?;
-    let set_aside = snapshot.rollouts.iter().filter(|r| set_aside(r)).count();
+    let set_aside = snapshot
+        .rollouts
+        .iter()
+        .filter(|r| flagsync_pipeline::export::set_aside(r))
+        .count();
     if set_aside > 0 {
         eprintln!(
             "note: {set_aside} rollout(s) labelled {DUPLICATE_OF_LABEL} (copies flagsync stopped managing) were not exported; end or remove them in Confidence"
@@ -175,13 +178,10 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
 fn load(dir: &Path) -> miette::Result<Loaded> {
     let source = crate::source::open(dir, None)?;
     let loaded = flagsync_manifest::load(source.as_ref());
-    // "no manifests yet" is what an export fixes, and environments on other branches are
-    // skipped, so neither stops it.
-    let ignorable = |code: Code| matches!(code, Code::NoManifests | Code::BranchUnavailable);
     let mut errors = 0usize;
     let mut printer = crate::diagnostics::Printer::default();
     for d in &loaded.diagnostics {
-        if ignorable(d.code) {
+        if !flagsync_pipeline::export::stops_export(d.code) {
             continue;
         }
         if d.severity == Severity::Error {
@@ -194,83 +194,4 @@ fn load(dir: &Path) -> miette::Result<Loaded> {
         return Err(RepositoryErrors(errors).into());
     }
     Ok(loaded)
-}
-
-/// Live state in the canonical form export writes from. A CloudBees Unify configuration
-/// that is what the service gives every new flag is written only when the repository
-/// declares it: the service keeps one per flag and environment, and a plan needs none of
-/// these declared.
-fn canonical(snapshot: &LiveSnapshot, loaded: &Loaded) -> Live {
-    let declared = |env: &str, flag: &str| {
-        loaded.repository.casc.as_ref().is_some_and(|casc| {
-            casc.environment(env)
-                .is_some_and(|e| e.configurations.iter().any(|c| c.value.flag == flag))
-        })
-    };
-    let fresh = flagsync_plan::unify::fresh_configuration();
-    let unify = snapshot
-        .unify
-        .as_ref()
-        .map(flagsync_plan::unify::live_resources)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| {
-            r.key.kind != Kind::FlagConfiguration
-                || r.body != fresh
-                || r.key
-                    .env
-                    .as_deref()
-                    .is_some_and(|e| declared(e, &r.key.name))
-        })
-        .map(|r| LiveUnifyResource {
-            kind: r.key.kind,
-            env: r.key.env,
-            name: r.key.name,
-            canonical: r.body,
-        })
-        .collect();
-    Live {
-        unify,
-        target_groups: snapshot
-            .target_groups
-            .iter()
-            .map(|live| normalize::canonical_target_group(&live.body))
-            .collect(),
-        experiments: snapshot
-            .experiments
-            .iter()
-            .map(|(env, list)| {
-                let list = list
-                    .iter()
-                    .map(|live| normalize::canonical_experiment(&live.body))
-                    .collect();
-                (env.clone(), list)
-            })
-            .collect(),
-        rollouts: snapshot
-            .rollouts
-            .iter()
-            .filter(|r| !set_aside(r))
-            .map(live_rollout)
-            .collect(),
-    }
-}
-
-/// A copy flagsync un-labelled because another rollout carries its id (`flagsync dedupe`,
-/// or an apply that stepped back): exporting it would offer it for adoption again.
-fn set_aside(live: &flagsync_remote::LiveRollout) -> bool {
-    live.flagsync_id.is_none()
-        && flagsync_remote::labels(&live.body).contains_key(DUPLICATE_OF_LABEL)
-}
-
-fn live_rollout(live: &flagsync_remote::LiveRollout) -> LiveRollout {
-    LiveRollout {
-        instance: live.name.clone().unwrap_or_else(|| "(unnamed)".to_owned()),
-        flagsync_id: live.flagsync_id.clone(),
-        transition: live
-            .pending_transition
-            .as_ref()
-            .map(|p| p.target_state.clone()),
-        canonical: normalize::canonical_rollout(live),
-    }
 }
