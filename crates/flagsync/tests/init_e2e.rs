@@ -103,6 +103,20 @@ fn init_on_the_embedded_emulator_needs_no_account() {
         written.contains("emulator:\n  state: \".flagsync/emulator\"\n"),
         "{written}"
     );
+    // Its application starts empty: export writes nothing and says what comes next.
+    let out = emu
+        .command(&["export"], dir.path())
+        .env_remove("CLOUDBEES_API_TOKEN")
+        .env_remove("FLAGSYNC_CLOUDBEES_URL")
+        .env_remove("FLAGSYNC_CONFIDENCE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("the account holds nothing to export yet"),
+        "{}",
+        text(&out)
+    );
     // The repository works on the embedded emulator: a manifest applies and plans empty.
     std::fs::create_dir_all(dir.path().join("environments/Staging")).unwrap();
     std::fs::write(

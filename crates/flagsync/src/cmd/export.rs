@@ -169,6 +169,12 @@ pub fn run(args: &Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
             written.moved
         );
     }
+    if export.files.is_empty() {
+        // plan refuses a repository without manifests, so say what comes next.
+        eprintln!(
+            "note: the account holds nothing to export yet: write manifests into the directories flagsync.yaml names (see examples/quickstart), then `flagsync plan` and `flagsync apply` create them"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
