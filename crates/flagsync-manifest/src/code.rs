@@ -78,7 +78,7 @@ codes! {
     MissingOperand = "missing-operand", "error", "an operator that needs an operand has none";
     UnusedOperand = "unused-operand", "warning", "an operand given to an operator that takes none";
     InvalidRegex = "invalid-regex", "warning", "a pattern that may not be a valid regular expression";
-    IgnoredName = "ignored-name", "warning", "an experiment `name`: the service ignores it, so flagsync neither sends, compares nor exports it";
+    IgnoredName = "ignored-name", "warning", "an experiment `name` other than the flag's own name as a label: the service ignores it, so flagsync neither sends, compares nor exports it";
     ArchivedConflict = "archived-conflict", "error", "an `archived:` that contradicts the folder (files under `experiments/archived/` are archived, others not)";
     // Rollouts.
     InvalidName = "invalid-name", "error", "a flag or target-group name that no request can address (`.` or `..`)";

@@ -727,3 +727,36 @@ fn the_name_warning_is_placed_alike_on_both_paths() {
     let flow = name_of("{type: experiment, flag: x, name: Nice}\n");
     assert_eq!((flow.line, flow.column), (1, 29));
 }
+
+/// A `name` that only spells the flag as a label is what CloudBees' git integration writes:
+/// no warning, so `validate --strict` passes on a repository the service keeps. Any other
+/// name is warned about.
+#[test]
+fn a_name_the_service_writes_is_quiet_and_another_is_warned_about() {
+    for (flag, name) in [
+        (
+            "IgnoreApiUpdatesWithSameValues",
+            "Ignore Api Updates With Same Values",
+        ),
+        ("916_EnableSubFlow", "916_ Enable Sub Flow"),
+        ("default.followingView", "following view"),
+        ("titleColors42", "title colors 42"),
+    ] {
+        let loaded = one(
+            "experiments/x.yml",
+            &format!("type: experiment\nflag: {flag}\nname: {name}\n"),
+        );
+        assert!(
+            codes(&loaded).is_empty(),
+            "{flag} / {name}: {:?}",
+            loaded.diagnostics
+        );
+    }
+    for (flag, name) in [("defaultEL.repeat", "Repeat During Shuffle"), ("x", "\"\"")] {
+        let loaded = one(
+            "experiments/x.yml",
+            &format!("type: experiment\nflag: {flag}\nname: {name}\n"),
+        );
+        assert_eq!(codes(&loaded), ["ignored-name"], "{flag} / {name}");
+    }
+}
