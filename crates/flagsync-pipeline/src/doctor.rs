@@ -19,6 +19,8 @@ pub enum Outcome {
     Passed(String),
     /// It does not hold: the error the service (or the network) gave.
     Failed(RemoteError),
+    /// It does not hold, as the service's answer shows (what is missing, and a hint).
+    Missing { what: String, help: String },
     /// The APIs cannot tell; why.
     NotChecked(String),
 }
@@ -32,12 +34,13 @@ impl Check {
     }
 
     pub fn failed(&self) -> bool {
-        matches!(self.outcome, Outcome::Failed(_))
+        matches!(self.outcome, Outcome::Failed(_) | Outcome::Missing { .. })
     }
 }
 
 /// The API answers and accepts the token (one list of target groups), the application
-/// exists, and each of `environments` does (one experiments list each).
+/// exists, and each of `environments` does: against the application's environments list
+/// where the deployment serves it (as plan checks them), and one experiments list each.
 pub async fn check_cloudbees(client: &CloudBeesClient, environments: &[String]) -> Vec<Check> {
     let mut checks = Vec::new();
     let application = format!("application {}", client.application());
@@ -70,10 +73,45 @@ pub async fn check_cloudbees(client: &CloudBeesClient, environments: &[String]) 
         }
     };
 
+    // The environments list, where served, says which names the application has; plan
+    // refuses the others, so doctor fails them the same way.
+    let known = match client.list_environments().await {
+        Ok(Some(known)) => Some(known.into_iter().map(|e| e.name).collect::<Vec<_>>()),
+        Ok(None) => None,
+        Err(e) => {
+            checks.push(Check::new("environments list", Outcome::Failed(e)));
+            None
+        }
+    };
     let mut listed_anywhere = false;
     let mut env_checks = Vec::new();
     for env in environments {
         let subject = format!("environment {env}");
+        if let Some(known) = &known
+            && !known.contains(env)
+        {
+            let listed = if known.is_empty() {
+                "the application lists none".to_owned()
+            } else {
+                format!("the application has: {}", known.join(", "))
+            };
+            let help = match flagsync_manifest::did_you_mean(env, known.iter().map(String::as_str))
+            {
+                Some(close) => format!("did you mean `{close}`? {listed}"),
+                None => format!("{listed}; names are case-sensitive"),
+            };
+            env_checks.push(Check::new(
+                subject,
+                Outcome::Missing {
+                    what: format!(
+                        "not an environment of application {} (its environments list)",
+                        client.application()
+                    ),
+                    help,
+                },
+            ));
+            continue;
+        }
         env_checks.push(match client.list_experiments(env).await {
             Ok(list) if !list.is_empty() => {
                 listed_anywhere = true;
@@ -82,6 +120,10 @@ pub async fn check_cloudbees(client: &CloudBeesClient, environments: &[String]) 
                     Outcome::Passed(format!("{} experiment(s) listed", list.len())),
                 )
             }
+            Ok(_) if known.is_some() => Check::new(
+                subject,
+                Outcome::Passed("the application's environments list has it".to_owned()),
+            ),
             Ok(_) => Check::new(
                 subject,
                 Outcome::NotChecked(

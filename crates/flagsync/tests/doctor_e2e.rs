@@ -173,3 +173,43 @@ fn a_wrong_base_url_names_method_url_status_and_the_shape_expected() {
         assert!(holds(&out.stderr, expected), "{expected}: {}", text(&out));
     }
 }
+
+/// An environment the application's environments list lacks fails, with the closest name,
+/// as plan refuses it; where a deployment does not serve that list, the experiments lists
+/// cannot tell, and it is not checked.
+#[test]
+fn an_environment_the_application_lacks_fails_where_the_list_is_served() {
+    let repo = quickstart_copy();
+    let config = repo.path().join("flagsync.yaml");
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    assert!(text_of.contains("    Staging:"), "{text_of}");
+    std::fs::write(&config, text_of.replace("    Staging:", "    Stagin:")).unwrap();
+
+    let emu = Emu::start();
+    let out = emu.flagsync(&["doctor"], repo.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains(&format!(
+            "  FAILED       environment Stagin: not an environment of application {APPLICATION}"
+        )),
+        "{report}"
+    );
+    assert!(report.contains("did you mean `Staging`?"), "{report}");
+    assert!(
+        report.contains("  ok           environment Production: "),
+        "{report}"
+    );
+
+    let emu = Emu::with_config(flagsync_emulator::EmulatorConfig {
+        cloudbees_seed_routes_only: true,
+        ..Default::default()
+    });
+    let out = emu.flagsync(&["doctor"], repo.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("  not checked  environment Stagin: no experiment listed"),
+        "{}",
+        text(&out)
+    );
+}

@@ -64,7 +64,7 @@ pub fn run(args: &Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             match line {
                 Line::Check(c) => match c.outcome {
                     Outcome::Passed(_) => passed += 1,
-                    Outcome::Failed(_) => failed += 1,
+                    Outcome::Failed(_) | Outcome::Missing { .. } => failed += 1,
                     Outcome::NotChecked(_) => unchecked += 1,
                 },
                 Line::Setup(_) => failed += 1,
@@ -202,6 +202,12 @@ fn render(lines: &[Line], color: bool, out: &mut String) {
                         subject,
                         chain(error),
                         error.help(),
+                    ),
+                    Outcome::Missing { what, help } => (
+                        bad.apply_to("FAILED     "),
+                        subject,
+                        what.clone(),
+                        Some(Box::new(help.clone()) as Box<dyn std::fmt::Display>),
                     ),
                     Outcome::NotChecked(why) => {
                         (dim.apply_to("not checked"), subject, why.clone(), None)
