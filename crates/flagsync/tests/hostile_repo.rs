@@ -6,7 +6,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{Emu, quickstart_copy, text};
+use crate::common::{Emu, git, quickstart_copy, text};
 
 /// Set in every run below: it must never reach the output.
 const MARKER: &str = "leaked-marker-7f3a9c";
@@ -31,27 +31,6 @@ fn run_refused(emu: &Emu, args: &[&str], dir: &Path) -> String {
     assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
     assert!(!all.contains(MARKER), "{args:?} leaked: {}", text(&out));
     all
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .args([
-            "-c",
-            "user.name=flagsync tests",
-            "-c",
-            "user.email=tests@flagsync.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "core.hooksPath=/dev/null",
-        ])
-        .args(args)
-        .output()
-        .expect("git is installed");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out));
 }
 
 #[test]
