@@ -93,7 +93,12 @@
 //!   `{"pathAimedToUpdate": "<segment name>"}`.
 //! - List: `pageSize` default [`DEFAULT_PAGE_SIZE`], at most [`MAX_PAGE_SIZE`], in creation
 //!   order; `filter` accepts terms `state:X`, `state=X`, `labels.K:V`, `labels.K=V`
-//!   joined by `AND` (or spaces); anything else is 400. See [`parse_filter`].
+//!   joined by `AND` (or spaces); anything else is 400. See [`parse_filter`]. The sources
+//!   give no default, maximum or parsing of `pageSize` (api-notes-confidence: UNVERIFIED),
+//!   and the two lists read it differently: rollouts read an i64 (any spelling of 0 is the
+//!   default, a negative size 400, a larger one capped); segments (`GET /v1/segments`)
+//!   read a usize, where only `"0"` itself is the default, `"00"` an empty page, and a
+//!   size past i64 is capped rather than refused.
 //! - Analysis results: see [`analysis_result_id`] and [`analysis_result`]; served at the
 //!   documented `/v2/...` path and at the how-to's `/v1/...` path, the same document.
 //! - `reach` must be a decimal string between 0 and 1 (400 otherwise); a segment's

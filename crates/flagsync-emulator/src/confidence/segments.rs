@@ -240,9 +240,7 @@ async fn list(
     if params.get("filter").is_some_and(|f| !f.trim().is_empty()) {
         return Err(invalid("the emulator does not filter segments"));
     }
-    // Read as this list always has, unlike rollouts': only "0" itself is the default (a
-    // size that parses to 0 otherwise asks for an empty page), and any size a usize holds
-    // is capped to the maximum.
+    // Read unlike rollouts' list: see the list entry in `assumptions`.
     let paging = Paging::parse(&params, |s| match s {
         "0" => Some(DEFAULT_PAGE_SIZE),
         _ => s.parse::<usize>().ok().map(|n| n.min(MAX_PAGE_SIZE)),
